@@ -1,0 +1,228 @@
+//! The one error type: what was being done, to which file, and what went wrong.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The result type of mmapkit.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What mmapkit was doing when an error happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Opening a file by path.
+    Open,
+    /// Creating a mapping.
+    Map,
+    /// Writing a mapping back to its file (`msync`).
+    Flush,
+    /// Changing a mapping's protection (`mprotect`).
+    Protect,
+    /// Giving advice (`madvise`).
+    Advise,
+    /// Locking or unlocking pages in memory (`mlock`).
+    Lock,
+    /// Asking which pages are resident (`mincore`).
+    Residency,
+    /// Growing a growable map and its file.
+    Grow,
+    /// Dropping a file from the page cache.
+    Evict,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::Open => "cannot open",
+            Operation::Map => "cannot map",
+            Operation::Flush => "cannot flush",
+            Operation::Protect => "cannot change protection of",
+            Operation::Advise => "cannot advise",
+            Operation::Lock => "cannot lock or unlock",
+            Operation::Residency => "cannot read residency of",
+            Operation::Grow => "cannot grow",
+            Operation::Evict => "cannot evict",
+        })
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operating system refused.
+    #[error("{0}")]
+    Os(#[source] io::Error),
+    /// The requested range reaches past the end of the file.
+    #[error("bytes {offset}..{end} are past the end of the file ({file_len} bytes long)", end = *offset as u128 + *len as u128)]
+    PastEndOfFile {
+        /// First byte asked for.
+        offset: u64,
+        /// Bytes asked for.
+        len: u64,
+        /// The file's length when it was mapped.
+        file_len: u64,
+    },
+    /// The requested range lies outside the mapping.
+    #[error("bytes {offset}..{end} are outside the mapping ({map_len} bytes long)", end = *offset as u128 + *len as u128)]
+    OutsideMapping {
+        /// First byte asked for, relative to the mapping's start.
+        offset: usize,
+        /// Bytes asked for.
+        len: usize,
+        /// The mapping's length.
+        map_len: usize,
+    },
+    /// An offset plus a length does not fit in this machine's address space.
+    #[error("offset {offset} plus length {len} does not fit in the address space")]
+    TooLarge {
+        /// The offset asked for.
+        offset: u64,
+        /// The length asked for.
+        len: u64,
+    },
+    /// The file is of a kind that cannot be mapped.
+    #[error("it is {0}; only regular files and block devices can be mapped")]
+    NotMappable(&'static str),
+    /// The file descriptor does not allow the access the mapping needs.
+    #[error("the file was opened {opened}, but {needed}")]
+    AccessMode {
+        /// How the file was opened ("write-only", "read-only").
+        opened: &'static str,
+        /// What the mapping needs.
+        needed: &'static str,
+    },
+    /// A growable map was asked to grow beyond its reserved address space.
+    #[error("{requested} bytes exceed the {reserved}-byte address range reserved for this map")]
+    ReservationExceeded {
+        /// The length asked for.
+        requested: u64,
+        /// The reservation's size.
+        reserved: usize,
+    },
+    /// A growable map was asked for a length below its current one.
+    #[error("{requested} bytes is less than the current {current}; growable maps only grow")]
+    WouldShrink {
+        /// The length asked for.
+        requested: u64,
+        /// The current length.
+        current: usize,
+    },
+    /// A parameter is out of its allowed range.
+    #[error("{0}")]
+    InvalidArgument(&'static str),
+}
+
+/// An error from mmapkit: the operation, the file's path where known, and the cause.
+///
+/// Its message reads as one line a user can act on, for example
+/// `cannot map /data/x.bin: bytes 0..8192 are past the end of the file (100 bytes long)`.
+#[derive(Debug)]
+pub struct Error {
+    op: Operation,
+    path: Option<PathBuf>,
+    kind: ErrorKind,
+}
+
+impl Error {
+    pub(crate) fn new(op: Operation, kind: ErrorKind) -> Self {
+        Error { op, path: None, kind }
+    }
+
+    pub(crate) fn os(op: Operation, err: io::Error) -> Self {
+        Error::new(op, ErrorKind::Os(err))
+    }
+
+    pub(crate) fn with_path(mut self, path: Option<PathBuf>) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// What mmapkit was doing.
+    pub fn operation(&self) -> Operation {
+        self.op
+    }
+
+    /// The file involved, where known.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The operating system's error number, if the OS refused.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match &self.kind {
+            ErrorKind::Os(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(path) => write!(f, "{} {}: {}", self.op, path.display(), self.kind),
+            None => write!(f, "{}: {}", self.op, self.kind),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        let kind = match &err.kind {
+            ErrorKind::Os(e) => e.kind(),
+            ErrorKind::PastEndOfFile { .. } => io::ErrorKind::UnexpectedEof,
+            ErrorKind::NotMappable(_) | ErrorKind::AccessMode { .. } => io::ErrorKind::Unsupported,
+            ErrorKind::ReservationExceeded { .. } => io::ErrorKind::OutOfMemory,
+            ErrorKind::OutsideMapping { .. }
+            | ErrorKind::TooLarge { .. }
+            | ErrorKind::WouldShrink { .. }
+            | ErrorKind::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// A conversion that failed and gave its map back unchanged, so nothing is lost.
+///
+/// Returned by [`MapMut::make_read_only`](crate::MapMut::make_read_only) and
+/// [`Map::make_mut`](crate::Map::make_mut). It converts into [`Error`] for `?`.
+#[derive(Debug)]
+pub struct Unchanged<M> {
+    /// The map, as it was before the attempt.
+    pub map: M,
+    /// Why the conversion failed.
+    pub error: Error,
+}
+
+impl<M> fmt::Display for Unchanged<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<M: fmt::Debug> std::error::Error for Unchanged<M> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<M> From<Unchanged<M>> for Error {
+    fn from(unchanged: Unchanged<M>) -> Error {
+        unchanged.error
+    }
+}

@@ -1,0 +1,224 @@
+//! `GrowableMap`: a writable file map that grows in place, never moving.
+//!
+//! A large range of address space is reserved once (`PROT_NONE`,
+//! `MAP_NORESERVE`: it costs no memory), the file is mapped at its start with
+//! `MAP_FIXED`, and growing maps the new tail right after the old one. The base
+//! address never changes, so slices taken before a grow stay valid across it:
+//! readers never wait for growth (bbolt's remap lock) and there is no fixed map
+//! size to outgrow (LMDB's `MDB_MAP_FULL`), only the reservation, which can be
+//! far larger than the file will ever be.
+
+use std::fmt;
+use std::fs::File;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::AsFd;
+use std::ptr::NonNull;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::sys::{self, FileKind, Protection, Sharing};
+
+/// A shared, writable map of a whole file, inside a fixed reservation of
+/// address space, that grows with its file without moving.
+///
+/// ```
+/// # fn main() -> mmapkit::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let file = std::fs::OpenOptions::new().read(true).write(true).create(true)
+///     .open(dir.path().join("grows.bin")).unwrap();
+/// // SAFETY: nothing else in this example touches the file.
+/// let mut map = unsafe { mmapkit::GrowableMap::new(file, 1 << 30)? };
+/// let base = map.as_ptr();
+/// map.grow_to(10_000)?;
+/// map[9_999] = 1;
+/// map.grow_to(1 << 20)?;
+/// assert_eq!(map.as_ptr(), base);
+/// assert_eq!(map[9_999], 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct GrowableMap {
+    file: File,
+    base: NonNull<u8>,
+    reserved: usize,
+    /// The file's length as this map knows it: the bytes a slice may cover.
+    len: AtomicUsize,
+    /// Bytes from `base` mapped to the file (whole pages); growth holds this lock.
+    mapped: Mutex<usize>,
+}
+
+// SAFETY: the map owns its reservation like a Box<[u8]> owns its buffer; the
+// shared state (`len`, `mapped`) is an atomic and a mutex.
+unsafe impl Send for GrowableMap {}
+// SAFETY: `&self` methods only read the bytes below `len`, which `grow_to`
+// never remaps, or take the `mapped` lock to map pages above them.
+unsafe impl Sync for GrowableMap {}
+
+impl GrowableMap {
+    /// A reservation size that suits most uses on 64-bit machines: 64 GiB of
+    /// address space, which costs nothing until the file fills it.
+    pub const DEFAULT_RESERVE: usize = if usize::BITS >= 64 { 1 << 36 } else { 1 << 30 };
+
+    /// Maps all of `file` (opened for reading and writing) inside a new
+    /// reservation of `reserve` bytes of address space (rounded up to pages).
+    ///
+    /// # Safety
+    /// As for [`MapOptions::map_mut`](crate::MapOptions::map_mut): no other
+    /// process, handle or mapping may modify or truncate the file while the map
+    /// is alive.
+    pub unsafe fn new(file: File, reserve: usize) -> Result<GrowableMap> {
+        let fail = |kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(file.as_fd()));
+        let info = sys::file_info(file.as_fd()).map_err(|e| fail(ErrorKind::Os(e)))?;
+        if info.kind != FileKind::Regular {
+            return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
+        }
+        if !(info.access.can_read() && info.access.can_write()) {
+            return Err(fail(ErrorKind::AccessMode {
+                opened: if info.access.can_read() { "read-only" } else { "write-only" },
+                needed: "a growable map needs read and write access",
+            }));
+        }
+        let reserved = reserve.checked_next_multiple_of(sys::page_size()).filter(|&r| r > 0).ok_or_else(|| {
+            fail(ErrorKind::InvalidArgument("the reservation must be between 1 byte and the address space size"))
+        })?;
+        if info.len > reserved as u64 {
+            return Err(fail(ErrorKind::ReservationExceeded { requested: info.len, reserved }));
+        }
+        let base = sys::reserve(reserved).map_err(|e| fail(ErrorKind::Os(e)))?;
+        let map = GrowableMap { file, base, reserved, len: AtomicUsize::new(0), mapped: Mutex::new(0) };
+        // The file is already `info.len` bytes long: map that much, allocate nothing.
+        map.extend(&mut map.lock_mapped(), info.len as usize)
+            .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.as_fd())))?;
+        Ok(map)
+    }
+
+    fn lock_mapped(&self) -> std::sync::MutexGuard<'_, usize> {
+        // A panic while holding the lock leaves `mapped` accurate (it is written
+        // only after a successful mmap), so a poisoned lock is still usable.
+        self.mapped.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Maps the pages needed for `new_len` bytes and publishes the new length.
+    fn extend(&self, mapped: &mut usize, new_len: usize) -> std::io::Result<()> {
+        let needed = new_len.next_multiple_of(sys::page_size());
+        if needed > *mapped {
+            // SAFETY: `*mapped..needed` lies inside our reservation (new_len <=
+            // reserved, which is page-aligned) and above every byte a slice can
+            // cover (slices end at `len <= *mapped`), so nothing refers to it.
+            let tail = unsafe { self.base.add(*mapped) };
+            // SAFETY: as above: the range is ours and unreferenced.
+            unsafe {
+                sys::map_file_fixed(
+                    tail,
+                    needed - *mapped,
+                    Protection::ReadWrite,
+                    Sharing::Shared,
+                    self.file.as_fd(),
+                    *mapped as u64,
+                )
+            }?;
+            *mapped = needed;
+        }
+        self.len.store(new_len, Ordering::Release);
+        Ok(())
+    }
+
+    /// Grows the file to `new_len` bytes, with its blocks allocated so that
+    /// writes through the map cannot meet a full disk, and maps the new bytes in
+    /// place. Slices taken before stay valid. Asking for less than the current
+    /// length, or for more than the reservation, is an error.
+    pub fn grow_to(&self, new_len: u64) -> Result<()> {
+        let mut mapped = self.lock_mapped();
+        let current = self.len.load(Ordering::Relaxed);
+        let fail = |kind| Error::new(Operation::Grow, kind).with_path(sys::fd_path(self.file.as_fd()));
+        if new_len < current as u64 {
+            return Err(fail(ErrorKind::WouldShrink { requested: new_len, current }));
+        }
+        if new_len > self.reserved as u64 {
+            return Err(fail(ErrorKind::ReservationExceeded { requested: new_len, reserved: self.reserved }));
+        }
+        if new_len == current as u64 {
+            return Ok(());
+        }
+        sys::allocate(self.file.as_fd(), new_len).map_err(|e| fail(ErrorKind::Os(e)))?;
+        self.extend(&mut mapped, new_len as usize).map_err(|e| fail(ErrorKind::Os(e)))
+    }
+
+    /// The current length in bytes (the file's length).
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Whether the map (and file) is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The size of the reservation: the most the map can grow to.
+    pub fn capacity(&self) -> usize {
+        self.reserved
+    }
+
+    /// The base address, which never changes.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.base.as_ptr()
+    }
+
+    /// The file behind the map.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Writes changed pages back to the file and waits (`msync(MS_SYNC)`).
+    pub fn flush(&self) -> Result<()> {
+        self.flush_range(0, self.len())
+    }
+
+    /// Writes bytes `offset..offset+len` back (rounded out to pages) and waits.
+    pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
+        let fail = |kind| Error::new(Operation::Flush, kind).with_path(sys::fd_path(self.file.as_fd()));
+        let (start, n) = crate::span::pages_covering(0, self.len(), offset, len, sys::page_size()).map_err(fail)?;
+        if n == 0 {
+            return Ok(());
+        }
+        // SAFETY: `start..start+n` is page-aligned and below `len`, inside the mapped part.
+        unsafe { sys::sync(self.base.add(start), n, true) }.map_err(|e| fail(ErrorKind::Os(e)))
+    }
+}
+
+impl Deref for GrowableMap {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the first `len` bytes are mapped readable and stay mapped for
+        // the life of `self` (growth only adds pages above them).
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.len()) }
+    }
+}
+
+impl DerefMut for GrowableMap {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`, the pages are mapped writable, and `&mut self`
+        // makes this the only view.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len()) }
+    }
+}
+
+impl Drop for GrowableMap {
+    fn drop(&mut self) {
+        // SAFETY: the reservation is ours and borrows of it end with `self`.
+        // munmap of our own reservation cannot fail, so the result is not needed.
+        let _ = unsafe { sys::unmap(self.base, self.reserved) };
+    }
+}
+
+impl fmt::Debug for GrowableMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrowableMap")
+            .field("ptr", &self.as_ptr())
+            .field("len", &self.len())
+            .field("capacity", &self.reserved)
+            .finish()
+    }
+}

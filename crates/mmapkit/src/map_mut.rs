@@ -1,0 +1,163 @@
+//! `MapMut`: a writable mapping (shared, copy-on-write, or anonymous).
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use crate::advice::{Advice, DestructiveAdvice};
+use crate::error::{Result, Unchanged};
+use crate::map::Map;
+use crate::options::MapOptions;
+use crate::raw::RawMap;
+use crate::residency::Residency;
+use crate::sys::Protection;
+
+/// A writable mapping: of a file (shared, or copy-on-write), or anonymous memory.
+///
+/// It dereferences to `[u8]` and `mut [u8]`. Writes to a shared file map reach
+/// the page cache at once and the disk after [`flush`](Self::flush). Dropping
+/// the map unmaps it (without flushing: the kernel still writes dirty pages back
+/// later, but only `flush` says when, and reports errors).
+pub struct MapMut {
+    raw: RawMap,
+}
+
+impl MapMut {
+    pub(crate) fn from_raw(raw: RawMap) -> Self {
+        MapMut { raw }
+    }
+
+    /// Maps the whole file read-write, shared. See [`MapOptions::map_mut`].
+    ///
+    /// # Safety
+    /// No other process, handle or mapping may modify or truncate the file while
+    /// the map is alive; see [`MapOptions::map_mut`].
+    pub unsafe fn map_mut<F: AsFd>(file: &F) -> Result<MapMut> {
+        // SAFETY: the caller accepts the same contract.
+        unsafe { MapOptions::new().map_mut(file) }
+    }
+
+    /// Opens the file at `path` read-write and maps all of it, shared.
+    ///
+    /// # Safety
+    /// As for [`MapMut::map_mut`].
+    pub unsafe fn open<P: AsRef<Path>>(path: P) -> Result<MapMut> {
+        // SAFETY: the caller accepts the same contract.
+        unsafe { MapOptions::new().open_mut(path) }
+    }
+
+    /// `len` bytes of private, zero-filled memory. See [`MapOptions::map_anon`].
+    pub fn anon(len: usize) -> Result<MapMut> {
+        MapOptions::new().len(len).map_anon()
+    }
+
+    /// The address of the first byte.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.raw.ptr()
+    }
+
+    /// The address of the first byte, for writing.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.raw.ptr()
+    }
+
+    /// Writes every changed page back to the file and waits until it is on disk
+    /// (`msync(MS_SYNC)`). A no-op for anonymous and copy-on-write maps.
+    pub fn flush(&self) -> Result<()> {
+        self.raw.flush(0, self.raw.len(), true)
+    }
+
+    /// Starts writing changed pages back without waiting (`msync(MS_ASYNC)`).
+    pub fn flush_async(&self) -> Result<()> {
+        self.raw.flush(0, self.raw.len(), false)
+    }
+
+    /// Writes bytes `offset..offset+len` back (rounded out to whole pages) and
+    /// waits. A range outside the map is an error, not a silent partial flush.
+    pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
+        self.raw.flush(offset, len, true)
+    }
+
+    /// Starts writing bytes `offset..offset+len` back without waiting.
+    pub fn flush_async_range(&self, offset: usize, len: usize) -> Result<()> {
+        self.raw.flush(offset, len, false)
+    }
+
+    /// Gives the kernel advice about the whole map.
+    pub fn advise(&self, advice: Advice) -> Result<()> {
+        self.raw.advise(advice, None)
+    }
+
+    /// Gives the kernel advice about bytes `offset..offset+len` (rounded out to
+    /// whole pages). A range outside the map is an error.
+    pub fn advise_range(&self, advice: Advice, offset: usize, len: usize) -> Result<()> {
+        self.raw.advise(advice, Some((offset, len)))
+    }
+
+    /// Gives advice that may change what the bytes read as, over the whole pages
+    /// inside bytes `offset..offset+len` (or the whole map with `None`). Safe:
+    /// `&mut self` means no slice of the map is alive to see the change.
+    pub fn advise_destructive(&mut self, advice: DestructiveAdvice, range: Option<(usize, usize)>) -> Result<()> {
+        // SAFETY: `&mut self` rules out any live reference into the map.
+        unsafe { self.raw.advise_destructive(advice, range) }
+    }
+
+    /// Locks the map's pages in memory (`mlock`).
+    pub fn lock(&self) -> Result<()> {
+        self.raw.set_locked(true)
+    }
+
+    /// Unlocks the map's pages (`munlock`).
+    pub fn unlock(&self) -> Result<()> {
+        self.raw.set_locked(false)
+    }
+
+    /// Which of the map's pages are resident in memory now (`mincore`).
+    pub fn residency(&self) -> Result<Residency> {
+        self.raw.residency()
+    }
+
+    /// Makes the map read-only; on failure the map comes back unchanged.
+    pub fn make_read_only(self) -> Result<Map, Unchanged<MapMut>> {
+        // SAFETY: `self` is consumed, so no `&mut` into the map is live.
+        match unsafe { self.raw.protect(Protection::Read) } {
+            Ok(()) => Ok(Map::from_raw(self.raw)),
+            Err(error) => Err(Unchanged { map: self, error }),
+        }
+    }
+}
+
+impl Deref for MapMut {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.raw.bytes()
+    }
+}
+
+impl DerefMut for MapMut {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: every MapMut is made writable: by its constructor
+        // (Protection::ReadWrite) or by `Map::make_mut`.
+        unsafe { self.raw.bytes_mut() }
+    }
+}
+
+impl AsRef<[u8]> for MapMut {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl AsMut<[u8]> for MapMut {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+impl fmt::Debug for MapMut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapMut").field("ptr", &self.as_ptr()).field("len", &self.len()).finish()
+    }
+}

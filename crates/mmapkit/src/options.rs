@@ -1,0 +1,288 @@
+//! `MapOptions`: the builder every mapping is made with.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+use crate::advice::Advice;
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::map::Map;
+use crate::map_mut::MapMut;
+use crate::raw::RawMap;
+use crate::span::{Span, resolve_len};
+use crate::sys::{self, Behavior, FileKind, Protection, Sharing};
+
+/// The size of a huge page, for [`MapOptions::huge_pages`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HugePageSize {
+    log2: u8,
+}
+
+impl HugePageSize {
+    /// 2 MiB pages (x86_64 and aarch64 with 4 KiB base pages).
+    pub const SIZE_2MIB: HugePageSize = HugePageSize { log2: 21 };
+    /// 1 GiB pages.
+    pub const SIZE_1GIB: HugePageSize = HugePageSize { log2: 30 };
+
+    /// A huge page of `bytes` bytes, if that is a power of two larger than a base page.
+    pub fn from_bytes(bytes: usize) -> Option<HugePageSize> {
+        (bytes.is_power_of_two() && bytes > sys::page_size())
+            .then(|| HugePageSize { log2: bytes.trailing_zeros() as u8 })
+    }
+
+    /// The system's default huge page size (`Hugepagesize` in `/proc/meminfo`).
+    pub fn system_default() -> Result<HugePageSize> {
+        let bytes = sys::default_huge_page_size().map_err(|e| Error::os(Operation::Map, e))?;
+        HugePageSize::from_bytes(bytes).ok_or(Error::new(
+            Operation::Map,
+            ErrorKind::InvalidArgument("the kernel reports an unusable huge page size"),
+        ))
+    }
+
+    /// The size in bytes.
+    pub fn bytes(self) -> usize {
+        1 << self.log2
+    }
+}
+
+/// How to make a mapping: the range of the file, and how its pages behave.
+///
+/// Set what you need, then call one of the `map*` methods. Offsets need not be
+/// page-aligned: the mapping starts at the page that holds `offset` and the
+/// slice you get starts exactly at `offset`.
+///
+/// ```
+/// # fn main() -> mmapkit::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("data.bin");
+/// # std::fs::write(&path, vec![7u8; 10_000]).unwrap();
+/// let file = std::fs::File::open(&path).unwrap();
+/// // SAFETY: this example's file is not changed by anyone while it is mapped.
+/// let map = unsafe { mmapkit::MapOptions::new().offset(4097).len(100).map(&file)? };
+/// assert_eq!(map.len(), 100);
+/// assert_eq!(map[0], 7);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MapOptions {
+    offset: u64,
+    len: Option<usize>,
+    populate: bool,
+    no_reserve: bool,
+    lock: bool,
+    huge: Option<Option<HugePageSize>>,
+}
+
+impl MapOptions {
+    /// Options for a whole-file mapping with default behaviour.
+    pub fn new() -> MapOptions {
+        MapOptions::default()
+    }
+
+    /// Starts the mapping at byte `offset` of the file (any value; default 0).
+    pub fn offset(&mut self, offset: u64) -> &mut Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Maps `len` bytes (default: from the offset to the end of the file; for
+    /// anonymous maps, required). The range must lie inside the file.
+    pub fn len(&mut self, len: usize) -> &mut Self {
+        self.len = Some(len);
+        self
+    }
+
+    /// Reads every page in before returning (`MAP_POPULATE`), so later accesses
+    /// do not fault.
+    pub fn populate(&mut self) -> &mut Self {
+        self.populate = true;
+        self
+    }
+
+    /// Does not reserve swap space for the mapping (`MAP_NORESERVE`).
+    pub fn no_reserve(&mut self) -> &mut Self {
+        self.no_reserve = true;
+        self
+    }
+
+    /// Locks the pages in memory once mapped (`mlock`); an error if the limit
+    /// on locked memory (`RLIMIT_MEMLOCK`) does not allow it.
+    pub fn lock(&mut self) -> &mut Self {
+        self.lock = true;
+        self
+    }
+
+    /// Uses huge pages. For anonymous maps this is `MAP_HUGETLB` with the given
+    /// size (`None`: the system default) and needs huge pages reserved in
+    /// `/proc/sys/vm/nr_hugepages`; the length is rounded up to whole huge pages
+    /// so the map can be unmapped again. For file maps it is the advice
+    /// `MADV_HUGEPAGE` (transparent huge pages where the filesystem supports them).
+    pub fn huge_pages(&mut self, size: Option<HugePageSize>) -> &mut Self {
+        self.huge = Some(size);
+        self
+    }
+
+    /// Maps the file read-only, shared: other mappings' and writers' changes are seen.
+    ///
+    /// # Safety
+    /// The returned `Map` hands out `&[u8]` into the file's pages. Rust requires
+    /// that bytes behind a `&[u8]` never change while it is held, so no process
+    /// (this one included, through another handle or mapping) may modify or
+    /// truncate the mapped part of the file while the map is alive.
+    pub unsafe fn map<F: AsFd>(&self, file: &F) -> Result<Map> {
+        self.map_file(file.as_fd(), Protection::Read, Sharing::Shared, None).map(Map::from_raw)
+    }
+
+    /// Maps the file read-write, shared: writes reach the file (after
+    /// [`MapMut::flush`], durably) and every other mapping of it.
+    ///
+    /// # Safety
+    /// As for [`map`](Self::map): no other process, handle or mapping may modify
+    /// or truncate the mapped part of the file while the map is alive.
+    pub unsafe fn map_mut<F: AsFd>(&self, file: &F) -> Result<MapMut> {
+        self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Shared, None).map(MapMut::from_raw)
+    }
+
+    /// Maps the file copy-on-write: the map is writable, but writes stay in this
+    /// process and never reach the file. The file may be opened read-only.
+    ///
+    /// # Safety
+    /// Pages not yet written still show the file's current contents, so as for
+    /// [`map`](Self::map) no one may modify or truncate the mapped part of the file.
+    pub unsafe fn map_copy<F: AsFd>(&self, file: &F) -> Result<MapMut> {
+        self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Private, None).map(MapMut::from_raw)
+    }
+
+    /// Maps the file copy-on-write but read-only, so that it can later be made
+    /// writable with [`Map::make_mut`] without writes reaching the file.
+    ///
+    /// # Safety
+    /// As for [`map_copy`](Self::map_copy).
+    pub unsafe fn map_copy_read_only<F: AsFd>(&self, file: &F) -> Result<Map> {
+        self.map_file(file.as_fd(), Protection::Read, Sharing::Private, None).map(Map::from_raw)
+    }
+
+    /// Opens the file at `path` read-only and maps it as [`map`](Self::map) does.
+    /// Errors name the path.
+    ///
+    /// # Safety
+    /// As for [`map`](Self::map).
+    pub unsafe fn open<P: AsRef<Path>>(&self, path: P) -> Result<Map> {
+        let path = path.as_ref();
+        let file = open(path, OpenOptions::new().read(true))?;
+        self.map_file(file.as_fd(), Protection::Read, Sharing::Shared, Some(path)).map(Map::from_raw)
+    }
+
+    /// Opens the file at `path` for reading and writing and maps it as
+    /// [`map_mut`](Self::map_mut) does. Errors name the path.
+    ///
+    /// # Safety
+    /// As for [`map_mut`](Self::map_mut).
+    pub unsafe fn open_mut<P: AsRef<Path>>(&self, path: P) -> Result<MapMut> {
+        let path = path.as_ref();
+        let file = open(path, OpenOptions::new().read(true).write(true))?;
+        self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Shared, Some(path)).map(MapMut::from_raw)
+    }
+
+    /// Maps `len` bytes of private, zero-filled memory.
+    ///
+    /// Safe: no other process can see or change this memory.
+    pub fn map_anon(&self) -> Result<MapMut> {
+        self.map_anon_raw(Sharing::Private).map(MapMut::from_raw)
+    }
+
+    /// Maps `len` bytes of zero-filled memory shared with the children this
+    /// process later creates with `fork` (the seed's `MAP_ANON|MAP_SHARED`).
+    ///
+    /// # Safety
+    /// A forked child that writes the memory changes bytes under this process's
+    /// slices. Until the map is dropped, no other process may write the
+    /// memory while this one holds a slice of it, other than through atomics
+    /// reached by raw pointer.
+    pub unsafe fn map_anon_shared(&self) -> Result<MapMut> {
+        self.map_anon_raw(Sharing::Shared).map(MapMut::from_raw)
+    }
+
+    fn map_file(
+        &self,
+        fd: BorrowedFd<'_>,
+        prot: Protection,
+        sharing: Sharing,
+        known_path: Option<&Path>,
+    ) -> Result<RawMap> {
+        // The path is looked up only when an error needs it, off the fast path.
+        let path_of = || known_path.map(Path::to_path_buf).or_else(|| sys::fd_path(fd));
+        let fail = |kind| Error::new(Operation::Map, kind).with_path(path_of());
+
+        let info = sys::file_info(fd).map_err(|e| fail(ErrorKind::Os(e)))?;
+        if !matches!(info.kind, FileKind::Regular | FileKind::BlockDevice) {
+            return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
+        }
+        if !info.access.can_read() {
+            return Err(fail(ErrorKind::AccessMode {
+                opened: "write-only",
+                needed: "every mapping needs read access",
+            }));
+        }
+        if prot == Protection::ReadWrite && sharing == Sharing::Shared && !info.access.can_write() {
+            return Err(fail(ErrorKind::AccessMode {
+                opened: "read-only",
+                needed: "a writable shared mapping needs read and write access",
+            }));
+        }
+        let len = resolve_len(self.offset, self.len, info.len).map_err(fail)?;
+        if len == 0 {
+            return Ok(RawMap::empty());
+        }
+        let span = Span::new(self.offset, len, sys::page_size())
+            .ok_or_else(|| fail(ErrorKind::TooLarge { offset: self.offset, len: len as u64 }))?;
+        let behavior = Behavior { populate: self.populate, no_reserve: self.no_reserve, huge_log2: None };
+        let base = sys::map_file(span.map_len, prot, sharing, behavior, fd, span.file_offset)
+            .map_err(|e| fail(ErrorKind::Os(e)))?;
+        // SAFETY: `base` is a fresh mapping of `span.map_len` bytes that nothing else owns.
+        let raw = unsafe { RawMap::from_parts(base, span.lead, len, span.map_len) };
+        if self.huge.is_some() {
+            raw.advise(Advice::HugePage, None).map_err(|e| e.with_path(path_of()))?;
+        }
+        self.lock_if_asked(raw).map_err(|e| e.with_path(path_of()))
+    }
+
+    fn map_anon_raw(&self, sharing: Sharing) -> Result<RawMap> {
+        let fail = |kind| Error::new(Operation::Map, kind);
+        if self.offset != 0 {
+            return Err(fail(ErrorKind::InvalidArgument("an anonymous map has no file offset; leave `offset` unset")));
+        }
+        let len = self.len.unwrap_or(0);
+        if len == 0 {
+            return Ok(RawMap::empty());
+        }
+        let huge = match self.huge {
+            None => None,
+            Some(Some(size)) => Some(size),
+            Some(None) => Some(HugePageSize::system_default()?),
+        };
+        let unit = huge.map_or(sys::page_size(), HugePageSize::bytes);
+        let unmap_len =
+            len.checked_next_multiple_of(unit).ok_or(fail(ErrorKind::TooLarge { offset: 0, len: len as u64 }))?;
+        let behavior =
+            Behavior { populate: self.populate, no_reserve: self.no_reserve, huge_log2: huge.map(|h| h.log2) };
+        let base = sys::map_anon(unmap_len, Protection::ReadWrite, sharing, behavior)
+            .map_err(|e| Error::os(Operation::Map, e))?;
+        // SAFETY: `base` is a fresh mapping of `unmap_len` bytes that nothing else owns.
+        let raw = unsafe { RawMap::from_parts(base, 0, len, unmap_len) };
+        self.lock_if_asked(raw)
+    }
+
+    fn lock_if_asked(&self, raw: RawMap) -> Result<RawMap> {
+        if self.lock {
+            raw.set_locked(true)?;
+        }
+        Ok(raw)
+    }
+}
+
+/// Opens `path` with `options`; the error names the path.
+pub(crate) fn open(path: &Path, options: &OpenOptions) -> Result<File> {
+    options.open(path).map_err(|e| Error::os(Operation::Open, e).with_path(Some(path.to_path_buf())))
+}

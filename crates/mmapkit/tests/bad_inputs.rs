@@ -1,0 +1,79 @@
+//! Things that cannot be mapped give a clear error naming the file and the problem.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+
+use common::TestFile;
+use mmapkit::{ErrorKind, GrowableMap, Map, MapMut, MapOptions, Operation};
+
+#[test]
+fn a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = File::open(dir.path()).unwrap();
+    // SAFETY: nothing is mapped; the call fails before mapping.
+    let err = unsafe { Map::map(&handle) }.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotMappable("a directory")), "{err}");
+    assert_eq!(err.path(), Some(dir.path()));
+    let msg = err.to_string();
+    assert!(msg.contains(dir.path().to_str().unwrap()) && msg.contains("is a directory"), "{msg}");
+}
+
+#[test]
+fn dev_null_is_refused() {
+    let null = File::open("/dev/null").unwrap();
+    // SAFETY: the call fails before mapping.
+    let err = unsafe { Map::map(&null) }.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotMappable("a character device")), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "cannot map /dev/null: it is a character device; only regular files and block devices can be mapped"
+    );
+}
+
+#[test]
+fn a_write_only_file_is_refused() {
+    let tf = TestFile::new(4096);
+    let write_only = OpenOptions::new().write(true).open(&tf.path).unwrap();
+    // SAFETY: the call fails before mapping.
+    let err = unsafe { MapMut::map_mut(&write_only) }.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::AccessMode { opened: "write-only", .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(tf.path.to_str().unwrap()) && msg.contains("needs read access"), "{msg}");
+}
+
+#[test]
+fn a_read_only_file_cannot_be_mapped_writable_and_shared() {
+    let tf = TestFile::new(4096);
+    // SAFETY: the call fails before mapping.
+    let err = unsafe { MapMut::map_mut(&tf.open()) }.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::AccessMode { opened: "read-only", .. }), "{err}");
+    // SAFETY: as above.
+    let err = unsafe { GrowableMap::new(tf.open(), 1 << 20) }.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::AccessMode { opened: "read-only", .. }), "{err}");
+}
+
+#[test]
+fn a_missing_file_is_an_open_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-file.bin");
+    // SAFETY: the call fails before mapping.
+    let err = unsafe { Map::open(&missing) }.unwrap_err();
+    assert_eq!(err.operation(), Operation::Open);
+    assert_eq!(err.path(), Some(missing.as_path()));
+    assert_eq!(err.raw_os_error(), Some(2));
+    let msg = err.to_string();
+    assert!(msg.starts_with(&format!("cannot open {}:", missing.display())), "{msg}");
+    // SAFETY: as above.
+    assert!(unsafe { MapMut::open(&missing) }.is_err());
+}
+
+#[test]
+fn errors_convert_to_io_errors_with_a_fitting_kind() {
+    let tf = TestFile::new(10);
+    // SAFETY: the call fails before mapping.
+    let err = unsafe { MapOptions::new().len(11).map(&tf.open()) }.unwrap_err();
+    let io: std::io::Error = err.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::UnexpectedEof);
+    assert!(io.to_string().contains("past the end of the file"), "{io}");
+}

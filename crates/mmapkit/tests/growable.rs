@@ -1,0 +1,103 @@
+//! The growable map keeps its address while it and its file grow.
+
+mod common;
+
+use std::fs::OpenOptions;
+
+use mmapkit::{ErrorKind, GrowableMap};
+
+fn open_rw(path: &std::path::Path) -> std::fs::File {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).unwrap()
+}
+
+#[test]
+fn base_address_holds_across_100_grows_and_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grow.bin");
+    let step = 10_007u64; // not a page multiple, so partial pages are crossed
+    {
+        // SAFETY: only this test touches the file.
+        let map = unsafe { GrowableMap::new(open_rw(&path), 64 << 20) }.unwrap();
+        assert!(map.is_empty());
+        let base = map.as_ptr();
+        let mut map = map;
+        for round in 1..=100u64 {
+            let old = map.len();
+            map.grow_to(round * step).unwrap();
+            assert_eq!(map.as_ptr(), base, "the base moved at round {round}");
+            assert_eq!(map.len() as u64, round * step);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), round * step);
+            // Earlier data is still there; fill the new part.
+            if old > 0 {
+                assert_eq!(map[old - 1], (round - 1) as u8);
+            }
+            map[old..].fill(round as u8);
+        }
+        map.flush().unwrap();
+    }
+    // SAFETY: as above.
+    let map = unsafe { GrowableMap::new(open_rw(&path), 64 << 20) }.unwrap();
+    assert_eq!(map.len() as u64, 100 * step);
+    for round in 1..=100u64 {
+        let range = ((round - 1) * step) as usize..(round * step) as usize;
+        assert!(map[range].iter().all(|&b| b == round as u8), "round {round}'s bytes changed");
+    }
+}
+
+#[test]
+fn slices_taken_before_a_grow_stay_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: only this test touches the file.
+    let map = unsafe { GrowableMap::new(open_rw(&dir.path().join("g.bin")), 1 << 30) }.unwrap();
+    map.grow_to(4096).unwrap();
+    let before: &[u8] = &map;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 2..50u64 {
+                map.grow_to(i * 65_536).unwrap();
+            }
+        });
+        // Reading the old slice while another thread grows the map.
+        for _ in 0..1000 {
+            assert!(before.iter().all(|&b| b == 0));
+        }
+    });
+    assert_eq!(map.len(), 49 * 65_536);
+    assert_eq!(before.as_ptr(), map.as_ptr());
+}
+
+#[test]
+fn growing_past_the_reservation_or_shrinking_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.bin");
+    // SAFETY: only this test touches the file.
+    let map = unsafe { GrowableMap::new(open_rw(&path), 1 << 20) }.unwrap();
+    assert_eq!(map.capacity(), 1 << 20);
+    map.grow_to(1 << 20).unwrap();
+    let err = map.grow_to((1 << 20) + 1).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::ReservationExceeded { requested, reserved } if *requested == (1 << 20) + 1 && *reserved == 1 << 20)
+    );
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    let err = map.grow_to(10).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::WouldShrink { requested: 10, .. }), "{err}");
+    assert_eq!(map.len(), 1 << 20, "a failed grow changes nothing");
+    drop(map);
+    // A file already larger than the reservation is refused.
+    // SAFETY: as above.
+    let err = unsafe { GrowableMap::new(open_rw(&path), 4096) }.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::ReservationExceeded { .. }), "{err}");
+}
+
+#[test]
+fn growth_allocates_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alloc.bin");
+    // SAFETY: only this test touches the file.
+    let map = unsafe { GrowableMap::new(open_rw(&path), 1 << 30) }.unwrap();
+    map.grow_to(8 << 20).unwrap();
+    // fallocate reserved the blocks: the file is not sparse.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(meta.blocks() * 512 >= 8 << 20, "only {} bytes allocated", meta.blocks() * 512);
+}
