@@ -1,3 +1,21 @@
-fn main() {
-    println!("Hello, world!");
+//! `mmapkit`: measure mmap against read on your own files, and inspect the page cache.
+
+mod cli;
+mod files;
+mod page_cache_cmds;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mmapkit: {err:#}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -41,7 +41,7 @@ fn map_shared(path: &Path) -> Result<mmapkit::MapMut, Box<dyn Error>> {
     // SAFETY: the two processes take turns through the flag: each writes the
     // message area only when the flag says it is its turn, and reads the other's
     // bytes only after an Acquire load has seen the other's Release store.
-    Ok(unsafe { mmapkit::MapMut::map_mut(&file)? })
+    Ok(unsafe { mmapkit::MapMut::new(&file)? })
 }
 
 fn process_b(path: &Path) -> Result<(), Box<dyn Error>> {

@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let file = OpenOptions::new().read(true).write(true).open(&path)?;
     // SAFETY: the file lives in our own temp dir; nothing else changes it.
-    let mut map = unsafe { mmapkit::MapMut::map_mut(&file)? };
+    let mut map = unsafe { mmapkit::MapMut::new(&file)? };
     map[..5].copy_from_slice(b"HELLO");
     map.flush()?; // msync(MS_SYNC): the change is on disk when this returns
 

@@ -16,7 +16,7 @@ use crate::sys::Protection;
 /// A read-only mapping of a file (or of memory made writable and then frozen).
 ///
 /// It dereferences to `[u8]`; every slice borrows the map, so none can outlive
-/// it, and dropping the map unmaps it. Made by [`MapOptions`], or [`Map::map`]
+/// it, and dropping the map unmaps it. Made by [`MapOptions`], or [`Map::new`]
 /// and [`Map::open`] for the whole file.
 pub struct Map {
     raw: RawMap,
@@ -32,7 +32,7 @@ impl Map {
     /// # Safety
     /// No process may modify or truncate the file while the map is alive;
     /// see [`MapOptions::map`].
-    pub unsafe fn map<F: AsFd>(file: &F) -> Result<Map> {
+    pub unsafe fn new<F: AsFd>(file: &F) -> Result<Map> {
         // SAFETY: the caller accepts the same contract.
         unsafe { MapOptions::new().map(file) }
     }

@@ -33,7 +33,7 @@ impl MapMut {
     /// # Safety
     /// No other process, handle or mapping may modify or truncate the file while
     /// the map is alive; see [`MapOptions::map_mut`].
-    pub unsafe fn map_mut<F: AsFd>(file: &F) -> Result<MapMut> {
+    pub unsafe fn new<F: AsFd>(file: &F) -> Result<MapMut> {
         // SAFETY: the caller accepts the same contract.
         unsafe { MapOptions::new().map_mut(file) }
     }
@@ -41,7 +41,7 @@ impl MapMut {
     /// Opens the file at `path` read-write and maps all of it, shared.
     ///
     /// # Safety
-    /// As for [`MapMut::map_mut`].
+    /// As for [`MapMut::new`].
     pub unsafe fn open<P: AsRef<Path>>(path: P) -> Result<MapMut> {
         // SAFETY: the caller accepts the same contract.
         unsafe { MapOptions::new().open_mut(path) }

@@ -12,7 +12,7 @@ fn a_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let handle = File::open(dir.path()).unwrap();
     // SAFETY: nothing is mapped; the call fails before mapping.
-    let err = unsafe { Map::map(&handle) }.unwrap_err();
+    let err = unsafe { Map::new(&handle) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::NotMappable("a directory")), "{err}");
     assert_eq!(err.path(), Some(dir.path()));
     let msg = err.to_string();
@@ -23,7 +23,7 @@ fn a_directory_is_refused() {
 fn dev_null_is_refused() {
     let null = File::open("/dev/null").unwrap();
     // SAFETY: the call fails before mapping.
-    let err = unsafe { Map::map(&null) }.unwrap_err();
+    let err = unsafe { Map::new(&null) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::NotMappable("a character device")), "{err}");
     assert_eq!(
         err.to_string(),
@@ -36,7 +36,7 @@ fn a_write_only_file_is_refused() {
     let tf = TestFile::new(4096);
     let write_only = OpenOptions::new().write(true).open(&tf.path).unwrap();
     // SAFETY: the call fails before mapping.
-    let err = unsafe { MapMut::map_mut(&write_only) }.unwrap_err();
+    let err = unsafe { MapMut::new(&write_only) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::AccessMode { opened: "write-only", .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains(tf.path.to_str().unwrap()) && msg.contains("needs read access"), "{msg}");
@@ -46,7 +46,7 @@ fn a_write_only_file_is_refused() {
 fn a_read_only_file_cannot_be_mapped_writable_and_shared() {
     let tf = TestFile::new(4096);
     // SAFETY: the call fails before mapping.
-    let err = unsafe { MapMut::map_mut(&tf.open()) }.unwrap_err();
+    let err = unsafe { MapMut::new(&tf.open()) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::AccessMode { opened: "read-only", .. }), "{err}");
     // SAFETY: as above.
     let err = unsafe { GrowableMap::new(tf.open(), 1 << 20) }.unwrap_err();

@@ -11,7 +11,7 @@ use mmapkit::{Advice, DestructiveAdvice, ErrorKind, Map, MapMut, MapOptions};
 fn whole_file_map_reads_the_file() {
     let tf = TestFile::new(3 * 4096 + 17);
     // SAFETY: the test owns the file and nothing else writes it.
-    let map = unsafe { Map::map(&tf.open()) }.unwrap();
+    let map = unsafe { Map::new(&tf.open()) }.unwrap();
     assert_eq!(&map[..], &pattern(3 * 4096 + 17)[..]);
 }
 
@@ -19,7 +19,7 @@ fn whole_file_map_reads_the_file() {
 fn flushed_writes_are_seen_by_a_plain_read() {
     let tf = TestFile::new(10_000);
     // SAFETY: the test owns the file and nothing else writes it while mapped.
-    let mut map = unsafe { MapMut::map_mut(&tf.open_rw()) }.unwrap();
+    let mut map = unsafe { MapMut::new(&tf.open_rw()) }.unwrap();
     map[0..4].copy_from_slice(b"ABCD");
     map[9_996..].copy_from_slice(b"WXYZ");
     map.flush().unwrap();
@@ -34,7 +34,7 @@ fn flushed_writes_are_seen_by_a_plain_read() {
 fn flush_range_and_async_flush_write_back() {
     let tf = TestFile::new(5 * 4096);
     // SAFETY: the test owns the file.
-    let mut map = unsafe { MapMut::map_mut(&tf.open_rw()) }.unwrap();
+    let mut map = unsafe { MapMut::new(&tf.open_rw()) }.unwrap();
     map[4097] = 0xEE;
     map.flush_range(4097, 1).unwrap();
     map[3 * 4096] = 0xDD;
@@ -49,7 +49,7 @@ fn flush_range_and_async_flush_write_back() {
 fn flush_range_outside_the_map_is_an_error() {
     let tf = TestFile::new(8192);
     // SAFETY: the test owns the file.
-    let map = unsafe { MapMut::map_mut(&tf.open_rw()) }.unwrap();
+    let map = unsafe { MapMut::new(&tf.open_rw()) }.unwrap();
     let err = map.flush_range(8000, 200).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::OutsideMapping { offset: 8000, len: 200, map_len: 8192 }), "{err}");
     assert!(err.to_string().contains("8000..8200"), "{err}");
@@ -70,7 +70,7 @@ fn copy_on_write_changes_never_reach_the_file() {
     assert_eq!(std::fs::read(&tf.path).unwrap(), pattern(3 * 4096));
     // A second, shared map of the file does not see the private writes either.
     // SAFETY: as above.
-    let shared = unsafe { Map::map(&file) }.unwrap();
+    let shared = unsafe { Map::new(&file) }.unwrap();
     assert_eq!(&shared[..], &pattern(3 * 4096)[..]);
     // Dropping the private pages brings back the file's contents.
     cow.advise_destructive(DestructiveAdvice::DontNeed, None).unwrap();
@@ -120,10 +120,10 @@ fn empty_files_and_zero_lengths_give_empty_maps() {
     let tf = TestFile::new(0);
     // SAFETY: the test owns the file.
     unsafe {
-        assert!(Map::map(&tf.open()).unwrap().is_empty());
-        assert!(MapMut::map_mut(&tf.open_rw()).unwrap().is_empty());
+        assert!(Map::new(&tf.open()).unwrap().is_empty());
+        assert!(MapMut::new(&tf.open_rw()).unwrap().is_empty());
         assert!(MapOptions::new().map_copy(&tf.open()).unwrap().is_empty());
-        let mut empty = MapMut::map_mut(&tf.open_rw()).unwrap();
+        let mut empty = MapMut::new(&tf.open_rw()).unwrap();
         empty.flush().unwrap();
         empty.advise(Advice::WillNeed).unwrap();
         assert_eq!(empty.residency().unwrap().total_pages(), 0);
@@ -174,7 +174,7 @@ fn make_read_only_and_back() {
 fn make_mut_on_a_read_only_file_fails_and_returns_the_map() {
     let tf = TestFile::new(4096);
     // SAFETY: the test owns the file.
-    let map = unsafe { Map::map(&tf.open()) }.unwrap();
+    let map = unsafe { Map::new(&tf.open()) }.unwrap();
     let unchanged = map.make_mut().unwrap_err();
     assert_eq!(unchanged.error.raw_os_error(), Some(libc_eacces()));
     assert_eq!(unchanged.map[10], pattern_byte(10), "the map came back usable");
@@ -253,7 +253,7 @@ fn huge_page_anonymous_maps_work_or_say_why() {
 fn advice_ranges_are_checked() {
     let tf = TestFile::new(4 * 4096);
     // SAFETY: the test owns the file.
-    let map = unsafe { Map::map(&tf.open()) }.unwrap();
+    let map = unsafe { Map::new(&tf.open()) }.unwrap();
     for advice in [Advice::Sequential, Advice::Random, Advice::WillNeed, Advice::Normal, Advice::DontDump] {
         map.advise(advice).unwrap();
         map.advise_range(advice, 100, 5000).unwrap();
@@ -273,7 +273,7 @@ fn residency_rises_after_touching_and_after_willneed() {
     let pages = 256;
     let tf = TestFile::new(pages * 4096);
     // SAFETY: the test owns the file.
-    let map = unsafe { Map::map(&tf.open()) }.unwrap();
+    let map = unsafe { Map::new(&tf.open()) }.unwrap();
     map.advise(Advice::Random).unwrap(); // no read-ahead: touching reads only what it touches
     let before = resident_after_evict(&tf, &map);
     assert!(before < pages / 8, "eviction left {before} of {pages} pages resident");
@@ -285,7 +285,7 @@ fn residency_rises_after_touching_and_after_willneed() {
     // Pages this process has mapped stay in the cache; a fresh map starts clean.
     drop(map);
     // SAFETY: as above.
-    let map = unsafe { Map::map(&tf.open()) }.unwrap();
+    let map = unsafe { Map::new(&tf.open()) }.unwrap();
 
     let before = resident_after_evict(&tf, &map);
     assert!(before < pages / 8, "eviction left {before} of {pages} pages resident");
@@ -320,7 +320,7 @@ fn shared_writes_cross_processes() {
     let tf = TestFile::new(2 * 4096);
     // SAFETY: only this test and the child it starts use the file, and they
     // take turns: the child runs while this process does not touch the map.
-    let mut map = unsafe { MapMut::map_mut(&tf.open_rw()) }.unwrap();
+    let mut map = unsafe { MapMut::new(&tf.open_rw()) }.unwrap();
     map[..6].copy_from_slice(b"parent"); // not flushed: visible through the page cache
     let output = run_child("child_sees_parent_write_and_answers", &[("MMAPKIT_TEST_FILE", &tf.path)]);
     assert_child_passed(&output);

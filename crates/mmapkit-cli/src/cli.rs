@@ -1,0 +1,61 @@
+//! The command line: what each subcommand takes, and dispatch.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::page_cache_cmds;
+
+/// Memory-mapped I/O, measured and inspected.
+#[derive(Debug, Parser)]
+#[command(name = "mmapkit", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show how much of each file is in the page cache.
+    Residency {
+        /// Files (or, with -r, directories) to inspect.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Walk directories.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read files into the page cache.
+    Touch {
+        /// Files (or, with -r, directories) to read in.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Walk directories.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Drop files from the page cache.
+    Evict {
+        /// Files (or, with -r, directories) to drop.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Walk directories.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+    },
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Residency { paths, recursive, json } => page_cache_cmds::residency(&paths, recursive, json),
+        Command::Touch { paths, recursive, quiet } => page_cache_cmds::touch(&paths, recursive, quiet),
+        Command::Evict { paths, recursive } => page_cache_cmds::evict(&paths, recursive),
+    }
+}
