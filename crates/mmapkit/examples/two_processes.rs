@@ -57,10 +57,10 @@ fn process_b(path: &Path) -> Result<(), Box<dyn Error>> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, role, path] = &args[..] {
-        if role == "process-b" {
-            return process_b(Path::new(path));
-        }
+    if let [_, role, path] = &args[..]
+        && role == "process-b"
+    {
+        return process_b(Path::new(path));
     }
 
     // Process A: make the shared file, start B, write, wait for B's answer.

@@ -29,6 +29,10 @@ pub enum Operation {
     Grow,
     /// Dropping a file from the page cache.
     Evict,
+    /// Reading through a guarded mapping.
+    Read,
+    /// Writing through a guarded mapping.
+    Write,
 }
 
 impl fmt::Display for Operation {
@@ -43,6 +47,8 @@ impl fmt::Display for Operation {
             Operation::Residency => "cannot read residency of",
             Operation::Grow => "cannot grow",
             Operation::Evict => "cannot evict",
+            Operation::Read => "cannot read",
+            Operation::Write => "cannot write",
         })
     }
 }
@@ -112,6 +118,10 @@ pub enum ErrorKind {
     /// A parameter is out of its allowed range.
     #[error("{0}")]
     InvalidArgument(&'static str),
+    /// The file's data was not there for a page the access needed: the file
+    /// shrank, or its storage failed, while it was mapped.
+    #[error("{0}")]
+    Fault(crate::Fault),
 }
 
 /// An error from mmapkit: the operation, the file's path where known, and the cause.
@@ -120,6 +130,12 @@ pub enum ErrorKind {
 /// `cannot map /data/x.bin: bytes 0..8192 are past the end of the file (100 bytes long)`.
 #[derive(Debug)]
 pub struct Error {
+    /// Boxed so that `Result<T, Error>` stays small on the success path.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     op: Operation,
     path: Option<PathBuf>,
     kind: ErrorKind,
@@ -127,7 +143,7 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(op: Operation, kind: ErrorKind) -> Self {
-        Error { op, path: None, kind }
+        Error { inner: Box::new(Inner { op, path: None, kind }) }
     }
 
     pub(crate) fn os(op: Operation, err: io::Error) -> Self {
@@ -135,28 +151,28 @@ impl Error {
     }
 
     pub(crate) fn with_path(mut self, path: Option<PathBuf>) -> Self {
-        self.path = path;
+        self.inner.path = path;
         self
     }
 
     /// What mmapkit was doing.
     pub fn operation(&self) -> Operation {
-        self.op
+        self.inner.op
     }
 
     /// The file involved, where known.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.inner.path.as_deref()
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The operating system's error number, if the OS refused.
     pub fn raw_os_error(&self) -> Option<i32> {
-        match &self.kind {
+        match self.kind() {
             ErrorKind::Os(e) => e.raw_os_error(),
             _ => None,
         }
@@ -165,16 +181,17 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.path {
-            Some(path) => write!(f, "{} {}: {}", self.op, path.display(), self.kind),
-            None => write!(f, "{}: {}", self.op, self.kind),
+        let Inner { op, path, kind } = &*self.inner;
+        match path {
+            Some(path) => write!(f, "{op} {}: {kind}", path.display()),
+            None => write!(f, "{op}: {kind}"),
         }
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match self.kind() {
             ErrorKind::Os(e) => Some(e),
             _ => None,
         }
@@ -183,9 +200,10 @@ impl std::error::Error for Error {
 
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
-        let kind = match &err.kind {
+        let kind = match err.kind() {
             ErrorKind::Os(e) => e.kind(),
             ErrorKind::PastEndOfFile { .. } => io::ErrorKind::UnexpectedEof,
+            ErrorKind::Fault(_) => io::ErrorKind::Other,
             ErrorKind::NotMappable(_) | ErrorKind::AccessMode { .. } => io::ErrorKind::Unsupported,
             ErrorKind::ReservationExceeded { .. } => io::ErrorKind::OutOfMemory,
             ErrorKind::OutsideMapping { .. }

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::guard::{Fault, Guard};
 use crate::sys::{self, FileKind, Protection, Sharing};
 
 /// A shared, writable map of a whole file, inside a fixed reservation of
@@ -46,6 +47,8 @@ pub struct GrowableMap {
     len: AtomicUsize,
     /// Bytes from `base` mapped to the file (whole pages); growth holds this lock.
     mapped: Mutex<usize>,
+    /// The fault guard's registration of the whole reservation.
+    guard: Option<Guard>,
 }
 
 // SAFETY: the map owns its reservation like a Box<[u8]> owns its buffer; the
@@ -65,7 +68,7 @@ impl GrowableMap {
     ///
     /// # Safety
     /// As for [`MapOptions::map_mut`](crate::MapOptions::map_mut): no other
-    /// process, handle or mapping may modify or truncate the file while the map
+    /// process, handle or mapping may modify the file while the map
     /// is alive.
     pub unsafe fn new(file: File, reserve: usize) -> Result<GrowableMap> {
         let fail = |kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(file.as_fd()));
@@ -73,9 +76,10 @@ impl GrowableMap {
         if info.kind != FileKind::Regular {
             return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
         }
-        if !(info.access.can_read() && info.access.can_write()) {
+        let access = sys::access_mode(file.as_fd()).map_err(|e| fail(ErrorKind::Os(e)))?;
+        if !(access.can_read() && access.can_write()) {
             return Err(fail(ErrorKind::AccessMode {
-                opened: if info.access.can_read() { "read-only" } else { "write-only" },
+                opened: if access.can_read() { "read-only" } else { "write-only" },
                 needed: "a growable map needs read and write access",
             }));
         }
@@ -86,7 +90,14 @@ impl GrowableMap {
             return Err(fail(ErrorKind::ReservationExceeded { requested: info.len, reserved }));
         }
         let base = sys::reserve(reserved).map_err(|e| fail(ErrorKind::Os(e)))?;
-        let map = GrowableMap { file, base, reserved, len: AtomicUsize::new(0), mapped: Mutex::new(0) };
+        let mut map =
+            GrowableMap { file, base, reserved, len: AtomicUsize::new(0), mapped: Mutex::new(0), guard: None };
+        // The whole reservation is registered once; the guard patches only the
+        // part mapped to the file, which `extend` keeps it informed of.
+        map.guard = Some(
+            Guard::new(base.as_ptr() as usize, reserved, 0, true, 0, 0)
+                .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.as_fd())))?,
+        );
         // The file is already `info.len` bytes long: map that much, allocate nothing.
         map.extend(&mut map.lock_mapped(), info.len as usize)
             .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.as_fd())))?;
@@ -119,6 +130,9 @@ impl GrowableMap {
                 )
             }?;
             *mapped = needed;
+            if let Some(guard) = &self.guard {
+                guard.range().set_mapped(needed);
+            }
         }
         self.len.store(new_len, Ordering::Release);
         Ok(())
@@ -170,7 +184,15 @@ impl GrowableMap {
         &self.file
     }
 
+    /// The fault that has hit this map, if any: a page whose file data was
+    /// gone (the file shrank under the map, or its storage failed) was accessed,
+    /// and from that page on the map reads as zeros.
+    pub fn fault(&self) -> Option<Fault> {
+        self.guard.as_ref().and_then(|g| g.range().fault())
+    }
+
     /// Writes changed pages back to the file and waits (`msync(MS_SYNC)`).
+    /// After a fault this is an error: writes to patched pages did not reach the file.
     pub fn flush(&self) -> Result<()> {
         self.flush_range(0, self.len())
     }
@@ -180,10 +202,14 @@ impl GrowableMap {
         let fail = |kind| Error::new(Operation::Flush, kind).with_path(sys::fd_path(self.file.as_fd()));
         let (start, n) = crate::span::pages_covering(0, self.len(), offset, len, sys::page_size()).map_err(fail)?;
         if n == 0 {
-            return Ok(());
+            return self.fault().map_or(Ok(()), |fault| Err(fail(ErrorKind::Fault(fault))));
         }
         // SAFETY: `start..start+n` is page-aligned and below `len`, inside the mapped part.
-        unsafe { sys::sync(self.base.add(start), n, true) }.map_err(|e| fail(ErrorKind::Os(e)))
+        unsafe { sys::sync(self.base.add(start), n, true) }.map_err(|e| fail(ErrorKind::Os(e)))?;
+        match self.fault() {
+            Some(fault) => Err(fail(ErrorKind::Fault(fault))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -207,6 +233,8 @@ impl DerefMut for GrowableMap {
 
 impl Drop for GrowableMap {
     fn drop(&mut self) {
+        // Leave the guard before the address range can be reused.
+        drop(self.guard.take());
         // SAFETY: the reservation is ours and borrows of it end with `self`.
         // munmap of our own reservation cannot fail, so the result is not needed.
         let _ = unsafe { sys::unmap(self.base, self.reserved) };

@@ -45,6 +45,8 @@
 //!   advice can change what the bytes read as.
 //! - [`Residency`]: which pages are in memory (`mincore`); [`page_cache`] asks
 //!   the same of a whole file and drops files from the cache.
+//! - [`Fault`]: what the fault guard recorded when a mapped file's data
+//!   disappeared; reported by `checked`, `read_at`, `write_at` and `flush`.
 //!
 //! # Soundness: which constructors are `unsafe`, and why
 //!
@@ -53,12 +55,17 @@
 //! through another handle) can write the file and the change shows up in the
 //! mapping at once. So every constructor that maps a file or shared memory is
 //! `unsafe`, and its contract is the same: **while the map is alive, nothing
-//! else modifies or truncates the mapped part of the file.** This is the
-//! position memmap2 takes, for the same reason.
+//! else modifies the mapped part of the file.** This is the position memmap2
+//! takes, for the same reason.
 //!
-//! Truncation is the worst case: touching a page past the new end of the file
-//! raises `SIGBUS` and kills the process. Until the fault guard lands, that is
-//! part of the contract above too.
+//! Truncation is no longer part of what can go wrong in practice: a guarded
+//! map (the default) cannot crash the process when its file shrinks, and never
+//! reads outside its own pages (see [When the file shrinks under
+//! you](#when-the-file-shrinks-under-you)). Strictly, the zeros that replace
+//! the lost pages are a change under a live slice like any other write; code
+//! that wants Rust's aliasing rules kept to the letter still must not truncate.
+//! What the guard guarantees is no crash, no out-of-bounds access, and an error
+//! for every access that the truncation spoiled.
 //!
 //! Anonymous private maps ([`MapOptions::map_anon`], [`MapMut::anon`]) are safe:
 //! no one else can reach their memory. Shared anonymous maps
@@ -68,6 +75,59 @@
 //! Advice that can change contents ([`DestructiveAdvice`]: `MADV_DONTNEED`,
 //! `MADV_FREE`, `MADV_REMOVE`) takes `&mut MapMut`, or is `unsafe` on a shared
 //! `&Map`, so no live slice ever sees its bytes change under it.
+//!
+//! # When the file shrinks under you
+//!
+//! Touching a page of a mapping whose file data is gone (the file was
+//! truncated, a disk read failed, or a write into a sparse file found the disk
+//! full) makes the kernel raise `SIGBUS`, which kills a process by default. C
+//! programs die; Go offers `debug.SetPanicOnFault` to turn it into a panic per
+//! goroutine; the JVM resumes the thread and throws `InternalError` from the
+//! `Unsafe` access; memmap2, LMDB and bbolt crash. mmapkit handles it for
+//! every file map made without [`MapOptions::unguarded`]:
+//!
+//! - A process-wide `SIGBUS` handler is installed on the first guarded map
+//!   (`SA_SIGINFO | SA_ONSTACK | SA_NODEFER`), chained to whatever was there
+//!   before, including Rust's own stack-overflow handler.
+//! - Every guarded map is registered in a table the handler searches with
+//!   atomic loads only (no lock, no allocation), in time that does not grow
+//!   with the number of maps.
+//! - On a fault inside a guarded map, the handler maps zero pages over the
+//!   faulting page through the end of the map, records the fault, and returns:
+//!   the access completes, reading zeros. A fault anywhere else goes to the
+//!   previous handler, so real bugs still crash.
+//! - [`Map::checked`] runs a closure and returns its result only if no fault
+//!   has hit the map; [`Map::read_at`] and [`MapMut::write_at`] fail only when
+//!   their range reaches a lost page; [`MapMut::flush`] fails after a fault,
+//!   since writes to lost pages could not reach the file; [`Map::fault`] says
+//!   what happened; [`Map::remap`] maps the file again at its current length.
+//!   The check is one atomic load.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("shrinks.bin");
+//! std::fs::write(&path, vec![1u8; 1 << 20])?;
+//! // SAFETY: no one writes the file; the truncation below is what the guard is for.
+//! let map = unsafe { mmapkit::Map::open(&path)? };
+//! std::fs::OpenOptions::new().write(true).open(&path)?.set_len(8192)?;
+//!
+//! let sum = map.checked(|bytes| bytes.iter().map(|&b| u64::from(b)).sum::<u64>());
+//! let fault = sum.unwrap_err(); // not a crash
+//! assert_eq!(fault.offset(), 8192);
+//! let mut head = [0u8; 16];
+//! map.read_at(0, &mut head)?; // bytes before the cut are still good
+//! assert_eq!(head, [1u8; 16]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What it cannot do: bytes in lost pages are gone (they read as zeros, and
+//! plain slice reads return those zeros without an error: use `checked`,
+//! `read_at` or `fault` where it matters); a raw pointer handed to C code keeps
+//! reading zeros without being told; a map made with `unguarded` still dies.
+//! Growable maps reserve their file's blocks with `fallocate` before mapping
+//! them, so a write there cannot meet a full disk in the first place.
 //!
 //! # Edges handled
 //!
@@ -88,6 +148,7 @@
 mod advice;
 mod error;
 mod growable;
+mod guard;
 mod map;
 mod map_mut;
 mod options;
@@ -100,6 +161,9 @@ mod sys;
 pub use advice::{Advice, DestructiveAdvice};
 pub use error::{Error, ErrorKind, Operation, Result, Unchanged};
 pub use growable::GrowableMap;
+#[doc(hidden)]
+pub use guard::bench_support;
+pub use guard::{Fault, FaultCause};
 pub use map::Map;
 pub use map_mut::MapMut;
 pub use options::{HugePageSize, MapOptions};

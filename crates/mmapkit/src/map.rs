@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::advice::{Advice, DestructiveAdvice};
 use crate::error::{Result, Unchanged};
+use crate::guard::Fault;
 use crate::map_mut::MapMut;
 use crate::options::MapOptions;
 use crate::raw::RawMap;
@@ -30,7 +31,7 @@ impl Map {
     /// Maps the whole file read-only. See [`MapOptions::map`].
     ///
     /// # Safety
-    /// No process may modify or truncate the file while the map is alive;
+    /// No process may modify the file while the map is alive;
     /// see [`MapOptions::map`].
     pub unsafe fn new<F: AsFd>(file: &F) -> Result<Map> {
         // SAFETY: the caller accepts the same contract.
@@ -40,7 +41,7 @@ impl Map {
     /// Opens the file at `path` and maps all of it read-only. See [`MapOptions::open`].
     ///
     /// # Safety
-    /// No process may modify or truncate the file while the map is alive;
+    /// No process may modify the file while the map is alive;
     /// see [`MapOptions::map`].
     pub unsafe fn open<P: AsRef<Path>>(path: P) -> Result<Map> {
         // SAFETY: the caller accepts the same contract.
@@ -50,6 +51,39 @@ impl Map {
     /// The address of the first byte.
     pub fn as_ptr(&self) -> *const u8 {
         self.raw.ptr()
+    }
+
+    /// The fault that has hit this map, if any: a page whose file data was gone
+    /// (the file shrank, or its storage failed) was accessed. Those bytes now
+    /// read as zeros. `None` for unguarded and anonymous maps.
+    pub fn fault(&self) -> Option<Fault> {
+        self.raw.fault()
+    }
+
+    /// Runs `f` on the map's bytes and returns its result, or the [`Fault`] if
+    /// any fault has hit the map (during `f` or before it, since pages patched
+    /// earlier read as zeros). The check costs one atomic load.
+    #[inline]
+    pub fn checked<T>(&self, f: impl FnOnce(&[u8]) -> T) -> Result<T, Fault> {
+        self.raw.checked(|| f(self.raw.bytes()))
+    }
+
+    /// Copies `buf.len()` bytes from `offset` into `buf`. An error if the range
+    /// is outside the map or reaches a page whose file data is gone; bytes
+    /// before the first such page stay readable.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.raw.read_at(offset, buf)
+    }
+
+    /// Maps `file` (the one this map was made from) again after a fault: the
+    /// same offset, through the file's current end (or over the same range,
+    /// clipped to it, if a length was given). The old mapping is dropped.
+    ///
+    /// # Safety
+    /// The constructor's contract applies to the new mapping.
+    pub unsafe fn remap<F: AsFd>(&mut self, file: &F) -> Result<()> {
+        self.raw = MapOptions::remap(&self.raw, file.as_fd())?;
+        Ok(())
     }
 
     /// Gives the kernel advice about the whole map.
@@ -91,7 +125,7 @@ impl Map {
 
     /// Makes the map writable. For a shared file map the file must have been
     /// opened for writing; on failure the map comes back unchanged.
-    pub fn make_mut(self) -> Result<MapMut, Unchanged<Map>> {
+    pub fn make_mut(mut self) -> Result<MapMut, Unchanged<Map>> {
         // SAFETY: `self` is consumed, so no reference into the map is live.
         match unsafe { self.raw.protect(Protection::ReadWrite) } {
             Ok(()) => Ok(MapMut::from_raw(self.raw)),

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::advice::{Advice, DestructiveAdvice};
 use crate::error::{Result, Unchanged};
+use crate::guard::Fault;
 use crate::map::Map;
 use crate::options::MapOptions;
 use crate::raw::RawMap;
@@ -31,7 +32,7 @@ impl MapMut {
     /// Maps the whole file read-write, shared. See [`MapOptions::map_mut`].
     ///
     /// # Safety
-    /// No other process, handle or mapping may modify or truncate the file while
+    /// No other process, handle or mapping may modify the file while
     /// the map is alive; see [`MapOptions::map_mut`].
     pub unsafe fn new<F: AsFd>(file: &F) -> Result<MapMut> {
         // SAFETY: the caller accepts the same contract.
@@ -84,6 +85,56 @@ impl MapMut {
         self.raw.flush(offset, len, false)
     }
 
+    /// The fault that has hit this map, if any: a page whose file data was gone
+    /// (the file shrank, or its storage failed) was accessed. Those bytes now
+    /// read as zeros. `None` for unguarded and anonymous maps.
+    pub fn fault(&self) -> Option<Fault> {
+        self.raw.fault()
+    }
+
+    /// Runs `f` on the map's bytes and returns its result, or the [`Fault`] if
+    /// any fault has hit the map (during `f` or before it, since pages patched
+    /// earlier read as zeros). The check costs one atomic load.
+    #[inline]
+    pub fn checked<T>(&self, f: impl FnOnce(&[u8]) -> T) -> Result<T, Fault> {
+        self.raw.checked(|| f(self.raw.bytes()))
+    }
+
+    /// Copies `buf.len()` bytes from `offset` into `buf`. An error if the range
+    /// is outside the map or reaches a page whose file data is gone; bytes
+    /// before the first such page stay readable.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.raw.read_at(offset, buf)
+    }
+
+    /// Maps `file` (the one this map was made from) again after a fault: the
+    /// same offset, through the file's current end (or over the same range,
+    /// clipped to it, if a length was given). The old mapping is dropped.
+    ///
+    /// # Safety
+    /// The constructor's contract applies to the new mapping.
+    pub unsafe fn remap<F: AsFd>(&mut self, file: &F) -> Result<()> {
+        self.raw = MapOptions::remap(&self.raw, file.as_fd())?;
+        Ok(())
+    }
+
+    /// Runs `f` on the map's bytes, writable, and returns its result, or the
+    /// [`Fault`] if any fault has hit the map. Writes `f` made to patched
+    /// pages are lost, which is why the fault is returned.
+    #[inline]
+    pub fn checked_mut<T>(&mut self, f: impl FnOnce(&mut [u8]) -> T) -> Result<T, Fault> {
+        let result = f(self);
+        self.raw.checked(|| result)
+    }
+
+    /// Copies `data` into the map at `offset`. An error if the range is outside
+    /// the map, or reaches a page whose file data is gone: such a write cannot
+    /// reach the file and is reported, never lost silently.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        // SAFETY: every MapMut is writable.
+        unsafe { self.raw.write_at(offset, data) }
+    }
+
     /// Gives the kernel advice about the whole map.
     pub fn advise(&self, advice: Advice) -> Result<()> {
         self.raw.advise(advice, None)
@@ -119,7 +170,7 @@ impl MapMut {
     }
 
     /// Makes the map read-only; on failure the map comes back unchanged.
-    pub fn make_read_only(self) -> Result<Map, Unchanged<MapMut>> {
+    pub fn make_read_only(mut self) -> Result<Map, Unchanged<MapMut>> {
         // SAFETY: `self` is consumed, so no `&mut` into the map is live.
         match unsafe { self.raw.protect(Protection::Read) } {
             Ok(()) => Ok(Map::from_raw(self.raw)),

@@ -8,7 +8,7 @@ use crate::advice::Advice;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::map::Map;
 use crate::map_mut::MapMut;
-use crate::raw::RawMap;
+use crate::raw::{Origin, RawMap};
 use crate::span::{Span, resolve_len};
 use crate::sys::{self, Behavior, FileKind, Protection, Sharing};
 
@@ -72,6 +72,7 @@ pub struct MapOptions {
     no_reserve: bool,
     lock: bool,
     huge: Option<Option<HugePageSize>>,
+    unguarded: bool,
 }
 
 impl MapOptions {
@@ -113,6 +114,15 @@ impl MapOptions {
         self
     }
 
+    /// Leaves the map out of the fault guard. A file that shrinks (or fails)
+    /// under an unguarded map kills the process with SIGBUS on the next access
+    /// to the lost pages, as with a plain `mmap`; in exchange the map costs no
+    /// registration. Anonymous maps are never guarded (they cannot fault).
+    pub fn unguarded(&mut self) -> &mut Self {
+        self.unguarded = true;
+        self
+    }
+
     /// Uses huge pages. For anonymous maps this is `MAP_HUGETLB` with the given
     /// size (`None`: the system default) and needs huge pages reserved in
     /// `/proc/sys/vm/nr_hugepages`; the length is rounded up to whole huge pages
@@ -128,8 +138,9 @@ impl MapOptions {
     /// # Safety
     /// The returned `Map` hands out `&[u8]` into the file's pages. Rust requires
     /// that bytes behind a `&[u8]` never change while it is held, so no process
-    /// (this one included, through another handle or mapping) may modify or
-    /// truncate the mapped part of the file while the map is alive.
+    /// (this one included, through another handle or mapping) may modify the
+    /// mapped part of the file while the map is alive. A truncation cannot
+    /// crash a guarded map (see the crate docs on the fault guard).
     pub unsafe fn map<F: AsFd>(&self, file: &F) -> Result<Map> {
         self.map_file(file.as_fd(), Protection::Read, Sharing::Shared, None).map(Map::from_raw)
     }
@@ -139,7 +150,7 @@ impl MapOptions {
     ///
     /// # Safety
     /// As for [`map`](Self::map): no other process, handle or mapping may modify
-    /// or truncate the mapped part of the file while the map is alive.
+    /// the mapped part of the file while the map is alive.
     pub unsafe fn map_mut<F: AsFd>(&self, file: &F) -> Result<MapMut> {
         self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Shared, None).map(MapMut::from_raw)
     }
@@ -149,7 +160,7 @@ impl MapOptions {
     ///
     /// # Safety
     /// Pages not yet written still show the file's current contents, so as for
-    /// [`map`](Self::map) no one may modify or truncate the mapped part of the file.
+    /// [`map`](Self::map) no one may modify the mapped part of the file.
     pub unsafe fn map_copy<F: AsFd>(&self, file: &F) -> Result<MapMut> {
         self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Private, None).map(MapMut::from_raw)
     }
@@ -219,29 +230,30 @@ impl MapOptions {
         if !matches!(info.kind, FileKind::Regular | FileKind::BlockDevice) {
             return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
         }
-        if !info.access.can_read() {
-            return Err(fail(ErrorKind::AccessMode {
-                opened: "write-only",
-                needed: "every mapping needs read access",
-            }));
-        }
-        if prot == Protection::ReadWrite && sharing == Sharing::Shared && !info.access.can_write() {
-            return Err(fail(ErrorKind::AccessMode {
-                opened: "read-only",
-                needed: "a writable shared mapping needs read and write access",
-            }));
-        }
         let len = resolve_len(self.offset, self.len, info.len).map_err(fail)?;
+        let origin = Origin { offset: self.offset, to_end: self.len.is_none(), sharing, guarded: !self.unguarded };
         if len == 0 {
-            return Ok(RawMap::empty());
+            // No mmap call will check the access mode, so check it here.
+            return match access_problem(fd, prot, sharing) {
+                Some(kind) => Err(fail(kind)),
+                None => Ok(RawMap::empty(prot, Some(origin))),
+            };
         }
         let span = Span::new(self.offset, len, sys::page_size())
             .ok_or_else(|| fail(ErrorKind::TooLarge { offset: self.offset, len: len as u64 }))?;
         let behavior = Behavior { populate: self.populate, no_reserve: self.no_reserve, huge_log2: None };
-        let base = sys::map_file(span.map_len, prot, sharing, behavior, fd, span.file_offset)
-            .map_err(|e| fail(ErrorKind::Os(e)))?;
+        let base = sys::map_file(span.map_len, prot, sharing, behavior, fd, span.file_offset).map_err(|e| {
+            // EACCES usually means the file was not opened for the access the
+            // map needs; say which, rather than just "permission denied".
+            let explained =
+                (e.kind() == std::io::ErrorKind::PermissionDenied).then(|| access_problem(fd, prot, sharing)).flatten();
+            fail(explained.unwrap_or(ErrorKind::Os(e)))
+        })?;
         // SAFETY: `base` is a fresh mapping of `span.map_len` bytes that nothing else owns.
-        let raw = unsafe { RawMap::from_parts(base, span.lead, len, span.map_len) };
+        let mut raw = unsafe { RawMap::from_parts(base, span.lead, len, span.map_len, prot, Some(origin)) };
+        if !self.unguarded {
+            raw.guard(span.file_offset).map_err(|e| fail(ErrorKind::Os(e)))?;
+        }
         if self.huge.is_some() {
             raw.advise(Advice::HugePage, None).map_err(|e| e.with_path(path_of()))?;
         }
@@ -255,7 +267,7 @@ impl MapOptions {
         }
         let len = self.len.unwrap_or(0);
         if len == 0 {
-            return Ok(RawMap::empty());
+            return Ok(RawMap::empty(Protection::ReadWrite, None));
         }
         let huge = match self.huge {
             None => None,
@@ -270,8 +282,27 @@ impl MapOptions {
         let base = sys::map_anon(unmap_len, Protection::ReadWrite, sharing, behavior)
             .map_err(|e| Error::os(Operation::Map, e))?;
         // SAFETY: `base` is a fresh mapping of `unmap_len` bytes that nothing else owns.
-        let raw = unsafe { RawMap::from_parts(base, 0, len, unmap_len) };
+        let raw = unsafe { RawMap::from_parts(base, 0, len, unmap_len, Protection::ReadWrite, None) };
         self.lock_if_asked(raw)
+    }
+
+    /// Maps `file` again the way `old` was mapped: same offset, protection and
+    /// sharing, through the file's current end for a whole-file map, or over the
+    /// same range clipped to the file's current end.
+    pub(crate) fn remap(old: &RawMap, fd: BorrowedFd<'_>) -> Result<RawMap> {
+        let Some(origin) = old.origin() else {
+            return Err(Error::new(Operation::Map, ErrorKind::InvalidArgument("only file maps can be mapped again")));
+        };
+        let file_len = sys::file_info(fd).map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(fd)))?.len;
+        let mut options = MapOptions::new();
+        options.offset(origin.offset.min(file_len));
+        if !origin.to_end {
+            options.len(old.len().min((file_len.saturating_sub(origin.offset)) as usize));
+        }
+        if !origin.guarded {
+            options.unguarded();
+        }
+        options.map_file(fd, old.protection(), origin.sharing, None)
     }
 
     fn lock_if_asked(&self, raw: RawMap) -> Result<RawMap> {
@@ -280,6 +311,21 @@ impl MapOptions {
         }
         Ok(raw)
     }
+}
+
+/// What is wrong with `fd`'s access mode for a map of `prot` and `sharing`, if anything.
+fn access_problem(fd: BorrowedFd<'_>, prot: Protection, sharing: Sharing) -> Option<ErrorKind> {
+    let access = sys::access_mode(fd).ok()?;
+    if !access.can_read() {
+        return Some(ErrorKind::AccessMode { opened: "write-only", needed: "every mapping needs read access" });
+    }
+    if prot == Protection::ReadWrite && sharing == Sharing::Shared && !access.can_write() {
+        return Some(ErrorKind::AccessMode {
+            opened: "read-only",
+            needed: "a writable shared mapping needs read and write access",
+        });
+    }
+    None
 }
 
 /// Opens `path` with `options`; the error names the path.

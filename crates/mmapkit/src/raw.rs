@@ -2,12 +2,25 @@
 //! It owns the address range and unmaps it on drop.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{Ordering, compiler_fence};
 
 use crate::advice::{Advice, DestructiveAdvice};
-use crate::error::{Error, Operation, Result};
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::guard::{Fault, Guard};
 use crate::residency::Residency;
 use crate::span::{pages_covering, pages_within};
-use crate::sys::{self, Protection};
+use crate::sys::{self, Protection, Sharing};
+
+/// Where a file mapping came from, so it can be made again after a fault.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Origin {
+    /// File offset of the first data byte.
+    pub offset: u64,
+    /// Whether the map ran to the end of the file (no explicit length).
+    pub to_end: bool,
+    pub sharing: Sharing,
+    pub guarded: bool,
+}
 
 /// A live mapping: `unmap_len` bytes from `base`, of which the caller's data are
 /// the `len` bytes from `base + lead`. An empty map owns no address range.
@@ -17,6 +30,11 @@ pub(crate) struct RawMap {
     lead: usize,
     len: usize,
     unmap_len: usize,
+    prot: Protection,
+    /// For file maps: how to map the file again.
+    origin: Option<Origin>,
+    /// For guarded file maps: the fault guard's registration.
+    guard: Option<Guard>,
 }
 
 // SAFETY: a RawMap is an owned address range, like a Box<[u8]>: moving it to
@@ -29,19 +47,117 @@ unsafe impl Sync for RawMap {}
 
 impl RawMap {
     /// A map of no bytes, which owns no address range.
-    pub(crate) fn empty() -> Self {
-        RawMap { base: NonNull::dangling(), lead: 0, len: 0, unmap_len: 0 }
+    pub(crate) fn empty(prot: Protection, origin: Option<Origin>) -> Self {
+        RawMap { base: NonNull::dangling(), lead: 0, len: 0, unmap_len: 0, prot, origin, guard: None }
     }
 
     /// Takes ownership of a mapping of `unmap_len` bytes at `base` whose data is
-    /// `len` bytes from `base + lead`.
+    /// `len` bytes from `base + lead`, made with protection `prot`.
     ///
     /// # Safety
     /// `base..base+unmap_len` must be a mapping that nothing else owns or unmaps,
     /// with `lead + len <= unmap_len`.
-    pub(crate) unsafe fn from_parts(base: NonNull<u8>, lead: usize, len: usize, unmap_len: usize) -> Self {
+    pub(crate) unsafe fn from_parts(
+        base: NonNull<u8>,
+        lead: usize,
+        len: usize,
+        unmap_len: usize,
+        prot: Protection,
+        origin: Option<Origin>,
+    ) -> Self {
         debug_assert!(lead + len <= unmap_len);
-        RawMap { base, lead, len, unmap_len }
+        RawMap { base, lead, len, unmap_len, prot, origin, guard: None }
+    }
+
+    /// Registers the mapping with the fault guard, so that a page whose file
+    /// data disappears reads as zeros and is reported instead of killing the process.
+    pub(crate) fn guard(&mut self, file_offset: u64) -> std::io::Result<()> {
+        if self.unmap_len == 0 {
+            return Ok(());
+        }
+        let start = self.base.as_ptr() as usize;
+        let writable = self.prot == Protection::ReadWrite;
+        self.guard = Some(Guard::new(start, self.unmap_len, self.unmap_len, writable, self.lead, file_offset)?);
+        Ok(())
+    }
+
+    pub(crate) fn origin(&self) -> Option<Origin> {
+        self.origin
+    }
+
+    pub(crate) fn protection(&self) -> Protection {
+        self.prot
+    }
+
+    /// The fault that hit this mapping, if any (never for unguarded maps).
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        self.guard.as_ref().and_then(|g| g.range().fault())
+    }
+
+    /// Runs `f` and returns its result only if no fault has hit the mapping.
+    ///
+    /// The fast path is one relaxed load of the fault counter. The SIGBUS
+    /// handler runs on the faulting thread itself, between the faulting
+    /// instruction and the next, so a compiler fence (a signal fence) is all
+    /// that orders the counter's load after the accesses `f` made.
+    #[inline]
+    pub(crate) fn checked<T>(&self, f: impl FnOnce() -> T) -> Result<T, Fault> {
+        let counter = self.guard.as_ref().map(|g| g.range().fault_counter());
+        let result = f();
+        compiler_fence(Ordering::SeqCst);
+        match counter {
+            Some(counter) if counter.load(Ordering::Relaxed) != 0 => Err(self.recorded_fault()),
+            _ => Ok(result),
+        }
+    }
+
+    /// The fault behind a nonzero fault count: the cold path of every check.
+    #[cold]
+    #[inline(never)]
+    fn recorded_fault(&self) -> Fault {
+        self.fault().expect("a counted fault is recorded before the count rises")
+    }
+
+    /// Fails if bytes `offset..offset+len`, just accessed, include a page the
+    /// guard patched (or are outside the map).
+    fn check_range(&self, op: Operation, offset: usize, len: usize) -> Result<()> {
+        let Some(guard) = &self.guard else { return Ok(()) };
+        compiler_fence(Ordering::SeqCst);
+        if guard.range().fault_counter().load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        match guard.range().patched_from() {
+            Some(from) if offset + len > from => Err(Error::new(op, ErrorKind::Fault(self.recorded_fault()))),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_inside(&self, op: Operation, offset: usize, len: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(Error::new(op, ErrorKind::OutsideMapping { offset, len, map_len: self.len })),
+        }
+    }
+
+    /// Copies bytes from `offset` into `buf`; an error if they are outside the
+    /// map or if any of them lie in a page whose file data is gone.
+    pub(crate) fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.check_inside(Operation::Read, offset, buf.len())?;
+        buf.copy_from_slice(&self.bytes()[offset..offset + buf.len()]);
+        self.check_range(Operation::Read, offset, buf.len())
+    }
+
+    /// Copies `data` into the map at `offset`; an error if the range is outside
+    /// the map or lies in a page whose file data is gone (the write is lost).
+    ///
+    /// # Safety
+    /// The mapping must be writable.
+    pub(crate) unsafe fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<()> {
+        self.check_inside(Operation::Write, offset, data.len())?;
+        // SAFETY: the caller guarantees the mapping is writable.
+        let bytes = unsafe { self.bytes_mut() };
+        bytes[offset..offset + data.len()].copy_from_slice(data);
+        self.check_range(Operation::Write, offset, data.len())
     }
 
     /// The address of the first data byte.
@@ -89,11 +205,16 @@ impl RawMap {
     pub(crate) fn flush(&self, offset: usize, len: usize, wait: bool) -> Result<()> {
         let (start, n) = pages_covering(self.lead, self.len, offset, len, sys::page_size())
             .map_err(|kind| Error::new(Operation::Flush, kind))?;
-        if n == 0 {
-            return Ok(());
+        if n > 0 {
+            // SAFETY: `start` is page-aligned and `start..start+n` lies in this live mapping.
+            unsafe { sys::sync(self.at(start), n, wait) }.map_err(|e| Error::os(Operation::Flush, e))?;
         }
-        // SAFETY: `start` is page-aligned and `start..start+n` lies in this live mapping.
-        unsafe { sys::sync(self.at(start), n, wait) }.map_err(|e| Error::os(Operation::Flush, e))
+        // Writes to patched pages went to anonymous memory, not the file: once
+        // a fault has hit, no flush can promise every write reached the file.
+        match self.fault() {
+            Some(fault) => Err(Error::new(Operation::Flush, ErrorKind::Fault(fault))),
+            None => Ok(()),
+        }
     }
 
     /// `madvise` with content-preserving advice over the pages covering the range.
@@ -158,17 +279,24 @@ impl RawMap {
     /// # Safety
     /// Making the mapping read-only while a `&mut` into it is live is the
     /// caller's to prevent.
-    pub(crate) unsafe fn protect(&self, prot: Protection) -> Result<()> {
-        if self.unmap_len == 0 {
-            return Ok(());
+    pub(crate) unsafe fn protect(&mut self, prot: Protection) -> Result<()> {
+        if self.unmap_len > 0 {
+            // SAFETY: the whole live mapping; the caller keeps references consistent.
+            unsafe { sys::protect(self.base, self.unmap_len, prot) }.map_err(|e| Error::os(Operation::Protect, e))?;
         }
-        // SAFETY: the whole live mapping; the caller keeps references consistent.
-        unsafe { sys::protect(self.base, self.unmap_len, prot) }.map_err(|e| Error::os(Operation::Protect, e))
+        self.prot = prot;
+        if let Some(guard) = &self.guard {
+            guard.range().set_writable(prot == Protection::ReadWrite);
+        }
+        Ok(())
     }
 }
 
 impl Drop for RawMap {
     fn drop(&mut self) {
+        // Leave the guard first, so the handler never patches an address range
+        // that a new mapping may take after the unmap.
+        drop(self.guard.take());
         if self.unmap_len > 0 {
             // SAFETY: this RawMap owns the range, and borrows of it end with `self`.
             // munmap of a range we mapped can only fail on invalid arguments,

@@ -290,7 +290,8 @@ fn residency_rises_after_touching_and_after_willneed() {
     let before = resident_after_evict(&tf, &map);
     assert!(before < pages / 8, "eviction left {before} of {pages} pages resident");
     map.advise(Advice::WillNeed).unwrap();
-    // WillNeed starts the reads asynchronously; give them a moment.
+    // WillNeed starts read-ahead, which the kernel may trim under load; wait
+    // for it to bring in at least half the file without a single access.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut resident = 0;
     while std::time::Instant::now() < deadline {
@@ -300,7 +301,10 @@ fn residency_rises_after_touching_and_after_willneed() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(resident, pages, "WillNeed did not bring the file in");
+    assert!(
+        resident >= pages / 2 && resident > before,
+        "WillNeed brought in {resident} of {pages} pages (from {before})"
+    );
 }
 
 #[test]

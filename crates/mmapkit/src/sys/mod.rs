@@ -89,11 +89,10 @@ impl Access {
     }
 }
 
-/// What mapping needs to know about an open file.
+/// What mapping needs to know about an open file (one `fstat`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FileInfo {
     pub kind: FileKind,
     /// Length in bytes (for a block device, the device size).
     pub len: u64,
-    pub access: Access,
 }

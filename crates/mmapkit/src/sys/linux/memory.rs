@@ -1,19 +1,14 @@
-//! Linux: every call goes through `rustix`, except `mincore`, which rustix lacks
-//! and which comes from `libc`.
+//! Memory mappings: map, unmap, protect, sync, advise, lock, residency.
 
 use std::ffi::c_void;
 use std::io;
-use std::num::NonZeroU64;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::os::fd::BorrowedFd;
 use std::ptr::{self, NonNull};
 
-use rustix::fs::{FallocateFlags, FileType, OFlags};
 use rustix::mm::{MapFlags, MprotectFlags, MsyncFlags, ProtFlags};
 
-use super::{Access, Behavior, FileInfo, FileKind, Protection, Sharing};
 use crate::advice::{Advice, DestructiveAdvice};
+use crate::sys::{Behavior, Protection, Sharing};
 
 /// `MAP_HUGE_SHIFT`: where `mmap` takes log2 of the huge page size.
 const MAP_HUGE_SHIFT: u32 = 26;
@@ -21,50 +16,6 @@ const MAP_HUGE_SHIFT: u32 = 26;
 /// The size of a base page in bytes.
 pub(crate) fn page_size() -> usize {
     rustix::param::page_size()
-}
-
-/// The kind, length and access mode of an open file.
-pub(crate) fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
-    let stat = rustix::fs::fstat(fd)?;
-    let kind = match FileType::from_raw_mode(stat.st_mode) {
-        FileType::RegularFile => FileKind::Regular,
-        FileType::BlockDevice => FileKind::BlockDevice,
-        FileType::Directory => FileKind::Directory,
-        FileType::CharacterDevice => FileKind::CharacterDevice,
-        FileType::Fifo => FileKind::Fifo,
-        FileType::Socket => FileKind::Socket,
-        _ => FileKind::Other,
-    };
-    let len = match kind {
-        FileKind::BlockDevice => block_device_len(fd)?,
-        // st_size is never negative for the kinds we map; clamp the rest.
-        _ => u64::try_from(stat.st_size).unwrap_or(0),
-    };
-    let mode = rustix::fs::fcntl_getfl(fd)? & OFlags::RWMODE;
-    let access = if mode == OFlags::RDWR {
-        Access::ReadWrite
-    } else if mode == OFlags::WRONLY {
-        Access::WriteOnly
-    } else {
-        Access::ReadOnly
-    };
-    Ok(FileInfo { kind, len, access })
-}
-
-/// The size of a block device (`BLKGETSIZE64`), without touching the file offset.
-fn block_device_len(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    const BLKGETSIZE64: rustix::ioctl::Opcode = rustix::ioctl::opcode::read::<u64>(0x12, 114);
-    // SAFETY: BLKGETSIZE64 writes exactly one u64 through the pointer that
-    // `Getter` provides, which is what `Getter<_, u64>` declares.
-    let len = unsafe { rustix::ioctl::ioctl(fd, rustix::ioctl::Getter::<BLKGETSIZE64, u64>::new()) }?;
-    Ok(len)
-}
-
-/// The path an open file descriptor was opened with, for error messages.
-pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> Option<PathBuf> {
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let target = rustix::fs::readlink(link, Vec::new()).ok()?;
-    Some(PathBuf::from(std::ffi::OsString::from_vec(target.into_bytes())))
 }
 
 fn prot_flags(prot: Protection) -> ProtFlags {
@@ -149,6 +100,20 @@ pub(crate) fn map_anon(len: usize, prot: Protection, sharing: Sharing, behavior:
 pub(crate) fn reserve(len: usize) -> io::Result<NonNull<u8>> {
     let behavior = Behavior { no_reserve: true, ..Behavior::default() };
     map_anon(len, Protection::None, Sharing::Private, behavior)
+}
+
+/// Replaces `addr..addr+len` with private zero-filled pages (`MAP_FIXED`):
+/// how the fault guard patches pages whose file data is gone. Makes one raw
+/// system call and nothing else, so it may be called from a signal handler.
+///
+/// # Safety
+/// The range must be page-aligned and lie in a mapping that the caller may
+/// replace: its old contents are discarded.
+pub(crate) unsafe fn map_zeros_fixed(addr: usize, len: usize, writable: bool) -> bool {
+    let prot = if writable { ProtFlags::READ | ProtFlags::WRITE } else { ProtFlags::READ };
+    let flags = MapFlags::PRIVATE | MapFlags::FIXED;
+    // SAFETY: the caller owns the range and accepts that its contents are replaced.
+    unsafe { rustix::mm::mmap_anonymous(addr as *mut c_void, len, prot, flags) }.is_ok()
 }
 
 /// Unmaps `addr..addr+len`.
@@ -278,30 +243,6 @@ pub(crate) unsafe fn residency(addr: NonNull<u8>, len: usize, out: &mut Vec<u8>)
     // on, and the range is mapped (caller); mincore writes nothing else.
     let rc = unsafe { libc::mincore(addr.as_ptr().cast(), len, out.as_mut_ptr()) };
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
-}
-
-/// Makes the file at least `len` bytes long with its blocks allocated
-/// (`fallocate`), so that writes through a mapping cannot meet a full disk. Where
-/// the filesystem cannot allocate ahead, the file is extended with `ftruncate`.
-pub(crate) fn allocate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
-    match rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
-            let current = u64::try_from(rustix::fs::fstat(fd)?.st_size).unwrap_or(0);
-            if current < len {
-                rustix::fs::ftruncate(fd, len)?;
-            }
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Writes the file's dirty pages back and asks the kernel to drop its cached pages.
-pub(crate) fn evict(fd: BorrowedFd<'_>) -> io::Result<()> {
-    rustix::fs::fdatasync(fd)?;
-    rustix::fs::fadvise(fd, 0, None::<NonZeroU64>, rustix::fs::Advice::DontNeed)?;
-    Ok(())
 }
 
 /// The system's default huge page size in bytes, from `/proc/meminfo`.

@@ -1,0 +1,218 @@
+//! What the guard records about a fault, and how it is reported.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+
+use crate::sys;
+
+/// Why an access to a guarded mapping faulted, from the signal's `si_code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FaultCause {
+    /// `BUS_ADRERR`: the page has no file data behind it. Usually the file was
+    /// truncated while mapped; on x86_64 a failed read of the page, or a write
+    /// that found no space for it, is reported the same way.
+    PastEnd,
+    /// `BUS_OBJERR`: the file's storage reported an error (I/O error, no space).
+    IoError,
+    /// `BUS_MCEERR_AR` / `BUS_MCEERR_AO`: a hardware memory error.
+    Hardware,
+    /// Another `si_code`, kept as the kernel gave it.
+    Other(i32),
+}
+
+impl FaultCause {
+    fn from_code(code: i32) -> FaultCause {
+        match code {
+            sys::BUS_ADRERR => FaultCause::PastEnd,
+            sys::BUS_OBJERR => FaultCause::IoError,
+            sys::BUS_MCEERR_AR | sys::BUS_MCEERR_AO => FaultCause::Hardware,
+            other => FaultCause::Other(other),
+        }
+    }
+}
+
+/// A fault that hit a guarded mapping: the file's data for some page was not
+/// there (truncated, unreadable, or no space to write it). The page and every
+/// page after it in the mapping now read as zeros, and writes to them go
+/// nowhere; [`flush`](crate::MapMut::flush) reports this rather than lose a
+/// write silently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fault {
+    offset: usize,
+    file_offset: u64,
+    cause: FaultCause,
+    count: u64,
+}
+
+impl Fault {
+    /// Offset of the first faulting page within the map's bytes (0 if the
+    /// page starts before the map's first byte).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Offset in the file of the first faulting page: for a truncation, the
+    /// file now ends at or before this byte.
+    pub fn file_offset(&self) -> u64 {
+        self.file_offset
+    }
+
+    /// Why the first fault happened.
+    pub fn cause(&self) -> FaultCause {
+        self.cause
+    }
+
+    /// How many faults have hit the mapping so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.file_offset;
+        match self.cause {
+            FaultCause::PastEnd => write!(
+                f,
+                "the file was truncated to {at} bytes or fewer while mapped (or the page at byte {at} could not be read or allocated)"
+            )?,
+            FaultCause::IoError => write!(f, "an I/O error (or no space left) for the page at file byte {at}")?,
+            FaultCause::Hardware => write!(f, "a hardware memory error in the page at file byte {at}")?,
+            FaultCause::Other(code) => write!(f, "a bus error (si_code {code}) at file byte {at}")?,
+        }
+        write!(f, "; bytes from offset {} of the map on read as zeros", self.offset)?;
+        if self.count > 1 {
+            write!(f, " ({} faults)", self.count)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Fault {}
+
+const NONE: usize = usize::MAX;
+
+/// One guarded mapping as the signal handler sees it: where it is, and the
+/// fault state the handler writes. Only atomics and fixed fields, so the
+/// handler can use it without locks.
+#[derive(Debug)]
+pub(crate) struct GuardedRange {
+    /// Page-aligned start of the mapping.
+    start: usize,
+    /// Bytes registered for lookup; fixed for the life of the registration.
+    extent: usize,
+    /// Bytes from `start` backed by the file: the handler patches no further.
+    mapped: AtomicUsize,
+    writable: AtomicBool,
+    /// Cleared before the mapping is unmapped, so a late lookup skips it.
+    alive: AtomicBool,
+    /// Bytes from `start` to the map's first data byte.
+    lead: usize,
+    /// File offset of `start`.
+    file_offset: u64,
+    faults: AtomicU64,
+    /// Offset from `start` of the first faulting page.
+    first: AtomicUsize,
+    /// Lowest offset from `start` patched with zeros.
+    patched_from: AtomicUsize,
+    cause: AtomicI32,
+}
+
+impl GuardedRange {
+    pub(crate) fn new(
+        start: usize,
+        extent: usize,
+        mapped: usize,
+        writable: bool,
+        lead: usize,
+        file_offset: u64,
+    ) -> Self {
+        GuardedRange {
+            start,
+            extent,
+            mapped: AtomicUsize::new(mapped),
+            writable: AtomicBool::new(writable),
+            alive: AtomicBool::new(true),
+            lead,
+            file_offset,
+            faults: AtomicU64::new(0),
+            first: AtomicUsize::new(NONE),
+            patched_from: AtomicUsize::new(NONE),
+            cause: AtomicI32::new(0),
+        }
+    }
+
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+
+    pub(crate) fn extent(&self) -> usize {
+        self.extent
+    }
+
+    pub(crate) fn writable(&self) -> bool {
+        self.writable.load(Ordering::Acquire)
+    }
+
+    /// Follows a change of the mapping's protection, so patches match it.
+    pub(crate) fn set_writable(&self, writable: bool) {
+        self.writable.store(writable, Ordering::Release);
+    }
+
+    /// Whether `addr` lies in this live mapping.
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        self.alive.load(Ordering::Acquire) && addr >= self.start && addr - self.start < self.extent
+    }
+
+    pub(crate) fn mapped(&self) -> usize {
+        self.mapped.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_mapped(&self, mapped: usize) {
+        self.mapped.store(mapped, Ordering::Release);
+    }
+
+    pub(crate) fn retire(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+
+    /// Records a fault at page offset `offset` from `start`, patched from there on.
+    /// Called from the signal handler: atomics only.
+    pub(crate) fn record(&self, offset: usize, code: i32) {
+        // The first fault's cause and offset are kept; both are set before the
+        // count rises, so a reader that sees the count sees them.
+        let _ = self.cause.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.first.compare_exchange(NONE, offset, Ordering::AcqRel, Ordering::Acquire);
+        self.patched_from.fetch_min(offset, Ordering::AcqRel);
+        self.faults.fetch_add(1, Ordering::Release);
+    }
+
+    /// The fault counter, which the fast path of every checked access reads.
+    pub(crate) fn fault_counter(&self) -> &AtomicU64 {
+        &self.faults
+    }
+
+    /// The first data byte (offset in the map) that reads as patched zeros, if any.
+    pub(crate) fn patched_from(&self) -> Option<usize> {
+        match self.patched_from.load(Ordering::Acquire) {
+            NONE => None,
+            offset => Some(offset.saturating_sub(self.lead)),
+        }
+    }
+
+    /// What has happened so far, if anything.
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        let count = self.faults.load(Ordering::Acquire);
+        if count == 0 {
+            return None;
+        }
+        let first = self.first.load(Ordering::Acquire);
+        Some(Fault {
+            offset: first.saturating_sub(self.lead),
+            file_offset: self.file_offset + first as u64,
+            cause: FaultCause::from_code(self.cause.load(Ordering::Acquire)),
+            count,
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! The fault guard: a truncated or failing file is an error for the access that
+//! hit it, never a crash.
+//!
+//! Every guarded mapping is registered in [`registry`]. A process-wide SIGBUS
+//! handler (installed by `sys` on the first guarded map, chained to the one
+//! before it) calls [`handler::repair`], which maps zero pages over the faulting
+//! page to the end of the mapping, records the fault in the mapping's
+//! [`GuardedRange`], and lets the access complete. The map's checked accessors
+//! then compare the fault count and report a [`Fault`].
+
+mod fault;
+mod handler;
+mod registry;
+
+use std::io;
+use std::sync::Arc;
+
+pub(crate) use fault::GuardedRange;
+pub use fault::{Fault, FaultCause};
+
+use crate::sys;
+
+/// A registration in the guard; removed on drop.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    range: Arc<GuardedRange>,
+}
+
+impl Guard {
+    /// Guards `extent` bytes at page-aligned `start`, of which the first
+    /// `mapped` are backed by the file from `file_offset`; the map's data
+    /// starts `lead` bytes in.
+    pub(crate) fn new(
+        start: usize,
+        extent: usize,
+        mapped: usize,
+        writable: bool,
+        lead: usize,
+        file_offset: u64,
+    ) -> io::Result<Guard> {
+        install()?;
+        let range = Arc::new(GuardedRange::new(start, extent, mapped, writable, lead, file_offset));
+        handler::REGISTRY.insert(Arc::clone(&range));
+        Ok(Guard { range })
+    }
+
+    pub(crate) fn range(&self) -> &GuardedRange {
+        &self.range
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        handler::REGISTRY.remove(&self.range);
+    }
+}
+
+/// Installs the SIGBUS handler, once.
+fn install() -> io::Result<()> {
+    static PREPARED: std::sync::Once = std::sync::Once::new();
+    PREPARED.call_once(handler::prepare);
+    sys::install_sigbus_hook(handler::repair)
+}
+
+/// The guard's registry, reachable from the benchmarks. Not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    use std::sync::Arc;
+
+    use super::GuardedRange;
+    use super::registry::Registry;
+
+    /// A registry of its own (not the process's), filled with made-up ranges.
+    #[derive(Default)]
+    pub struct RegistryBench {
+        registry: Option<Box<Registry>>,
+        ranges: Vec<Arc<GuardedRange>>,
+    }
+
+    impl RegistryBench {
+        /// An empty registry.
+        pub fn new() -> Self {
+            RegistryBench { registry: Some(Box::new(Registry::new())), ranges: Vec::new() }
+        }
+
+        fn registry(&self) -> &Registry {
+            self.registry.as_deref().expect("made by new")
+        }
+
+        /// Registers `len` bytes at `start`.
+        pub fn insert(&mut self, start: usize, len: usize) {
+            let range = Arc::new(GuardedRange::new(start, len, len, false, 0, 0));
+            self.registry().insert(Arc::clone(&range));
+            self.ranges.push(range);
+        }
+
+        /// Removes the most recently inserted range.
+        pub fn remove_last(&mut self) {
+            if let Some(range) = self.ranges.pop() {
+                self.registry().remove(&range);
+            }
+        }
+
+        /// The start of the range holding `addr`, as the signal handler finds it.
+        pub fn find(&self, addr: usize) -> Option<usize> {
+            let reading = self.registry().reading();
+            self.registry().find(addr, &reading).map(|r| r.start())
+        }
+    }
+}
