@@ -16,6 +16,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measure mmap against read on a file (yours, or a generated one) and say which wins.
+    Bench(crate::bench::BenchArgs),
     /// Show how much of each file is in the page cache.
     Residency {
         /// Files (or, with -r, directories) to inspect.
@@ -54,6 +56,7 @@ enum Command {
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Bench(args) => crate::bench::run(args),
         Command::Residency { paths, recursive, json } => page_cache_cmds::residency(&paths, recursive, json),
         Command::Touch { paths, recursive, quiet } => page_cache_cmds::touch(&paths, recursive, quiet),
         Command::Evict { paths, recursive } => page_cache_cmds::evict(&paths, recursive),

@@ -1,5 +1,6 @@
 //! `mmapkit`: measure mmap against read on your own files, and inspect the page cache.
 
+mod bench;
 mod cli;
 mod files;
 mod page_cache_cmds;

@@ -139,7 +139,8 @@ pub fn touch(paths: &[PathBuf], recursive: bool, quiet: bool) -> anyhow::Result<
         for offset in (0..map.len()).step_by(TOUCH_CHUNK) {
             let len = TOUCH_CHUNK.min(map.len() - offset);
             if let Err(err) = map.advise_range(Advice::PopulateRead, offset, len) {
-                if err.raw_os_error() == Some(14) {
+                // MADV_POPULATE_READ returns EFAULT for a page past the end of the file.
+                if err.raw_os_error() == Some(libc::EFAULT) {
                     bail!(
                         "{} was truncated or could not be read while touching it: bytes {offset}..{} failed",
                         path.display(),

@@ -14,7 +14,11 @@ pub fn format_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    format!("{value:.1} {}", UNITS[unit])
+    if (value * 10.0).round() % 10.0 == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Parses a size such as `4096`, `64KiB`, `64MiB`, `2GiB`, `1G` or `10MB`.
@@ -45,6 +49,11 @@ pub fn parse_size(text: &str) -> anyhow::Result<u64> {
     Ok(bytes as u64)
 }
 
+/// `parse_size` for clap: a malformed value is a usage error naming it.
+pub fn parse_size_arg(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +79,7 @@ mod tests {
     fn bytes_format_with_the_largest_fitting_unit() {
         assert_eq!(format_bytes(512), "512 B");
         assert_eq!(format_bytes(1536), "1.5 KiB");
-        assert_eq!(format_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(format_bytes(3 << 30), "3 GiB");
+        assert_eq!(format_bytes(4096), "4 KiB");
     }
 }

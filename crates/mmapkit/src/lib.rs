@@ -45,6 +45,7 @@
 //!   advice can change what the bytes read as.
 //! - [`Residency`]: which pages are in memory (`mincore`); [`page_cache`] asks
 //!   the same of a whole file and drops files from the cache.
+//! - [`PageFaults`]: this process's minor and major page-fault counts.
 //! - [`Fault`]: what the fault guard recorded when a mapped file's data
 //!   disappeared; reported by `checked`, `read_at`, `write_at` and `flush`.
 //!
@@ -153,6 +154,7 @@ mod map;
 mod map_mut;
 mod options;
 pub mod page_cache;
+mod page_faults;
 mod raw;
 mod residency;
 mod span;
@@ -167,6 +169,7 @@ pub use guard::{Fault, FaultCause};
 pub use map::Map;
 pub use map_mut::MapMut;
 pub use options::{HugePageSize, MapOptions};
+pub use page_faults::PageFaults;
 pub use residency::Residency;
 
 /// The size of a memory page on this machine, in bytes.

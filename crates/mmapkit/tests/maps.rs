@@ -123,7 +123,7 @@ fn empty_files_and_zero_lengths_give_empty_maps() {
         assert!(Map::new(&tf.open()).unwrap().is_empty());
         assert!(MapMut::new(&tf.open_rw()).unwrap().is_empty());
         assert!(MapOptions::new().map_copy(&tf.open()).unwrap().is_empty());
-        let mut empty = MapMut::new(&tf.open_rw()).unwrap();
+        let empty = MapMut::new(&tf.open_rw()).unwrap();
         empty.flush().unwrap();
         empty.advise(Advice::WillNeed).unwrap();
         assert_eq!(empty.residency().unwrap().total_pages(), 0);

@@ -1,4 +1,5 @@
-//! Files: what kind and size they are, their path, allocation and the page cache.
+//! Files: what kind and size they are, their path, allocation and the page
+//! cache; and the process page-fault counters that measure it.
 
 use std::io;
 use std::num::NonZeroU64;
@@ -80,4 +81,16 @@ pub(crate) fn evict(fd: BorrowedFd<'_>) -> io::Result<()> {
     rustix::fs::fdatasync(fd)?;
     rustix::fs::fadvise(fd, 0, None::<NonZeroU64>, rustix::fs::Advice::DontNeed)?;
     Ok(())
+}
+
+/// Minor and major page faults this process has taken (`getrusage`, which rustix lacks).
+pub(crate) fn page_faults() -> io::Result<(u64, u64)> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is valid writable memory for one rusage, which getrusage fills.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getrusage succeeded and filled it (zeroed memory is valid anyway).
+    let usage = unsafe { usage.assume_init() };
+    Ok((usage.ru_minflt as u64, usage.ru_majflt as u64))
 }

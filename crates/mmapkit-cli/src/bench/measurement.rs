@@ -1,0 +1,95 @@
+//! One method's result in one scenario, as printed and as written to JSON.
+
+use serde::Serialize;
+
+use super::methods::Run;
+use super::scenario::{Cache, Method, Scenario};
+
+/// One row of results.
+#[derive(Clone, Debug, Serialize)]
+pub struct Measurement {
+    pub scenario: String,
+    #[serde(skip)]
+    pub title: String,
+    #[serde(skip)]
+    pub label: String,
+    pub pattern: &'static str,
+    pub block_bytes: usize,
+    pub cache: Cache,
+    /// For a cold run: whether eviction was checked to have taken (always
+    /// true for warm runs, which need no check).
+    pub cold_verified: bool,
+    pub threads: usize,
+    pub method: &'static str,
+    #[serde(skip)]
+    pub is_mmap: bool,
+    pub bytes: u64,
+    pub ops: u64,
+    pub seconds: f64,
+    pub bytes_per_sec: f64,
+    pub ops_per_sec: f64,
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub checksum: u64,
+}
+
+/// The `p`-th percentile (0..=1) of `sorted`, by nearest rank.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+impl Measurement {
+    pub fn new(
+        scenario: &Scenario,
+        method: Method,
+        mut run: Run,
+        seconds: f64,
+        faults: mmapkit::PageFaults,
+        cold_verified: bool,
+    ) -> Measurement {
+        run.latencies_ns.sort_unstable();
+        let seconds = seconds.max(1e-9);
+        Measurement {
+            scenario: scenario.id(),
+            title: scenario.title(),
+            label: scenario.label(),
+            pattern: scenario.pattern.name(),
+            block_bytes: scenario.pattern.block_bytes(),
+            cache: scenario.cache,
+            cold_verified: scenario.cache == Cache::Warm || cold_verified,
+            threads: scenario.threads,
+            method: method.name(),
+            is_mmap: method.is_mmap(),
+            bytes: run.bytes,
+            ops: run.ops,
+            seconds,
+            bytes_per_sec: run.bytes as f64 / seconds,
+            ops_per_sec: run.ops as f64 / seconds,
+            p50_ns: percentile(&run.latencies_ns, 0.50),
+            p99_ns: percentile(&run.latencies_ns, 0.99),
+            minor_faults: faults.minor,
+            major_faults: faults.major,
+            checksum: run.checksum,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let values: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 0.5), Some(50));
+        assert_eq!(percentile(&values, 0.99), Some(99));
+        assert_eq!(percentile(&[7], 0.99), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+}

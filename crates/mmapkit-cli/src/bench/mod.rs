@@ -1,0 +1,198 @@
+//! `mmapkit bench`: mmap against read on the user's own file (or a generated
+//! one), per access pattern and cache state, with a verdict.
+
+mod measurement;
+mod methods;
+mod plot;
+mod report;
+mod scenario;
+mod small_files;
+mod verdict;
+mod workload;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+use mmapkit::PageFaults;
+
+use measurement::Measurement;
+use methods::Target;
+use scenario::{Cache, Method, Pattern, Plan, Scenario};
+use small_files::SmallFiles;
+use workload::Workload;
+
+/// The size of each small file.
+const SMALL_FILE_BYTES: usize = 4096;
+
+/// Options of `mmapkit bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// The file to measure, read-only (never changed). Without it a temporary
+    /// file of --size pseudorandom bytes is made and removed afterwards.
+    pub path: Option<PathBuf>,
+    /// Size of the generated file: 64MiB, 2GiB, ... [default: 1GiB, or 64MiB with --quick]
+    #[arg(long, value_parser = crate::units::parse_size_arg)]
+    pub size: Option<u64>,
+    /// Also run the sequential and random 4 KiB warm scenarios on N threads.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// How many 4 KiB files the small-files scenario uses [default: 10000, or 1000 with --quick].
+    #[arg(long, value_name = "N")]
+    pub small_files: Option<usize>,
+    /// Write every result as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Draw the results as grouped bars into FILE.svg.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// A small file and few operations: done in seconds (for tests).
+    #[arg(long)]
+    pub quick: bool,
+    /// No progress bars.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("{msg:45} [{bar:30}] {pos}/{len}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Runs the benchmark and prints (and writes) its results.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    workload::remove_temp_files_on_interrupt();
+    if args.threads == Some(0) {
+        bail!("--threads 0: need at least one thread");
+    }
+    let plan = Plan::new(args.quick, args.small_files);
+    let workload = match &args.path {
+        Some(path) => Workload::existing(path)?,
+        None => {
+            let size = args.size.unwrap_or(if args.quick { 64 << 20 } else { 1 << 30 });
+            Workload::generated(size, &progress_bar(args.quiet))?
+        }
+    };
+    report::print_header(&workload.path, workload.len, workload.generated);
+    println!(
+        "per-operation times (p50, p99) have the clock's own cost, {} ns, taken off",
+        methods::clock_overhead_ns()
+    );
+
+    let mut results = Vec::new();
+    for scenario in plan.scenarios(args.threads) {
+        results.extend(run_scenario(&workload, &scenario, args.quiet)?);
+    }
+    if plan.small_files > 0 {
+        results.extend(run_small_files(plan.small_files, args.quiet)?);
+    }
+
+    let verdicts = verdict::scenario_verdicts(&results);
+    let seed = verdict::seed_checks(&verdicts);
+    report::print_tables(&results, &verdicts);
+    report::print_seed_checks(&seed);
+    if let Some(path) = &args.json {
+        report::write_json(path, &workload.path, workload.len, workload.generated, &results, &verdicts, &seed)?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "mmapkit bench: {} of {} (higher is better)",
+            if workload.generated { "generated file" } else { "file" },
+            crate::units::format_bytes(workload.len)
+        );
+        plot::draw(path, &title, &results, &verdicts)?;
+    }
+    Ok(())
+}
+
+/// Fails unless every method of a scenario read the same bytes.
+fn check_checksums(scenario: &Scenario, rows: &[Measurement]) -> anyhow::Result<()> {
+    if let Some(first) = rows.first()
+        && let Some(odd) = rows.iter().find(|m| m.checksum != first.checksum)
+    {
+        bail!(
+            "checksums disagree in {}: {} read {:#x} but {} read {:#x}; the file changed during the run, or a method is wrong",
+            scenario.title(),
+            first.method,
+            first.checksum,
+            odd.method,
+            odd.checksum
+        );
+    }
+    Ok(())
+}
+
+fn run_scenario(workload: &Workload, scenario: &Scenario, quiet: bool) -> anyhow::Result<Vec<Measurement>> {
+    let target = Target { path: &workload.path, file: &workload.file, len: workload.len };
+    let offsets = match scenario.pattern {
+        Pattern::Random { block } => workload.offsets(block, scenario.ops, block as u64),
+        _ => Vec::new(),
+    };
+    let methods = Method::for_pattern(scenario.pattern);
+    let bar = progress_bar(quiet);
+    bar.set_length(methods.len() as u64);
+    let mut rows = Vec::new();
+    for &method in methods {
+        bar.set_message(format!("{}: {}", scenario.label(), method.name()));
+        let cold_verified = match scenario.cache {
+            Cache::Warm => {
+                let resident = workload.make_warm()?;
+                if resident < 0.99 {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "mmapkit: only {:.0}% of {} fits in the page cache; \"warm\" runs read some of it from disk",
+                            resident * 100.0,
+                            workload.path.display()
+                        )
+                    });
+                }
+                true
+            }
+            Cache::Cold => workload.make_cold()?.0,
+        };
+        let faults_before = PageFaults::now()?;
+        let start = Instant::now();
+        let run = methods::run(&target, scenario, method, &offsets)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let faults = PageFaults::now()? - faults_before;
+        rows.push(Measurement::new(scenario, method, run, seconds, faults, cold_verified));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    check_checksums(scenario, &rows)?;
+    Ok(rows)
+}
+
+fn run_small_files(count: usize, quiet: bool) -> anyhow::Result<Vec<Measurement>> {
+    let files = SmallFiles::create(count, SMALL_FILE_BYTES, &progress_bar(quiet))?;
+    let scenario = Scenario {
+        pattern: Pattern::SmallFiles { file_bytes: SMALL_FILE_BYTES },
+        cache: Cache::Warm,
+        threads: 1,
+        ops: count,
+    };
+    let methods = Method::for_pattern(scenario.pattern);
+    let bar = progress_bar(quiet);
+    bar.set_length(methods.len() as u64);
+    let mut rows = Vec::new();
+    for &method in methods {
+        bar.set_message(format!("{}: {}", scenario.label(), method.name()));
+        let faults_before = PageFaults::now()?;
+        let start = Instant::now();
+        let run = files.run(method)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let faults = PageFaults::now()? - faults_before;
+        rows.push(Measurement::new(&scenario, method, run, seconds, faults, true));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    check_checksums(&scenario, &rows)?;
+    Ok(rows)
+}

@@ -1,0 +1,120 @@
+//! The tables and verdict printed for people, and the JSON written for programs.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::measurement::Measurement;
+use super::verdict::{SeedCheck, Verdict};
+use crate::units::format_bytes;
+
+/// Formats a duration in nanoseconds with a fitting unit.
+pub fn format_ns(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
+        _ => format!("{:.2} ms", ns as f64 / 1e6),
+    }
+}
+
+/// Formats a count with thousands separators.
+fn format_count(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Prints one table per scenario, each with its winner.
+pub fn print_tables(results: &[Measurement], verdicts: &[Verdict]) {
+    for verdict in verdicts {
+        let rows: Vec<&Measurement> = results.iter().filter(|m| m.scenario == verdict.scenario).collect();
+        println!("\n{}", verdict.title);
+        println!(
+            "  {:<15} {:>8} {:>13} {:>10} {:>10} {:>11} {:>11}",
+            "method", "GB/s", "ops/s", "p50", "p99", "minor flt", "major flt"
+        );
+        for m in &rows {
+            let latency = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), format_ns);
+            println!(
+                "  {:<15} {:>8.3} {:>13} {:>10} {:>10} {:>11} {:>11}",
+                m.method,
+                m.bytes_per_sec / 1e9,
+                format_count(m.ops_per_sec),
+                latency(m.p50_ns),
+                latency(m.p99_ns),
+                format_count(m.minor_faults as f64),
+                format_count(m.major_faults as f64),
+            );
+        }
+        println!("  winner: {}, {:.2}x the throughput of {}", verdict.winner, verdict.margin, verdict.runner_up);
+        if verdict.unverified_cold {
+            println!(
+                "  note: the file did not leave the page cache when evicted, so these \"cold\" figures are really warm"
+            );
+        }
+    }
+}
+
+/// Prints the seed's table set against this machine's results.
+pub fn print_seed_checks(checks: &[SeedCheck]) {
+    println!("\nVerdict: the seed's advice against this machine");
+    for check in checks {
+        println!("  {}: the seed says {}.", check.topic, check.seed_says);
+        println!("    here: {}", check.summary);
+    }
+    println!(
+        "  (a scenario's winner is its fastest method; the margin is against the fastest method of the other kind)"
+    );
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    file: String,
+    size_bytes: u64,
+    generated: bool,
+    results: &'a [Measurement],
+    verdicts: &'a [Verdict],
+    seed: &'a [SeedCheck],
+}
+
+/// Writes every measurement and verdict as JSON to `path`.
+pub fn write_json(
+    path: &Path,
+    file: &Path,
+    size_bytes: u64,
+    generated: bool,
+    results: &[Measurement],
+    verdicts: &[Verdict],
+    seed: &[SeedCheck],
+) -> anyhow::Result<()> {
+    let report = Report { file: file.display().to_string(), size_bytes, generated, results, verdicts, seed };
+    let text = serde_json::to_string_pretty(&report)?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One line that says what was measured.
+pub fn print_header(file: &Path, size: u64, generated: bool) {
+    let origin = if generated { "generated, removed afterwards" } else { "read-only" };
+    println!("mmapkit bench: {} ({}, {origin})", file.display(), format_bytes(size));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_formatted_for_people() {
+        assert_eq!(format_ns(999), "999 ns");
+        assert_eq!(format_ns(1_500), "1.5 µs");
+        assert_eq!(format_ns(2_500_000), "2.50 ms");
+        assert_eq!(format_count(1234567.4), "1,234,567");
+        assert_eq!(format_count(12.0), "12");
+    }
+}

@@ -1,0 +1,185 @@
+//! `mmapkit bench` end to end: quick runs, their JSON and plot, the user's file
+//! left untouched, and every bad input answered with one clear line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn mmapkit() -> Command {
+    Command::cargo_bin("mmapkit").expect("the mmapkit binary is built")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a failed run printed exactly one line on stderr, with every piece in `expected`.
+fn assert_one_line_error(output: &Output, code: i32, expected: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "expected one line, got: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for piece in expected {
+        assert!(err.contains(piece), "{piece:?} missing from: {err}");
+    }
+}
+
+#[test]
+fn a_quick_run_measures_every_method_pattern_and_cache_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let svg = dir.path().join("bench.svg");
+    let output = mmapkit()
+        .args(["bench", "--quick", "--quiet", "--threads", "2", "--small-files", "300", "--json"])
+        .arg(&json)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Verdict: the seed's advice against this machine"), "{stdout}");
+    assert!(stdout.contains("winner:"), "{stdout}");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["size_bytes"].as_u64(), Some(64 << 20));
+    let generated = report["file"].as_str().unwrap();
+    assert!(!Path::new(generated).exists(), "the generated file {generated} was not removed");
+
+    let results = report["results"].as_array().unwrap();
+    let field = |r: &Value, k: &str| r[k].as_str().unwrap_or_else(|| panic!("{k} missing in {r}")).to_owned();
+    let methods: BTreeSet<String> = results.iter().map(|r| field(r, "method")).collect();
+    let expected_methods = ["buffered_read", "mmap", "mmap_advice", "mmap_populate", "pread", "read"];
+    assert_eq!(methods, expected_methods.iter().map(|s| s.to_string()).collect());
+    let patterns: BTreeSet<String> = results.iter().map(|r| field(r, "pattern")).collect();
+    assert_eq!(patterns, ["random", "sequential", "small-files"].iter().map(|s| s.to_string()).collect());
+    for cache in ["warm", "cold"] {
+        for block in [8, 4096, 65536] {
+            let rows: Vec<&Value> = results
+                .iter()
+                .filter(|r| {
+                    r["cache"] == cache && r["block_bytes"] == block && r["pattern"] == "random" && r["threads"] == 1
+                })
+                .collect();
+            assert_eq!(rows.len(), 4, "random {block} {cache}: {rows:?}");
+        }
+        assert!(results.iter().any(|r| r["cache"] == cache && r["pattern"] == "sequential"));
+    }
+    assert!(results.iter().any(|r| r["threads"] == 2), "the --threads run is missing");
+
+    // Every method of a scenario read the same bytes.
+    let mut checksums: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for r in results {
+        for key in ["bytes_per_sec", "ops_per_sec", "minor_faults", "major_faults"] {
+            assert!(r[key].is_number(), "{key} in {r}");
+        }
+        assert!(r["cold_verified"].is_boolean(), "{r}");
+        assert!(r["p50_ns"].is_number() || r["p50_ns"].is_null(), "{r}");
+        assert!(r["bytes_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+        checksums.entry(field(r, "scenario")).or_default().insert(r["checksum"].as_u64().unwrap());
+    }
+    assert!(checksums.values().all(|sums| sums.len() == 1), "{checksums:?}");
+
+    let verdicts = report["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), checksums.len(), "one verdict per scenario");
+    for v in verdicts {
+        assert!(methods.contains(v["winner"].as_str().unwrap()), "{v}");
+        assert!(v["margin"].as_f64().unwrap() >= 1.0, "{v}");
+    }
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("mmap_populate"), "not a chart");
+}
+
+#[test]
+fn the_users_file_is_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.bin");
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let output = mmapkit().args(["bench", "--quick", "-q", "--small-files", "50"]).arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("read-only"));
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+}
+
+#[test]
+fn a_file_truncated_during_the_run_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shrinks.bin");
+    std::fs::write(&path, vec![7u8; 64 << 20]).unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mmapkit"))
+        .args(["bench", "--quick", "-q", "--small-files", "10"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100_000).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the run must fail with status 1, not a signal: {:?} {err}",
+        output.status
+    );
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+    assert!(err.contains("truncated") || err.contains("shrank"), "{err}");
+    assert!(err.contains("byte"), "the offset is named: {err}");
+}
+
+#[test]
+fn bad_inputs_get_one_line_and_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.bin");
+    let output = mmapkit().arg("bench").arg(&missing).output().unwrap();
+    assert_one_line_error(&output, 1, &[missing.to_str().unwrap(), "No such file"]);
+
+    let output = mmapkit().arg("bench").arg(dir.path()).output().unwrap();
+    assert_one_line_error(&output, 1, &[dir.path().to_str().unwrap(), "is a directory"]);
+
+    let empty = dir.path().join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    let output = mmapkit().arg("bench").arg(&empty).output().unwrap();
+    assert_one_line_error(&output, 1, &[empty.to_str().unwrap(), "is empty"]);
+
+    let short = dir.path().join("short.bin");
+    std::fs::write(&short, vec![1u8; 5000]).unwrap();
+    let output = mmapkit().arg("bench").arg(&short).output().unwrap();
+    assert_one_line_error(&output, 1, &[short.to_str().unwrap(), "5000 bytes", "shorter than the largest block"]);
+
+    let output = mmapkit().args(["bench", "--size", "12parsecs"]).output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("12parsecs") && err.contains("unknown unit"), "{err}");
+}
+
+#[test]
+fn permission_denied_is_reported() {
+    // As root every file is readable: run the command as `nobody` instead.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret.bin");
+    std::fs::write(&path, vec![1u8; 1 << 17]).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let exe = assert_cmd::cargo::cargo_bin("mmapkit");
+    let is_root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let output = if is_root {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&exe)
+            .args(["bench", "--quick"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    } else {
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+        std::process::Command::new(&exe).args(["bench", "--quick"]).arg(&path).output().unwrap()
+    };
+    assert_one_line_error(&output, 1, &[path.to_str().unwrap(), "Permission denied"]);
+}
