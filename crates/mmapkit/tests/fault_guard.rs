@@ -178,12 +178,17 @@ fn child_race_reader() {
     let file = File::open(&path).unwrap();
     let mut faulted = 0;
     let mut rounds = 0;
-    for _ in 0..RACE_ROUNDS {
+    // A map is refused while the file is cut short; keep trying until 200 maps ran.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rounds < RACE_ROUNDS && Instant::now() < deadline {
         // SAFETY: the truncator's changes are what the fault guard is for; the
         // file's bytes are only ever the pattern or zeros.
         let map = match unsafe { MapOptions::new().len(RACE_LEN).map(&file) } {
             Ok(map) => map,
-            Err(e) if matches!(e.kind(), ErrorKind::PastEndOfFile { .. }) => continue, // caught mid-cut
+            Err(e) if matches!(e.kind(), ErrorKind::PastEndOfFile { .. }) => {
+                std::thread::sleep(Duration::from_micros(50));
+                continue;
+            }
             Err(e) => panic!("{e}"),
         };
         rounds += 1;
@@ -198,16 +203,6 @@ fn child_race_reader() {
                 }
             }
             std::thread::sleep(Duration::from_micros(300));
-        }
-    }
-    // Rounds that found the file cut at map time are retried until 200 maps ran.
-    let mut extra = 0;
-    while rounds < RACE_ROUNDS && extra < 10_000 {
-        extra += 1;
-        // SAFETY: as above.
-        if let Ok(map) = unsafe { MapOptions::new().len(RACE_LEN).map(&file) } {
-            let _ = map.checked(touch_every_page);
-            rounds += 1;
         }
     }
     println!("rounds={rounds} faulted={faulted}");
@@ -230,11 +225,14 @@ fn child_race_writer() {
     let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let mut rounds = 0;
     let mut lost = 0;
-    let mut attempts = 0;
-    while rounds < RACE_ROUNDS && attempts < 20_000 {
-        attempts += 1;
+    // A map is refused while the file is cut short; keep trying until 200 maps ran.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rounds < RACE_ROUNDS && Instant::now() < deadline {
         // SAFETY: the truncator's changes are what the fault guard is for.
-        let Ok(mut map) = (unsafe { MapOptions::new().len(RACE_LEN).map_mut(&file) }) else { continue };
+        let Ok(mut map) = (unsafe { MapOptions::new().len(RACE_LEN).map_mut(&file) }) else {
+            std::thread::sleep(Duration::from_micros(50));
+            continue;
+        };
         rounds += 1;
         for page in 0..RACE_LEN / PAGE {
             if let Err(e) = map.write_at(page * PAGE, b"written") {
