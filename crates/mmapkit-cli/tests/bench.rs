@@ -183,3 +183,34 @@ fn permission_denied_is_reported() {
     };
     assert_one_line_error(&output, 1, &[path.to_str().unwrap(), "Permission denied"]);
 }
+
+#[test]
+fn ctrl_c_removes_the_generated_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mmapkit"))
+        .args(["bench", "-q", "--size", "4GiB"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the file is being written, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let written = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .any(|d| std::fs::metadata(d.path().join("bench.bin")).map(|m| m.len() > 0).unwrap_or(false))
+    };
+    while !written() {
+        assert!(std::time::Instant::now() < deadline, "the bench never started writing its file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sends SIGINT to the child we started; kill has no memory effects here.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(stderr(&output).contains("temporary files removed"));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|d| d.path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
