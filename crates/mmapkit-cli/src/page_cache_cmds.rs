@@ -120,9 +120,6 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
 }
 
 /// `mmapkit touch`: reads every page of the files into the page cache.
-///
-/// Pages are faulted in with `MADV_POPULATE_READ`, which reports a page past
-/// the end of a file that shrank as an error instead of raising SIGBUS.
 pub fn touch(paths: &[PathBuf], recursive: bool, quiet: bool) -> anyhow::Result<()> {
     let files = files::expand(paths, recursive)?;
     let sizes = files
@@ -133,24 +130,7 @@ pub fn touch(paths: &[PathBuf], recursive: bool, quiet: bool) -> anyhow::Result<
     let start = Instant::now();
     for path in &files {
         bar.set_message(path.display().to_string());
-        // SAFETY: the map's bytes are never read here; the kernel faults pages
-        // in on our behalf and reports failures as errors.
-        let map = unsafe { Map::new(&open(path)?) }?;
-        for offset in (0..map.len()).step_by(TOUCH_CHUNK) {
-            let len = TOUCH_CHUNK.min(map.len() - offset);
-            if let Err(err) = map.advise_range(Advice::PopulateRead, offset, len) {
-                // MADV_POPULATE_READ returns EFAULT for a page past the end of the file.
-                if err.raw_os_error() == Some(libc::EFAULT) {
-                    bail!(
-                        "{} was truncated or could not be read while touching it: bytes {offset}..{} failed",
-                        path.display(),
-                        offset + len
-                    );
-                }
-                return Err(anyhow::Error::new(err).context(format!("cannot touch {}", path.display())));
-            }
-            bar.inc(len as u64);
-        }
+        read_into_cache(path, &open(path)?, |bytes| bar.inc(bytes))?;
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
@@ -161,6 +141,32 @@ pub fn touch(paths: &[PathBuf], recursive: bool, quiet: bool) -> anyhow::Result<
         format_bytes(total),
         format_bytes((total as f64 / seconds.max(1e-9)) as u64)
     );
+    Ok(())
+}
+
+/// Reads every page of `file` (at `path`) into the page cache, calling
+/// `progress` with each chunk's size. Pages are faulted in with
+/// `MADV_POPULATE_READ`, which reports a page past the end of a file that
+/// shrank as an error (naming the bytes) instead of raising SIGBUS.
+pub fn read_into_cache(path: &Path, file: &File, mut progress: impl FnMut(u64)) -> anyhow::Result<()> {
+    // SAFETY: the map's bytes are never read here; the kernel faults pages in
+    // on our behalf and reports failures as errors.
+    let map = unsafe { Map::new(file) }.with_context(|| format!("cannot map {}", path.display()))?;
+    for offset in (0..map.len()).step_by(TOUCH_CHUNK) {
+        let len = TOUCH_CHUNK.min(map.len() - offset);
+        if let Err(err) = map.advise_range(Advice::PopulateRead, offset, len) {
+            // MADV_POPULATE_READ returns EFAULT for a page past the end of the file.
+            if err.raw_os_error() == Some(libc::EFAULT) {
+                bail!(
+                    "{} was truncated or became unreadable while being read: bytes {offset}..{} could not be read",
+                    path.display(),
+                    offset + len
+                );
+            }
+            return Err(anyhow::Error::new(err).context(format!("cannot read {} into the page cache", path.display())));
+        }
+        progress(len as u64);
+    }
     Ok(())
 }
 

@@ -151,6 +151,7 @@ mod error;
 mod growable;
 mod guard;
 mod map;
+mod map_common;
 mod map_mut;
 mod options;
 pub mod page_cache;

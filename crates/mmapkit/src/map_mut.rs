@@ -1,17 +1,15 @@
 //! `MapMut`: a writable mapping (shared, copy-on-write, or anonymous).
 
-use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ops::DerefMut;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::advice::{Advice, DestructiveAdvice};
+use crate::advice::DestructiveAdvice;
 use crate::error::{Result, Unchanged};
 use crate::guard::Fault;
 use crate::map::Map;
 use crate::options::MapOptions;
 use crate::raw::RawMap;
-use crate::residency::Residency;
 use crate::sys::Protection;
 
 /// A writable mapping: of a file (shared, or copy-on-write), or anonymous memory.
@@ -53,11 +51,6 @@ impl MapMut {
         MapOptions::new().len(len).map_anon()
     }
 
-    /// The address of the first byte.
-    pub fn as_ptr(&self) -> *const u8 {
-        self.raw.ptr()
-    }
-
     /// The address of the first byte, for writing.
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.raw.ptr()
@@ -85,39 +78,6 @@ impl MapMut {
         self.raw.flush(offset, len, false)
     }
 
-    /// The fault that has hit this map, if any: a page whose file data was gone
-    /// (the file shrank, or its storage failed) was accessed. Those bytes now
-    /// read as zeros. `None` for unguarded and anonymous maps.
-    pub fn fault(&self) -> Option<Fault> {
-        self.raw.fault()
-    }
-
-    /// Runs `f` on the map's bytes and returns its result, or the [`Fault`] if
-    /// any fault has hit the map (during `f` or before it, since pages patched
-    /// earlier read as zeros). The check costs one atomic load.
-    #[inline]
-    pub fn checked<T>(&self, f: impl FnOnce(&[u8]) -> T) -> Result<T, Fault> {
-        self.raw.checked(|| f(self.raw.bytes()))
-    }
-
-    /// Copies `buf.len()` bytes from `offset` into `buf`. An error if the range
-    /// is outside the map or reaches a page whose file data is gone; bytes
-    /// before the first such page stay readable.
-    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.raw.read_at(offset, buf)
-    }
-
-    /// Maps `file` (the one this map was made from) again after a fault: the
-    /// same offset, through the file's current end (or over the same range,
-    /// clipped to it, if a length was given). The old mapping is dropped.
-    ///
-    /// # Safety
-    /// The constructor's contract applies to the new mapping.
-    pub unsafe fn remap<F: AsFd>(&mut self, file: &F) -> Result<()> {
-        self.raw = MapOptions::remap(&self.raw, file.as_fd())?;
-        Ok(())
-    }
-
     /// Runs `f` on the map's bytes, writable, and returns its result, or the
     /// [`Fault`] if any fault has hit the map. Writes `f` made to patched
     /// pages are lost, which is why the fault is returned.
@@ -135,38 +95,12 @@ impl MapMut {
         unsafe { self.raw.write_at(offset, data) }
     }
 
-    /// Gives the kernel advice about the whole map.
-    pub fn advise(&self, advice: Advice) -> Result<()> {
-        self.raw.advise(advice, None)
-    }
-
-    /// Gives the kernel advice about bytes `offset..offset+len` (rounded out to
-    /// whole pages). A range outside the map is an error.
-    pub fn advise_range(&self, advice: Advice, offset: usize, len: usize) -> Result<()> {
-        self.raw.advise(advice, Some((offset, len)))
-    }
-
     /// Gives advice that may change what the bytes read as, over the whole pages
     /// inside bytes `offset..offset+len` (or the whole map with `None`). Safe:
     /// `&mut self` means no slice of the map is alive to see the change.
     pub fn advise_destructive(&mut self, advice: DestructiveAdvice, range: Option<(usize, usize)>) -> Result<()> {
         // SAFETY: `&mut self` rules out any live reference into the map.
         unsafe { self.raw.advise_destructive(advice, range) }
-    }
-
-    /// Locks the map's pages in memory (`mlock`).
-    pub fn lock(&self) -> Result<()> {
-        self.raw.set_locked(true)
-    }
-
-    /// Unlocks the map's pages (`munlock`).
-    pub fn unlock(&self) -> Result<()> {
-        self.raw.set_locked(false)
-    }
-
-    /// Which of the map's pages are resident in memory now (`mincore`).
-    pub fn residency(&self) -> Result<Residency> {
-        self.raw.residency()
     }
 
     /// Makes the map read-only; on failure the map comes back unchanged.
@@ -179,25 +113,11 @@ impl MapMut {
     }
 }
 
-impl Deref for MapMut {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        self.raw.bytes()
-    }
-}
-
 impl DerefMut for MapMut {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: every MapMut is made writable: by its constructor
         // (Protection::ReadWrite) or by `Map::make_mut`.
         unsafe { self.raw.bytes_mut() }
-    }
-}
-
-impl AsRef<[u8]> for MapMut {
-    fn as_ref(&self) -> &[u8] {
-        self
     }
 }
 
@@ -207,8 +127,4 @@ impl AsMut<[u8]> for MapMut {
     }
 }
 
-impl fmt::Debug for MapMut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapMut").field("ptr", &self.as_ptr()).field("len", &self.len()).finish()
-    }
-}
+crate::map_common::impl_map_common!(MapMut);

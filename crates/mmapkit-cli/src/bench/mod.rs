@@ -112,6 +112,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `work`, returning its run with the seconds and page faults it took.
+fn measure(work: impl FnOnce() -> anyhow::Result<methods::Run>) -> anyhow::Result<(methods::Run, f64, PageFaults)> {
+    let faults_before = PageFaults::now()?;
+    let start = Instant::now();
+    let run = work()?;
+    let seconds = start.elapsed().as_secs_f64();
+    Ok((run, seconds, PageFaults::now()? - faults_before))
+}
+
 /// Fails unless every method of a scenario read the same bytes.
 fn check_checksums(scenario: &Scenario, rows: &[Measurement]) -> anyhow::Result<()> {
     if let Some(first) = rows.first()
@@ -135,39 +144,23 @@ fn run_scenario(workload: &Workload, scenario: &Scenario, quiet: bool) -> anyhow
         Pattern::Random { block } => workload.offsets(block, scenario.ops, block as u64),
         _ => Vec::new(),
     };
-    let methods = Method::for_pattern(scenario.pattern);
-    let bar = progress_bar(quiet);
-    bar.set_length(methods.len() as u64);
-    let mut rows = Vec::new();
-    for &method in methods {
-        bar.set_message(format!("{}: {}", scenario.label(), method.name()));
-        let cold_verified = match scenario.cache {
-            Cache::Warm => {
-                let resident = workload.make_warm()?;
-                if resident < 0.99 {
-                    bar.suspend(|| {
-                        eprintln!(
-                            "mmapkit: only {:.0}% of {} fits in the page cache; \"warm\" runs read some of it from disk",
-                            resident * 100.0,
-                            workload.path.display()
-                        )
-                    });
-                }
-                true
+    let prepare = |bar: &ProgressBar| match scenario.cache {
+        Cache::Warm => {
+            let resident = workload.make_warm()?;
+            if resident < 0.99 {
+                bar.suspend(|| {
+                    eprintln!(
+                        "mmapkit: only {:.0}% of {} fits in the page cache; \"warm\" runs read some of it from disk",
+                        resident * 100.0,
+                        workload.path.display()
+                    )
+                });
             }
-            Cache::Cold => workload.make_cold()?.0,
-        };
-        let faults_before = PageFaults::now()?;
-        let start = Instant::now();
-        let run = methods::run(&target, scenario, method, &offsets)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let faults = PageFaults::now()? - faults_before;
-        rows.push(Measurement::new(scenario, method, run, seconds, faults, cold_verified));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    check_checksums(scenario, &rows)?;
-    Ok(rows)
+            Ok(true)
+        }
+        Cache::Cold => Ok(workload.make_cold()?.0),
+    };
+    run_methods(scenario, quiet, prepare, |method| methods::run(&target, scenario, method, &offsets))
 }
 
 fn run_small_files(count: usize, quiet: bool) -> anyhow::Result<Vec<Measurement>> {
@@ -178,21 +171,30 @@ fn run_small_files(count: usize, quiet: bool) -> anyhow::Result<Vec<Measurement>
         threads: 1,
         ops: count,
     };
+    run_methods(&scenario, quiet, |_| Ok(true), |method| files.run(method))
+}
+
+/// Runs every method of `scenario`: `prepare` sets the cache state before each
+/// (and says whether a cold state was verified), `run` reads; the methods must
+/// agree on the checksum.
+fn run_methods(
+    scenario: &Scenario,
+    quiet: bool,
+    prepare: impl Fn(&ProgressBar) -> anyhow::Result<bool>,
+    run: impl Fn(Method) -> anyhow::Result<methods::Run>,
+) -> anyhow::Result<Vec<Measurement>> {
     let methods = Method::for_pattern(scenario.pattern);
     let bar = progress_bar(quiet);
     bar.set_length(methods.len() as u64);
     let mut rows = Vec::new();
     for &method in methods {
         bar.set_message(format!("{}: {}", scenario.label(), method.name()));
-        let faults_before = PageFaults::now()?;
-        let start = Instant::now();
-        let run = files.run(method)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let faults = PageFaults::now()? - faults_before;
-        rows.push(Measurement::new(&scenario, method, run, seconds, faults, true));
+        let cold_verified = prepare(&bar)?;
+        let (result, seconds, faults) = measure(|| run(method))?;
+        rows.push(Measurement::new(scenario, method, result, seconds, faults, cold_verified));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    check_checksums(&scenario, &rows)?;
+    check_checksums(scenario, &rows)?;
     Ok(rows)
 }

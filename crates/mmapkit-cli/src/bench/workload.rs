@@ -8,7 +8,6 @@ use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
-use mmapkit::{Advice, Map};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -153,27 +152,7 @@ impl Workload {
 
     /// Reads the whole file into the page cache. Returns the resident fraction.
     pub fn make_warm(&self) -> anyhow::Result<f64> {
-        const CHUNK: usize = 16 << 20;
-        // SAFETY: the bytes are never read here; the kernel faults the pages
-        // in and reports a file that shrank as an error (MADV_POPULATE_READ).
-        let map = unsafe { Map::new(&self.file) }.with_context(|| format!("cannot map {}", self.path.display()))?;
-        for offset in (0..map.len()).step_by(CHUNK) {
-            let len = CHUNK.min(map.len() - offset);
-            if let Err(err) = map.advise_range(Advice::PopulateRead, offset, len) {
-                // MADV_POPULATE_READ returns EFAULT for a page past the end of the file.
-                if err.raw_os_error() == Some(libc::EFAULT) {
-                    bail!(
-                        "{} was truncated or became unreadable during the benchmark: bytes {offset}..{} could not be read",
-                        self.path.display(),
-                        offset + len
-                    );
-                }
-                return Err(
-                    anyhow::Error::new(err).context(format!("cannot read {} into the page cache", self.path.display()))
-                );
-            }
-        }
-        drop(map);
+        crate::page_cache_cmds::read_into_cache(&self.path, &self.file, |_| {})?;
         let residency = mmapkit::page_cache::residency(&self.file)?;
         Ok(residency.resident_pages() as f64 / residency.total_pages().max(1) as f64)
     }

@@ -1,0 +1,98 @@
+//! What `Map` and `MapMut` share: the read side of a mapping (fault checks,
+//! advice, locking, residency) and the slice traits, written once.
+
+/// Implements the shared methods and traits for a type with a `raw: RawMap` field.
+macro_rules! impl_map_common {
+    ($map:ident) => {
+        impl $map {
+            /// The address of the first byte.
+            pub fn as_ptr(&self) -> *const u8 {
+                self.raw.ptr()
+            }
+
+            /// The fault that has hit this map, if any: a page whose file data
+            /// was gone (the file shrank, or its storage failed) was accessed.
+            /// Those bytes now read as zeros. `None` for unguarded and
+            /// anonymous maps.
+            pub fn fault(&self) -> Option<$crate::Fault> {
+                self.raw.fault()
+            }
+
+            /// Runs `f` on the map's bytes and returns its result, or the
+            /// [`Fault`](crate::Fault) if any fault has hit the map (during `f`
+            /// or before it, since pages patched earlier read as zeros). The
+            /// check costs one atomic load.
+            #[inline]
+            pub fn checked<T>(&self, f: impl FnOnce(&[u8]) -> T) -> ::std::result::Result<T, $crate::Fault> {
+                self.raw.checked(|| f(self.raw.bytes()))
+            }
+
+            /// Copies `buf.len()` bytes from `offset` into `buf`. An error if
+            /// the range is outside the map or reaches a page whose file data is
+            /// gone; bytes before the first such page stay readable.
+            pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> $crate::Result<()> {
+                self.raw.read_at(offset, buf)
+            }
+
+            /// Maps `file` (the one this map was made from) again after a fault:
+            /// the same offset, through the file's current end (or over the same
+            /// range, clipped to it, if a length was given). The old mapping is
+            /// dropped.
+            ///
+            /// # Safety
+            /// The constructor's contract applies to the new mapping.
+            pub unsafe fn remap<F: ::std::os::fd::AsFd>(&mut self, file: &F) -> $crate::Result<()> {
+                self.raw = $crate::options::MapOptions::remap(&self.raw, file.as_fd())?;
+                Ok(())
+            }
+
+            /// Gives the kernel advice about the whole map.
+            pub fn advise(&self, advice: $crate::Advice) -> $crate::Result<()> {
+                self.raw.advise(advice, None)
+            }
+
+            /// Gives the kernel advice about bytes `offset..offset+len` (rounded
+            /// out to whole pages). A range outside the map is an error.
+            pub fn advise_range(&self, advice: $crate::Advice, offset: usize, len: usize) -> $crate::Result<()> {
+                self.raw.advise(advice, Some((offset, len)))
+            }
+
+            /// Locks the map's pages in memory (`mlock`).
+            pub fn lock(&self) -> $crate::Result<()> {
+                self.raw.set_locked(true)
+            }
+
+            /// Unlocks the map's pages (`munlock`).
+            pub fn unlock(&self) -> $crate::Result<()> {
+                self.raw.set_locked(false)
+            }
+
+            /// Which of the map's pages are resident in memory now (`mincore`).
+            pub fn residency(&self) -> $crate::Result<$crate::Residency> {
+                self.raw.residency()
+            }
+        }
+
+        impl ::std::ops::Deref for $map {
+            type Target = [u8];
+
+            fn deref(&self) -> &[u8] {
+                self.raw.bytes()
+            }
+        }
+
+        impl AsRef<[u8]> for $map {
+            fn as_ref(&self) -> &[u8] {
+                self
+            }
+        }
+
+        impl ::std::fmt::Debug for $map {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($map)).field("ptr", &self.as_ptr()).field("len", &self.len()).finish()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_map_common;
