@@ -114,6 +114,11 @@ impl Workload {
         let mut rng = SmallRng::seed_from_u64(0x006d_6d61_706b_6974);
         let mut chunk = vec![0u8; 1 << 20];
         progress.set_length(size);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg:45} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+        {
+            progress.set_style(style.progress_chars("=> "));
+        }
         progress.set_message("writing the test file");
         let mut left = size;
         while left > 0 {
