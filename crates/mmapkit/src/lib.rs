@@ -45,6 +45,8 @@
 //!   advice can change what the bytes read as.
 //! - [`Residency`]: which pages are in memory (`mincore`); [`page_cache`] asks
 //!   the same of a whole file and drops files from the cache.
+//! - [`ipc`]: the OS building blocks `mmapkit-shm` stands on (shm objects,
+//!   sealed memfds, futexes, robust mutexes, descriptor passing).
 //! - [`PageFaults`]: this process's minor and major page-fault counts.
 //! - [`Fault`]: what the fault guard recorded when a mapped file's data
 //!   disappeared; reported by `checked`, `read_at`, `write_at` and `flush`.
@@ -150,6 +152,7 @@ mod advice;
 mod error;
 mod growable;
 mod guard;
+pub mod ipc;
 mod map;
 mod map_common;
 mod map_mut;

@@ -1,10 +1,13 @@
-//! Linux: every call goes through `rustix`, except `mincore` and the signal
-//! calls (`sigaction`, `raise`), which rustix lacks and which come from `libc`.
+//! Linux: every call goes through `rustix`, except what rustix lacks, which
+//! comes from `libc`: `mincore`, `getrusage`, the signal calls (`sigaction`,
+//! `raise`), byte-range OFD locks, and glibc's robust pthread mutexes.
 
 mod file;
+mod ipc;
 mod memory;
 mod signal;
 
 pub(crate) use file::*;
+pub(crate) use ipc::*;
 pub(crate) use memory::*;
 pub(crate) use signal::*;

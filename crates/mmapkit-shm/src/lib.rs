@@ -1,0 +1,71 @@
+//! Shared memory between processes, with the synchronization the kernel does
+//! not give: a validated header, typed shared state, a mutex that survives its
+//! owner's death, and futex events.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use mmapkit_shm::{Event, RegionOptions, Shared};
+//! use zerocopy::{FromBytes, KnownLayout};
+//!
+//! #[derive(FromBytes, KnownLayout)]
+//! #[repr(C)]
+//! struct Counter {
+//!     hits: AtomicU64,
+//!     changed: Event,
+//! }
+//!
+//! # fn main() -> mmapkit_shm::Result<()> {
+//! let name = format!("mmapkit-doc-{}", std::process::id());
+//! // SAFETY: every process touches Counter only through its atomics and event.
+//! let mine = unsafe { Shared::<Counter>::create_named(&name, "Counter v1", &RegionOptions::new(), |_| {})? };
+//! // Another process would do the same with open_named:
+//! // SAFETY: as above.
+//! let theirs = unsafe { Shared::<Counter>::open_named(&name, "Counter v1", &RegionOptions::new())? };
+//! theirs.hits.fetch_add(1, Ordering::SeqCst);
+//! theirs.changed.notify_all();
+//! assert_eq!(mine.hits.load(Ordering::SeqCst), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The pieces
+//!
+//! - [`Region`]: a shared-memory object (by name under `/dev/shm`, by file
+//!   path, or an anonymous sealed memfd passed over a Unix socket) with a
+//!   header: magic, format version, the [`Layout`] of what it holds, the
+//!   creator's pid, and an init state that openers wait on. Created `0600`
+//!   and `O_EXCL`; opening checks the owner; the creator removes the name on drop.
+//! - [`Shared<T>`]: a `#[repr(C)]` value in a region, `T: zerocopy::FromBytes`
+//!   so that no bytes a peer writes can make it invalid.
+//! - [`ShmMutex<T>`]: a value behind glibc's robust, process-shared mutex; if
+//!   the holder dies, the next locker learns it and repairs the value.
+//! - [`Event`]: futex wait with timeout and wake one / wake all, with no lost
+//!   wake-ups.
+//!
+//! # Soundness
+//!
+//! Memory another process can write breaks the promises of `&T` unless every
+//! process follows the same protocol, so the constructors that hand out
+//! references are `unsafe`, with that protocol as their contract. What this
+//! crate guarantees even against a peer that breaks it: every length and
+//! offset read from shared memory is read once, validated, then used, so a
+//! hostile peer can garble its own data but cannot make this process read or
+//! write out of bounds or crash.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod error;
+mod event;
+mod header;
+mod layout;
+mod mutex;
+mod region;
+mod shared;
+
+pub use error::{Result, ShmError};
+pub use event::{Event, EventToken};
+pub use layout::Layout;
+pub use mutex::{ShmGuard, ShmMutex};
+pub use region::{Region, RegionOptions};
+pub use shared::Shared;

@@ -1,0 +1,319 @@
+//! `Region`: a shared-memory object mapped read-write, with a validated
+//! header. Made by name (POSIX shm, `/dev/shm`), by file path, or as an
+//! anonymous memfd passed to another process over a Unix socket.
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mmapkit::{MapMut, MapOptions, ipc};
+
+use crate::error::{Result, ShmError};
+use crate::header::{self, HEADER_SIZE, Header};
+use crate::layout::Layout;
+
+/// Where a region lives, for naming it in errors and removing it on drop.
+#[derive(Clone, Debug)]
+enum Origin {
+    Named(String),
+    File(PathBuf),
+    Memfd,
+}
+
+impl Origin {
+    fn describe(&self) -> String {
+        match self {
+            Origin::Named(name) => format!("shared memory {name}"),
+            Origin::File(path) => format!("shared file {}", path.display()),
+            Origin::Memfd => "memfd region".to_owned(),
+        }
+    }
+}
+
+/// How regions are created and opened.
+#[derive(Clone, Debug)]
+pub struct RegionOptions {
+    mode: u32,
+    timeout: Duration,
+    keep: bool,
+}
+
+impl Default for RegionOptions {
+    fn default() -> Self {
+        RegionOptions { mode: 0o600, timeout: Duration::from_secs(5), keep: false }
+    }
+}
+
+impl RegionOptions {
+    /// Owner-only (`0600`) regions, a 5 s wait for a region to become ready,
+    /// and removal of created regions on drop.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Permission bits for regions this creates (default `0o600`).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How long an opener waits for the creator to finish (default 5 s).
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Leaves a created region's name in place when it is dropped.
+    pub fn keep(&mut self) -> &mut Self {
+        self.keep = true;
+        self
+    }
+}
+
+/// Normalises a POSIX shm name to `/name`, refusing what the kernel would.
+fn shm_name(name: &str) -> Result<String> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.is_empty() || bare.contains('/') || bare.len() > 250 || bare == "." || bare == ".." {
+        return Err(ShmError::os(
+            "use",
+            name,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a shared-memory name is 1 to 250 characters with no '/' after the first",
+            ),
+        ));
+    }
+    Ok(format!("/{bare}"))
+}
+
+/// A mapped shared-memory region: a [header](crate::Layout) and a payload.
+///
+/// The region hands out raw pointers only; the typed views built on it
+/// ([`Shared`](crate::Shared), [`ShmMutex`](crate::ShmMutex)) state what
+/// makes their references sound. The creator removes the name on drop unless
+/// told to [`keep`](RegionOptions::keep) it.
+pub struct Region {
+    map: MapMut,
+    file: OwnedFd,
+    origin: Origin,
+    remove_on_drop: bool,
+    payload_len: usize,
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region").field("origin", &self.origin).field("payload_len", &self.payload_len).finish()
+    }
+}
+
+impl Region {
+    /// Creates the POSIX shared-memory object `name` (`O_EXCL`, mode from
+    /// `options`) of `payload_len` bytes, runs `init` on the zeroed payload,
+    /// then marks it ready for openers.
+    pub fn create_named(
+        name: &str,
+        layout: Layout,
+        payload_len: usize,
+        options: &RegionOptions,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<Region> {
+        let name = shm_name(name)?;
+        let fd = ipc::shm_create(&name, options.mode).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => ShmError::Exists { region: format!("shared memory {name}") },
+            _ => ShmError::os("create", &format!("shared memory {name}"), e),
+        })?;
+        let origin = Origin::Named(name);
+        Region::initialise(fd, origin, layout, payload_len, options, init, true)
+    }
+
+    /// Opens the POSIX shared-memory object `name`, waits until its creator
+    /// has made it ready, and checks that it holds `layout`.
+    pub fn open_named(name: &str, layout: Layout, options: &RegionOptions) -> Result<Region> {
+        let name = shm_name(name)?;
+        let describe = format!("shared memory {name}");
+        let fd = ipc::shm_open(&name).map_err(|e| ShmError::os("open", &describe, e))?;
+        Region::attach(fd, Origin::Named(name), layout, options, true)
+    }
+
+    /// Creates a shared region in a new file at `path` (`O_EXCL`, mode from
+    /// `options`). See [`create_named`](Self::create_named).
+    pub fn create_file(
+        path: &Path,
+        layout: Layout,
+        payload_len: usize,
+        options: &RegionOptions,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<Region> {
+        let file = OpenOptions::new().read(true).write(true).create_new(true).mode(options.mode).open(path);
+        let file = file.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => ShmError::Exists { region: format!("shared file {}", path.display()) },
+            _ => ShmError::os("create", &format!("shared file {}", path.display()), e),
+        })?;
+        Region::initialise(file.into(), Origin::File(path.to_path_buf()), layout, payload_len, options, init, true)
+    }
+
+    /// Opens a shared region in the file at `path`. See [`open_named`](Self::open_named).
+    pub fn open_file(path: &Path, layout: Layout, options: &RegionOptions) -> Result<Region> {
+        let describe = format!("shared file {}", path.display());
+        let file =
+            OpenOptions::new().read(true).write(true).open(path).map_err(|e| ShmError::os("open", &describe, e))?;
+        Region::attach(file.into(), Origin::File(path.to_path_buf()), layout, options, true)
+    }
+
+    /// Creates an anonymous region in a memfd sealed against shrinking; share
+    /// it with [`send`](Self::send). It has no name to leak after a crash.
+    pub fn create_memfd(layout: Layout, payload_len: usize, init: impl FnOnce(*mut u8)) -> Result<Region> {
+        let len = (HEADER_SIZE + payload_len) as u64;
+        let fd = ipc::memfd_sealed("mmapkit-shm", len).map_err(|e| ShmError::os("create", "memfd region", e))?;
+        Region::initialise(fd, Origin::Memfd, layout, payload_len, &RegionOptions::new(), init, false)
+    }
+
+    /// Sends this region's descriptor over a connected Unix socket.
+    pub fn send(&self, socket: &UnixStream) -> Result<()> {
+        ipc::send_fd(socket, &self.file).map_err(|e| ShmError::os("send", &self.origin.describe(), e))
+    }
+
+    /// Receives a memfd region sent with [`send`](Self::send), checks that it
+    /// is sealed against shrinking and holds `layout`.
+    pub fn receive(socket: &UnixStream, layout: Layout, options: &RegionOptions) -> Result<Region> {
+        let received = ipc::recv_fd(socket).map_err(|e| ShmError::os("receive", "memfd region", e))?;
+        if !ipc::is_sealed_against_shrinking(&received).map_err(|e| ShmError::os("check", "memfd region", e))? {
+            return Err(ShmError::NotSealed { region: "memfd region".to_owned() });
+        }
+        // A description of our own, so locks taken on it are this process's.
+        let own = ipc::reopen(&received).map_err(|e| ShmError::os("reopen", "memfd region", e))?;
+        Region::attach(own, Origin::Memfd, layout, options, false)
+    }
+
+    fn map(fd: &OwnedFd, len: u64, origin: &Origin, guarded: bool) -> Result<MapMut> {
+        let mut options = MapOptions::new();
+        options.len(len as usize);
+        if !guarded {
+            // Sealed against shrinking: it cannot fault by truncation.
+            options.unguarded();
+        }
+        // SAFETY: the map's bytes are never handed out as slices: the region
+        // gives raw pointers, and the typed views on it state their contracts.
+        unsafe { options.map_mut(fd) }.map_err(|e| ShmError::os("map", &origin.describe(), e.into()))
+    }
+
+    fn initialise(
+        fd: OwnedFd,
+        origin: Origin,
+        layout: Layout,
+        payload_len: usize,
+        options: &RegionOptions,
+        init: impl FnOnce(*mut u8),
+        guarded: bool,
+    ) -> Result<Region> {
+        let describe = origin.describe();
+        let len = (HEADER_SIZE + payload_len) as u64;
+        // From here on a failure must not leave the name behind.
+        let mut region = Region {
+            map: MapMut::anon(0).map_err(|e| ShmError::os("map", &describe, e.into()))?,
+            file: fd,
+            origin,
+            remove_on_drop: !options.keep,
+            payload_len,
+        };
+        if !matches!(region.origin, Origin::Memfd) {
+            ipc::set_len(&region.file, len).map_err(|e| ShmError::os("size", &describe, e))?;
+        }
+        region.map = Region::map(&region.file, len, &region.origin, guarded)?;
+        let header = region.header_ptr();
+        // SAFETY: the mapping is `len >= HEADER_SIZE` bytes and writable.
+        unsafe { header::begin(header, layout, payload_len as u64, ipc::process_id()) };
+        init(region.payload_ptr());
+        // SAFETY: as above.
+        unsafe { header::publish(header) };
+        Ok(region)
+    }
+
+    fn attach(fd: OwnedFd, origin: Origin, layout: Layout, options: &RegionOptions, guarded: bool) -> Result<Region> {
+        let describe = origin.describe();
+        let status = ipc::file_status(&fd).map_err(|e| ShmError::os("inspect", &describe, e))?;
+        let us = ipc::effective_uid();
+        if status.owner != us && us != 0 {
+            return Err(ShmError::WrongOwner { region: describe, owner: status.owner, us });
+        }
+        // Between the creator's create and its ftruncate the object is empty:
+        // wait (within the timeout) for it to reach its size.
+        let start = Instant::now();
+        let mut len = status.len;
+        while len < HEADER_SIZE as u64 {
+            if start.elapsed() >= options.timeout {
+                return Err(ShmError::TooSmall {
+                    region: describe,
+                    len,
+                    what: "a region header",
+                    need: HEADER_SIZE as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            len = ipc::file_status(&fd).map_err(|e| ShmError::os("inspect", &describe, e))?.len;
+        }
+        let map = Region::map(&fd, len, &origin, guarded)?;
+        let mut region = Region { map, file: fd, origin, remove_on_drop: false, payload_len: 0 };
+        let remaining = options.timeout.saturating_sub(start.elapsed());
+        // SAFETY: the mapping is at least HEADER_SIZE bytes and lives in `region`.
+        let snapshot = unsafe { header::wait_ready(region.header_ptr(), &describe, layout, len, remaining) }?;
+        region.payload_len = snapshot.payload_len as usize;
+        Ok(region)
+    }
+
+    fn header_ptr(&self) -> *mut Header {
+        self.map.as_ptr().cast_mut().cast()
+    }
+
+    /// The first payload byte (aligned to 128 bytes).
+    pub fn payload_ptr(&self) -> *mut u8 {
+        // HEADER_SIZE is inside the mapping, which is at least that long.
+        self.map.as_ptr().cast_mut().wrapping_add(HEADER_SIZE)
+    }
+
+    /// The payload's length in bytes, as validated against the mapping.
+    pub fn payload_len(&self) -> usize {
+        self.payload_len
+    }
+
+    /// The region's own open file description (for liveness locks).
+    pub fn file(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// A description for messages: `shared memory /name`.
+    pub fn describe(&self) -> String {
+        self.origin.describe()
+    }
+
+    /// The creator's pid, as its header says.
+    pub fn creator_pid(&self) -> u32 {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes and lives in `self`.
+        unsafe { header::read(self.header_ptr()) }.creator_pid
+    }
+
+    /// Keeps the region's name when this handle is dropped.
+    pub fn keep(&mut self) {
+        self.remove_on_drop = false;
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if !self.remove_on_drop {
+            return;
+        }
+        match &self.origin {
+            Origin::Named(name) => {
+                let _ = ipc::shm_unlink(name);
+            }
+            Origin::File(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+            Origin::Memfd => {}
+        }
+    }
+}

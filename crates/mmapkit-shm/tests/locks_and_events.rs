@@ -1,0 +1,196 @@
+//! The robust mutex across threads and processes, a holder killed with
+//! SIGKILL, and events waking another process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mmapkit_shm::{Event, RegionOptions, Shared, ShmError, ShmMutex};
+use zerocopy::{FromBytes, KnownLayout};
+
+#[derive(FromBytes, KnownLayout, Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+struct Account {
+    from: u64,
+    to: u64,
+}
+
+#[derive(FromBytes, KnownLayout)]
+#[repr(C)]
+struct Mailbox {
+    flag: AtomicU32,
+    _pad: u32,
+    event: Event,
+    value: AtomicU64,
+}
+
+fn unique(tag: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("mmapkit-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn child_command(test: &str, name: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MMAPKIT_SHM_NAME", name);
+    cmd
+}
+
+fn name_from_env() -> String {
+    std::env::var("MMAPKIT_SHM_NAME").expect("run through the parent test")
+}
+
+#[test]
+fn threads_serialise_through_the_mutex() {
+    let name = unique("threads");
+    // SAFETY (all ShmMutex calls here): only these tests reach the value, through the lock.
+    let mutex =
+        unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 1000, to: 0 }) }
+            .unwrap();
+    let other = unsafe { ShmMutex::<Account>::open_named(&name, "Account", &RegionOptions::new()) }.unwrap();
+    std::thread::scope(|s| {
+        for handle in [&mutex, &other] {
+            s.spawn(move || {
+                for _ in 0..500 {
+                    let mut account = handle.lock().unwrap();
+                    assert!(!account.previous_owner_died());
+                    account.from -= 1;
+                    std::hint::spin_loop();
+                    account.to += 1;
+                }
+            });
+        }
+    });
+    assert_eq!(*mutex.lock().unwrap(), Account { from: 0, to: 1000 });
+}
+
+/// Starts a child that locks the mutex and half-updates it; returns once it
+/// holds the lock (with the pipe it keeps writing to).
+fn start_holder(name: &str) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut holder = child_command("child_lock_and_hang", name).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(holder.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("holding") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the holder exited early: {seen}");
+        seen.push_str(&line);
+    }
+    (holder, out)
+}
+
+/// Starts a holder and kills it with SIGKILL: no unwinding, no unlock.
+fn kill_a_holder(name: &str) {
+    let (mut holder, _out) = start_holder(name);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+#[test]
+#[ignore = "child process of the killed-holder tests"]
+fn child_lock_and_hang() {
+    let mutex = unsafe { ShmMutex::<Account>::open_named(&name_from_env(), "Account", &RegionOptions::new()) }.unwrap();
+    let mut account = mutex.lock().unwrap();
+    account.from = account.from.wrapping_sub(100); // ...and dies before `to += 100`
+    println!("holding");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn the_next_locker_learns_the_holder_died_and_recovers() {
+    let name = unique("killed");
+    let mutex =
+        unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 1000, to: 0 }) }
+            .unwrap();
+    kill_a_holder(&name);
+
+    let mut account = mutex.lock_timeout(Duration::from_secs(5)).unwrap();
+    assert!(account.previous_owner_died());
+    assert_eq!(*account, Account { from: 900, to: 0 }, "the half-done update is visible");
+    account.to += 100; // repair
+    account.make_consistent().unwrap();
+    drop(account);
+
+    let account = mutex.lock().unwrap();
+    assert!(!account.previous_owner_died());
+    assert_eq!(*account, Account { from: 900, to: 100 });
+}
+
+#[test]
+fn not_repairing_makes_the_mutex_unusable_for_everyone() {
+    let name = unique("unrecovered");
+    let mutex =
+        unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 1, to: 0 }) }.unwrap();
+    kill_a_holder(&name);
+    let account = mutex.lock().unwrap();
+    assert!(account.previous_owner_died());
+    drop(account); // without make_consistent
+    let err = mutex.lock().unwrap_err();
+    assert!(matches!(err, ShmError::NotRecoverable), "{err}");
+    assert!(matches!(mutex.try_lock(), Err(ShmError::NotRecoverable)));
+}
+
+#[test]
+fn try_lock_and_timeouts_while_another_process_holds_it() {
+    let name = unique("busy");
+    let mutex =
+        unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 0, to: 0 }) }.unwrap();
+    let (mut holder, _out) = start_holder(&name);
+    assert!(mutex.try_lock().unwrap().is_none(), "held by the child");
+    let start = Instant::now();
+    let err = mutex.lock_timeout(Duration::from_millis(200)).unwrap_err();
+    assert!(matches!(err, ShmError::Timeout(_)), "{err}");
+    assert!(start.elapsed() >= Duration::from_millis(190));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let mut account = mutex.lock().unwrap();
+    assert!(account.previous_owner_died());
+    account.make_consistent().unwrap();
+}
+
+#[test]
+fn an_event_wakes_another_process() {
+    let name = unique("event");
+    // SAFETY: Mailbox is used only through its atomics and event.
+    let mailbox = unsafe { Shared::<Mailbox>::create_named(&name, "Mailbox", &RegionOptions::new(), |_| {}) }.unwrap();
+    let waiter = child_command("child_wait_for_mail", &name).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    mailbox.value.store(1234, Ordering::SeqCst);
+    mailbox.flag.store(1, Ordering::SeqCst);
+    mailbox.event.notify_all();
+    let output = waiter.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("got 1234"), "{stdout}");
+}
+
+#[test]
+#[ignore = "child process of an_event_wakes_another_process"]
+fn child_wait_for_mail() {
+    // SAFETY: as in the parent.
+    let mailbox = unsafe { Shared::<Mailbox>::open_named(&name_from_env(), "Mailbox", &RegionOptions::new()) }.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let token = mailbox.event.token();
+        if mailbox.flag.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never woken");
+        mailbox.event.wait(token, Some(Duration::from_secs(10)));
+    }
+    println!("got {}", mailbox.value.load(Ordering::SeqCst));
+}
+
+#[test]
+fn an_event_wait_times_out_and_a_notify_before_the_wait_is_not_lost() {
+    let name = unique("timeout");
+    let mailbox = unsafe { Shared::<Mailbox>::create_named(&name, "Mailbox", &RegionOptions::new(), |_| {}) }.unwrap();
+    let start = Instant::now();
+    assert!(!mailbox.event.wait(mailbox.event.token(), Some(Duration::from_millis(100))));
+    assert!(start.elapsed() >= Duration::from_millis(95));
+
+    let token = mailbox.event.token();
+    mailbox.event.notify_one(); // between the token and the wait
+    let start = Instant::now();
+    assert!(mailbox.event.wait(token, Some(Duration::from_secs(10))));
+    assert!(start.elapsed() < Duration::from_secs(1), "the earlier notify was lost");
+}
