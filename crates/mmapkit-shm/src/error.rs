@@ -101,6 +101,53 @@ pub enum ShmError {
     /// The mutex's state is lost: an owner died and nobody marked it consistent.
     #[error("the mutex is unusable: an owner died holding it and the state was never marked consistent")]
     NotRecoverable,
+    /// The other end of a channel died or closed.
+    #[error("the {peer} of {region} is gone (it exited or was killed)")]
+    PeerGone {
+        /// The region.
+        region: String,
+        /// "sender" or "receiver".
+        peer: &'static str,
+    },
+    /// The channel's end is already taken by another process or handle.
+    #[error("{region} already has a {role} attached; a channel has one of each")]
+    EndTaken {
+        /// The region.
+        region: String,
+        /// "sender" or "receiver".
+        role: &'static str,
+    },
+    /// A `try_send` found no room.
+    #[error("the channel is full")]
+    Full,
+    /// A `try_recv` found no message.
+    #[error("the channel is empty")]
+    Empty,
+    /// A message is longer than the channel allows.
+    #[error("a message of {len} bytes is longer than this channel's limit of {max} bytes")]
+    MessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A receive buffer is shorter than the next message (which stays queued).
+    #[error("the next message is {need} bytes; the buffer holds only {have}")]
+    BufferTooSmall {
+        /// The message's length.
+        need: usize,
+        /// The buffer's length.
+        have: usize,
+    },
+    /// Shared memory holds values the protocol never writes: a peer is buggy
+    /// or hostile. Nothing out of bounds was read or written.
+    #[error("{region} is corrupt: {what}")]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What was wrong.
+        what: String,
+    },
 }
 
 impl ShmError {

@@ -41,6 +41,10 @@
 //!   the holder dies, the next locker learns it and repairs the value.
 //! - [`Event`]: futex wait with timeout and wake one / wake all, with no lost
 //!   wake-ups.
+//! - [`Sender`] / [`Receiver`]: a bounded ring of variable-size messages,
+//!   zero-copy on both ends ([`Sender::reserve`], [`Receiver::recv`]), with
+//!   spin, block or spin-then-block waiting, timeouts, and `PeerGone` when the
+//!   other end dies.
 //!
 //! # Soundness
 //!
@@ -55,6 +59,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod channel;
 mod error;
 mod event;
 mod header;
@@ -63,6 +68,7 @@ mod mutex;
 mod region;
 mod shared;
 
+pub use channel::{ChannelOptions, Message, Receiver, Reservation, Sender, Wait};
 pub use error::{Result, ShmError};
 pub use event::{Event, EventToken};
 pub use layout::Layout;

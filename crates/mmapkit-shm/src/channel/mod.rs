@@ -1,0 +1,634 @@
+//! A bounded single-producer, single-consumer channel of variable-size
+//! messages in shared memory, zero-copy on both ends.
+//!
+//! The sender [`reserve`](Sender::reserve)s room, writes the message in place
+//! and [`commit`](Reservation::commit)s it; the receiver gets a [`Message`]
+//! that borrows the bytes in the ring and releases them when dropped. Copying
+//! [`send`](Sender::send) and [`recv_into`](Receiver::recv_into) are there too.
+//! Messages arrive in order, once each. Either end learns within
+//! [`ChannelOptions::peer_check`] (100 ms by default) that the other died,
+//! through a byte-range lock the kernel releases when a process dies; a
+//! message the sender had not committed when it died is never delivered.
+
+mod ring;
+
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use mmapkit::ipc;
+
+use crate::error::{Result, ShmError};
+use crate::event::Event;
+use crate::layout::Layout;
+use crate::region::{Region, RegionOptions};
+use ring::{
+    END_ATTACHED, END_CLOSED, END_NONE, KIND_MESSAGE, KIND_PADDING, RECORD_HEADER, RING_HEADER_SIZE, RingHeader,
+    check_positions, check_record, read_record, record_size, write_record,
+};
+
+/// How an end waits for room or for a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Spin on the shared counters: the lowest latency, a busy core.
+    Spin,
+    /// Sleep on a futex until the other end signals.
+    Block,
+    /// Spin this many times, then sleep.
+    SpinThenBlock(u32),
+}
+
+/// How a channel is made and how its ends behave.
+#[derive(Clone, Debug)]
+pub struct ChannelOptions {
+    capacity: usize,
+    wait: Wait,
+    peer_check: Duration,
+    region: RegionOptions,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        ChannelOptions {
+            capacity: 1 << 20,
+            wait: Wait::SpinThenBlock(2_000),
+            peer_check: Duration::from_millis(100),
+            region: RegionOptions::new(),
+        }
+    }
+}
+
+impl ChannelOptions {
+    /// A 1 MiB ring, spin-then-block waiting, a peer check every 100 ms.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Data bytes in the ring (rounded up to a power of two, at least 4 KiB).
+    /// A message may take up to half of it.
+    pub fn capacity(&mut self, bytes: usize) -> &mut Self {
+        self.capacity = bytes.max(4096).next_power_of_two();
+        self
+    }
+
+    /// How the end waits.
+    pub fn wait(&mut self, wait: Wait) -> &mut Self {
+        self.wait = wait;
+        self
+    }
+
+    /// How often a waiting end checks that the other end is alive.
+    pub fn peer_check(&mut self, every: Duration) -> &mut Self {
+        self.peer_check = every;
+        self
+    }
+
+    /// Options of the region itself (mode, open timeout, keep).
+    pub fn region(&mut self, options: RegionOptions) -> &mut Self {
+        self.region = options;
+        self
+    }
+}
+
+const LAYOUT_NAME: &str = "mmapkit-shm spsc channel v1";
+/// Liveness locks sit far past the end of the region's file.
+const LOCK_BASE: u64 = 1 << 40;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Sender,
+    Receiver,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        }
+    }
+
+    fn other(self) -> Role {
+        match self {
+            Role::Sender => Role::Receiver,
+            Role::Receiver => Role::Sender,
+        }
+    }
+
+    fn lock_byte(self) -> u64 {
+        LOCK_BASE + self as u64
+    }
+}
+
+fn layout() -> Layout {
+    Layout::of::<RingHeader>(LAYOUT_NAME)
+}
+
+/// One end of a channel: the region, where the ring is, and its checked capacity.
+struct End {
+    region: Region,
+    ring: *const RingHeader,
+    data: *mut u8,
+    capacity: usize,
+    role: Role,
+    wait: Wait,
+    peer_check: Duration,
+}
+
+// SAFETY: the raw pointers point into `region`, which the End owns; the
+// shared words they reach are atomics, and the data bytes are handed out only
+// through `&mut` borrows of the Sender or Receiver.
+unsafe impl Send for End {}
+
+impl End {
+    fn create(
+        make: impl FnOnce(Layout, usize, &mut dyn FnMut(*mut u8)) -> Result<Region>,
+        options: &ChannelOptions,
+        role: Role,
+    ) -> Result<End> {
+        let capacity = options.capacity.max(4096).next_power_of_two();
+        let mut init = |payload: *mut u8| {
+            // SAFETY: the zeroed payload holds a RingHeader (FromBytes, so
+            // zeroed is valid) and is not yet published.
+            let ring = unsafe { &*payload.cast::<RingHeader>() };
+            ring.capacity.0.store(capacity as u64, Ordering::Release);
+        };
+        let region = make(layout(), RING_HEADER_SIZE + capacity, &mut init)?;
+        End::attach(region, options, role)
+    }
+
+    fn attach(region: Region, options: &ChannelOptions, role: Role) -> Result<End> {
+        let describe = region.describe();
+        let corrupt = |what: String| ShmError::Corrupt { region: describe.clone(), what };
+        if region.payload_len() < RING_HEADER_SIZE {
+            return Err(corrupt(format!("the payload of {} bytes cannot hold a ring header", region.payload_len())));
+        }
+        let ring = region.payload_ptr().cast::<RingHeader>().cast_const();
+        // SAFETY: the payload is at least RING_HEADER_SIZE bytes, 128-aligned,
+        // mapped as long as `region`; RingHeader is valid for any bytes.
+        let header = unsafe { &*ring };
+        let capacity = header.capacity();
+        let fits = (RING_HEADER_SIZE as u64).checked_add(capacity).is_some_and(|n| n <= region.payload_len() as u64);
+        if !capacity.is_power_of_two() || capacity < 64 || !fits {
+            return Err(corrupt(format!("a ring capacity of {capacity} bytes does not fit the region")));
+        }
+        let mine = if role == Role::Sender { &header.sender_state } else { &header.receiver_state };
+        let taken =
+            !ipc::try_lock_byte(&region.file(), role.lock_byte()).map_err(|e| ShmError::os("lock", &describe, e))?;
+        if taken {
+            return Err(ShmError::EndTaken { region: describe, role: role.name() });
+        }
+        mine.store(END_ATTACHED, Ordering::Release);
+        Ok(End {
+            data: region.payload_ptr().wrapping_add(RING_HEADER_SIZE),
+            region,
+            ring,
+            capacity: capacity as usize,
+            role,
+            wait: options.wait,
+            peer_check: options.peer_check,
+        })
+    }
+
+    fn ring(&self) -> &RingHeader {
+        // SAFETY: checked in `attach`; mapped while `self.region` lives.
+        unsafe { &*self.ring }
+    }
+
+    fn corrupt(&self, what: String) -> ShmError {
+        ShmError::Corrupt { region: self.region.describe(), what }
+    }
+
+    fn peer_state(&self) -> &AtomicU32 {
+        match self.role {
+            Role::Sender => &self.ring().receiver_state,
+            Role::Receiver => &self.ring().sender_state,
+        }
+    }
+
+    /// Whether the other end closed, or attached and then died.
+    fn peer_gone(&self) -> Result<bool> {
+        match self.peer_state().load(Ordering::Acquire) {
+            END_NONE => Ok(false),
+            END_ATTACHED => {
+                let alive = ipc::byte_locked_by_other(&self.region.file(), self.role.other().lock_byte())
+                    .map_err(|e| ShmError::os("check", &self.region.describe(), e))?;
+                Ok(!alive)
+            }
+            END_CLOSED => Ok(true),
+            other => Err(self.corrupt(format!("the {} state word holds {other}", self.role.other().name()))),
+        }
+    }
+
+    fn gone(&self) -> ShmError {
+        ShmError::PeerGone { region: self.region.describe(), peer: self.role.other().name() }
+    }
+
+    /// Retries `attempt` until it yields, waiting on `event` as the strategy
+    /// says, and fails on the deadline or when the peer is gone.
+    fn wait_for<T>(
+        &self,
+        event: &Event,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> Result<Option<T>>,
+    ) -> Result<T> {
+        let mut spins: u32 = 0;
+        let mut next_check = Instant::now() + self.peer_check;
+        loop {
+            let token = event.token();
+            if let Some(value) = attempt()? {
+                return Ok(value);
+            }
+            let spinning = match self.wait {
+                Wait::Spin => true,
+                Wait::Block => false,
+                Wait::SpinThenBlock(n) => spins < n,
+            };
+            if !spinning || spins % 1024 == 0 {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(ShmError::Timeout(deadline.map_or(Duration::ZERO, |d| d.duration_since(now))));
+                }
+                if now >= next_check {
+                    if self.peer_gone()? {
+                        // One last try: the peer may have left work before it went.
+                        return attempt()?.ok_or_else(|| self.gone());
+                    }
+                    next_check = now + self.peer_check;
+                }
+            }
+            if spinning {
+                spins = spins.wrapping_add(1);
+                std::hint::spin_loop();
+            } else {
+                let until_check = next_check.saturating_duration_since(Instant::now());
+                let nap =
+                    deadline.map_or(until_check, |d| d.saturating_duration_since(Instant::now()).min(until_check));
+                event.wait(token, Some(nap.max(Duration::from_micros(50))));
+            }
+        }
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        let (mine, theirs) = match self.role {
+            Role::Sender => (&self.ring().sender_state, &self.ring().data_ready),
+            Role::Receiver => (&self.ring().receiver_state, &self.ring().space_ready),
+        };
+        mine.store(END_CLOSED, Ordering::Release);
+        theirs.notify_all();
+    }
+}
+
+/// The sending end.
+pub struct Sender {
+    end: End,
+    /// Our own copy of the tail (only we write it).
+    tail: u64,
+}
+
+/// Room for one message, in the ring; [`commit`](Self::commit) publishes it,
+/// dropping it does not.
+pub struct Reservation<'a> {
+    sender: &'a mut Sender,
+    bytes: *mut u8,
+    len: usize,
+    record: *mut u8,
+    new_tail: u64,
+}
+
+/// Defines the constructors of an end.
+macro_rules! constructors {
+    ($end:ident, $role:expr) => {
+        impl $end {
+            /// Creates the channel's named region (`0600`, `O_EXCL`) and attaches as this end.
+            ///
+            /// # Safety
+            /// Every process that opens the region must follow this crate's
+            /// channel protocol (any mmapkit-shm process does): a peer that
+            /// writes the message bytes while they are lent out breaks the
+            /// `&[u8]`/`&mut [u8]` handed out. Lengths and positions are
+            /// checked regardless, so a broken peer cannot make this end read or
+            /// write out of bounds.
+            pub unsafe fn create_named(name: &str, options: &ChannelOptions) -> Result<$end> {
+                let end = End::create(
+                    |layout, len, init| Region::create_named(name, layout, len, &options.region, init),
+                    options,
+                    $role,
+                )?;
+                Ok($end::from_end(end))
+            }
+
+            /// Opens the channel's named region and attaches as this end.
+            ///
+            /// # Safety
+            /// As for [`create_named`](Self::create_named).
+            pub unsafe fn open_named(name: &str, options: &ChannelOptions) -> Result<$end> {
+                let region = Region::open_named(name, layout(), &options.region)?;
+                Ok($end::from_end(End::attach(region, options, $role)?))
+            }
+
+            /// Creates the channel in an anonymous sealed memfd; pass it to the
+            /// other process with [`send_region`](Self::send_region).
+            ///
+            /// # Safety
+            /// As for [`create_named`](Self::create_named).
+            pub unsafe fn create_memfd(options: &ChannelOptions) -> Result<$end> {
+                let end = End::create(|layout, len, init| Region::create_memfd(layout, len, init), options, $role)?;
+                Ok($end::from_end(end))
+            }
+
+            /// Receives a channel region sent with [`send_region`](Self::send_region)
+            /// and attaches as this end.
+            ///
+            /// # Safety
+            /// As for [`create_named`](Self::create_named).
+            pub unsafe fn receive_region(socket: &UnixStream, options: &ChannelOptions) -> Result<$end> {
+                let region = Region::receive(socket, layout(), &options.region)?;
+                Ok($end::from_end(End::attach(region, options, $role)?))
+            }
+
+            /// Sends the channel's region over a Unix socket, for the other end.
+            pub fn send_region(&self, socket: &UnixStream) -> Result<()> {
+                self.end.region.send(socket)
+            }
+
+            /// The longest message the channel carries (half its capacity, less 8).
+            pub fn max_message(&self) -> usize {
+                ring::max_message(self.end.capacity)
+            }
+
+            /// The region underneath.
+            pub fn region(&self) -> &Region {
+                &self.end.region
+            }
+        }
+
+        impl std::fmt::Debug for $end {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($end))
+                    .field("region", &self.end.region.describe())
+                    .field("capacity", &self.end.capacity)
+                    .finish()
+            }
+        }
+    };
+}
+
+constructors!(Sender, Role::Sender);
+constructors!(Receiver, Role::Receiver);
+
+impl Sender {
+    fn from_end(end: End) -> Sender {
+        let tail = end.ring().tail.0.load(Ordering::Acquire);
+        Sender { end, tail }
+    }
+
+    /// Where a record of `size` bytes goes, if there is room now: (padding
+    /// before it, data offset of the record).
+    fn room(&self, size: usize) -> Result<Option<(usize, usize)>> {
+        let head = self.end.ring().head.0.load(Ordering::Acquire);
+        let used = check_positions(head, self.tail, self.end.capacity).map_err(|e| self.end.corrupt(e))?;
+        let free = self.end.capacity - used;
+        let offset = (self.tail as usize) & (self.end.capacity - 1);
+        let to_end = self.end.capacity - offset;
+        let padding = if size <= to_end { 0 } else { to_end };
+        Ok((padding + size <= free).then_some((padding, (offset + padding) & (self.end.capacity - 1))))
+    }
+
+    fn reservation(&mut self, len: usize, padding: usize, offset: usize) -> Reservation<'_> {
+        let size = record_size(len);
+        if padding > 0 {
+            let at = (self.tail as usize) & (self.end.capacity - 1);
+            // SAFETY: `at..at+padding` is free space at the data's end (room()
+            // checked it against head), which the receiver will not read until
+            // the new tail is published.
+            unsafe { write_record(self.end.data.add(at), padding - RECORD_HEADER, KIND_PADDING) };
+        }
+        let new_tail = self.tail + (padding + size) as u64;
+        // SAFETY: `offset..offset+size` is free space inside the data.
+        let record = unsafe { self.end.data.add(offset) };
+        Reservation { bytes: record.wrapping_add(RECORD_HEADER), len, record, new_tail, sender: self }
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
+        let max = self.max_message();
+        if len > max { Err(ShmError::MessageTooLarge { len, max }) } else { Ok(()) }
+    }
+
+    /// Reserves room for a `len`-byte message if there is room now.
+    pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
+        self.check_len(len)?;
+        match self.room(record_size(len))? {
+            Some((padding, offset)) => Ok(self.reservation(len, padding, offset)),
+            None if self.end.peer_gone()? => Err(self.end.gone()),
+            None => Err(ShmError::Full),
+        }
+    }
+
+    /// Reserves room for a `len`-byte message, waiting for the receiver to
+    /// make room (up to `timeout`, if given).
+    pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
+        self.check_len(len)?;
+        if self.end.peer_gone()? {
+            return Err(self.end.gone());
+        }
+        let size = record_size(len);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (padding, offset) = self.end.wait_for(&self.end.ring().space_ready, deadline, || self.room(size))?;
+        Ok(self.reservation(len, padding, offset))
+    }
+
+    /// Reserves room for a `len`-byte message, waiting as long as it takes.
+    pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
+        self.reserve_timeout(len, None)
+    }
+
+    /// Sends a copy of `message`, waiting for room.
+    pub fn send(&mut self, message: &[u8]) -> Result<()> {
+        self.send_timeout(message, None)
+    }
+
+    /// Sends a copy of `message`, waiting at most `timeout` for room.
+    pub fn send_timeout(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<()> {
+        let mut slot = self.reserve_timeout(message.len(), timeout)?;
+        slot.copy_from_slice(message);
+        slot.commit();
+        Ok(())
+    }
+
+    /// Sends a copy of `message` if there is room now.
+    pub fn try_send(&mut self, message: &[u8]) -> Result<()> {
+        let mut slot = self.try_reserve(message.len())?;
+        slot.copy_from_slice(message);
+        slot.commit();
+        Ok(())
+    }
+}
+
+impl Reservation<'_> {
+    /// Publishes the message to the receiver.
+    pub fn commit(self) {
+        // SAFETY: `record` is the reserved, unpublished record's header.
+        unsafe { write_record(self.record, self.len, KIND_MESSAGE) };
+        let ring = self.sender.end.ring();
+        ring.tail.0.store(self.new_tail, Ordering::Release);
+        self.sender.tail = self.new_tail;
+        ring.data_ready.notify_one();
+    }
+}
+
+impl std::ops::Deref for Reservation<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `len` bytes of reserved space, which the receiver does not
+        // touch until they are published (the channel's contract).
+        unsafe { std::slice::from_raw_parts(self.bytes, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Reservation<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above; `&mut self` makes this the only view.
+        unsafe { std::slice::from_raw_parts_mut(self.bytes, self.len) }
+    }
+}
+
+/// The receiving end.
+pub struct Receiver {
+    end: End,
+    /// Our own copy of the head (only we write it).
+    head: u64,
+}
+
+/// A received message, borrowed from the ring; released when dropped.
+pub struct Message<'a> {
+    receiver: &'a mut Receiver,
+    bytes: *const u8,
+    len: usize,
+    new_head: u64,
+}
+
+impl Receiver {
+    fn from_end(end: End) -> Receiver {
+        let head = end.ring().head.0.load(Ordering::Acquire);
+        Receiver { end, head }
+    }
+
+    fn next(&mut self) -> Result<Option<(usize, usize, u64)>> {
+        next_message(&self.end, &mut self.head)
+    }
+
+    fn release(&mut self, new_head: u64) {
+        release(&self.end, &mut self.head, new_head);
+    }
+
+    fn message(&mut self, (offset, len, new_head): (usize, usize, u64)) -> Message<'_> {
+        // SAFETY: offset..offset+len lies inside the data (check_record).
+        let bytes = unsafe { self.end.data.add(offset) }.cast_const();
+        Message { receiver: self, bytes, len, new_head }
+    }
+
+    /// The next message, if one is waiting.
+    pub fn try_recv(&mut self) -> Result<Message<'_>> {
+        match self.next()? {
+            Some(found) => Ok(self.message(found)),
+            None if self.end.peer_gone()? => match self.next()? {
+                Some(found) => Ok(self.message(found)),
+                None => Err(self.end.gone()),
+            },
+            None => Err(ShmError::Empty),
+        }
+    }
+
+    /// The next message, waiting at most `timeout` (`None`: as long as it takes).
+    pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let Receiver { end, head } = self;
+        let found = end.wait_for(&end.ring().data_ready, deadline, || next_message(end, head))?;
+        Ok(self.message(found))
+    }
+
+    /// The next message, waiting as long as it takes.
+    pub fn recv(&mut self) -> Result<Message<'_>> {
+        self.recv_timeout(None)
+    }
+
+    /// Copies the next message into `buf` and returns its length; a buffer too
+    /// short is an error and the message stays queued.
+    pub fn recv_into(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
+        let message = self.recv_timeout(timeout)?;
+        if message.len() > buf.len() {
+            let need = message.len();
+            message.keep();
+            return Err(ShmError::BufferTooSmall { need, have: buf.len() });
+        }
+        buf[..message.len()].copy_from_slice(&message);
+        Ok(message.len())
+    }
+}
+
+/// The next message's data offset, length and the head after it, if one is
+/// published. Padding is skipped (and released) on the way.
+fn next_message(end: &End, head: &mut u64) -> Result<Option<(usize, usize, u64)>> {
+    loop {
+        let tail = end.ring().tail.0.load(Ordering::Acquire);
+        let used = check_positions(*head, tail, end.capacity).map_err(|e| end.corrupt(e))?;
+        if used == 0 {
+            return Ok(None);
+        }
+        if used < RECORD_HEADER {
+            return Err(end.corrupt(format!("{used} published bytes cannot hold a record")));
+        }
+        let offset = (*head as usize) & (end.capacity - 1);
+        // SAFETY: offset is 8-aligned (every record size is a multiple of 8)
+        // and at least 8 bytes of data remain before the end.
+        let record = unsafe { read_record(end.data.add(offset)) };
+        let size = check_record(record, offset, used, end.capacity).map_err(|e| end.corrupt(e))?;
+        if record.kind == KIND_PADDING {
+            release(end, head, *head + size as u64);
+            continue;
+        }
+        return Ok(Some((offset + RECORD_HEADER, record.len, *head + size as u64)));
+    }
+}
+
+/// Gives the bytes before `new_head` back to the sender.
+fn release(end: &End, head: &mut u64, new_head: u64) {
+    *head = new_head;
+    let ring = end.ring();
+    ring.head.0.store(new_head, Ordering::Release);
+    ring.space_ready.notify_one();
+}
+
+impl Message<'_> {
+    /// Leaves the message in the ring, to be received again.
+    pub fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl std::ops::Deref for Message<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: published bytes inside the data, which the sender does not
+        // touch until we release them (the channel's contract).
+        unsafe { std::slice::from_raw_parts(self.bytes, self.len) }
+    }
+}
+
+impl Drop for Message<'_> {
+    fn drop(&mut self) {
+        let new_head = self.new_head;
+        self.receiver.release(new_head);
+    }
+}
+
+impl std::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message").field("len", &self.len).finish()
+    }
+}

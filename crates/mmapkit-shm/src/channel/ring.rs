@@ -1,0 +1,174 @@
+//! The ring's layout in shared memory and the checks on every value a peer
+//! can write.
+//!
+//! The payload of a channel region is a `RingHeader` followed by `capacity`
+//! data bytes (a power of two). Positions `head` and `tail` count bytes since
+//! the start and only grow; `tail - head` bytes hold records. A record is an
+//! 8-byte header (`len: u32`, `kind: u32`) and `len` bytes, padded to 8. A
+//! record never wraps: where one would not fit before the end of the data, the
+//! sender writes a padding record to the end first.
+//!
+//! The sender publishes a record by storing the new `tail` (release) after the
+//! record is complete, so a sender that dies mid-message leaves nothing for the
+//! receiver to see. The receiver releases a record by storing the new `head`.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use zerocopy::{FromBytes, KnownLayout};
+
+use crate::event::Event;
+
+/// Bytes before the data.
+pub(crate) const RING_HEADER_SIZE: usize = 512;
+/// The size of a record's header.
+pub(crate) const RECORD_HEADER: usize = 8;
+/// A record carrying a message.
+pub(crate) const KIND_MESSAGE: u32 = 0x4d53_4721;
+/// A record that fills the data's end so the next one starts at offset 0.
+pub(crate) const KIND_PADDING: u32 = 0x5041_4421;
+
+/// An end's state, in the ring header.
+pub(crate) const END_NONE: u32 = 0;
+pub(crate) const END_ATTACHED: u32 = 1;
+pub(crate) const END_CLOSED: u32 = 2;
+
+#[derive(FromBytes, KnownLayout)]
+#[repr(C, align(128))]
+pub(crate) struct Line<T>(pub T);
+
+/// The ring's control block; each hot word on its own cache line pair.
+#[derive(FromBytes, KnownLayout)]
+#[repr(C)]
+pub(crate) struct RingHeader {
+    /// Data bytes; written by the creator before publishing, read once by each end.
+    pub capacity: Line<AtomicU64>,
+    /// Bytes the sender has published.
+    pub tail: Line<AtomicU64>,
+    /// Bytes the receiver has released.
+    pub head: Line<AtomicU64>,
+    /// The receiver sleeps here when the ring is empty.
+    pub data_ready: Event,
+    /// The sender sleeps here when the ring is full.
+    pub space_ready: Event,
+    /// `END_*` for the sender and the receiver.
+    pub sender_state: AtomicU32,
+    pub receiver_state: AtomicU32,
+}
+
+const _: () = assert!(size_of::<RingHeader>() <= RING_HEADER_SIZE);
+
+/// Rounds a message length up to its record's size.
+pub(crate) fn record_size(len: usize) -> usize {
+    RECORD_HEADER + len.next_multiple_of(8)
+}
+
+/// The longest message a ring of `capacity` bytes carries: half the ring,
+/// so that a record plus the padding before it always fits in an empty ring.
+pub(crate) fn max_message(capacity: usize) -> usize {
+    capacity / 2 - RECORD_HEADER
+}
+
+/// Checks the distance between the two positions: a peer writing nonsense
+/// into `head` or `tail` is caught here, before any offset is computed.
+pub(crate) fn check_positions(head: u64, tail: u64, capacity: usize) -> Result<usize, String> {
+    match tail.checked_sub(head) {
+        Some(used) if used <= capacity as u64 => Ok(used as usize),
+        _ => Err(format!("head {head} and tail {tail} are more than the capacity {capacity} apart")),
+    }
+}
+
+/// A record's header, as read once from shared memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Record {
+    pub len: usize,
+    pub kind: u32,
+}
+
+/// Validates the record found at data offset `offset` with `used` bytes
+/// published from there. Returns its size.
+pub(crate) fn check_record(record: Record, offset: usize, used: usize, capacity: usize) -> Result<usize, String> {
+    let to_end = capacity - offset;
+    match record.kind {
+        KIND_PADDING => {
+            let size = RECORD_HEADER + record.len;
+            if size != to_end || size > used {
+                return Err(format!(
+                    "a padding record at offset {offset} of {} bytes does not end the data",
+                    record.len
+                ));
+            }
+            Ok(size)
+        }
+        KIND_MESSAGE => {
+            if record.len > max_message(capacity) {
+                return Err(format!("a message at offset {offset} claims {} bytes, over the limit", record.len));
+            }
+            let size = record_size(record.len);
+            if size > to_end || size > used {
+                return Err(format!(
+                    "a message at offset {offset} of {} bytes runs past what was published",
+                    record.len
+                ));
+            }
+            Ok(size)
+        }
+        other => Err(format!("unknown record kind {other:#x} at offset {offset}")),
+    }
+}
+
+/// Reads the record header at `ptr` once.
+///
+/// # Safety
+/// `ptr` must point to 8 readable, 8-aligned bytes of the mapping.
+pub(crate) unsafe fn read_record(ptr: *const u8) -> Record {
+    // SAFETY: per the caller; volatile so each field is read exactly once.
+    let (len, kind) = unsafe { (ptr.cast::<u32>().read_volatile(), ptr.cast::<u32>().add(1).read_volatile()) };
+    Record { len: len as usize, kind }
+}
+
+/// Writes a record header at `ptr`.
+///
+/// # Safety
+/// `ptr` must point to 8 writable, 8-aligned bytes of the mapping that the
+/// receiver does not read until they are published.
+pub(crate) unsafe fn write_record(ptr: *mut u8, len: usize, kind: u32) {
+    // SAFETY: per the caller.
+    unsafe {
+        ptr.cast::<u32>().write_volatile(len as u32);
+        ptr.cast::<u32>().add(1).write_volatile(kind);
+    }
+}
+
+impl RingHeader {
+    /// The capacity as the creator wrote it (read once by each end).
+    pub fn capacity(&self) -> u64 {
+        self.capacity.0.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_more_than_a_ring_apart_are_refused() {
+        assert_eq!(check_positions(10, 10, 64), Ok(0));
+        assert_eq!(check_positions(10, 74, 64), Ok(64));
+        assert!(check_positions(10, 75, 64).is_err());
+        assert!(check_positions(11, 10, 64).is_err());
+        assert!(check_positions(0, u64::MAX, 64).is_err());
+    }
+
+    #[test]
+    fn records_must_fit_what_was_published() {
+        let msg = |len| Record { len, kind: KIND_MESSAGE };
+        assert_eq!(check_record(msg(5), 0, 16, 64), Ok(16));
+        assert!(check_record(msg(9), 0, 16, 64).is_err(), "past what was published");
+        assert!(check_record(msg(30), 48, 64, 64).is_err(), "past the end of the data");
+        assert!(check_record(msg(1 << 31), 0, 64, 64).is_err(), "over the limit");
+        let pad = |len| Record { len, kind: KIND_PADDING };
+        assert_eq!(check_record(pad(8), 48, 32, 64), Ok(16));
+        assert!(check_record(pad(0), 48, 32, 64).is_err(), "padding must reach the end");
+        assert!(check_record(Record { len: 0, kind: 7 }, 0, 8, 64).is_err());
+    }
+}
