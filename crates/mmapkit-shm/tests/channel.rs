@@ -125,7 +125,11 @@ fn a_million_messages_cross_processes_in_order_none_lost() {
         let mut options = ChannelOptions::new();
         options.capacity(256 * 1024);
         let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
-        let mut producer = child_command("child_send_a_million", &name).env("MMAPKIT_WAIT", wait).spawn().unwrap();
+        let mut producer = child_command("child_send_a_million", &name)
+            .env("MMAPKIT_WAIT", wait)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         let mut buf = vec![0u8; 2048];
         let start = Instant::now();
         for seq in 0..MILLION {

@@ -131,6 +131,12 @@ pub fn recv_fd(socket: &UnixStream) -> io::Result<OwnedFd> {
     sys::recv_fd(socket)
 }
 
+/// Restricts the calling thread to one CPU (`sched_setaffinity`), as a
+/// benchmark does to keep two processes on two cores.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    sys::pin_current_thread(cpu)
+}
+
 /// A robust, process-shared mutex word (glibc's `pthread_mutex_t` made with
 /// `PTHREAD_PROCESS_SHARED` and `PTHREAD_MUTEX_ROBUST`), to be placed in
 /// shared memory. If its owner dies, the next locker is told

@@ -249,3 +249,10 @@ pub(crate) unsafe fn robust_mutex_unlock(mutex: *mut libc::pthread_mutex_t) -> i
     // SAFETY: per the caller.
     check(unsafe { libc::pthread_mutex_unlock(mutex) })
 }
+
+/// Restricts the calling thread to CPU `cpu`.
+pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    Ok(rustix::thread::sched_setaffinity(None, &set)?)
+}
