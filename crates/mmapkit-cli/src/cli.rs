@@ -18,6 +18,9 @@ pub struct Cli {
 enum Command {
     /// Measure mmap against read on a file (yours, or a generated one) and say which wins.
     Bench(crate::bench::BenchArgs),
+    /// Shared memory between processes.
+    #[command(subcommand)]
+    Shm(ShmCommand),
     /// Show how much of each file is in the page cache.
     Residency {
         /// Files (or, with -r, directories) to inspect.
@@ -53,10 +56,22 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ShmCommand {
+    /// Round trips and throughput between two processes: the shm channel
+    /// against a Unix socket, a pipe pair, and one bounced counter.
+    Bench(crate::shm_bench::ShmBenchArgs),
+    /// The other process of `shm bench` (internal).
+    #[command(hide = true)]
+    Peer(crate::shm_bench::PeerArgs),
+}
+
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(args) => crate::bench::run(args),
+        Command::Shm(ShmCommand::Bench(args)) => crate::shm_bench::run(args),
+        Command::Shm(ShmCommand::Peer(args)) => crate::shm_bench::peer(args),
         Command::Residency { paths, recursive, json } => page_cache_cmds::residency(&paths, recursive, json),
         Command::Touch { paths, recursive, quiet } => page_cache_cmds::touch(&paths, recursive, quiet),
         Command::Evict { paths, recursive } => page_cache_cmds::evict(&paths, recursive),

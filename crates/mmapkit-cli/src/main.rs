@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod files;
 mod page_cache_cmds;
+mod shm_bench;
 mod units;
 
 use std::process::ExitCode;

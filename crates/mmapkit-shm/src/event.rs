@@ -1,75 +1,76 @@
 //! `Event`: a futex-based signal that lives in shared memory, for one process
-//! to wake another. No lost wake-ups: a waiter takes a token before checking
-//! its condition, and a notify that happens after the token makes the wait
-//! return at once.
+//! to wake another.
+//!
+//! A waiter says what it waits for (a condition it can check); a notifier
+//! first makes the condition true, then notifies. The waiter registers before
+//! its last check of the condition, and the notifier looks for registered
+//! waiters after making it true, with a full fence on both sides, so one of
+//! them always sees the other: no wake-up is lost. When nobody waits, a
+//! notify costs a fence and one load, which keeps spinning peers fast.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use zerocopy::{FromBytes, KnownLayout};
 
 /// A wake-up signal placed in shared memory (zeroed memory is a valid, idle
 /// event). Any bit pattern a peer writes is a valid event: at worst it causes a
-/// spurious wake-up.
+/// spurious wake-up or a wait that ends at its timeout.
 #[derive(FromBytes, KnownLayout, Debug)]
 #[repr(C)]
 pub struct Event {
-    /// Bumped by every notify; waiters sleep while it holds their token.
+    /// Bumped by every notify that finds a waiter; waiters sleep on it.
     seq: AtomicU32,
-    /// Threads (in any process) inside `wait`, so notify can skip the syscall.
+    /// Threads (in any process) inside `wait_until`.
     waiters: AtomicU32,
 }
 
-/// What a waiter saw before checking its condition; see [`Event::token`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EventToken(u32);
-
 impl Event {
-    /// Takes a token. Check your condition after this; if it does not hold,
-    /// [`wait`](Self::wait) with the token, and a notify made in between is
-    /// not missed.
-    pub fn token(&self) -> EventToken {
-        EventToken(self.seq.load(Ordering::SeqCst))
-    }
-
-    /// Sleeps until a notify after `token`, or until `timeout` passes
-    /// (`None`: no limit). Returns `true` if notified, `false` on timeout.
-    pub fn wait(&self, token: EventToken, timeout: Option<Duration>) -> bool {
+    /// Waits until `ready()` returns true, or `timeout` passes (`None`: no
+    /// limit). Returns whether it became ready. `ready` must check state that
+    /// the notifier changes before it calls [`notify_one`](Self::notify_one)
+    /// or [`notify_all`](Self::notify_all).
+    pub fn wait_until(&self, mut ready: impl FnMut() -> bool, timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let notified = loop {
-            if self.seq.load(Ordering::SeqCst) != token.0 {
-                break true;
+        loop {
+            if ready() {
+                return true;
             }
             let left = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => Some(left),
-                    _ => break false,
+                    _ => return false,
                 },
                 None => None,
             };
+            let seq = self.seq.load(Ordering::SeqCst);
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            if ready() {
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+                return true;
+            }
             // A failing futex (it cannot, for a mapped word) degrades to a short sleep.
-            if mmapkit::ipc::futex_wait(&self.seq, token.0, left).is_err() {
+            if mmapkit::ipc::futex_wait(&self.seq, seq, left).is_err() {
                 std::thread::sleep(Duration::from_micros(100));
             }
-        };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        notified
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
-    /// Wakes one waiter.
+    /// Wakes one waiter. Call it after making its condition true.
     pub fn notify_one(&self) {
         self.notify(1);
     }
 
-    /// Wakes every waiter.
+    /// Wakes every waiter. Call it after making their condition true.
     pub fn notify_all(&self) {
         self.notify(u32::MAX);
     }
 
     fn notify(&self, count: u32) {
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.seq.fetch_add(1, Ordering::SeqCst);
             let _ = mmapkit::ipc::futex_wake(&self.seq, count);
         }
     }

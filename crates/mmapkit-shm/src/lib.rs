@@ -22,7 +22,7 @@
 //! // SAFETY: as above.
 //! let theirs = unsafe { Shared::<Counter>::open_named(&name, "Counter v1", &RegionOptions::new())? };
 //! theirs.hits.fetch_add(1, Ordering::SeqCst);
-//! theirs.changed.notify_all();
+//! theirs.changed.notify_all(); // after the change a waiter checks for
 //! assert_eq!(mine.hits.load(Ordering::SeqCst), 1);
 //! # Ok(())
 //! # }
@@ -70,7 +70,7 @@ mod shared;
 
 pub use channel::{ChannelOptions, Message, Receiver, Reservation, Sender, Wait};
 pub use error::{Result, ShmError};
-pub use event::{Event, EventToken};
+pub use event::Event;
 pub use layout::Layout;
 pub use mutex::{ShmGuard, ShmMutex};
 pub use region::{Region, RegionOptions};

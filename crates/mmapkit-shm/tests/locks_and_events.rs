@@ -168,29 +168,45 @@ fn an_event_wakes_another_process() {
 fn child_wait_for_mail() {
     // SAFETY: as in the parent.
     let mailbox = unsafe { Shared::<Mailbox>::open_named(&name_from_env(), "Mailbox", &RegionOptions::new()) }.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let token = mailbox.event.token();
-        if mailbox.flag.load(Ordering::SeqCst) == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never woken");
-        mailbox.event.wait(token, Some(Duration::from_secs(10)));
-    }
+    let woken = mailbox.event.wait_until(|| mailbox.flag.load(Ordering::SeqCst) == 1, Some(Duration::from_secs(10)));
+    assert!(woken, "never woken");
     println!("got {}", mailbox.value.load(Ordering::SeqCst));
 }
 
 #[test]
-fn an_event_wait_times_out_and_a_notify_before_the_wait_is_not_lost() {
+fn an_event_wait_times_out_and_no_wake_up_is_lost() {
     let name = unique("timeout");
     let mailbox = unsafe { Shared::<Mailbox>::create_named(&name, "Mailbox", &RegionOptions::new(), |_| {}) }.unwrap();
     let start = Instant::now();
-    assert!(!mailbox.event.wait(mailbox.event.token(), Some(Duration::from_millis(100))));
+    assert!(!mailbox.event.wait_until(|| false, Some(Duration::from_millis(100))));
     assert!(start.elapsed() >= Duration::from_millis(95));
 
-    let token = mailbox.event.token();
-    mailbox.event.notify_one(); // between the token and the wait
+    // A notify with nobody waiting, before the wait: the condition carries it.
+    mailbox.flag.store(1, Ordering::SeqCst);
+    mailbox.event.notify_one();
     let start = Instant::now();
-    assert!(mailbox.event.wait(token, Some(Duration::from_secs(10))));
-    assert!(start.elapsed() < Duration::from_secs(1), "the earlier notify was lost");
+    assert!(mailbox.event.wait_until(|| mailbox.flag.load(Ordering::SeqCst) == 1, Some(Duration::from_secs(10))));
+    assert!(start.elapsed() < Duration::from_millis(50));
+
+    // Ping-pong 20,000 times between two threads, each step a wait and a
+    // notify: a lost wake-up would stall a step until its 5 s timeout.
+    mailbox.value.store(0, Ordering::SeqCst);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for parity in 0..2u64 {
+            let mailbox = &mailbox;
+            s.spawn(move || {
+                for step in (parity..20_000).step_by(2) {
+                    let turn = mailbox
+                        .event
+                        .wait_until(|| mailbox.value.load(Ordering::SeqCst) == step, Some(Duration::from_secs(5)));
+                    assert!(turn, "step {step} never came: a wake-up was lost");
+                    mailbox.value.store(step + 1, Ordering::SeqCst);
+                    mailbox.event.notify_all();
+                }
+            });
+        }
+    });
+    assert_eq!(mailbox.value.load(Ordering::SeqCst), 20_000);
+    assert!(start.elapsed() < Duration::from_secs(30));
 }

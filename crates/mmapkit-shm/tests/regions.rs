@@ -233,12 +233,15 @@ fn child_create_or_open() {
     match unsafe { Shared::<State>::create_named(&name, "State v1", &opts, |s| s.value.store(9, Ordering::SeqCst)) } {
         Ok(shared) => {
             // Stay until the other process has seen the value.
-            shared.ready.wait(shared.ready.token(), Some(Duration::from_secs(10)));
+            let seen =
+                shared.ready.wait_until(|| shared.value.load(Ordering::SeqCst) == 10, Some(Duration::from_secs(10)));
+            assert!(seen, "the other process never opened the region");
             println!("role=created");
         }
         Err(ShmError::Exists { .. }) => {
             let shared = unsafe { Shared::<State>::open_named(&name, "State v1", &opts) }.unwrap();
             assert_eq!(shared.value.load(Ordering::SeqCst), 9);
+            shared.value.store(10, Ordering::SeqCst);
             shared.ready.notify_all();
             println!("role=opened");
         }

@@ -18,7 +18,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mmapkit::PageFaults;
 
 use measurement::Measurement;
+pub use measurement::percentile;
 use methods::Target;
+pub use methods::sum_words;
+pub use report::format_ns;
 use scenario::{Cache, Method, Pattern, Plan, Scenario};
 use small_files::SmallFiles;
 use workload::Workload;

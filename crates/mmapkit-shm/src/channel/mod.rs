@@ -12,6 +12,7 @@
 
 mod ring;
 
+use std::cell::Cell;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -225,17 +226,18 @@ impl End {
     }
 
     /// Retries `attempt` until it yields, waiting on `event` as the strategy
-    /// says, and fails on the deadline or when the peer is gone.
+    /// says (`ready` is a cheap look at whether `attempt` could succeed now),
+    /// and fails on the deadline or when the peer is gone.
     fn wait_for<T>(
         &self,
         event: &Event,
         deadline: Option<Instant>,
+        ready: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
         let mut spins: u32 = 0;
         let mut next_check = Instant::now() + self.peer_check;
         loop {
-            let token = event.token();
             if let Some(value) = attempt()? {
                 return Ok(value);
             }
@@ -264,7 +266,7 @@ impl End {
                 let until_check = next_check.saturating_duration_since(Instant::now());
                 let nap =
                     deadline.map_or(until_check, |d| d.saturating_duration_since(Instant::now()).min(until_check));
-                event.wait(token, Some(nap.max(Duration::from_micros(50))));
+                event.wait_until(&ready, Some(nap.max(Duration::from_micros(50))));
             }
         }
     }
@@ -286,6 +288,9 @@ pub struct Sender {
     end: End,
     /// Our own copy of the tail (only we write it).
     tail: u64,
+    /// The head as last read: room we know of without touching the
+    /// receiver's cache line.
+    head_seen: u64,
 }
 
 /// Room for one message, in the ring; [`commit`](Self::commit) publishes it,
@@ -382,19 +387,20 @@ constructors!(Receiver, Role::Receiver);
 impl Sender {
     fn from_end(end: End) -> Sender {
         let tail = end.ring().tail.0.load(Ordering::Acquire);
-        Sender { end, tail }
+        let head_seen = end.ring().head.0.load(Ordering::Acquire);
+        Sender { end, tail, head_seen }
     }
 
     /// Where a record of `size` bytes goes, if there is room now: (padding
-    /// before it, data offset of the record).
-    fn room(&self, size: usize) -> Result<Option<(usize, usize)>> {
-        let head = self.end.ring().head.0.load(Ordering::Acquire);
-        let used = check_positions(head, self.tail, self.end.capacity).map_err(|e| self.end.corrupt(e))?;
-        let free = self.end.capacity - used;
-        let offset = (self.tail as usize) & (self.end.capacity - 1);
-        let to_end = self.end.capacity - offset;
-        let padding = if size <= to_end { 0 } else { to_end };
-        Ok((padding + size <= free).then_some((padding, (offset + padding) & (self.end.capacity - 1))))
+    /// before it, data offset of the record). Reads the receiver's head only
+    /// when the last value read shows too little room.
+    fn room(&mut self, size: usize) -> Result<Option<(usize, usize)>> {
+        let found = fits(&self.end, self.head_seen, self.tail, size)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        self.head_seen = self.end.ring().head.0.load(Ordering::Acquire);
+        fits(&self.end, self.head_seen, self.tail, size)
     }
 
     fn reservation(&mut self, len: usize, padding: usize, offset: usize) -> Reservation<'_> {
@@ -431,12 +437,16 @@ impl Sender {
     /// make room (up to `timeout`, if given).
     pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
         self.check_len(len)?;
-        if self.end.peer_gone()? {
-            return Err(self.end.gone());
-        }
+        // The peer's liveness is checked only when there is no room: while
+        // there is, sending costs no system call.
         let size = record_size(len);
         let deadline = timeout.map(|t| Instant::now() + t);
-        let (padding, offset) = self.end.wait_for(&self.end.ring().space_ready, deadline, || self.room(size))?;
+        let Sender { end, tail, head_seen } = self;
+        let ready = || fits(end, end.ring().head.0.load(Ordering::Acquire), *tail, size).map_or(true, |r| r.is_some());
+        let (padding, offset) = end.wait_for(&end.ring().space_ready, deadline, ready, || {
+            *head_seen = end.ring().head.0.load(Ordering::Acquire);
+            fits(end, *head_seen, *tail, size)
+        })?;
         Ok(self.reservation(len, padding, offset))
     }
 
@@ -496,11 +506,24 @@ impl std::ops::DerefMut for Reservation<'_> {
     }
 }
 
+/// Where a record of `size` bytes fits with the receiver's head at `head`.
+fn fits(end: &End, head: u64, tail: u64, size: usize) -> Result<Option<(usize, usize)>> {
+    let used = check_positions(head, tail, end.capacity).map_err(|e| end.corrupt(e))?;
+    let free = end.capacity - used;
+    let offset = (tail as usize) & (end.capacity - 1);
+    let to_end = end.capacity - offset;
+    let padding = if size <= to_end { 0 } else { to_end };
+    Ok((padding + size <= free).then_some((padding, (offset + padding) & (end.capacity - 1))))
+}
+
 /// The receiving end.
 pub struct Receiver {
     end: End,
     /// Our own copy of the head (only we write it).
-    head: u64,
+    head: Cell<u64>,
+    /// The tail as last read: messages we know of without touching the
+    /// sender's cache line.
+    tail_seen: Cell<u64>,
 }
 
 /// A received message, borrowed from the ring; released when dropped.
@@ -514,15 +537,15 @@ pub struct Message<'a> {
 impl Receiver {
     fn from_end(end: End) -> Receiver {
         let head = end.ring().head.0.load(Ordering::Acquire);
-        Receiver { end, head }
+        Receiver { end, head: Cell::new(head), tail_seen: Cell::new(head) }
     }
 
-    fn next(&mut self) -> Result<Option<(usize, usize, u64)>> {
-        next_message(&self.end, &mut self.head)
+    fn next(&self) -> Result<Option<(usize, usize, u64)>> {
+        next_message(&self.end, &self.head, &self.tail_seen)
     }
 
-    fn release(&mut self, new_head: u64) {
-        release(&self.end, &mut self.head, new_head);
+    fn release(&self, new_head: u64) {
+        release(&self.end, &self.head, new_head);
     }
 
     fn message(&mut self, (offset, len, new_head): (usize, usize, u64)) -> Message<'_> {
@@ -546,8 +569,8 @@ impl Receiver {
     /// The next message, waiting at most `timeout` (`None`: as long as it takes).
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let Receiver { end, head } = self;
-        let found = end.wait_for(&end.ring().data_ready, deadline, || next_message(end, head))?;
+        let ready = || self.end.ring().tail.0.load(Ordering::Acquire) != self.head.get();
+        let found = self.end.wait_for(&self.end.ring().data_ready, deadline, ready, || self.next())?;
         Ok(self.message(found))
     }
 
@@ -571,33 +594,36 @@ impl Receiver {
 }
 
 /// The next message's data offset, length and the head after it, if one is
-/// published. Padding is skipped (and released) on the way.
-fn next_message(end: &End, head: &mut u64) -> Result<Option<(usize, usize, u64)>> {
+/// published. Padding is skipped (and released) on the way. Reads the
+/// sender's tail only when the last value read shows nothing new.
+fn next_message(end: &End, head: &Cell<u64>, tail_seen: &Cell<u64>) -> Result<Option<(usize, usize, u64)>> {
     loop {
-        let tail = end.ring().tail.0.load(Ordering::Acquire);
-        let used = check_positions(*head, tail, end.capacity).map_err(|e| end.corrupt(e))?;
+        if tail_seen.get() == head.get() {
+            tail_seen.set(end.ring().tail.0.load(Ordering::Acquire));
+        }
+        let used = check_positions(head.get(), tail_seen.get(), end.capacity).map_err(|e| end.corrupt(e))?;
         if used == 0 {
             return Ok(None);
         }
         if used < RECORD_HEADER {
             return Err(end.corrupt(format!("{used} published bytes cannot hold a record")));
         }
-        let offset = (*head as usize) & (end.capacity - 1);
+        let offset = (head.get() as usize) & (end.capacity - 1);
         // SAFETY: offset is 8-aligned (every record size is a multiple of 8)
         // and at least 8 bytes of data remain before the end.
         let record = unsafe { read_record(end.data.add(offset)) };
         let size = check_record(record, offset, used, end.capacity).map_err(|e| end.corrupt(e))?;
         if record.kind == KIND_PADDING {
-            release(end, head, *head + size as u64);
+            release(end, head, head.get() + size as u64);
             continue;
         }
-        return Ok(Some((offset + RECORD_HEADER, record.len, *head + size as u64)));
+        return Ok(Some((offset + RECORD_HEADER, record.len, head.get() + size as u64)));
     }
 }
 
 /// Gives the bytes before `new_head` back to the sender.
-fn release(end: &End, head: &mut u64, new_head: u64) {
-    *head = new_head;
+fn release(end: &End, head: &Cell<u64>, new_head: u64) {
+    head.set(new_head);
     let ring = end.ring();
     ring.head.0.store(new_head, Ordering::Release);
     ring.space_ready.notify_one();

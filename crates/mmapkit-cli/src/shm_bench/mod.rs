@@ -1,0 +1,287 @@
+//! `mmapkit shm bench`: round trips and one-way throughput between two
+//! processes over the shared-memory channel (spinning and blocking), a Unix
+//! socket, a pipe pair, and the floor (one counter bounced through shared
+//! memory), for several payload sizes, every payload written and read in full.
+
+mod link;
+mod report;
+
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::bench::percentile;
+use link::{Link, ShmLink, StreamLink};
+
+/// The transports, in report order.
+pub const TRANSPORTS: [&str; 5] = ["shm-spin", "shm-block", "uds", "pipe", "floor"];
+
+/// Options of `mmapkit shm bench`.
+#[derive(Debug, clap::Args)]
+pub struct ShmBenchArgs {
+    /// Write every result as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Draw round-trip times as grouped bars into FILE.svg.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Few rounds: done in seconds (for tests).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// The child's side of one measurement (an internal subcommand).
+#[derive(Debug, clap::Args)]
+pub struct PeerArgs {
+    #[arg(long)]
+    transport: String,
+    #[arg(long)]
+    payload: usize,
+    #[arg(long)]
+    rounds: usize,
+    #[arg(long)]
+    messages: usize,
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    cpu: Option<usize>,
+}
+
+/// One transport at one payload size.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShmResult {
+    pub transport: &'static str,
+    pub payload_bytes: usize,
+    pub rtt_p50_ns: u64,
+    pub rtt_p99_ns: u64,
+    pub rtt_p999_ns: u64,
+    /// One-way messages per second (none for the floor, which carries no payload).
+    pub msgs_per_sec: Option<f64>,
+    pub bytes_per_sec: Option<f64>,
+}
+
+/// (round trips, one-way messages) for a payload size.
+fn counts(payload: usize, quick: bool) -> (usize, usize) {
+    let (rounds, messages) = match payload {
+        0..=64 => (100_000, 1_000_000),
+        65..=4096 => (50_000, 200_000),
+        4097..=65536 => (10_000, 20_000),
+        _ => (500, 1_000),
+    };
+    if quick { (rounds / 50, messages / 50) } else { (rounds, messages) }
+}
+
+const PAYLOADS: [usize; 4] = [64, 4096, 65536, 1 << 20];
+
+/// Whether the two processes get a CPU each. Decided once, before this
+/// process pins itself (which would shrink what it sees), and kept.
+fn two_cpus() -> bool {
+    static TWO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TWO.get_or_init(|| std::thread::available_parallelism().map(|n| n.get() >= 2).unwrap_or(false))
+}
+
+fn spawn_peer(
+    transport: &str,
+    payload: usize,
+    rounds: usize,
+    messages: usize,
+    name: &str,
+    piped: bool,
+) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(std::env::current_exe().context("cannot find the mmapkit binary")?);
+    cmd.args(["shm", "peer", "--transport", transport, "--payload"]).arg(payload.to_string()).args([
+        "--rounds",
+        &rounds.to_string(),
+        "--messages",
+        &messages.to_string(),
+        "--name",
+        name,
+    ]);
+    if two_cpus() {
+        cmd.args(["--cpu", "1"]);
+    }
+    if piped {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    } else {
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    }
+    cmd.spawn().context("cannot start the peer process")
+}
+
+/// Ping-pong `rounds` times, then send `messages` one way and wait for the ack.
+fn drive(link: &mut dyn Link, payload: usize, rounds: usize, messages: usize) -> anyhow::Result<(Vec<u64>, f64)> {
+    let mut rtts = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let start = Instant::now();
+        link.send(payload, round as u8)?;
+        link.recv(payload)?;
+        rtts.push(start.elapsed().as_nanos() as u64);
+    }
+    let start = Instant::now();
+    for i in 0..messages {
+        link.send(payload, i as u8)?;
+    }
+    link.recv(8)?; // the peer's ack: it has read every message
+    Ok((rtts, start.elapsed().as_secs_f64()))
+}
+
+/// The peer's half of `drive`.
+fn echo(link: &mut dyn Link, payload: usize, rounds: usize, messages: usize) -> anyhow::Result<()> {
+    for round in 0..rounds {
+        link.recv(payload)?;
+        link.send(payload, round as u8)?;
+    }
+    for _ in 0..messages {
+        link.recv(payload)?;
+    }
+    link.send(8, 0)
+}
+
+fn measure(transport: &'static str, payload: usize, quick: bool, run_id: &str) -> anyhow::Result<ShmResult> {
+    let (rounds, messages) = counts(payload, quick);
+    let name = format!("{run_id}-{transport}-{payload}");
+    let (mut rtts, seconds) = match transport {
+        "shm-spin" | "shm-block" => {
+            let mut link = ShmLink::create(&name, payload, transport == "shm-spin")?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, &name, false)?;
+            let result = drive(&mut link, payload, rounds, messages);
+            finish(&mut peer, result)?
+        }
+        "uds" => {
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let path = dir.path().join("socket");
+            let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, path.to_str().unwrap_or_default(), false)?;
+            let (stream, _) = listener.accept().context("the peer never connected")?;
+            let mut link = StreamLink { reader: stream.try_clone()?, writer: stream, buf: Vec::new() };
+            let result = drive(&mut link, payload, rounds, messages);
+            finish(&mut peer, result)?
+        }
+        "pipe" => {
+            let mut peer = spawn_peer(transport, payload, rounds, messages, &name, true)?;
+            let writer = peer.stdin.take().context("no pipe to the peer")?;
+            let reader = peer.stdout.take().context("no pipe from the peer")?;
+            let mut link = StreamLink { reader, writer, buf: Vec::new() };
+            let result = drive(&mut link, payload, rounds, messages);
+            drop(link);
+            finish(&mut peer, result)?
+        }
+        _ => {
+            let floor = link::floor_create(&name)?;
+            let mut peer = spawn_peer(transport, 0, rounds, 0, &name, false)?;
+            let result = (|| -> anyhow::Result<(Vec<u64>, f64)> {
+                let mut rtts = Vec::with_capacity(rounds);
+                for round in 0..rounds as u64 {
+                    let start = Instant::now();
+                    link::floor_set(&floor, 2 * round + 1);
+                    link::floor_wait(&floor, 2 * round + 2)?;
+                    rtts.push(start.elapsed().as_nanos() as u64);
+                }
+                Ok((rtts, 0.0))
+            })();
+            finish(&mut peer, result)?
+        }
+    };
+    rtts.sort_unstable();
+    let one_way = (seconds > 0.0).then(|| messages as f64 / seconds);
+    Ok(ShmResult {
+        transport,
+        payload_bytes: if transport == "floor" { 8 } else { payload },
+        rtt_p50_ns: percentile(&rtts, 0.50).unwrap_or(0),
+        rtt_p99_ns: percentile(&rtts, 0.99).unwrap_or(0),
+        rtt_p999_ns: percentile(&rtts, 0.999).unwrap_or(0),
+        msgs_per_sec: one_way,
+        bytes_per_sec: one_way.map(|m| m * payload as f64),
+    })
+}
+
+/// Waits for the peer and merges its fate with ours.
+fn finish<T>(peer: &mut Child, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    if result.is_err() {
+        let _ = peer.kill();
+    }
+    let status = peer.wait().context("cannot wait for the peer")?;
+    let value = result?;
+    if !status.success() {
+        bail!("the peer process failed: {status}");
+    }
+    Ok(value)
+}
+
+/// Single-core memcpy bandwidth, the ceiling for moving a large payload.
+fn memcpy_bandwidth() -> f64 {
+    let src = vec![0x5Au8; 64 << 20];
+    let mut dst = vec![0u8; 64 << 20];
+    dst.copy_from_slice(&src); // fault the pages in first
+    let start = Instant::now();
+    let rounds = 10;
+    for _ in 0..rounds {
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&mut dst);
+    }
+    (rounds * src.len()) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs the benchmark.
+pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
+    if two_cpus() {
+        mmapkit::ipc::pin_current_thread(0).context("cannot pin the benchmark to CPU 0")?;
+    }
+    let run_id = format!("mmapkit-shm-bench-{}", std::process::id());
+    let memcpy = memcpy_bandwidth();
+    let mut results = Vec::new();
+    for payload in PAYLOADS {
+        for transport in TRANSPORTS {
+            if transport == "floor" && payload != PAYLOADS[0] {
+                continue;
+            }
+            results.push(measure(transport, payload, args.quick, &run_id)?);
+        }
+    }
+    report::print(&results, memcpy, two_cpus());
+    if let Some(path) = &args.json {
+        report::write_json(path, &results, memcpy)?;
+    }
+    if let Some(path) = &args.plot {
+        report::plot(path, &results)?;
+    }
+    Ok(())
+}
+
+/// The peer process: the other half of one measurement.
+pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
+    if let Some(cpu) = args.cpu {
+        mmapkit::ipc::pin_current_thread(cpu).context("cannot pin the peer")?;
+    }
+    let PeerArgs { transport, payload, rounds, messages, name, .. } = args;
+    match transport.as_str() {
+        "shm-spin" | "shm-block" => {
+            let mut link = ShmLink::open(&name, payload, transport == "shm-spin")?;
+            echo(&mut link, payload, rounds, messages)
+        }
+        "uds" => {
+            let stream =
+                std::os::unix::net::UnixStream::connect(&name).with_context(|| format!("cannot connect to {name}"))?;
+            let mut link = StreamLink { reader: stream.try_clone()?, writer: stream, buf: Vec::new() };
+            echo(&mut link, payload, rounds, messages)
+        }
+        "pipe" => {
+            let mut link =
+                StreamLink { reader: std::io::stdin().lock(), writer: std::io::stdout().lock(), buf: Vec::new() };
+            echo(&mut link, payload, rounds, messages)
+        }
+        "floor" => {
+            let floor = link::floor_open(&name)?;
+            for round in 0..rounds as u64 {
+                link::floor_wait(&floor, 2 * round + 1)?;
+                link::floor_set(&floor, 2 * round + 2);
+            }
+            Ok(())
+        }
+        other => bail!("unknown transport {other:?}"),
+    }
+}

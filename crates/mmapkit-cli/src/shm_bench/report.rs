@@ -1,0 +1,154 @@
+//! The IPC benchmark's table, JSON and chart.
+
+use std::path::Path;
+
+use anyhow::Context;
+use plotters::prelude::*;
+use serde::Serialize;
+
+use super::{ShmResult, TRANSPORTS};
+use crate::bench::format_ns;
+use crate::units::format_bytes;
+
+fn find<'a>(results: &'a [ShmResult], transport: &str, payload: usize) -> Option<&'a ShmResult> {
+    results.iter().find(|r| r.transport == transport && (r.payload_bytes == payload || transport == "floor"))
+}
+
+/// Prints a table per payload size, then the comparisons the issue asks for.
+pub fn print(results: &[ShmResult], memcpy: f64, pinned: bool) {
+    println!(
+        "mmapkit shm bench: two processes{}; every payload written and read in full",
+        if pinned { " pinned to CPUs 0 and 1" } else { " (one CPU: not pinned)" }
+    );
+    println!("single-core memcpy: {:.2} GB/s", memcpy / 1e9);
+    let mut payloads: Vec<usize> = results.iter().filter(|r| r.transport != "floor").map(|r| r.payload_bytes).collect();
+    payloads.dedup();
+    for payload in payloads {
+        println!("\npayload {}", format_bytes(payload as u64));
+        println!(
+            "  {:<10} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
+            "transport", "rtt p50", "rtt p99", "rtt p99.9", "msgs/s", "GB/s", "p50 vs uds"
+        );
+        let uds = find(results, "uds", payload);
+        for transport in TRANSPORTS {
+            if transport == "floor" && payload != 64 {
+                continue;
+            }
+            let Some(r) = find(results, transport, payload) else { continue };
+            let ratio = uds
+                .map_or(String::new(), |u| format!("{:.1}x faster", u.rtt_p50_ns as f64 / r.rtt_p50_ns.max(1) as f64));
+            println!(
+                "  {:<10} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
+                r.transport,
+                format_ns(r.rtt_p50_ns),
+                format_ns(r.rtt_p99_ns),
+                format_ns(r.rtt_p999_ns),
+                r.msgs_per_sec.map_or("-".to_owned(), |m| format!("{m:.0}")),
+                r.bytes_per_sec.map_or("-".to_owned(), |b| format!("{:.3}", b / 1e9)),
+                ratio,
+            );
+        }
+    }
+    let (Some(spin), Some(block), Some(uds), Some(floor)) = (
+        find(results, "shm-spin", 64),
+        find(results, "shm-block", 64),
+        find(results, "uds", 64),
+        find(results, "floor", 64),
+    ) else {
+        return;
+    };
+    println!("\nAgainst the targets (64 B unless said):");
+    println!(
+        "  shm-spin rtt p50 = {:.2}x the floor (target <= 2), 1/{:.1} of the Unix socket's (target >= 20)",
+        spin.rtt_p50_ns as f64 / floor.rtt_p50_ns.max(1) as f64,
+        uds.rtt_p50_ns as f64 / spin.rtt_p50_ns.max(1) as f64
+    );
+    println!(
+        "  shm-block rtt p50 = {:.2}x the Unix socket's (target <= 1)",
+        block.rtt_p50_ns as f64 / uds.rtt_p50_ns.max(1) as f64
+    );
+    if let (Some(s), Some(u)) = (spin.msgs_per_sec, uds.msgs_per_sec) {
+        println!("  shm-spin throughput = {:.1}x the Unix socket's (target >= 10)", s / u);
+    }
+    if let Some(big) = find(results, "shm-spin", 1 << 20).and_then(|r| r.bytes_per_sec) {
+        println!("  shm-spin at 1 MiB = {:.2} of memcpy bandwidth (target >= 0.5)", big / memcpy);
+    }
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    results: &'a [ShmResult],
+    memcpy_bytes_per_sec: f64,
+}
+
+/// Writes the results as JSON.
+pub fn write_json(path: &Path, results: &[ShmResult], memcpy: f64) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(&Report { results, memcpy_bytes_per_sec: memcpy })?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Draws round-trip p50 per payload and transport, on a log scale.
+pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot draw {}: {e}", path.display());
+    let mut payloads: Vec<usize> = results.iter().filter(|r| r.transport != "floor").map(|r| r.payload_bytes).collect();
+    payloads.dedup();
+    let slots = TRANSPORTS.len() + 1;
+    let max = results.iter().map(|r| r.rtt_p50_ns).max().unwrap_or(1) as f64 * 2.0;
+    let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let labels: Vec<String> = payloads.iter().map(|&p| format_bytes(p as u64)).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption("mmapkit shm bench: round trip p50 (lower is better)", ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d((0..(payloads.len() * slots) as u32).into_segmented(), (10.0..max).log_scale())
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(payloads.len() * slots)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) if (*i as usize) % slots == (slots - 1) / 2 => {
+                labels.get(*i as usize / slots).cloned().unwrap_or_default()
+            }
+            _ => String::new(),
+        })
+        .y_label_formatter(&|ns| format_ns(*ns as u64))
+        .y_desc("round trip, p50")
+        .x_desc("payload")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(120, 120, 120),
+    ];
+    for (j, transport) in TRANSPORTS.iter().enumerate() {
+        let color = colors[j % colors.len()];
+        let bars = payloads.iter().enumerate().filter_map(|(g, &payload)| {
+            let r = find(results, transport, payload).filter(|_| *transport != "floor" || g == 0)?;
+            let x = (g * slots + j) as u32;
+            Some(Rectangle::new(
+                [(SegmentValue::Exact(x), 10.0), (SegmentValue::Exact(x + 1), r.rtt_p50_ns.max(11) as f64)],
+                color.filled(),
+            ))
+        });
+        chart
+            .draw_series(bars)
+            .map_err(|e| fail(&e))?
+            .label(*transport)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))
+}

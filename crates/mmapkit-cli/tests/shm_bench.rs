@@ -1,0 +1,50 @@
+//! `mmapkit shm bench --quick`: every transport and payload measured, in JSON.
+
+use std::collections::BTreeSet;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+#[test]
+fn a_quick_run_reports_every_transport_and_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("shm.json");
+    let svg = dir.path().join("shm.svg");
+    let output = Command::cargo_bin("mmapkit")
+        .unwrap()
+        .args(["shm", "bench", "--quick", "--json"])
+        .arg(&json)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Against the targets"), "{stdout}");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["memcpy_bytes_per_sec"].as_f64().unwrap() > 0.0);
+    let results = report["results"].as_array().unwrap();
+    let transports: BTreeSet<&str> = results.iter().map(|r| r["transport"].as_str().unwrap()).collect();
+    assert_eq!(transports, BTreeSet::from(["floor", "pipe", "shm-block", "shm-spin", "uds"]));
+    for transport in ["shm-spin", "shm-block", "uds", "pipe"] {
+        for payload in [64u64, 4096, 65536, 1 << 20] {
+            let row = results
+                .iter()
+                .find(|r| r["transport"] == transport && r["payload_bytes"] == payload)
+                .unwrap_or_else(|| panic!("{transport} at {payload} bytes is missing"));
+            for key in ["rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns"] {
+                assert!(row[key].as_u64().unwrap() > 0, "{key} in {row}");
+            }
+            assert!(row["rtt_p50_ns"].as_u64() <= row["rtt_p99_ns"].as_u64());
+            assert!(row["rtt_p99_ns"].as_u64() <= row["rtt_p999_ns"].as_u64());
+            assert!(row["msgs_per_sec"].as_f64().unwrap() > 0.0, "{row}");
+            let bytes = row["bytes_per_sec"].as_f64().unwrap();
+            let msgs = row["msgs_per_sec"].as_f64().unwrap();
+            assert!((bytes - msgs * payload as f64).abs() <= 1e-6 * bytes, "{row}");
+        }
+    }
+    let floor = results.iter().find(|r| r["transport"] == "floor").unwrap();
+    assert!(floor["msgs_per_sec"].is_null());
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("shm-spin"));
+}
