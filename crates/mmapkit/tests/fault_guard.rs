@@ -149,6 +149,7 @@ fn child_truncator() {
     let path = child_env("MMAPKIT_TEST_FILE");
     let stop = path.with_extension("stop");
     let file = OpenOptions::new().write(true).open(&path).unwrap();
+    std::fs::write(path.with_extension("started"), b"").unwrap();
     let mut state = 0x1234_5678u64;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !stop.exists() && Instant::now() < deadline {
@@ -170,12 +171,22 @@ fn reading_while_another_process_truncates_in_a_loop() {
     assert!(stdout.contains("rounds=200"), "{stdout}");
 }
 
+/// Waits until the truncator process is running, so the race really happens.
+fn wait_for_truncator(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.with_extension("started").exists() {
+        assert!(Instant::now() < deadline, "the truncator never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Reads the map `RACE_ROUNDS` times; prints how many rounds saw a fault.
 #[test]
 #[ignore = "child process of reading_while_another_process_truncates_in_a_loop"]
 fn child_race_reader() {
     let path = child_env("MMAPKIT_TEST_FILE");
     let file = File::open(&path).unwrap();
+    wait_for_truncator(&path);
     let mut faulted = 0;
     let mut rounds = 0;
     // A map is refused while the file is cut short; keep trying until 200 maps ran.
@@ -223,6 +234,7 @@ fn writing_while_another_process_truncates_in_a_loop() {
 fn child_race_writer() {
     let path = child_env("MMAPKIT_TEST_FILE");
     let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    wait_for_truncator(&path);
     let mut rounds = 0;
     let mut lost = 0;
     // A map is refused while the file is cut short; keep trying until 200 maps ran.
@@ -234,12 +246,15 @@ fn child_race_writer() {
             continue;
         };
         rounds += 1;
-        for page in 0..RACE_LEN / PAGE {
-            if let Err(e) = map.write_at(page * PAGE, b"written") {
-                assert!(matches!(e.kind(), ErrorKind::Fault(_)), "{e}");
-                lost += 1;
-                break;
+        'passes: for _ in 0..4 {
+            for page in 0..RACE_LEN / PAGE {
+                if let Err(e) = map.write_at(page * PAGE, b"written") {
+                    assert!(matches!(e.kind(), ErrorKind::Fault(_)), "{e}");
+                    lost += 1;
+                    break 'passes;
+                }
             }
+            std::thread::sleep(Duration::from_micros(300));
         }
         if map.fault().is_some() {
             assert!(map.flush().is_err(), "a flush after a fault must report it");
