@@ -112,15 +112,21 @@ fn a_file_truncated_during_the_run_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shrinks.bin");
     std::fs::write(&path, vec![7u8; 64 << 20]).unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mmapkit"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mmapkit"))
         .args(["bench", "--quick", "-q", "--small-files", "10"])
         .arg(&path)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // The header line comes once the file is open and checked: from then on
+    // the run reads it, so a cut now lands mid-run.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut header).unwrap();
+    assert!(header.starts_with("mmapkit bench:"), "{header}");
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100_000).unwrap();
+    let drain = std::thread::spawn(move || std::io::Read::read_to_end(&mut stdout, &mut Vec::new()));
     let output = child.wait_with_output().unwrap();
     let err = stderr(&output);
     assert_eq!(
