@@ -128,6 +128,7 @@ fn a_file_truncated_during_the_run_is_an_error_naming_it() {
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100_000).unwrap();
     let drain = std::thread::spawn(move || std::io::Read::read_to_end(&mut stdout, &mut Vec::new()));
     let output = child.wait_with_output().unwrap();
+    drain.join().unwrap().unwrap();
     let err = stderr(&output);
     assert_eq!(
         output.status.code(),
