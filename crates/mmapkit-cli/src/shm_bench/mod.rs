@@ -212,13 +212,14 @@ fn finish<T>(peer: &mut Child, result: anyhow::Result<T>) -> anyhow::Result<T> {
     Ok(value)
 }
 
-/// Single-core memcpy bandwidth, the ceiling for moving a large payload.
-fn memcpy_bandwidth() -> f64 {
-    let src = vec![0x5Au8; 64 << 20];
-    let mut dst = vec![0u8; 64 << 20];
+/// Single-core memcpy bandwidth for buffers of `bytes`: 64 MiB measures
+/// memory, 1 MiB what a 1 MiB payload meets (the CPU caches).
+fn memcpy_bandwidth(bytes: usize) -> f64 {
+    let src = vec![0x5Au8; bytes];
+    let mut dst = vec![0u8; bytes];
     dst.copy_from_slice(&src); // fault the pages in first
+    let rounds = (640 << 20) / bytes;
     let start = Instant::now();
-    let rounds = 10;
     for _ in 0..rounds {
         dst.copy_from_slice(std::hint::black_box(&src));
         std::hint::black_box(&mut dst);
@@ -232,7 +233,8 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
         mmapkit::ipc::pin_current_thread(0).context("cannot pin the benchmark to CPU 0")?;
     }
     let run_id = format!("mmapkit-shm-bench-{}", std::process::id());
-    let memcpy = memcpy_bandwidth();
+    let memcpy = memcpy_bandwidth(64 << 20);
+    let memcpy_1mib = memcpy_bandwidth(1 << 20);
     let mut results = Vec::new();
     for payload in PAYLOADS {
         for transport in TRANSPORTS {
@@ -242,9 +244,9 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
             results.push(measure(transport, payload, args.quick, &run_id)?);
         }
     }
-    report::print(&results, memcpy, two_cpus());
+    report::print(&results, memcpy, memcpy_1mib, two_cpus());
     if let Some(path) = &args.json {
-        report::write_json(path, &results, memcpy)?;
+        report::write_json(path, &results, memcpy, memcpy_1mib)?;
     }
     if let Some(path) = &args.plot {
         report::plot(path, &results)?;

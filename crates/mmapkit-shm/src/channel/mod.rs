@@ -25,7 +25,7 @@ use crate::layout::Layout;
 use crate::region::{Region, RegionOptions};
 use ring::{
     END_ATTACHED, END_CLOSED, END_NONE, KIND_MESSAGE, KIND_PADDING, RECORD_HEADER, RING_HEADER_SIZE, RingHeader,
-    check_positions, check_record, read_record, record_size, write_record,
+    check_positions, check_record, clear_record, commit_record, read_record, record_size,
 };
 
 /// How an end waits for room or for a message.
@@ -91,7 +91,7 @@ impl ChannelOptions {
     }
 }
 
-const LAYOUT_NAME: &str = "mmapkit-shm spsc channel v1";
+const LAYOUT_NAME: &str = "mmapkit-shm spsc channel v2";
 /// Liveness locks sit far past the end of the region's file.
 const LOCK_BASE: u64 = 1 << 40;
 
@@ -235,6 +235,10 @@ impl End {
         ready: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
+        // Fast path: no clock read, no system call, when the first attempt succeeds.
+        if let Some(value) = attempt()? {
+            return Ok(value);
+        }
         let mut spins: u32 = 0;
         let mut next_check = Instant::now() + self.peer_check;
         loop {
@@ -300,6 +304,8 @@ pub struct Reservation<'a> {
     bytes: *mut u8,
     len: usize,
     record: *mut u8,
+    /// Where a padding record goes before this one, and its length.
+    padding: Option<(*mut u8, usize)>,
     new_tail: u64,
 }
 
@@ -405,17 +411,22 @@ impl Sender {
 
     fn reservation(&mut self, len: usize, padding: usize, offset: usize) -> Reservation<'_> {
         let size = record_size(len);
-        if padding > 0 {
+        let padding_record = (padding > 0).then(|| {
             let at = (self.tail as usize) & (self.end.capacity - 1);
-            // SAFETY: `at..at+padding` is free space at the data's end (room()
-            // checked it against head), which the receiver will not read until
-            // the new tail is published.
-            unsafe { write_record(self.end.data.add(at), padding - RECORD_HEADER, KIND_PADDING) };
-        }
+            // `at..at+padding` is free space at the data's end (checked by `fits`).
+            (self.end.data.wrapping_add(at), padding - RECORD_HEADER)
+        });
         let new_tail = self.tail + (padding + size) as u64;
         // SAFETY: `offset..offset+size` is free space inside the data.
         let record = unsafe { self.end.data.add(offset) };
-        Reservation { bytes: record.wrapping_add(RECORD_HEADER), len, record, new_tail, sender: self }
+        Reservation {
+            bytes: record.wrapping_add(RECORD_HEADER),
+            len,
+            record,
+            padding: padding_record,
+            new_tail,
+            sender: self,
+        }
     }
 
     fn check_len(&self, len: usize) -> Result<()> {
@@ -480,10 +491,23 @@ impl Sender {
 impl Reservation<'_> {
     /// Publishes the message to the receiver.
     pub fn commit(self) {
-        // SAFETY: `record` is the reserved, unpublished record's header.
-        unsafe { write_record(self.record, self.len, KIND_MESSAGE) };
-        let ring = self.sender.end.ring();
-        ring.tail.0.store(self.new_tail, Ordering::Release);
+        let end = &self.sender.end;
+        let next = (self.new_tail as usize) & (end.capacity - 1);
+        // SAFETY: the header word after this record lies in free space (`fits`
+        // keeps one word spare) that the receiver reaches only through this
+        // commit; the record itself is reserved, unpublished space. The
+        // message's commit precedes the padding's, so the receiver, arriving
+        // at offset 0 through the padding, finds this message, never a stale
+        // header from the previous lap.
+        unsafe {
+            clear_record(end.data.add(next));
+            commit_record(self.record, self.len, KIND_MESSAGE);
+            if let Some((at, len)) = self.padding {
+                commit_record(at, len, KIND_PADDING);
+            }
+        }
+        let ring = end.ring();
+        ring.tail.0.store(self.new_tail, Ordering::Relaxed);
         self.sender.tail = self.new_tail;
         ring.data_ready.notify_one();
     }
@@ -506,14 +530,15 @@ impl std::ops::DerefMut for Reservation<'_> {
     }
 }
 
-/// Where a record of `size` bytes fits with the receiver's head at `head`.
+/// Where a record of `size` bytes fits with the receiver's head at `head`,
+/// keeping one header word free for the next record's zeroed header.
 fn fits(end: &End, head: u64, tail: u64, size: usize) -> Result<Option<(usize, usize)>> {
     let used = check_positions(head, tail, end.capacity).map_err(|e| end.corrupt(e))?;
     let free = end.capacity - used;
     let offset = (tail as usize) & (end.capacity - 1);
     let to_end = end.capacity - offset;
     let padding = if size <= to_end { 0 } else { to_end };
-    Ok((padding + size <= free).then_some((padding, (offset + padding) & (end.capacity - 1))))
+    Ok((padding + size + RECORD_HEADER <= free).then_some((padding, (offset + padding) & (end.capacity - 1))))
 }
 
 /// The receiving end.
@@ -521,9 +546,6 @@ pub struct Receiver {
     end: End,
     /// Our own copy of the head (only we write it).
     head: Cell<u64>,
-    /// The tail as last read: messages we know of without touching the
-    /// sender's cache line.
-    tail_seen: Cell<u64>,
 }
 
 /// A received message, borrowed from the ring; released when dropped.
@@ -537,11 +559,11 @@ pub struct Message<'a> {
 impl Receiver {
     fn from_end(end: End) -> Receiver {
         let head = end.ring().head.0.load(Ordering::Acquire);
-        Receiver { end, head: Cell::new(head), tail_seen: Cell::new(head) }
+        Receiver { end, head: Cell::new(head) }
     }
 
     fn next(&self) -> Result<Option<(usize, usize, u64)>> {
-        next_message(&self.end, &self.head, &self.tail_seen)
+        next_message(&self.end, &self.head)
     }
 
     fn release(&self, new_head: u64) {
@@ -569,7 +591,11 @@ impl Receiver {
     /// The next message, waiting at most `timeout` (`None`: as long as it takes).
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let ready = || self.end.ring().tail.0.load(Ordering::Acquire) != self.head.get();
+        let ready = || {
+            let offset = (self.head.get() as usize) & (self.end.capacity - 1);
+            // SAFETY: the offset is 8-aligned and inside the data.
+            unsafe { read_record(self.end.data.add(offset)) }.is_some()
+        };
         let found = self.end.wait_for(&self.end.ring().data_ready, deadline, ready, || self.next())?;
         Ok(self.message(found))
     }
@@ -594,25 +620,16 @@ impl Receiver {
 }
 
 /// The next message's data offset, length and the head after it, if one is
-/// published. Padding is skipped (and released) on the way. Reads the
-/// sender's tail only when the last value read shows nothing new.
-fn next_message(end: &End, head: &Cell<u64>, tail_seen: &Cell<u64>) -> Result<Option<(usize, usize, u64)>> {
+/// committed. Padding is skipped (and released) on the way.
+fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<(usize, usize, u64)>> {
     loop {
-        if tail_seen.get() == head.get() {
-            tail_seen.set(end.ring().tail.0.load(Ordering::Acquire));
-        }
-        let used = check_positions(head.get(), tail_seen.get(), end.capacity).map_err(|e| end.corrupt(e))?;
-        if used == 0 {
-            return Ok(None);
-        }
-        if used < RECORD_HEADER {
-            return Err(end.corrupt(format!("{used} published bytes cannot hold a record")));
-        }
         let offset = (head.get() as usize) & (end.capacity - 1);
         // SAFETY: offset is 8-aligned (every record size is a multiple of 8)
         // and at least 8 bytes of data remain before the end.
-        let record = unsafe { read_record(end.data.add(offset)) };
-        let size = check_record(record, offset, used, end.capacity).map_err(|e| end.corrupt(e))?;
+        let Some(record) = (unsafe { read_record(end.data.add(offset)) }) else {
+            return Ok(None);
+        };
+        let size = check_record(record, offset, end.capacity).map_err(|e| end.corrupt(e))?;
         if record.kind == KIND_PADDING {
             release(end, head, head.get() + size as u64);
             continue;

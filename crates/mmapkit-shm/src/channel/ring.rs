@@ -3,14 +3,19 @@
 //!
 //! The payload of a channel region is a `RingHeader` followed by `capacity`
 //! data bytes (a power of two). Positions `head` and `tail` count bytes since
-//! the start and only grow; `tail - head` bytes hold records. A record is an
-//! 8-byte header (`len: u32`, `kind: u32`) and `len` bytes, padded to 8. A
-//! record never wraps: where one would not fit before the end of the data, the
-//! sender writes a padding record to the end first.
+//! the start and only grow. A record is an 8-byte header word (`len` in the low
+//! half, `kind` in the high half; zero means "nothing here yet") and `len`
+//! bytes, padded to 8. A record never wraps: where one would not fit before the
+//! end of the data, a padding record fills the end first.
 //!
-//! The sender publishes a record by storing the new `tail` (release) after the
-//! record is complete, so a sender that dies mid-message leaves nothing for the
-//! receiver to see. The receiver releases a record by storing the new `head`.
+//! The sender writes a record's bytes, zeroes the header word where the next
+//! record will go, then stores the record's header word with release order:
+//! that store is the commit, so a sender that dies mid-message leaves a zero
+//! header and nothing for the receiver to see. The receiver polls the header
+//! word at `head` (one cache line, usually the one holding the message too),
+//! and releases records by storing the new `head`. One header word of free
+//! space is always kept, so zeroing the next header never touches a record
+//! the receiver has not read.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -42,7 +47,7 @@ pub(crate) struct Line<T>(pub T);
 pub(crate) struct RingHeader {
     /// Data bytes; written by the creator before publishing, read once by each end.
     pub capacity: Line<AtomicU64>,
-    /// Bytes the sender has published.
+    /// Bytes the sender has committed (for a sender that attaches later).
     pub tail: Line<AtomicU64>,
     /// Bytes the receiver has released.
     pub head: Line<AtomicU64>,
@@ -69,7 +74,7 @@ pub(crate) fn max_message(capacity: usize) -> usize {
 }
 
 /// Checks the distance between the two positions: a peer writing nonsense
-/// into `head` or `tail` is caught here, before any offset is computed.
+/// into `head` is caught here, before any offset is computed.
 pub(crate) fn check_positions(head: u64, tail: u64, capacity: usize) -> Result<usize, String> {
     match tail.checked_sub(head) {
         Some(used) if used <= capacity as u64 => Ok(used as usize),
@@ -84,14 +89,14 @@ pub(crate) struct Record {
     pub kind: u32,
 }
 
-/// Validates the record found at data offset `offset` with `used` bytes
-/// published from there. Returns its size.
-pub(crate) fn check_record(record: Record, offset: usize, used: usize, capacity: usize) -> Result<usize, String> {
+/// Validates the record found at data offset `offset`: it must lie inside the
+/// data, whatever a peer wrote. Returns its size.
+pub(crate) fn check_record(record: Record, offset: usize, capacity: usize) -> Result<usize, String> {
     let to_end = capacity - offset;
     match record.kind {
         KIND_PADDING => {
             let size = RECORD_HEADER + record.len;
-            if size != to_end || size > used {
+            if size != to_end {
                 return Err(format!(
                     "a padding record at offset {offset} of {} bytes does not end the data",
                     record.len
@@ -104,9 +109,9 @@ pub(crate) fn check_record(record: Record, offset: usize, used: usize, capacity:
                 return Err(format!("a message at offset {offset} claims {} bytes, over the limit", record.len));
             }
             let size = record_size(record.len);
-            if size > to_end || size > used {
+            if size > to_end {
                 return Err(format!(
-                    "a message at offset {offset} of {} bytes runs past what was published",
+                    "a message at offset {offset} of {} bytes runs past the end of the data",
                     record.len
                 ));
             }
@@ -116,27 +121,41 @@ pub(crate) fn check_record(record: Record, offset: usize, used: usize, capacity:
     }
 }
 
-/// Reads the record header at `ptr` once.
+/// The header word of the record at `ptr`.
 ///
 /// # Safety
-/// `ptr` must point to 8 readable, 8-aligned bytes of the mapping.
-pub(crate) unsafe fn read_record(ptr: *const u8) -> Record {
-    // SAFETY: per the caller; volatile so each field is read exactly once.
-    let (len, kind) = unsafe { (ptr.cast::<u32>().read_volatile(), ptr.cast::<u32>().add(1).read_volatile()) };
-    Record { len: len as usize, kind }
+/// `ptr` must point to 8 readable, 8-aligned bytes of a mapping that outlives `'a`.
+unsafe fn word<'a>(ptr: *const u8) -> &'a AtomicU64 {
+    // SAFETY: per the caller; AtomicU64 tolerates concurrent writers.
+    unsafe { &*ptr.cast::<AtomicU64>() }
 }
 
-/// Writes a record header at `ptr`.
+/// Reads the record header at `ptr` once (acquire): `None` if nothing is committed there.
 ///
 /// # Safety
-/// `ptr` must point to 8 writable, 8-aligned bytes of the mapping that the
-/// receiver does not read until they are published.
-pub(crate) unsafe fn write_record(ptr: *mut u8, len: usize, kind: u32) {
+/// As for `word`.
+pub(crate) unsafe fn read_record(ptr: *const u8) -> Option<Record> {
     // SAFETY: per the caller.
-    unsafe {
-        ptr.cast::<u32>().write_volatile(len as u32);
-        ptr.cast::<u32>().add(1).write_volatile(kind);
-    }
+    let raw = unsafe { word(ptr) }.load(Ordering::Acquire);
+    (raw != 0).then_some(Record { len: raw as u32 as usize, kind: (raw >> 32) as u32 })
+}
+
+/// Commits a record: stores its header word with release order, after its bytes.
+///
+/// # Safety
+/// As for `word`; the bytes must be free space the receiver has not reached.
+pub(crate) unsafe fn commit_record(ptr: *mut u8, len: usize, kind: u32) {
+    // SAFETY: per the caller.
+    unsafe { word(ptr) }.store((u64::from(kind) << 32) | len as u64, Ordering::Release);
+}
+
+/// Zeroes a header word ahead of the commit that makes it reachable.
+///
+/// # Safety
+/// As for `commit_record`.
+pub(crate) unsafe fn clear_record(ptr: *mut u8) {
+    // SAFETY: per the caller.
+    unsafe { word(ptr) }.store(0, Ordering::Relaxed);
 }
 
 impl RingHeader {
@@ -160,15 +179,15 @@ mod tests {
     }
 
     #[test]
-    fn records_must_fit_what_was_published() {
+    fn records_must_stay_inside_the_data() {
         let msg = |len| Record { len, kind: KIND_MESSAGE };
-        assert_eq!(check_record(msg(5), 0, 16, 64), Ok(16));
-        assert!(check_record(msg(9), 0, 16, 64).is_err(), "past what was published");
-        assert!(check_record(msg(30), 48, 64, 64).is_err(), "past the end of the data");
-        assert!(check_record(msg(1 << 31), 0, 64, 64).is_err(), "over the limit");
+        assert_eq!(check_record(msg(5), 0, 64), Ok(16));
+        assert_eq!(check_record(msg(24), 0, 64), Ok(32));
+        assert!(check_record(msg(30), 48, 64).is_err(), "past the end of the data");
+        assert!(check_record(msg(1 << 31), 0, 64).is_err(), "over the limit");
         let pad = |len| Record { len, kind: KIND_PADDING };
-        assert_eq!(check_record(pad(8), 48, 32, 64), Ok(16));
-        assert!(check_record(pad(0), 48, 32, 64).is_err(), "padding must reach the end");
-        assert!(check_record(Record { len: 0, kind: 7 }, 0, 8, 64).is_err());
+        assert_eq!(check_record(pad(8), 48, 64), Ok(16));
+        assert!(check_record(pad(0), 48, 64).is_err(), "padding must reach the end");
+        assert!(check_record(Record { len: 0, kind: 7 }, 0, 64).is_err());
     }
 }
