@@ -44,7 +44,7 @@
 //! - [`Sender`] / [`Receiver`]: a bounded ring of variable-size messages,
 //!   zero-copy on both ends ([`Sender::reserve`], [`Receiver::recv`]), with
 //!   spin, block or spin-then-block waiting, timeouts, and `PeerGone` when the
-//!   other end dies.
+//!   other end dies; one of each, or ([`ChannelOptions::many`]) up to 64 of each.
 //!
 //! # Soundness
 //!

@@ -118,7 +118,13 @@ pub fn try_lock_byte<F: AsFd>(file: &F, byte: u64) -> io::Result<bool> {
 
 /// Whether another open file description holds a lock on byte `byte` of `file`.
 pub fn byte_locked_by_other<F: AsFd>(file: &F, byte: u64) -> io::Result<bool> {
-    sys::byte_locked_by_other(file.as_fd(), byte)
+    sys::range_locked_by_other(file.as_fd(), byte, 1)
+}
+
+/// Whether another open file description holds a lock on any byte of
+/// `start..start+len` of `file`.
+pub fn range_locked_by_other<F: AsFd>(file: &F, start: u64, len: u64) -> io::Result<bool> {
+    sys::range_locked_by_other(file.as_fd(), start, len)
 }
 
 /// Sends a descriptor over a connected Unix stream socket (`SCM_RIGHTS`).

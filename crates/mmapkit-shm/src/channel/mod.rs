@@ -1,5 +1,6 @@
-//! A bounded single-producer, single-consumer channel of variable-size
-//! messages in shared memory, zero-copy on both ends.
+//! A bounded channel of variable-size messages in shared memory, zero-copy on
+//! both ends: one sender and one receiver, or (with
+//! [`ChannelOptions::many`]) any number of each.
 //!
 //! The sender [`reserve`](Sender::reserve)s room, writes the message in place
 //! and [`commit`](Reservation::commit)s it; the receiver gets a [`Message`]
@@ -9,6 +10,14 @@
 //! [`ChannelOptions::peer_check`] (100 ms by default) that the other died,
 //! through a byte-range lock the kernel releases when a process dies; a
 //! message the sender had not committed when it died is never delivered.
+//!
+//! With many senders and receivers, senders take a robust process-shared
+//! lock from reserve to commit and receivers from receive to release: each
+//! message still arrives once, each sender's messages in its order, and a
+//! holder that dies (even mid-message) leaves a ring the next taker can use.
+//! The locks are glibc mutexes in the shared memory, so unlike the ring's
+//! positions and lengths they cannot be validated: a peer that scribbles on
+//! them breaks the constructors' contract.
 
 mod ring;
 
@@ -46,6 +55,7 @@ pub struct ChannelOptions {
     wait: Wait,
     peer_check: Duration,
     region: RegionOptions,
+    many: bool,
 }
 
 impl Default for ChannelOptions {
@@ -55,6 +65,7 @@ impl Default for ChannelOptions {
             wait: Wait::SpinThenBlock(2_000),
             peer_check: Duration::from_millis(100),
             region: RegionOptions::new(),
+            many: false,
         }
     }
 }
@@ -84,6 +95,14 @@ impl ChannelOptions {
         self
     }
 
+    /// Any number of senders and receivers (up to 64 of each) instead of one
+    /// of each. Both ends must be made with it: the two kinds of channel have
+    /// different layouts and refuse each other.
+    pub fn many(&mut self) -> &mut Self {
+        self.many = true;
+        self
+    }
+
     /// Options of the region itself (mode, open timeout, keep).
     pub fn region(&mut self, options: RegionOptions) -> &mut Self {
         self.region = options;
@@ -91,9 +110,11 @@ impl ChannelOptions {
     }
 }
 
-const LAYOUT_NAME: &str = "mmapkit-shm spsc channel v2";
-/// Liveness locks sit far past the end of the region's file.
+/// Liveness locks sit far past the end of the region's file: senders' bytes
+/// from `LOCK_BASE`, receivers' from `LOCK_BASE + MAX_ENDS`.
 const LOCK_BASE: u64 = 1 << 40;
+/// How many senders (and receivers) a many-to-many channel takes.
+const MAX_ENDS: u64 = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -116,13 +137,38 @@ impl Role {
         }
     }
 
-    fn lock_byte(self) -> u64 {
-        LOCK_BASE + self as u64
+    /// The first of this role's liveness bytes.
+    fn lock_base(self) -> u64 {
+        LOCK_BASE + self as u64 * MAX_ENDS
     }
 }
 
-fn layout() -> Layout {
-    Layout::of::<RingHeader>(LAYOUT_NAME)
+fn layout(many: bool) -> Layout {
+    Layout::of::<RingHeader>(if many { "mmapkit-shm mpmc channel v1" } else { "mmapkit-shm spsc channel v2" })
+}
+
+/// Takes a robust lock; a holder's death is repaired by construction (the
+/// ring's positions change only at commit and release).
+fn take(lock: &ipc::RawRobustMutex, region: &Region) -> Result<()> {
+    loop {
+        // SAFETY: the locks are initialised by the creator before publishing.
+        match unsafe { lock.lock(None) }.map_err(|e| ShmError::os("lock", &region.describe(), e))? {
+            ipc::LockOutcome::Acquired => return Ok(()),
+            ipc::LockOutcome::OwnerDied => {
+                // SAFETY: we hold it, taken with OwnerDied.
+                unsafe { lock.make_consistent() }.map_err(|e| ShmError::os("recover", &region.describe(), e))?;
+                return Ok(());
+            }
+            ipc::LockOutcome::NotRecoverable => return Err(ShmError::NotRecoverable),
+            ipc::LockOutcome::Busy => continue,
+        }
+    }
+}
+
+/// Releases a robust lock taken with [`take`].
+fn give(lock: &ipc::RawRobustMutex) {
+    // SAFETY: callers hold the lock, on this thread (the guards are not Send).
+    let _ = unsafe { lock.unlock() };
 }
 
 /// One end of a channel: the region, where the ring is, and its checked capacity.
@@ -134,6 +180,8 @@ struct End {
     role: Role,
     wait: Wait,
     peer_check: Duration,
+    /// Many senders and receivers: the role's lock must be held.
+    many: bool,
 }
 
 // SAFETY: the raw pointers point into `region`, which the End owns; the
@@ -148,13 +196,23 @@ impl End {
         role: Role,
     ) -> Result<End> {
         let capacity = options.capacity.max(4096).next_power_of_two();
+        let many = options.many;
         let mut init = |payload: *mut u8| {
             // SAFETY: the zeroed payload holds a RingHeader (FromBytes, so
             // zeroed is valid) and is not yet published.
             let ring = unsafe { &*payload.cast::<RingHeader>() };
             ring.capacity.0.store(capacity as u64, Ordering::Release);
+            if many {
+                // SAFETY: the lock area lies inside the unpublished payload;
+                // nobody can use the locks before the region is published.
+                let locks = unsafe { &*payload.add(ring::LOCKS_OFFSET).cast::<ring::Locks>() };
+                // SAFETY: as above.
+                let _ = unsafe { locks.send.init() };
+                // SAFETY: as above.
+                let _ = unsafe { locks.recv.init() };
+            }
         };
-        let region = make(layout(), RING_HEADER_SIZE + capacity, &mut init)?;
+        let region = make(layout(many), RING_HEADER_SIZE + capacity, &mut init)?;
         End::attach(region, options, role)
     }
 
@@ -174,9 +232,18 @@ impl End {
             return Err(corrupt(format!("a ring capacity of {capacity} bytes does not fit the region")));
         }
         let mine = if role == Role::Sender { &header.sender_state } else { &header.receiver_state };
-        let taken =
-            !ipc::try_lock_byte(&region.file(), role.lock_byte()).map_err(|e| ShmError::os("lock", &describe, e))?;
-        if taken {
+        // Claim a liveness byte: the only one for a one-to-one channel, the
+        // first free of MAX_ENDS for a many-to-many one.
+        let slots = if options.many { MAX_ENDS } else { 1 };
+        let mut claimed = false;
+        for slot in 0..slots {
+            let byte = role.lock_base() + slot;
+            if ipc::try_lock_byte(&region.file(), byte).map_err(|e| ShmError::os("lock", &describe, e))? {
+                claimed = true;
+                break;
+            }
+        }
+        if !claimed {
             return Err(ShmError::EndTaken { region: describe, role: role.name() });
         }
         mine.store(END_ATTACHED, Ordering::Release);
@@ -188,7 +255,30 @@ impl End {
             role,
             wait: options.wait,
             peer_check: options.peer_check,
+            many: options.many,
         })
+    }
+
+    fn locks(&self) -> &ring::Locks {
+        // SAFETY: a many-to-many ring's payload holds the locks at
+        // LOCKS_OFFSET (inside RING_HEADER_SIZE, checked in `attach`),
+        // initialised before the region was published.
+        unsafe { &*self.region.payload_ptr().add(ring::LOCKS_OFFSET).cast::<ring::Locks>() }
+    }
+
+    /// Takes this role's lock, for a many-to-many channel.
+    fn take_role_lock(&self) -> Result<bool> {
+        if !self.many {
+            return Ok(false);
+        }
+        let locks = self.locks();
+        take(if self.role == Role::Sender { &locks.send } else { &locks.recv }, &self.region)?;
+        Ok(true)
+    }
+
+    fn give_role_lock(&self) {
+        let locks = self.locks();
+        give(if self.role == Role::Sender { &locks.send } else { &locks.recv });
     }
 
     fn ring(&self) -> &RingHeader {
@@ -207,16 +297,18 @@ impl End {
         }
     }
 
-    /// Whether the other end closed, or attached and then died.
+    /// Whether the other end closed, or attached and then died (for a
+    /// many-to-many channel: whether every end of the other kind is gone).
     fn peer_gone(&self) -> Result<bool> {
         match self.peer_state().load(Ordering::Acquire) {
             END_NONE => Ok(false),
-            END_ATTACHED => {
-                let alive = ipc::byte_locked_by_other(&self.region.file(), self.role.other().lock_byte())
+            END_CLOSED if !self.many => Ok(true),
+            END_ATTACHED | END_CLOSED => {
+                let slots = if self.many { MAX_ENDS } else { 1 };
+                let alive = ipc::range_locked_by_other(&self.region.file(), self.role.other().lock_base(), slots)
                     .map_err(|e| ShmError::os("check", &self.region.describe(), e))?;
                 Ok(!alive)
             }
-            END_CLOSED => Ok(true),
             other => Err(self.corrupt(format!("the {} state word holds {other}", self.role.other().name()))),
         }
     }
@@ -307,6 +399,8 @@ pub struct Reservation<'a> {
     /// Where a padding record goes before this one, and its length.
     padding: Option<(*mut u8, usize)>,
     new_tail: u64,
+    /// Whether this reservation holds the senders' lock (many-to-many).
+    locked: bool,
 }
 
 /// Defines the constructors of an end.
@@ -336,7 +430,7 @@ macro_rules! constructors {
             /// # Safety
             /// As for [`create_named`](Self::create_named).
             pub unsafe fn open_named(name: &str, options: &ChannelOptions) -> Result<$end> {
-                let region = Region::open_named(name, layout(), &options.region)?;
+                let region = Region::open_named(name, layout(options.many), &options.region)?;
                 Ok($end::from_end(End::attach(region, options, $role)?))
             }
 
@@ -356,7 +450,7 @@ macro_rules! constructors {
             /// # Safety
             /// As for [`create_named`](Self::create_named).
             pub unsafe fn receive_region(socket: &UnixStream, options: &ChannelOptions) -> Result<$end> {
-                let region = Region::receive(socket, layout(), &options.region)?;
+                let region = Region::receive(socket, layout(options.many), &options.region)?;
                 Ok($end::from_end(End::attach(region, options, $role)?))
             }
 
@@ -409,7 +503,13 @@ impl Sender {
         fits(&self.end, self.head_seen, self.tail, size)
     }
 
-    fn reservation(&mut self, len: usize, padding: usize, offset: usize) -> Reservation<'_> {
+    /// Re-reads the positions, which other senders may have moved.
+    fn refresh(&mut self) {
+        self.tail = self.end.ring().tail.0.load(Ordering::Acquire);
+        self.head_seen = self.end.ring().head.0.load(Ordering::Acquire);
+    }
+
+    fn reservation(&mut self, len: usize, padding: usize, offset: usize, locked: bool) -> Reservation<'_> {
         let size = record_size(len);
         let padding_record = (padding > 0).then(|| {
             let at = (self.tail as usize) & (self.end.capacity - 1);
@@ -425,6 +525,7 @@ impl Sender {
             record,
             padding: padding_record,
             new_tail,
+            locked,
             sender: self,
         }
     }
@@ -437,11 +538,19 @@ impl Sender {
     /// Reserves room for a `len`-byte message if there is room now.
     pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
         self.check_len(len)?;
-        match self.room(record_size(len))? {
-            Some((padding, offset)) => Ok(self.reservation(len, padding, offset)),
-            None if self.end.peer_gone()? => Err(self.end.gone()),
-            None => Err(ShmError::Full),
+        let locked = self.end.take_role_lock()?;
+        if locked {
+            self.refresh();
         }
+        let found = self.room(record_size(len));
+        if let Ok(Some((padding, offset))) = found {
+            return Ok(self.reservation(len, padding, offset, locked));
+        }
+        if locked {
+            self.end.give_role_lock();
+        }
+        found?;
+        if self.end.peer_gone()? { Err(self.end.gone()) } else { Err(ShmError::Full) }
     }
 
     /// Reserves room for a `len`-byte message, waiting for the receiver to
@@ -449,16 +558,29 @@ impl Sender {
     pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
         self.check_len(len)?;
         // The peer's liveness is checked only when there is no room: while
-        // there is, sending costs no system call.
+        // there is, sending costs no system call. With many senders, the
+        // senders' lock is held from here to the commit.
+        let locked = self.end.take_role_lock()?;
+        if locked {
+            self.refresh();
+        }
         let size = record_size(len);
         let deadline = timeout.map(|t| Instant::now() + t);
         let Sender { end, tail, head_seen } = self;
         let ready = || fits(end, end.ring().head.0.load(Ordering::Acquire), *tail, size).map_or(true, |r| r.is_some());
-        let (padding, offset) = end.wait_for(&end.ring().space_ready, deadline, ready, || {
+        let found = end.wait_for(&end.ring().space_ready, deadline, ready, || {
             *head_seen = end.ring().head.0.load(Ordering::Acquire);
             fits(end, *head_seen, *tail, size)
-        })?;
-        Ok(self.reservation(len, padding, offset))
+        });
+        match found {
+            Ok((padding, offset)) => Ok(self.reservation(len, padding, offset, locked)),
+            Err(e) => {
+                if locked {
+                    self.end.give_role_lock();
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Reserves room for a `len`-byte message, waiting as long as it takes.
@@ -507,9 +629,18 @@ impl Reservation<'_> {
             }
         }
         let ring = end.ring();
-        ring.tail.0.store(self.new_tail, Ordering::Relaxed);
+        ring.tail.0.store(self.new_tail, Ordering::Release);
         self.sender.tail = self.new_tail;
         ring.data_ready.notify_one();
+        // Dropping `self` gives back the senders' lock, if held.
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.locked {
+            self.sender.end.give_role_lock();
+        }
     }
 }
 
@@ -541,6 +672,14 @@ fn fits(end: &End, head: u64, tail: u64, size: usize) -> Result<Option<(usize, u
     Ok((padding + size + RECORD_HEADER <= free).then_some((padding, (offset + padding) & (end.capacity - 1))))
 }
 
+/// A committed message found in the ring: where its bytes start, how many,
+/// and the head once it is released.
+struct Found {
+    offset: usize,
+    len: usize,
+    new_head: u64,
+}
+
 /// The receiving end.
 pub struct Receiver {
     end: End,
@@ -554,6 +693,10 @@ pub struct Message<'a> {
     bytes: *const u8,
     len: usize,
     new_head: u64,
+    /// Whether this message holds the receivers' lock (many-to-many).
+    locked: bool,
+    /// Leave it in the ring instead of releasing it.
+    keep: bool,
 }
 
 impl Receiver {
@@ -562,7 +705,7 @@ impl Receiver {
         Receiver { end, head: Cell::new(head) }
     }
 
-    fn next(&self) -> Result<Option<(usize, usize, u64)>> {
+    fn next(&self) -> Result<Option<Found>> {
         next_message(&self.end, &self.head)
     }
 
@@ -570,21 +713,37 @@ impl Receiver {
         release(&self.end, &self.head, new_head);
     }
 
-    fn message(&mut self, (offset, len, new_head): (usize, usize, u64)) -> Message<'_> {
+    fn message(&mut self, Found { offset, len, new_head }: Found, locked: bool) -> Message<'_> {
         // SAFETY: offset..offset+len lies inside the data (check_record).
         let bytes = unsafe { self.end.data.add(offset) }.cast_const();
-        Message { receiver: self, bytes, len, new_head }
+        Message { receiver: self, bytes, len, new_head, locked, keep: false }
+    }
+
+    /// One look for a message; with many receivers, under the receivers'
+    /// lock, which stays held (for the Message) only when one is found.
+    fn attempt(&self) -> Result<Option<(Found, bool)>> {
+        let locked = self.end.take_role_lock()?;
+        if locked {
+            self.head.set(self.end.ring().head.0.load(Ordering::Acquire));
+        }
+        let found = self.next();
+        if locked && !matches!(found, Ok(Some(_))) {
+            self.end.give_role_lock();
+        }
+        Ok(found?.map(|f| (f, locked)))
     }
 
     /// The next message, if one is waiting.
     pub fn try_recv(&mut self) -> Result<Message<'_>> {
-        match self.next()? {
-            Some(found) => Ok(self.message(found)),
-            None if self.end.peer_gone()? => match self.next()? {
-                Some(found) => Ok(self.message(found)),
-                None => Err(self.end.gone()),
-            },
-            None => Err(ShmError::Empty),
+        if let Some((found, locked)) = self.attempt()? {
+            return Ok(self.message(found, locked));
+        }
+        if !self.end.peer_gone()? {
+            return Err(ShmError::Empty);
+        }
+        match self.attempt()? {
+            Some((found, locked)) => Ok(self.message(found, locked)),
+            None => Err(self.end.gone()),
         }
     }
 
@@ -592,12 +751,13 @@ impl Receiver {
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let ready = || {
-            let offset = (self.head.get() as usize) & (self.end.capacity - 1);
+            let head = if self.end.many { self.end.ring().head.0.load(Ordering::Acquire) } else { self.head.get() };
+            let offset = (head as usize) & (self.end.capacity - 1);
             // SAFETY: the offset is 8-aligned and inside the data.
             unsafe { read_record(self.end.data.add(offset)) }.is_some()
         };
-        let found = self.end.wait_for(&self.end.ring().data_ready, deadline, ready, || self.next())?;
-        Ok(self.message(found))
+        let (found, locked) = self.end.wait_for(&self.end.ring().data_ready, deadline, ready, || self.attempt())?;
+        Ok(self.message(found, locked))
     }
 
     /// The next message, waiting as long as it takes.
@@ -621,7 +781,7 @@ impl Receiver {
 
 /// The next message's data offset, length and the head after it, if one is
 /// committed. Padding is skipped (and released) on the way.
-fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<(usize, usize, u64)>> {
+fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>> {
     loop {
         let offset = (head.get() as usize) & (end.capacity - 1);
         // SAFETY: offset is 8-aligned (every record size is a multiple of 8)
@@ -634,7 +794,7 @@ fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<(usize, usize, u64
             release(end, head, head.get() + size as u64);
             continue;
         }
-        return Ok(Some((offset + RECORD_HEADER, record.len, head.get() + size as u64)));
+        return Ok(Some(Found { offset: offset + RECORD_HEADER, len: record.len, new_head: head.get() + size as u64 }));
     }
 }
 
@@ -648,8 +808,8 @@ fn release(end: &End, head: &Cell<u64>, new_head: u64) {
 
 impl Message<'_> {
     /// Leaves the message in the ring, to be received again.
-    pub fn keep(self) {
-        std::mem::forget(self);
+    pub fn keep(mut self) {
+        self.keep = true;
     }
 }
 
@@ -665,8 +825,13 @@ impl std::ops::Deref for Message<'_> {
 
 impl Drop for Message<'_> {
     fn drop(&mut self) {
-        let new_head = self.new_head;
-        self.receiver.release(new_head);
+        if !self.keep {
+            let new_head = self.new_head;
+            self.receiver.release(new_head);
+        }
+        if self.locked {
+            self.receiver.end.give_role_lock();
+        }
     }
 }
 

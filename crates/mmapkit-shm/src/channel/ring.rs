@@ -24,7 +24,7 @@ use zerocopy::{FromBytes, KnownLayout};
 use crate::event::Event;
 
 /// Bytes before the data.
-pub(crate) const RING_HEADER_SIZE: usize = 512;
+pub(crate) const RING_HEADER_SIZE: usize = 1024;
 /// The size of a record's header.
 pub(crate) const RECORD_HEADER: usize = 8;
 /// A record carrying a message.
@@ -61,6 +61,23 @@ pub(crate) struct RingHeader {
 }
 
 const _: () = assert!(size_of::<RingHeader>() <= RING_HEADER_SIZE);
+
+/// Where a many-to-many channel keeps its two locks, inside the ring header's space.
+pub(crate) const LOCKS_OFFSET: usize = 512;
+
+/// The locks of a many-to-many channel: senders take `send` from reserve to
+/// commit, receivers take `recv` from receiving to releasing. Both are robust:
+/// a holder that dies hands the next taker a consistent ring, because `tail`
+/// and `head` change only at commit and release.
+#[repr(C)]
+pub(crate) struct Locks {
+    pub send: mmapkit::ipc::RawRobustMutex,
+    pub recv: mmapkit::ipc::RawRobustMutex,
+}
+
+const _: () = assert!(size_of::<RingHeader>() <= LOCKS_OFFSET);
+const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= RING_HEADER_SIZE);
+const _: () = assert!(LOCKS_OFFSET % 16 == 0);
 
 /// Rounds a message length up to its record's size.
 pub(crate) fn record_size(len: usize) -> usize {

@@ -98,13 +98,13 @@ pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> io::Result<usize> {
     Ok(rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), count)?)
 }
 
-fn range_lock(byte: u64, kind: c_int) -> libc::flock {
+fn range_lock(start: u64, len: u64, kind: c_int) -> libc::flock {
     // SAFETY: all-zero bytes are a valid flock.
     let mut lock: libc::flock = unsafe { MaybeUninit::zeroed().assume_init() };
     lock.l_type = kind as _;
     lock.l_whence = libc::SEEK_SET as _;
-    lock.l_start = byte as libc::off_t;
-    lock.l_len = 1;
+    lock.l_start = start as libc::off_t;
+    lock.l_len = len as libc::off_t;
     lock
 }
 
@@ -113,7 +113,7 @@ fn range_lock(byte: u64, kind: c_int) -> libc::flock {
 /// descriptor of it closes, including when the process dies. `Ok(false)` if
 /// another description holds it.
 pub(crate) fn try_lock_byte(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
-    let lock = range_lock(byte, libc::F_WRLCK);
+    let lock = range_lock(byte, 1, libc::F_WRLCK);
     // SAFETY: F_OFD_SETLK reads one valid flock through the pointer.
     if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &lock) } == 0 {
         return Ok(true);
@@ -125,9 +125,10 @@ pub(crate) fn try_lock_byte(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
     }
 }
 
-/// Whether some other open file description holds a lock on `byte` (`F_OFD_GETLK`).
-pub(crate) fn byte_locked_by_other(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
-    let mut lock = range_lock(byte, libc::F_WRLCK);
+/// Whether some other open file description holds a lock on any byte of
+/// `start..start+len` (`F_OFD_GETLK`).
+pub(crate) fn range_locked_by_other(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<bool> {
+    let mut lock = range_lock(start, len, libc::F_WRLCK);
     // SAFETY: F_OFD_GETLK reads and writes one valid flock through the pointer.
     if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) } != 0 {
         return Err(io::Error::last_os_error());

@@ -1,0 +1,251 @@
+//! The many-to-many channel: two senders and two receivers (threads and
+//! processes), each message once, each sender's order kept, and a sender
+//! killed while it holds the senders' lock.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError};
+
+fn unique(tag: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("mmapkit-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn many() -> ChannelOptions {
+    let mut options = ChannelOptions::new();
+    options.many().capacity(64 * 1024);
+    options
+}
+
+/// Message `seq` of sender `from`: its tag, then bytes that depend on both.
+fn message(from: u32, seq: u32) -> Vec<u8> {
+    let mut state = (u64::from(from) << 32 | u64::from(seq)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let len = 8 + (state % 200) as usize;
+    let mut bytes: Vec<u8> = Vec::with_capacity(len);
+    bytes.extend_from_slice(&from.to_le_bytes());
+    bytes.extend_from_slice(&seq.to_le_bytes());
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.push(state as u8);
+    }
+    bytes
+}
+
+/// Checks a received message and returns its (sender, seq).
+fn check(bytes: &[u8]) -> (u32, u32) {
+    let from = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+    let seq = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    assert_eq!(bytes, &message(from, seq)[..], "message {seq} of sender {from} is damaged");
+    (from, seq)
+}
+
+/// Verifies that the receivers together got every message once, each
+/// receiver seeing each sender's messages in order.
+fn verify(per_receiver: &[Vec<(u32, u32)>], senders: u32, per_sender: u32) {
+    let mut seen: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+    for got in per_receiver {
+        let mut last: BTreeMap<u32, u32> = BTreeMap::new();
+        for &(from, seq) in got {
+            if let Some(&before) = last.get(&from) {
+                assert!(seq > before, "sender {from}: {seq} after {before}");
+            }
+            last.insert(from, seq);
+            *seen.entry((from, seq)).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), (senders * per_sender) as usize, "messages lost");
+    assert!(seen.values().all(|&n| n == 1), "a message arrived twice");
+}
+
+#[test]
+fn two_senders_two_receivers_in_threads() {
+    let name = unique("many-threads");
+    // SAFETY (every channel constructor in this file): all ends are this crate's.
+    let keeper = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
+    // A sender held open until the real ones are done, so that the receivers
+    // cannot see "every sender gone" between one sender's exit and the next's start.
+    let hold = unsafe { Sender::open_named(&name, &many()) }.unwrap();
+    const PER_SENDER: u32 = 50_000;
+    let results: Vec<Vec<(u32, u32)>> = std::thread::scope(|s| {
+        let senders: Vec<_> = (0..2u32)
+            .map(|from| {
+                let name = &name;
+                s.spawn(move || {
+                    let mut tx = unsafe { Sender::open_named(name, &many()) }.unwrap();
+                    for seq in 0..PER_SENDER {
+                        tx.send(&message(from, seq)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let receivers: Vec<_> = (0..2)
+            .map(|_| {
+                let name = &name;
+                s.spawn(move || {
+                    let mut rx = unsafe { Receiver::open_named(name, &many()) }.unwrap();
+                    let mut got = Vec::new();
+                    loop {
+                        match rx.recv_timeout(Some(Duration::from_secs(20))) {
+                            Ok(m) => got.push(check(&m)),
+                            Err(ShmError::PeerGone { .. }) => break got,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        drop(hold);
+        receivers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    drop(keeper);
+    verify(&results, 2, PER_SENDER);
+}
+
+fn child_command(test: &str, name: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MMAPKIT_SHM_NAME", name);
+    cmd
+}
+
+fn name_from_env() -> String {
+    std::env::var("MMAPKIT_SHM_NAME").expect("run through the parent test")
+}
+
+const PROCESS_PER_SENDER: u32 = 500_000;
+
+#[test]
+fn a_million_messages_two_sender_and_two_receiver_processes() {
+    let name = unique("many-procs");
+    let dir = tempfile::tempdir().unwrap();
+    // The parent creates the channel as a receiver that never receives, and
+    // holds a sender open until the sending processes are done (see the
+    // threads test).
+    let keeper = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
+    let hold = unsafe { Sender::open_named(&name, &many()) }.unwrap();
+    let receivers: Vec<_> = (0..2)
+        .map(|i| {
+            let out = dir.path().join(format!("received-{i}"));
+            child_command("child_receive_until_gone", &name)
+                .env("MMAPKIT_OUT", &out)
+                .stdout(Stdio::null())
+                .spawn()
+                .map(|c| (c, out))
+                .unwrap()
+        })
+        .collect();
+    let senders: Vec<_> = (0..2u32)
+        .map(|from| {
+            child_command("child_send_half_a_million", &name)
+                .env("MMAPKIT_FROM", from.to_string())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut sender in senders {
+        assert!(sender.wait().unwrap().success());
+    }
+    drop(hold);
+    let mut results = Vec::new();
+    for (mut receiver, out) in receivers {
+        assert!(receiver.wait().unwrap().success());
+        let bytes = std::fs::read(out).unwrap();
+        results.push(
+            bytes
+                .chunks_exact(8)
+                .map(|c| {
+                    (u32::from_le_bytes(c[..4].try_into().unwrap()), u32::from_le_bytes(c[4..].try_into().unwrap()))
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    drop(keeper);
+    verify(&results, 2, PROCESS_PER_SENDER);
+}
+
+#[test]
+#[ignore = "child process of a_million_messages_two_sender_and_two_receiver_processes"]
+fn child_send_half_a_million() {
+    let from: u32 = std::env::var("MMAPKIT_FROM").unwrap().parse().unwrap();
+    let mut tx = unsafe { Sender::open_named(&name_from_env(), &many()) }.unwrap();
+    for seq in 0..PROCESS_PER_SENDER {
+        let bytes = message(from, seq);
+        let mut slot = tx.reserve(bytes.len()).unwrap();
+        slot.copy_from_slice(&bytes);
+        slot.commit();
+    }
+}
+
+#[test]
+#[ignore = "child process of a_million_messages_two_sender_and_two_receiver_processes"]
+fn child_receive_until_gone() {
+    let out = std::env::var("MMAPKIT_OUT").unwrap();
+    let mut rx = unsafe { Receiver::open_named(&name_from_env(), &many()) }.unwrap();
+    let mut log = Vec::new();
+    loop {
+        match rx.recv_timeout(Some(Duration::from_secs(60))) {
+            Ok(m) => {
+                let (from, seq) = check(&m);
+                log.extend_from_slice(&from.to_le_bytes());
+                log.extend_from_slice(&seq.to_le_bytes());
+            }
+            Err(ShmError::PeerGone { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    std::fs::write(out, log).unwrap();
+}
+
+#[test]
+fn a_sender_killed_holding_the_lock_does_not_block_the_others() {
+    let name = unique("many-killed");
+    let mut rx = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
+    let mut child = child_command("child_reserve_and_hang", &name).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("holding") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the child exited early: {seen}");
+        seen.push_str(&line);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The dead sender held the senders' lock mid-message: a live sender
+    // takes it over and its messages, only its messages, arrive.
+    let mut tx = unsafe { Sender::open_named(&name, &many()) }.unwrap();
+    for seq in 0..10 {
+        tx.send_timeout(&message(7, seq), Some(Duration::from_secs(5))).unwrap();
+    }
+    for seq in 0..10 {
+        let m = rx.recv_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(check(&m), (7, seq));
+    }
+    assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
+}
+
+#[test]
+#[ignore = "child process of a_sender_killed_holding_the_lock_does_not_block_the_others"]
+fn child_reserve_and_hang() {
+    let mut tx = unsafe { Sender::open_named(&name_from_env(), &many()) }.unwrap();
+    let mut slot = tx.reserve(100).unwrap();
+    slot[..50].fill(0xEE);
+    println!("holding");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn one_to_one_and_many_to_many_channels_refuse_each_other() {
+    let name = unique("kinds");
+    let _rx = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
+    let err = unsafe { Sender::open_named(&name, &ChannelOptions::new()) }.unwrap_err();
+    assert!(matches!(err, ShmError::WrongLayout { .. }), "{err}");
+}
