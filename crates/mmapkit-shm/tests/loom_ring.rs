@@ -35,8 +35,8 @@ impl Ring {
 }
 
 fn send_all(ring: &Ring) {
-    let mut tail = 0u64;
     for seq in 1..=MESSAGES {
+        let tail = seq - 1; // bytes (here: slots) committed so far
         // Room: one slot always spare, so zeroing the next header never
         // touches a record the receiver has not read.
         while tail + 1 - ring.head.load(Ordering::Acquire) > (SLOTS - 1) as u64 {
@@ -49,7 +49,6 @@ fn send_all(ring: &Ring) {
         ring.payloads[slot].with_mut(|p| unsafe { *p = seq * 100 });
         ring.headers[next].store(0, Ordering::Relaxed);
         ring.headers[slot].store(seq, Ordering::Release);
-        tail += 1;
     }
 }
 
