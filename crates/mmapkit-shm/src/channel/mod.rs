@@ -246,6 +246,10 @@ impl End {
         if !claimed {
             return Err(ShmError::EndTaken { region: describe, role: role.name() });
         }
+        if options.wait != Wait::Spin {
+            let may_sleep = if role == Role::Sender { &header.sender_may_sleep } else { &header.receiver_may_sleep };
+            may_sleep.store(1, Ordering::SeqCst);
+        }
         mine.store(END_ATTACHED, Ordering::Release);
         Ok(End {
             data: region.payload_ptr().wrapping_add(RING_HEADER_SIZE),
@@ -631,7 +635,9 @@ impl Reservation<'_> {
         let ring = end.ring();
         ring.tail.0.store(self.new_tail, Ordering::Release);
         self.sender.tail = self.new_tail;
-        ring.data_ready.notify_one();
+        if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
+            ring.data_ready.notify_one();
+        }
         // Dropping `self` gives back the senders' lock, if held.
     }
 }
@@ -803,7 +809,9 @@ fn release(end: &End, head: &Cell<u64>, new_head: u64) {
     head.set(new_head);
     let ring = end.ring();
     ring.head.0.store(new_head, Ordering::Release);
-    ring.space_ready.notify_one();
+    if ring.sender_may_sleep.load(Ordering::Relaxed) != 0 {
+        ring.space_ready.notify_one();
+    }
 }
 
 impl Message<'_> {

@@ -58,6 +58,12 @@ pub(crate) struct RingHeader {
     /// `END_*` for the sender and the receiver.
     pub sender_state: AtomicU32,
     pub receiver_state: AtomicU32,
+    /// Nonzero once a sender (receiver) that may sleep on a futex has
+    /// attached: until then the other side can skip notifying, which keeps a
+    /// fence off the spinning fast path. A peer that lies here only slows
+    /// its own wake-ups to the periodic liveness check.
+    pub sender_may_sleep: AtomicU32,
+    pub receiver_may_sleep: AtomicU32,
 }
 
 const _: () = assert!(size_of::<RingHeader>() <= RING_HEADER_SIZE);
