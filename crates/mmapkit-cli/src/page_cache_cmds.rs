@@ -149,8 +149,7 @@ pub fn touch(paths: &[PathBuf], recursive: bool, quiet: bool) -> anyhow::Result<
 /// `MADV_POPULATE_READ`, which reports a page past the end of a file that
 /// shrank as an error (naming the bytes) instead of raising SIGBUS.
 pub fn read_into_cache(path: &Path, file: &File, mut progress: impl FnMut(u64)) -> anyhow::Result<()> {
-    // SAFETY: the map's bytes are never read here; the kernel faults pages in
-    // on our behalf and reports failures as errors.
+    // SAFETY: the map's bytes are never read here; the kernel faults pages in on our behalf and reports failures as errors.
     let map = unsafe { Map::new(file) }.with_context(|| format!("cannot map {}", path.display()))?;
     for offset in (0..map.len()).step_by(TOUCH_CHUNK) {
         let len = TOUCH_CHUNK.min(map.len() - offset);

@@ -51,9 +51,9 @@ impl<T: FromBytes + KnownLayout + Send> ShmMutex<T> {
     fn init(initial: T) -> impl FnOnce(*mut u8) {
         move |payload| {
             let slot = payload.cast::<Slot<T>>();
-            // SAFETY: the payload is zeroed, large and aligned enough for a
-            // Slot<T> (checked by the layout), and unpublished, so no other
-            // thread or process uses the mutex yet.
+            // the payload is zeroed, large and aligned enough for a Slot<T> (checked by the layout), and unpublished,
+            // so no other thread or process uses the mutex yet.
+            // SAFETY: unpublished, zeroed, fitting memory.
             unsafe {
                 (*slot).value.get().write(initial);
                 let _ = (*slot).mutex.init();
@@ -110,17 +110,17 @@ impl<T: FromBytes + KnownLayout + Send> ShmMutex<T> {
     }
 
     fn slot(&self) -> &Slot<T> {
-        // SAFETY: the payload holds a Slot<T> (size checked, aligned to 128)
-        // that stays mapped while `self` lives; the mutex is initialised
-        // before the region is published.
+        // the payload holds a Slot<T> (size checked, aligned to 128) that stays mapped while `self` lives; the mutex
+        // is initialised before the region is published.
+        // SAFETY: an initialised Slot<T>, mapped while `self` lives.
         unsafe { &*self.region.payload_ptr().cast::<Slot<T>>() }
     }
 
     fn take(&self, timeout: Option<Duration>) -> Result<Option<ShmGuard<'_, T>>> {
         let slot = self.slot();
         // SAFETY: the mutex was initialised by the creator before publishing.
-        let outcome =
-            unsafe { slot.mutex.lock(timeout) }.map_err(|e| ShmError::os("lock", &self.region.describe(), e))?;
+        let outcome = unsafe { slot.mutex.lock(timeout) };
+        let outcome = outcome.map_err(|e| ShmError::os("lock", &self.region.describe(), e))?;
         let owner_died = match outcome {
             LockOutcome::Acquired => false,
             LockOutcome::OwnerDied => true,

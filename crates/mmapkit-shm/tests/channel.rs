@@ -50,6 +50,7 @@ fn messages_arrive_in_order_across_many_wraps() {
     let name = unique("order");
     // SAFETY (every channel constructor in this file): both ends are this crate's.
     let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
     assert_eq!(tx.max_message(), 2040);
     for seq in 0..5_000u64 {
@@ -64,7 +65,9 @@ fn messages_arrive_in_order_across_many_wraps() {
 #[test]
 fn zero_copy_reservations_commit_or_vanish() {
     let name = unique("reserve");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
     {
         let mut slot = tx.reserve(5).unwrap();
@@ -80,7 +83,9 @@ fn zero_copy_reservations_commit_or_vanish() {
 #[test]
 fn limits_full_empty_and_short_buffers_are_errors() {
     let name = unique("limits");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
     let err = tx.send(&vec![0u8; 2041]).unwrap_err();
     assert!(matches!(err, ShmError::MessageTooLarge { len: 2041, max: 2040 }), "{err}");
@@ -100,6 +105,7 @@ fn limits_full_empty_and_short_buffers_are_errors() {
     let mut buf = vec![0u8; 2000];
     assert_eq!(rx.recv_into(&mut buf, None).unwrap(), 1000, "the message stayed queued");
 
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let err = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap_err();
     assert!(matches!(err, ShmError::EndTaken { role: "sender", .. }), "{err}");
 }
@@ -107,7 +113,9 @@ fn limits_full_empty_and_short_buffers_are_errors() {
 #[test]
 fn a_closed_sender_is_reported_after_its_messages() {
     let name = unique("closed");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
     tx.send(b"last words").unwrap();
     drop(tx);
@@ -124,6 +132,7 @@ fn a_million_messages_cross_processes_in_order_none_lost() {
         let name = unique("million");
         let mut options = ChannelOptions::new();
         options.capacity(256 * 1024);
+        // SAFETY: every end of these channels is this crate's, following its protocol.
         let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
         let mut producer = child_command("child_send_a_million", &name)
             .env("MMAPKIT_WAIT", wait)
@@ -149,6 +158,7 @@ fn a_million_messages_cross_processes_in_order_none_lost() {
 fn child_send_a_million() {
     let mut options = ChannelOptions::new();
     options.wait(if std::env::var("MMAPKIT_WAIT").as_deref() == Ok("spin") { Wait::Spin } else { Wait::Block });
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::open_named(&name_from_env(), &options) }.unwrap();
     for seq in 0..MILLION {
         let bytes = message(seq);
@@ -161,6 +171,7 @@ fn child_send_a_million() {
 #[test]
 fn a_sender_killed_mid_message_is_peer_gone_and_the_half_message_never_arrives() {
     let name = unique("killed-sender");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::create_named(&name, &small(65536)) }.unwrap();
     let mut sender = child_command("child_send_then_hang_mid_message", &name).stdout(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(sender.stdout.take().unwrap());
@@ -184,6 +195,7 @@ fn a_sender_killed_mid_message_is_peer_gone_and_the_half_message_never_arrives()
 #[test]
 #[ignore = "child process of a_sender_killed_mid_message_is_peer_gone_and_the_half_message_never_arrives"]
 fn child_send_then_hang_mid_message() {
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::open_named(&name_from_env(), &small(65536)) }.unwrap();
     for seq in 0..3 {
         tx.send(&message(seq)).unwrap();
@@ -197,6 +209,7 @@ fn child_send_then_hang_mid_message() {
 #[test]
 fn a_receiver_killed_while_the_sender_waits_is_peer_gone() {
     let name = unique("killed-receiver");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
     let mut receiver = child_command("child_attach_and_hang", &name).stdout(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(receiver.stdout.take().unwrap());
@@ -218,6 +231,7 @@ fn a_receiver_killed_while_the_sender_waits_is_peer_gone() {
 #[test]
 #[ignore = "child process of a_receiver_killed_while_the_sender_waits_is_peer_gone"]
 fn child_attach_and_hang() {
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let _rx = unsafe { Receiver::open_named(&name_from_env(), &small(4096)) }.unwrap();
     println!("attached");
     std::thread::sleep(Duration::from_secs(60));
@@ -231,7 +245,9 @@ proptest! {
         scribbles in proptest::collection::vec((0u64..(512 + 4096), proptest::collection::vec(any::<u8>(), 1..32)), 1..8),
     ) {
         let name = unique("hostile");
+        // SAFETY: every end of these channels is this crate's, following its protocol.
         let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
+        // SAFETY: every end of these channels is this crate's, following its protocol.
         let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
         for seq in 0..seed_messages {
             let bytes = message(seq);

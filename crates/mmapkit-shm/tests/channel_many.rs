@@ -70,6 +70,7 @@ fn two_senders_two_receivers_in_threads() {
     let keeper = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
     // A sender held open until the real ones are done, so that the receivers
     // cannot see "every sender gone" between one sender's exit and the next's start.
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let hold = unsafe { Sender::open_named(&name, &many()) }.unwrap();
     const PER_SENDER: u32 = 50_000;
     let results: Vec<Vec<(u32, u32)>> = std::thread::scope(|s| {
@@ -77,6 +78,7 @@ fn two_senders_two_receivers_in_threads() {
             .map(|from| {
                 let name = &name;
                 s.spawn(move || {
+                    // SAFETY: every end of these channels is this crate's, following its protocol.
                     let mut tx = unsafe { Sender::open_named(name, &many()) }.unwrap();
                     for seq in 0..PER_SENDER {
                         tx.send(&message(from, seq)).unwrap();
@@ -88,6 +90,7 @@ fn two_senders_two_receivers_in_threads() {
             .map(|_| {
                 let name = &name;
                 s.spawn(move || {
+                    // SAFETY: every end of these channels is this crate's, following its protocol.
                     let mut rx = unsafe { Receiver::open_named(name, &many()) }.unwrap();
                     let mut got = Vec::new();
                     loop {
@@ -129,7 +132,9 @@ fn a_million_messages_two_sender_and_two_receiver_processes() {
     // The parent creates the channel as a receiver that never receives, and
     // holds a sender open until the sending processes are done (see the
     // threads test).
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let keeper = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let hold = unsafe { Sender::open_named(&name, &many()) }.unwrap();
     let receivers: Vec<_> = (0..2)
         .map(|i| {
@@ -176,6 +181,7 @@ fn a_million_messages_two_sender_and_two_receiver_processes() {
 #[ignore = "child process of a_million_messages_two_sender_and_two_receiver_processes"]
 fn child_send_half_a_million() {
     let from: u32 = std::env::var("MMAPKIT_FROM").unwrap().parse().unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::open_named(&name_from_env(), &many()) }.unwrap();
     for seq in 0..PROCESS_PER_SENDER {
         let bytes = message(from, seq);
@@ -189,6 +195,7 @@ fn child_send_half_a_million() {
 #[ignore = "child process of a_million_messages_two_sender_and_two_receiver_processes"]
 fn child_receive_until_gone() {
     let out = std::env::var("MMAPKIT_OUT").unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::open_named(&name_from_env(), &many()) }.unwrap();
     let mut log = Vec::new();
     loop {
@@ -208,6 +215,7 @@ fn child_receive_until_gone() {
 #[test]
 fn a_sender_killed_holding_the_lock_does_not_block_the_others() {
     let name = unique("many-killed");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
     let mut child = child_command("child_reserve_and_hang", &name).stdout(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -221,6 +229,7 @@ fn a_sender_killed_holding_the_lock_does_not_block_the_others() {
     child.wait().unwrap();
     // The dead sender held the senders' lock mid-message: a live sender
     // takes it over and its messages, only its messages, arrive.
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::open_named(&name, &many()) }.unwrap();
     for seq in 0..10 {
         tx.send_timeout(&message(7, seq), Some(Duration::from_secs(5))).unwrap();
@@ -235,6 +244,7 @@ fn a_sender_killed_holding_the_lock_does_not_block_the_others() {
 #[test]
 #[ignore = "child process of a_sender_killed_holding_the_lock_does_not_block_the_others"]
 fn child_reserve_and_hang() {
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::open_named(&name_from_env(), &many()) }.unwrap();
     let mut slot = tx.reserve(100).unwrap();
     slot[..50].fill(0xEE);
@@ -245,7 +255,9 @@ fn child_reserve_and_hang() {
 #[test]
 fn one_to_one_and_many_to_many_channels_refuse_each_other() {
     let name = unique("kinds");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let _rx = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let err = unsafe { Sender::open_named(&name, &ChannelOptions::new()) }.unwrap_err();
     assert!(matches!(err, ShmError::WrongLayout { .. }), "{err}");
 }

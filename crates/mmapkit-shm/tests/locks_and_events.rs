@@ -45,8 +45,10 @@ fn threads_serialise_through_the_mutex() {
     let name = unique("threads");
     // SAFETY (all ShmMutex calls here): only these tests reach the value, through the lock.
     let mutex =
+        // SAFETY: only these tests reach the value, and only through the lock.
         unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 1000, to: 0 }) }
             .unwrap();
+    // SAFETY: only these tests reach the value, and only through the lock.
     let other = unsafe { ShmMutex::<Account>::open_named(&name, "Account", &RegionOptions::new()) }.unwrap();
     std::thread::scope(|s| {
         for handle in [&mutex, &other] {
@@ -88,6 +90,7 @@ fn kill_a_holder(name: &str) {
 #[test]
 #[ignore = "child process of the killed-holder tests"]
 fn child_lock_and_hang() {
+    // SAFETY: only these tests reach the value, and only through the lock.
     let mutex = unsafe { ShmMutex::<Account>::open_named(&name_from_env(), "Account", &RegionOptions::new()) }.unwrap();
     let mut account = mutex.lock().unwrap();
     account.from = account.from.wrapping_sub(100); // ...and dies before `to += 100`
@@ -99,6 +102,7 @@ fn child_lock_and_hang() {
 fn the_next_locker_learns_the_holder_died_and_recovers() {
     let name = unique("killed");
     let mutex =
+        // SAFETY: only these tests reach the value, and only through the lock.
         unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 1000, to: 0 }) }
             .unwrap();
     kill_a_holder(&name);
@@ -119,6 +123,7 @@ fn the_next_locker_learns_the_holder_died_and_recovers() {
 fn not_repairing_makes_the_mutex_unusable_for_everyone() {
     let name = unique("unrecovered");
     let mutex =
+        // SAFETY: only these tests reach the value, and only through the lock.
         unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 1, to: 0 }) }.unwrap();
     kill_a_holder(&name);
     let account = mutex.lock().unwrap();
@@ -133,6 +138,7 @@ fn not_repairing_makes_the_mutex_unusable_for_everyone() {
 fn try_lock_and_timeouts_while_another_process_holds_it() {
     let name = unique("busy");
     let mutex =
+        // SAFETY: only these tests reach the value, and only through the lock.
         unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 0, to: 0 }) }.unwrap();
     let (mut holder, _out) = start_holder(&name);
     assert!(mutex.try_lock().unwrap().is_none(), "held by the child");
@@ -176,6 +182,7 @@ fn child_wait_for_mail() {
 #[test]
 fn an_event_wait_times_out_and_no_wake_up_is_lost() {
     let name = unique("timeout");
+    // SAFETY: Mailbox is used only through its atomics and event.
     let mailbox = unsafe { Shared::<Mailbox>::create_named(&name, "Mailbox", &RegionOptions::new(), |_| {}) }.unwrap();
     let start = Instant::now();
     assert!(!mailbox.event.wait_until(|| false, Some(Duration::from_millis(100))));

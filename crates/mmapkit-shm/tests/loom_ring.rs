@@ -44,8 +44,7 @@ fn send_all(ring: &Ring) {
         }
         let slot = (tail % SLOTS as u64) as usize;
         let next = ((tail + 1) % SLOTS as u64) as usize;
-        // SAFETY: the slot is free space: the receiver released it (head
-        // acquired above) and does not reach it before the commit below.
+        // SAFETY: the slot is free space: the receiver released it (head acquired above) and does not reach it before the commit below.
         ring.payloads[slot].with_mut(|p| unsafe { *p = seq * 100 });
         ring.headers[next].store(0, Ordering::Relaxed);
         ring.headers[slot].store(seq, Ordering::Release);
@@ -63,9 +62,9 @@ fn receive_all(ring: &Ring) {
             }
         };
         assert_eq!(seq, expected, "messages out of order or repeated");
-        // SAFETY: the acquire load saw the sender's release commit, so the
-        // payload write happened before; the sender will not touch the slot
-        // again until the head store below.
+        // the acquire load saw the sender's release commit, so the payload write happened before; the sender will not
+        // touch the slot again until the head store below.
+        // SAFETY: the commit orders the payload write before this read.
         let payload = ring.payloads[slot].with(|p| unsafe { *p });
         assert_eq!(payload, expected * 100, "a payload was read before it was complete");
         head += 1;

@@ -48,16 +48,19 @@ fn named_regions_are_owner_only_exclusive_and_removed_on_drop() {
     // SAFETY (every Shared call in this file): the tests touch State only
     // through its atomics and event.
     let region =
+        // SAFETY: the tests touch State only through its atomics and event.
         unsafe { Shared::<State>::create_named(&name, "State v1", &opts, |s| s.value.store(7, Ordering::SeqCst)) }
             .unwrap();
     let path = format!("/dev/shm/{name}");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::create_named(&name, "State v1", &opts, |_| {}) }.unwrap_err();
     assert!(matches!(err, ShmError::Exists { .. }), "{err}");
     assert!(err.to_string().contains(&name), "{err}");
 
+    // SAFETY: the tests touch State only through its atomics and event.
     let other = unsafe { Shared::<State>::open_named(&name, "State v1", &opts) }.unwrap();
     assert_eq!(other.value.load(Ordering::SeqCst), 7);
     assert_eq!(other.region().creator_pid(), std::process::id());
@@ -66,6 +69,7 @@ fn named_regions_are_owner_only_exclusive_and_removed_on_drop() {
     assert!(!std::path::Path::new(&path).exists(), "the creator removes the name on drop");
 
     let mut kept =
+        // SAFETY: the tests touch State only through its atomics and event.
         unsafe { Shared::<State>::create_named(&name, "State v1", RegionOptions::new().mode(0o640).keep(), |_| {}) }
             .unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
@@ -79,10 +83,13 @@ fn named_regions_are_owner_only_exclusive_and_removed_on_drop() {
 fn the_wrong_type_or_a_missing_region_is_a_clear_error() {
     let name = unique("layout");
     let opts = RegionOptions::new();
+    // SAFETY: the tests touch State only through its atomics and event.
     let _region = unsafe { Shared::<State>::create_named(&name, "State v1", &opts, |_| {}) }.unwrap();
 
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_named(&name, "State v2", &opts) }.unwrap_err();
     assert!(matches!(err, ShmError::WrongLayout { .. }), "{err}");
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<AtomicU64>::open_named(&name, "State v1", &opts) }.unwrap_err();
     match &err {
         ShmError::WrongLayout { expected, found, .. } => {
@@ -93,8 +100,10 @@ fn the_wrong_type_or_a_missing_region_is_a_clear_error() {
     }
     assert!(err.to_string().contains("holds a type of 16 bytes"), "{err}");
 
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_named(&unique("missing"), "State v1", &opts) }.unwrap_err();
     assert!(matches!(err, ShmError::Os { action: "open", .. }), "{err}");
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_named("a/b", "State v1", &opts) }.unwrap_err();
     assert!(err.to_string().contains("no '/'"), "{err}");
 }
@@ -110,14 +119,17 @@ fn a_bad_magic_version_or_length_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let opts = RegionOptions::new();
     let path = dir.path().join("region");
+    // SAFETY: the tests touch State only through its atomics and event.
     let mut region = unsafe { Shared::<State>::create_file(&path, "State v1", &opts, |_| {}) }.unwrap();
     region.region_mut().keep();
 
     scribble(&path, 8, &99u32.to_ne_bytes()); // version
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_file(&path, "State v1", &opts) }.unwrap_err();
     assert!(matches!(err, ShmError::BadVersion { found: 99, expected: 1, .. }), "{err}");
 
     scribble(&path, 0, b"NOTSHMEM");
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_file(&path, "State v1", &opts) }.unwrap_err();
     assert!(matches!(err, ShmError::BadMagic { found, .. } if &found == b"NOTSHMEM"), "{err}");
     assert!(err.to_string().contains("not an mmapkit-shm region"), "{err}");
@@ -125,6 +137,7 @@ fn a_bad_magic_version_or_length_is_refused() {
     scribble(&path, 0, b"MMAPKSHM");
     scribble(&path, 8, &1u32.to_ne_bytes());
     scribble(&path, 40, &(1u64 << 40).to_ne_bytes()); // payload_len far past the file
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_file(&path, "State v1", &opts) }.unwrap_err();
     assert!(matches!(err, ShmError::TooSmall { .. }), "{err}");
 }
@@ -136,12 +149,14 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("region");
         let opts = RegionOptions::new();
+        // SAFETY: the tests touch State only through its atomics and event.
         let mut region = unsafe { Shared::<State>::create_file(&path, "State v1", &opts, |_| {}) }.unwrap();
         region.region_mut().keep();
         scribble(&path, offset, &bytes);
         let mut quick = RegionOptions::new();
         quick.timeout(Duration::from_millis(50));
         // Either the garbage left the header valid, or the open says what is wrong.
+        // SAFETY: the tests touch State only through its atomics and event.
         if let Err(err) = unsafe { Shared::<State>::open_file(&path, "State v1", &quick) } {
             prop_assert!(!err.to_string().is_empty());
         }
@@ -155,6 +170,7 @@ fn an_opener_waits_for_a_slow_creator() {
         let opener = s.spawn(|| child("child_open_and_read", &[("MMAPKIT_SHM_NAME", &name)]));
         std::thread::sleep(Duration::from_millis(100));
         let opts = RegionOptions::new();
+        // SAFETY: the tests touch State only through its atomics and event.
         let _region = unsafe {
             Shared::<State>::create_named(&name, "State v1", &opts, |s| {
                 std::thread::sleep(Duration::from_millis(300)); // a slow initialisation
@@ -175,6 +191,7 @@ fn child_open_and_read() {
     let start = Instant::now();
     // The region may not exist yet: retry the open until it does.
     let shared = loop {
+        // SAFETY: the tests touch State only through its atomics and event.
         match unsafe { Shared::<State>::open_named(&name, "State v1", &RegionOptions::new()) } {
             Ok(shared) => break shared,
             Err(ShmError::Os { action: "open", .. }) if start.elapsed() < Duration::from_secs(10) => {
@@ -193,6 +210,7 @@ fn a_creator_that_dies_while_initialising_is_reported() {
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     let mut opts = RegionOptions::new();
     opts.timeout(Duration::from_millis(200));
+    // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_named(&name, "State v1", &opts) }.unwrap_err();
     assert!(matches!(err, ShmError::NotReady { .. }), "{err}");
     assert!(err.to_string().contains("may have died"), "{err}");
@@ -204,6 +222,7 @@ fn a_creator_that_dies_while_initialising_is_reported() {
 fn child_die_during_init() {
     let name = std::env::var("MMAPKIT_SHM_NAME").unwrap();
     let _ =
+        // SAFETY: the tests touch State only through its atomics and event.
         unsafe { Shared::<State>::create_named(&name, "State v1", &RegionOptions::new(), |_| std::process::exit(3)) };
 }
 
@@ -230,6 +249,7 @@ fn child_create_or_open() {
     let name = std::env::var("MMAPKIT_SHM_NAME").unwrap();
     let mut opts = RegionOptions::new();
     opts.keep();
+    // SAFETY: the tests touch State only through its atomics and event.
     match unsafe { Shared::<State>::create_named(&name, "State v1", &opts, |s| s.value.store(9, Ordering::SeqCst)) } {
         Ok(shared) => {
             // Stay until the other process has seen the value.
@@ -239,6 +259,7 @@ fn child_create_or_open() {
             println!("role=created");
         }
         Err(ShmError::Exists { .. }) => {
+            // SAFETY: the tests touch State only through its atomics and event.
             let shared = unsafe { Shared::<State>::open_named(&name, "State v1", &opts) }.unwrap();
             assert_eq!(shared.value.load(Ordering::SeqCst), 9);
             shared.value.store(10, Ordering::SeqCst);
@@ -253,8 +274,10 @@ fn child_create_or_open() {
 fn a_sealed_memfd_passes_over_a_socket_and_an_unsealed_one_is_refused() {
     let (a, b) = UnixStream::pair().unwrap();
     let opts = RegionOptions::new();
+    // SAFETY: the tests touch State only through its atomics and event.
     let mine = unsafe { Shared::<State>::create_memfd("State v1", |s| s.value.store(5, Ordering::SeqCst)) }.unwrap();
     mine.region().send(&a).unwrap();
+    // SAFETY: the tests touch State only through its atomics and event.
     let theirs = unsafe { Shared::<State>::receive(&b, "State v1", &opts) }.unwrap();
     assert_eq!(theirs.value.load(Ordering::SeqCst), 5);
     theirs.value.store(6, Ordering::SeqCst);

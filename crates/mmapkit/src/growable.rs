@@ -114,9 +114,9 @@ impl GrowableMap {
     fn extend(&self, mapped: &mut usize, new_len: usize) -> std::io::Result<()> {
         let needed = new_len.next_multiple_of(sys::page_size());
         if needed > *mapped {
-            // SAFETY: `*mapped..needed` lies inside our reservation (new_len <=
-            // reserved, which is page-aligned) and above every byte a slice can
-            // cover (slices end at `len <= *mapped`), so nothing refers to it.
+            // `*mapped..needed` lies inside our reservation (new_len <= reserved, which is page-aligned) and above
+            // every byte a slice can cover (slices end at `len <= *mapped`), so nothing refers to it.
+            // SAFETY: the range is ours and nothing refers to it.
             let tail = unsafe { self.base.add(*mapped) };
             // SAFETY: as above: the range is ours and unreferenced.
             unsafe {
@@ -217,16 +217,14 @@ impl Deref for GrowableMap {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the first `len` bytes are mapped readable and stay mapped for
-        // the life of `self` (growth only adds pages above them).
+        // SAFETY: the first `len` bytes are mapped readable and stay mapped for the life of `self` (growth only adds pages above them).
         unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.len()) }
     }
 }
 
 impl DerefMut for GrowableMap {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `deref`, the pages are mapped writable, and `&mut self`
-        // makes this the only view.
+        // SAFETY: as for `deref`, the pages are mapped writable, and `&mut self` makes this the only view.
         unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len()) }
     }
 }
@@ -235,8 +233,7 @@ impl Drop for GrowableMap {
     fn drop(&mut self) {
         // Leave the guard before the address range can be reused.
         drop(self.guard.take());
-        // SAFETY: the reservation is ours and borrows of it end with `self`.
-        // munmap of our own reservation cannot fail, so the result is not needed.
+        // SAFETY: the reservation is ours and borrows of it end with `self`. munmap of our own reservation cannot fail, so the result is not needed.
         let _ = unsafe { sys::unmap(self.base, self.reserved) };
     }
 }

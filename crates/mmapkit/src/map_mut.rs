@@ -115,8 +115,7 @@ impl MapMut {
 
 impl DerefMut for MapMut {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: every MapMut is made writable: by its constructor
-        // (Protection::ReadWrite) or by `Map::make_mut`.
+        // SAFETY: every MapMut is made writable: by its constructor (Protection::ReadWrite) or by `Map::make_mut`.
         unsafe { self.raw.bytes_mut() }
     }
 }

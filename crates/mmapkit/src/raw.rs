@@ -173,10 +173,10 @@ impl RawMap {
 
     /// The data bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr()..ptr()+len` is mapped readable for as long as `self`
-        // lives (or is an empty slice at a dangling, aligned pointer). Whether
-        // other writers exist is the contract of the constructor that made the
+        // `ptr()..ptr()+len` is mapped readable for as long as `self` lives (or is an empty slice at a dangling,
+        // aligned pointer). Whether other writers exist is the contract of the constructor that made the
         // `Map`/`MapMut` this belongs to.
+        // SAFETY: mapped and readable for the borrow's life.
         unsafe { std::slice::from_raw_parts(self.ptr(), self.len) }
     }
 
@@ -185,15 +185,13 @@ impl RawMap {
     /// # Safety
     /// The mapping must be writable (made with `Protection::ReadWrite`).
     pub(crate) unsafe fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `bytes`, plus `&mut self` makes this the only view, and
-        // the caller guarantees the pages may be written.
+        // SAFETY: as for `bytes`, plus `&mut self` makes this the only view, and the caller guarantees the pages may be written.
         unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }
     }
 
     /// The address `start` bytes past the mapping's base.
     fn at(&self, start: usize) -> NonNull<u8> {
-        // SAFETY: callers pass `start` from `pages_covering`/`pages_within`,
-        // which never exceed the mapping, so the pointer stays inside it.
+        // SAFETY: callers pass `start` from `pages_covering`/`pages_within`, which never exceed the mapping, so the pointer stays inside it.
         unsafe { self.base.add(start) }
     }
 
@@ -247,8 +245,7 @@ impl RawMap {
         if n == 0 {
             return Ok(());
         }
-        // SAFETY: aligned range inside this mapping; the caller promises no
-        // reference observes the contents changing.
+        // SAFETY: aligned range inside this mapping; the caller promises no reference observes the contents changing.
         unsafe { sys::advise_destructive(self.at(start), n, advice) }.map_err(|e| Error::os(Operation::Advise, e))
     }
 
@@ -298,9 +295,9 @@ impl Drop for RawMap {
         // that a new mapping may take after the unmap.
         drop(self.guard.take());
         if self.unmap_len > 0 {
-            // SAFETY: this RawMap owns the range, and borrows of it end with `self`.
-            // munmap of a range we mapped can only fail on invalid arguments,
-            // which `from_parts`' contract rules out, so the result is not needed.
+            // this RawMap owns the range, and borrows of it end with `self`. munmap of a range we mapped can only
+            // fail on invalid arguments, which `from_parts`' contract rules out, so the result is not needed.
+            // SAFETY: the range is ours and no longer borrowed.
             let _ = unsafe { sys::unmap(self.base, self.unmap_len) };
         }
     }

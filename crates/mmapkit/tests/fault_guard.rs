@@ -48,8 +48,7 @@ fn child_truncated_map() {
     let len = 16 << 20;
     let cut = 40 * 1024;
     let tf = TestFile::new(len);
-    // SAFETY: the truncation below is what the fault guard is for; nothing
-    // else writes the file.
+    // SAFETY: the truncation below is what the fault guard is for; nothing else writes the file.
     let map = unsafe { Map::new(&tf.open()) }.unwrap();
     assert!(map.fault().is_none());
     truncate(&tf.path, cut as u64);
@@ -192,8 +191,7 @@ fn child_race_reader() {
     // A map is refused while the file is cut short; keep trying until 200 maps ran.
     let deadline = Instant::now() + Duration::from_secs(60);
     while rounds < RACE_ROUNDS && Instant::now() < deadline {
-        // SAFETY: the truncator's changes are what the fault guard is for; the
-        // file's bytes are only ever the pattern or zeros.
+        // SAFETY: the truncator's changes are what the fault guard is for; the file's bytes are only ever the pattern or zeros.
         let map = match unsafe { MapOptions::new().len(RACE_LEN).map(&file) } {
             Ok(map) => map,
             Err(e) if matches!(e.kind(), ErrorKind::PastEndOfFile { .. }) => {
@@ -344,8 +342,7 @@ fn a_null_page_read_still_dies_of_sigsegv() {
 fn child_null_read() {
     let tf = TestFile::new(PAGE);
     let _map = install_guard(&tf);
-    // SAFETY: deliberately unsound: the parent test checks that this read,
-    // from the unmapped page at address 16, still kills the process.
+    // SAFETY: deliberately unsound: the parent test checks that this read, from the unmapped page at address 16, still kills the process.
     let value = unsafe { std::ptr::read_volatile(16 as *const u8) };
     println!("read {value} from the null page");
 }
@@ -381,13 +378,12 @@ fn child_stack_overflow() {
 fn raw_mapping_fault(tf: &TestFile) {
     let file = tf.open();
     use std::os::fd::AsRawFd;
+    let (len, fd) = (4 * PAGE, file.as_raw_fd());
     // SAFETY: a plain read-only mapping of 4 pages of our own file.
-    let ptr =
-        unsafe { libc::mmap(std::ptr::null_mut(), 4 * PAGE, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0) };
+    let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd, 0) };
     assert_ne!(ptr, libc::MAP_FAILED);
     truncate(&tf.path, 0);
-    // SAFETY: deliberately faults: the page's file data is gone, and the
-    // parent test checks what the process does about it.
+    // SAFETY: deliberately faults: the page's file data is gone, and the parent test checks what the process does about it.
     let value = unsafe { std::ptr::read_volatile(ptr.cast::<u8>().add(2 * PAGE)) };
     println!("read {value} past the end of a raw mapping");
 }

@@ -151,10 +151,13 @@ fn ranges_past_the_end_are_refused_at_map_time() {
     assert!(msg.contains(tf.path.to_str().unwrap()), "message lacks the path: {msg}");
     assert!(msg.contains("0..8192") && msg.contains("100 bytes"), "{msg}");
 
+    // SAFETY: the test owns the file; nothing else changes it.
     let err = unsafe { MapOptions::new().offset(101).map(&file) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::PastEndOfFile { offset: 101, .. }), "{err}");
+    // SAFETY: the test owns the file; nothing else changes it.
     let err = unsafe { MapOptions::new().offset(50).len(51).map(&file) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::PastEndOfFile { .. }), "{err}");
+    // SAFETY: the test owns the file; nothing else changes it.
     let err = unsafe { MapOptions::new().offset(u64::MAX).len(2).map(&file) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::TooLarge { .. }), "{err}");
 }
@@ -322,8 +325,7 @@ fn page_cache_residency_of_a_file() {
 #[test]
 fn shared_writes_cross_processes() {
     let tf = TestFile::new(2 * 4096);
-    // SAFETY: only this test and the child it starts use the file, and they
-    // take turns: the child runs while this process does not touch the map.
+    // SAFETY: only this test and the child it starts use the file, and they take turns: the child runs while this process does not touch the map.
     let mut map = unsafe { MapMut::new(&tf.open_rw()) }.unwrap();
     map[..6].copy_from_slice(b"parent"); // not flushed: visible through the page cache
     let output = run_child("child_sees_parent_write_and_answers", &[("MMAPKIT_TEST_FILE", &tf.path)]);

@@ -120,8 +120,7 @@ fn map(target: &Target<'_>, scenario: &Scenario, method: Method) -> anyhow::Resu
     if method == Method::MmapPopulate {
         options.populate();
     }
-    // SAFETY: the benchmark only reads; a file changed or truncated by someone
-    // else during the run is caught by the fault guard and reported below.
+    // SAFETY: the benchmark only reads; a file changed or truncated by someone else during the run is caught by the fault guard and reported below.
     let map = unsafe { options.map(target.file) }.with_context(|| format!("cannot map {}", target.path.display()))?;
     if (map.len() as u64) < target.len {
         bail!(

@@ -51,8 +51,7 @@ impl SmallFiles {
             let start = Instant::now();
             let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             let checksum = if method.is_mmap() {
-                // SAFETY: the files are ours and only read; a change is caught
-                // by the fault guard and reported.
+                // SAFETY: the files are ours and only read; a change is caught by the fault guard and reported.
                 let map = unsafe { Map::new(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
                 map.checked(sum_words).map_err(|fault| {
                     anyhow::anyhow!("{} was truncated during the benchmark: {fault}", path.display())

@@ -198,13 +198,11 @@ impl End {
         let capacity = options.capacity.max(4096).next_power_of_two();
         let many = options.many;
         let mut init = |payload: *mut u8| {
-            // SAFETY: the zeroed payload holds a RingHeader (FromBytes, so
-            // zeroed is valid) and is not yet published.
+            // SAFETY: the zeroed payload holds a RingHeader (FromBytes, so zeroed is valid) and is not yet published.
             let ring = unsafe { &*payload.cast::<RingHeader>() };
             ring.capacity.0.store(capacity as u64, Ordering::Release);
             if many {
-                // SAFETY: the lock area lies inside the unpublished payload;
-                // nobody can use the locks before the region is published.
+                // SAFETY: the lock area lies inside the unpublished payload; nobody can use the locks before the region is published.
                 let locks = unsafe { &*payload.add(ring::LOCKS_OFFSET).cast::<ring::Locks>() };
                 // SAFETY: as above.
                 let _ = unsafe { locks.send.init() };
@@ -223,8 +221,7 @@ impl End {
             return Err(corrupt(format!("the payload of {} bytes cannot hold a ring header", region.payload_len())));
         }
         let ring = region.payload_ptr().cast::<RingHeader>().cast_const();
-        // SAFETY: the payload is at least RING_HEADER_SIZE bytes, 128-aligned,
-        // mapped as long as `region`; RingHeader is valid for any bytes.
+        // SAFETY: the payload is at least RING_HEADER_SIZE bytes, 128-aligned, mapped as long as `region`; RingHeader is valid for any bytes.
         let header = unsafe { &*ring };
         let capacity = header.capacity();
         let fits = (RING_HEADER_SIZE as u64).checked_add(capacity).is_some_and(|n| n <= region.payload_len() as u64);
@@ -264,9 +261,9 @@ impl End {
     }
 
     fn locks(&self) -> &ring::Locks {
-        // SAFETY: a many-to-many ring's payload holds the locks at
-        // LOCKS_OFFSET (inside RING_HEADER_SIZE, checked in `attach`),
-        // initialised before the region was published.
+        // a many-to-many ring's payload holds the locks at LOCKS_OFFSET (inside RING_HEADER_SIZE, checked in
+        // `attach`), initialised before the region was published.
+        // SAFETY: the locks are in bounds and initialised.
         unsafe { &*self.region.payload_ptr().add(ring::LOCKS_OFFSET).cast::<ring::Locks>() }
     }
 
@@ -619,12 +616,11 @@ impl Reservation<'_> {
     pub fn commit(self) {
         let end = &self.sender.end;
         let next = (self.new_tail as usize) & (end.capacity - 1);
-        // SAFETY: the header word after this record lies in free space (`fits`
-        // keeps one word spare) that the receiver reaches only through this
-        // commit; the record itself is reserved, unpublished space. The
-        // message's commit precedes the padding's, so the receiver, arriving
-        // at offset 0 through the padding, finds this message, never a stale
-        // header from the previous lap.
+        // the header word after this record lies in free space (`fits` keeps one word spare) that the receiver
+        // reaches only through this commit; the record itself is reserved, unpublished space. The message's commit
+        // precedes the padding's, so the receiver, arriving at offset 0 through the padding, finds this message,
+        // never a stale header from the previous lap.
+        // SAFETY: every word written here is free or reserved space.
         unsafe {
             clear_record(end.data.add(next));
             commit_record(self.record, self.len, KIND_MESSAGE);
@@ -654,8 +650,7 @@ impl std::ops::Deref for Reservation<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: `len` bytes of reserved space, which the receiver does not
-        // touch until they are published (the channel's contract).
+        // SAFETY: `len` bytes of reserved space, which the receiver does not touch until they are published (the channel's contract).
         unsafe { std::slice::from_raw_parts(self.bytes, self.len) }
     }
 }
@@ -790,8 +785,7 @@ impl Receiver {
 fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>> {
     loop {
         let offset = (head.get() as usize) & (end.capacity - 1);
-        // SAFETY: offset is 8-aligned (every record size is a multiple of 8)
-        // and at least 8 bytes of data remain before the end.
+        // SAFETY: offset is 8-aligned (every record size is a multiple of 8) and at least 8 bytes of data remain before the end.
         let Some(record) = (unsafe { read_record(end.data.add(offset)) }) else {
             return Ok(None);
         };
@@ -825,8 +819,7 @@ impl std::ops::Deref for Message<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: published bytes inside the data, which the sender does not
-        // touch until we release them (the channel's contract).
+        // SAFETY: published bytes inside the data, which the sender does not touch until we release them (the channel's contract).
         unsafe { std::slice::from_raw_parts(self.bytes, self.len) }
     }
 }

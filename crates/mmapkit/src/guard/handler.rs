@@ -35,9 +35,9 @@ pub(crate) fn repair(addr: usize, code: i32) -> bool {
     if page >= end {
         return false;
     }
-    // SAFETY: `page..end` is page-aligned and inside a live guarded mapping
-    // (found under `reading`), whose file data for these pages is unreachable;
-    // zeros are what the guard promises to leave there.
+    // `page..end` is page-aligned and inside a live guarded mapping (found under `reading`), whose file data for
+    // these pages is unreachable; zeros are what the guard promises to leave there.
+    // SAFETY: the pages are ours to replace, and zeros are what the guard promises.
     if !unsafe { sys::map_zeros_fixed(page, end - page, range.writable()) } {
         return false;
     }

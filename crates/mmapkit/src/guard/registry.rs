@@ -94,9 +94,9 @@ impl Table {
                 EMPTY => return None,
                 k if k == key => {
                     let range = slot.range.load(Ordering::Acquire);
-                    // SAFETY: a pointer stored in a table stays valid while any
-                    // lookup is counted in `readers` (see the module docs), and
-                    // the caller holds a `Reading`.
+                    // a pointer stored in a table stays valid while any lookup is counted in `readers` (see the
+                    // module docs), and the caller holds a `Reading`.
+                    // SAFETY: records outlive every counted lookup.
                     if !range.is_null() && unsafe { (*range).contains(addr) } {
                         return Some(range);
                     }
@@ -240,8 +240,7 @@ impl Registry {
             }
         }
         if removed {
-            // SAFETY: `raw` came from `Arc::into_raw` in `insert`; this takes
-            // back the registry's reference exactly once.
+            // SAFETY: `raw` came from `Arc::into_raw` in `insert`; this takes back the registry's reference exactly once.
             writer.retired_ranges.push(unsafe { Arc::from_raw(raw) });
         }
         self.reclaim(writer);

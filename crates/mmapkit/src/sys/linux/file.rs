@@ -46,8 +46,7 @@ pub(crate) fn access_mode(fd: BorrowedFd<'_>) -> io::Result<Access> {
 /// The size of a block device (`BLKGETSIZE64`), without touching the file offset.
 fn block_device_len(fd: BorrowedFd<'_>) -> io::Result<u64> {
     const BLKGETSIZE64: rustix::ioctl::Opcode = rustix::ioctl::opcode::read::<u64>(0x12, 114);
-    // SAFETY: BLKGETSIZE64 writes exactly one u64 through the pointer that
-    // `Getter` provides, which is what `Getter<_, u64>` declares.
+    // SAFETY: BLKGETSIZE64 writes exactly one u64 through the pointer that `Getter` provides, which is what `Getter<_, u64>` declares.
     let len = unsafe { rustix::ioctl::ioctl(fd, rustix::ioctl::Getter::<BLKGETSIZE64, u64>::new()) }?;
     Ok(len)
 }

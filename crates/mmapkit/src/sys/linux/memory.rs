@@ -60,8 +60,9 @@ pub(crate) fn map_file(
 ) -> io::Result<NonNull<u8>> {
     // SAFETY: without MAP_FIXED the kernel picks an address range that no
     // existing mapping uses, so no memory that Rust code can see is replaced.
-    let ptr =
-        unsafe { rustix::mm::mmap(ptr::null_mut(), len, prot_flags(prot), map_flags(sharing, behavior), fd, offset) }?;
+    let (prot, flags) = (prot_flags(prot), map_flags(sharing, behavior));
+    // SAFETY: (as above) no MAP_FIXED: nothing Rust can see is replaced.
+    let ptr = unsafe { rustix::mm::mmap(ptr::null_mut(), len, prot, flags, fd, offset) }?;
     non_null(ptr)
 }
 
@@ -81,8 +82,7 @@ pub(crate) unsafe fn map_file_fixed(
     offset: u64,
 ) -> io::Result<()> {
     let flags = map_flags(sharing, Behavior::default()) | MapFlags::FIXED;
-    // SAFETY: the caller guarantees the range is its own and unreferenced, so
-    // replacing it cannot invalidate memory that anything else relies on.
+    // SAFETY: the caller guarantees the range is its own and unreferenced, so replacing it cannot invalidate memory that anything else relies on.
     unsafe { rustix::mm::mmap(addr.as_ptr().cast(), len, prot_flags(prot), flags, fd, offset) }?;
     Ok(())
 }
@@ -90,8 +90,9 @@ pub(crate) unsafe fn map_file_fixed(
 /// Maps `len` bytes of zero-filled anonymous memory at an address the kernel chooses.
 pub(crate) fn map_anon(len: usize, prot: Protection, sharing: Sharing, behavior: Behavior) -> io::Result<NonNull<u8>> {
     // SAFETY: no MAP_FIXED, so the kernel chooses unused address space.
-    let ptr =
-        unsafe { rustix::mm::mmap_anonymous(ptr::null_mut(), len, prot_flags(prot), map_flags(sharing, behavior)) }?;
+    let (prot, flags) = (prot_flags(prot), map_flags(sharing, behavior));
+    // SAFETY: (as above) no MAP_FIXED: the kernel chooses unused address space.
+    let ptr = unsafe { rustix::mm::mmap_anonymous(ptr::null_mut(), len, prot, flags) }?;
     non_null(ptr)
 }
 
@@ -239,8 +240,7 @@ pub(crate) unsafe fn residency(addr: NonNull<u8>, len: usize, out: &mut Vec<u8>)
     let pages = len.div_ceil(page_size());
     out.clear();
     out.resize(pages, 0);
-    // SAFETY: `out` holds one byte for each of the `pages` pages mincore reports
-    // on, and the range is mapped (caller); mincore writes nothing else.
+    // SAFETY: `out` holds one byte for each of the `pages` pages mincore reports on, and the range is mapped (caller); mincore writes nothing else.
     let rc = unsafe { libc::mincore(addr.as_ptr().cast(), len, out.as_mut_ptr()) };
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }

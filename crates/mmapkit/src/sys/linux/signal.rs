@@ -23,6 +23,9 @@ static HOOK: OnceLock<FaultHook> = OnceLock::new();
 static PREVIOUS: OnceLock<PreviousAction> = OnceLock::new();
 static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
 
+/// A handler installed with `SA_SIGINFO`.
+type SigInfoHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
+
 /// The SIGBUS action that was in place before ours.
 struct PreviousAction(libc::sigaction);
 
@@ -50,8 +53,7 @@ pub(crate) fn install_sigbus_hook(hook: FaultHook) -> io::Result<()> {
 fn install(hook: FaultHook) -> Result<(), i32> {
     let _ = HOOK.set(hook);
     let mut previous = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null new action only reads the current one into `previous`,
-    // which is valid writable memory of the right type.
+    // SAFETY: a null new action only reads the current one into `previous`, which is valid writable memory of the right type.
     if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), previous.as_mut_ptr()) } != 0 {
         return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL));
     }
@@ -60,12 +62,11 @@ fn install(hook: FaultHook) -> Result<(), i32> {
 
     // SAFETY: all-zero bytes are a valid sigaction (no handler, empty mask, no flags).
     let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
-    action.sa_sigaction = on_sigbus as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
+    action.sa_sigaction = on_sigbus as SigInfoHandler as usize;
     action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
     // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
-    // SAFETY: `action` is fully initialised and names a handler with the
-    // SA_SIGINFO signature; the old action is not asked for.
+    // SAFETY: `action` is fully initialised and names a handler with the SA_SIGINFO signature; the old action is not asked for.
     if unsafe { libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) } != 0 {
         return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL));
     }
@@ -89,10 +90,8 @@ fn chain(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void, code: i32
     match previous {
         Some(prev) if prev.sa_sigaction != libc::SIG_DFL && prev.sa_sigaction != libc::SIG_IGN => {
             if prev.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: with SA_SIGINFO the stored address is a three-argument
-                // handler, installed by the program for exactly this call.
-                let handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-                    unsafe { std::mem::transmute(prev.sa_sigaction) };
+                // SAFETY: with SA_SIGINFO the stored address is a three-argument handler, installed by the program for exactly this call.
+                let handler: SigInfoHandler = unsafe { std::mem::transmute(prev.sa_sigaction) };
                 handler(sig, info, context);
             } else {
                 // SAFETY: without SA_SIGINFO the stored address is a one-argument handler.
@@ -108,8 +107,7 @@ fn chain(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void, code: i32
             // SAFETY: all-zero bytes are a valid sigaction; SIG_DFL is 0.
             let mut default: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
             default.sa_sigaction = libc::SIG_DFL;
-            // SAFETY: `default` is a valid action; sigaction and raise are
-            // async-signal-safe.
+            // SAFETY: `default` is a valid action; sigaction and raise are async-signal-safe.
             unsafe {
                 libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
                 if code <= 0 {
