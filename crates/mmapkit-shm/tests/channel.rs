@@ -1,29 +1,17 @@
 //! The SPSC channel: order, wrap-around, limits, a million messages between
 //! two processes, ends killed mid-flight, and a peer scribbling on the ring.
 
+mod common;
+
+use common::{child_command, name_from_env, unique};
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError, Wait};
 use proptest::prelude::*;
-
-fn unique(tag: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("mmapkit-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn child_command(test: &str, name: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MMAPKIT_SHM_NAME", name);
-    cmd
-}
-
-fn name_from_env() -> String {
-    std::env::var("MMAPKIT_SHM_NAME").expect("run through the parent test")
-}
 
 /// Message `seq`: a length from 0 to 1000 and bytes that depend on both.
 fn message(seq: u64) -> Vec<u8> {

@@ -2,18 +2,16 @@
 //! processes), each message once, each sender's order kept, and a sender
 //! killed while it holds the senders' lock.
 
+mod common;
+
+use common::{child_command, name_from_env, unique};
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::Stdio;
 use std::time::Duration;
 
 use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError};
-
-fn unique(tag: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("mmapkit-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
 
 fn many() -> ChannelOptions {
     let mut options = ChannelOptions::new();
@@ -111,16 +109,6 @@ fn two_senders_two_receivers_in_threads() {
     });
     drop(keeper);
     verify(&results, 2, PER_SENDER);
-}
-
-fn child_command(test: &str, name: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MMAPKIT_SHM_NAME", name);
-    cmd
-}
-
-fn name_from_env() -> String {
-    std::env::var("MMAPKIT_SHM_NAME").expect("run through the parent test")
 }
 
 const PROCESS_PER_SENDER: u32 = 500_000;

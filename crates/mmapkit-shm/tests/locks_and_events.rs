@@ -1,8 +1,12 @@
 //! The robust mutex across threads and processes, a holder killed with
 //! SIGKILL, and events waking another process.
 
+mod common;
+
+use common::{child_command, name_from_env, unique};
+
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -23,21 +27,6 @@ struct Mailbox {
     _pad: u32,
     event: Event,
     value: AtomicU64,
-}
-
-fn unique(tag: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("mmapkit-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn child_command(test: &str, name: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MMAPKIT_SHM_NAME", name);
-    cmd
-}
-
-fn name_from_env() -> String {
-    std::env::var("MMAPKIT_SHM_NAME").expect("run through the parent test")
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! Regions: creation rules, header validation, waiting for readiness, memfd
 //! passing, and bytes a hostile peer wrote.
 
+mod common;
+
+use common::unique;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Output};
@@ -16,11 +20,6 @@ use zerocopy::{FromBytes, KnownLayout};
 struct State {
     value: AtomicU64,
     ready: Event,
-}
-
-fn unique(tag: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("mmapkit-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn child(test: &str, env: &[(&str, &str)]) -> Output {

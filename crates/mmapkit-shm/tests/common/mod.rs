@@ -1,0 +1,24 @@
+//! Helpers shared by the shared-memory tests.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A region name no other test (or test process) uses.
+pub fn unique(tag: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("mmapkit-test-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A command that runs the `#[ignore]`d test `test` of this binary in a child
+/// process, with the region name in `MMAPKIT_SHM_NAME`.
+pub fn child_command(test: &str, name: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env("MMAPKIT_SHM_NAME", name);
+    cmd
+}
+
+/// The region name a child test was given.
+pub fn name_from_env() -> String {
+    std::env::var("MMAPKIT_SHM_NAME").expect("run through the parent test")
+}
