@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{child_command, name_from_env, unique};
+use common::{Started, child_command, name_from_env, spawn_until, unique};
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -161,14 +160,8 @@ fn a_sender_killed_mid_message_is_peer_gone_and_the_half_message_never_arrives()
     let name = unique("killed-sender");
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::create_named(&name, &small(65536)) }.unwrap();
-    let mut sender = child_command("child_send_then_hang_mid_message", &name).stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = BufReader::new(sender.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("mid-message") {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the sender exited early: {seen}");
-        seen.push_str(&line);
-    }
+    let Started { child: mut sender, stdout: _out } =
+        spawn_until("child_send_then_hang_mid_message", &name, "mid-message");
     sender.kill().unwrap();
     sender.wait().unwrap();
     for seq in 0..3 {
@@ -199,14 +192,7 @@ fn a_receiver_killed_while_the_sender_waits_is_peer_gone() {
     let name = unique("killed-receiver");
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
-    let mut receiver = child_command("child_attach_and_hang", &name).stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = BufReader::new(receiver.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("attached") {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the receiver exited early: {seen}");
-        seen.push_str(&line);
-    }
+    let Started { child: mut receiver, stdout: _out } = spawn_until("child_attach_and_hang", &name, "attached");
     while tx.try_send(&[1u8; 1000]).is_ok() {}
     receiver.kill().unwrap();
     receiver.wait().unwrap();

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{child_command, name_from_env, unique};
+use common::{Started, child_command, name_from_env, spawn_until, unique};
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -205,14 +204,7 @@ fn a_sender_killed_holding_the_lock_does_not_block_the_others() {
     let name = unique("many-killed");
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
-    let mut child = child_command("child_reserve_and_hang", &name).stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("holding") {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the child exited early: {seen}");
-        seen.push_str(&line);
-    }
+    let Started { mut child, stdout: _out } = spawn_until("child_reserve_and_hang", &name, "holding");
     child.kill().unwrap();
     child.wait().unwrap();
     // The dead sender held the senders' lock mid-message: a live sender

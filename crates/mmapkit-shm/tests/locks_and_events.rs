@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{child_command, name_from_env, unique};
+use common::{Started, child_command, name_from_env, spawn_until, unique};
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -56,22 +55,14 @@ fn threads_serialise_through_the_mutex() {
 }
 
 /// Starts a child that locks the mutex and half-updates it; returns once it
-/// holds the lock (with the pipe it keeps writing to).
-fn start_holder(name: &str) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut holder = child_command("child_lock_and_hang", name).stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = BufReader::new(holder.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("holding") {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the holder exited early: {seen}");
-        seen.push_str(&line);
-    }
-    (holder, out)
+/// holds the lock.
+fn start_holder(name: &str) -> Started {
+    spawn_until("child_lock_and_hang", name, "holding")
 }
 
 /// Starts a holder and kills it with SIGKILL: no unwinding, no unlock.
 fn kill_a_holder(name: &str) {
-    let (mut holder, _out) = start_holder(name);
+    let Started { child: mut holder, stdout: _out } = start_holder(name);
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
@@ -129,7 +120,7 @@ fn try_lock_and_timeouts_while_another_process_holds_it() {
     let mutex =
         // SAFETY: only these tests reach the value, and only through the lock.
         unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 0, to: 0 }) }.unwrap();
-    let (mut holder, _out) = start_holder(&name);
+    let Started { child: mut holder, stdout: _out } = start_holder(&name);
     assert!(mutex.try_lock().unwrap().is_none(), "held by the child");
     let start = Instant::now();
     let err = mutex.lock_timeout(Duration::from_millis(200)).unwrap_err();

@@ -22,3 +22,25 @@ pub fn child_command(test: &str, name: &str) -> Command {
 pub fn name_from_env() -> String {
     std::env::var("MMAPKIT_SHM_NAME").expect("run through the parent test")
 }
+
+/// A child process started by [`spawn_until`], with the pipe it writes to
+/// (kept open so that the child never writes into a closed pipe).
+pub struct Started {
+    pub child: std::process::Child,
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// Starts child test `test` on region `name` and returns once it has printed
+/// a line containing `ready`.
+pub fn spawn_until(test: &str, name: &str, ready: &str) -> Started {
+    use std::io::BufRead;
+    let mut child = child_command(test, name).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(ready) {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "{test} exited before printing {ready:?}: {seen}");
+        seen.push_str(&line);
+    }
+    Started { child, stdout }
+}
