@@ -65,9 +65,13 @@ impl ShmLink {
     }
 }
 
+/// How long either side waits for the other before giving up (a peer that
+/// died before attaching would otherwise be waited for forever).
+const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Link for ShmLink {
     fn send(&mut self, len: usize, fill: u8) -> anyhow::Result<()> {
-        let mut slot = self.tx.reserve(len)?;
+        let mut slot = self.tx.reserve_timeout(len, Some(PEER_TIMEOUT))?;
         slot.fill(fill);
         std::hint::black_box(&mut *slot);
         slot.commit();
@@ -75,7 +79,7 @@ impl Link for ShmLink {
     }
 
     fn recv(&mut self, len: usize) -> anyhow::Result<u64> {
-        let message = self.rx.recv()?;
+        let message = self.rx.recv_timeout(Some(PEER_TIMEOUT))?;
         if message.len() != len {
             bail!("expected a {len}-byte message, got {}", message.len());
         }
