@@ -343,7 +343,7 @@ impl End {
                 Wait::Block => false,
                 Wait::SpinThenBlock(n) => spins < n,
             };
-            if !spinning || spins % 1024 == 0 {
+            if !spinning || spins.is_multiple_of(1024) {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
                     return Err(ShmError::Timeout(deadline.map_or(Duration::ZERO, |d| d.duration_since(now))));

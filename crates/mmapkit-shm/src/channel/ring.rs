@@ -83,7 +83,7 @@ pub(crate) struct Locks {
 
 const _: () = assert!(size_of::<RingHeader>() <= LOCKS_OFFSET);
 const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= RING_HEADER_SIZE);
-const _: () = assert!(LOCKS_OFFSET % 16 == 0);
+const _: () = assert!(LOCKS_OFFSET.is_multiple_of(16));
 
 /// Rounds a message length up to its record's size.
 pub(crate) fn record_size(len: usize) -> usize {
