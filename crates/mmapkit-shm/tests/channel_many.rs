@@ -241,3 +241,46 @@ fn one_to_one_and_many_to_many_channels_refuse_each_other() {
     let err = unsafe { Sender::open_named(&name, &ChannelOptions::new()) }.unwrap_err();
     assert!(matches!(err, ShmError::WrongLayout { .. }), "{err}");
 }
+
+#[test]
+fn an_end_holding_its_side_lock_does_not_stall_the_others_past_their_timeouts() {
+    let name = unique("many-held");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut keeper = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
+    // SAFETY: as above.
+    let mut tx = unsafe { Sender::open_named(&name, &many()) }.unwrap();
+    tx.send(&message(1, 0)).unwrap();
+    tx.send(&message(1, 1)).unwrap();
+    let held = std::sync::Barrier::new(3);
+    let done = std::sync::Barrier::new(3);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let message = keeper.recv().unwrap(); // holds the receivers' lock
+            assert_eq!(check(&message), (1, 0));
+            held.wait();
+            done.wait();
+        });
+        s.spawn(|| {
+            // SAFETY: as above.
+            let mut other = unsafe { Sender::open_named(&name, &many()) }.unwrap();
+            let _slot = other.reserve(10).unwrap(); // holds the senders' lock
+            held.wait();
+            done.wait();
+        });
+        held.wait();
+        // SAFETY: as above.
+        let mut rx = unsafe { Receiver::open_named(&name, &many()) }.unwrap();
+        let start = std::time::Instant::now();
+        let err = rx.recv_timeout(Some(Duration::from_millis(200))).unwrap_err();
+        assert!(matches!(err, ShmError::Timeout(_)), "{err}");
+        let err = tx.send_timeout(b"x", Some(Duration::from_millis(200))).unwrap_err();
+        assert!(matches!(err, ShmError::Timeout(_)), "{err}");
+        assert!(matches!(tx.try_send(b"x"), Err(ShmError::Full)));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        done.wait();
+    });
+    // Once released, the rest flows again.
+    // SAFETY: as above.
+    let mut rx = unsafe { Receiver::open_named(&name, &many()) }.unwrap();
+    assert_eq!(check(&rx.recv_timeout(Some(Duration::from_secs(5))).unwrap()), (1, 1));
+}

@@ -147,22 +147,33 @@ fn layout(many: bool) -> Layout {
     Layout::of::<RingHeader>(if many { "mmapkit-shm mpmc channel v1" } else { "mmapkit-shm spsc channel v2" })
 }
 
-/// Takes a robust lock; a holder's death is repaired by construction (the
-/// ring's positions change only at commit and release).
-fn take(lock: &ipc::RawRobustMutex, region: &Region) -> Result<()> {
-    loop {
-        // SAFETY: the locks are initialised by the creator before publishing.
-        match unsafe { lock.lock(None) }.map_err(|e| ShmError::os("lock", &region.describe(), e))? {
-            ipc::LockOutcome::Acquired => return Ok(()),
-            ipc::LockOutcome::OwnerDied => {
-                // SAFETY: we hold it, taken with OwnerDied.
-                unsafe { lock.make_consistent() }.map_err(|e| ShmError::os("recover", &region.describe(), e))?;
-                return Ok(());
-            }
-            ipc::LockOutcome::NotRecoverable => return Err(ShmError::NotRecoverable),
-            ipc::LockOutcome::Busy => continue,
+/// Takes a robust lock, waiting at most `timeout` (`None`: as long as it
+/// takes; zero: one try). A holder's death is repaired by construction (the
+/// ring's positions change only at commit and release). `Ok(false)` if
+/// another holder kept it for the whole timeout.
+fn take(lock: &ipc::RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<bool> {
+    // SAFETY: the locks are initialised by the creator before publishing.
+    match unsafe { lock.lock(timeout) }.map_err(|e| ShmError::os("lock", &region.describe(), e))? {
+        ipc::LockOutcome::Acquired => Ok(true),
+        ipc::LockOutcome::OwnerDied => {
+            // SAFETY: we hold it, taken with OwnerDied.
+            unsafe { lock.make_consistent() }.map_err(|e| ShmError::os("recover", &region.describe(), e))?;
+            Ok(true)
         }
+        ipc::LockOutcome::NotRecoverable => Err(ShmError::NotRecoverable),
+        ipc::LockOutcome::Busy => Ok(false),
     }
+}
+
+/// Whether an end holds its side's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SideLock {
+    /// A one-to-one channel: there is no lock.
+    Unneeded,
+    /// Taken.
+    Held,
+    /// Another end of this side kept it for the whole timeout.
+    Busy,
 }
 
 /// Releases a robust lock taken with [`take`].
@@ -267,14 +278,14 @@ impl End {
         unsafe { &*self.region.payload_ptr().add(ring::LOCKS_OFFSET).cast::<ring::Locks>() }
     }
 
-    /// Takes this role's lock, for a many-to-many channel.
-    fn take_role_lock(&self) -> Result<bool> {
+    /// Takes this role's lock (many-to-many channels only), waiting at most `timeout`.
+    fn take_role_lock(&self, timeout: Option<Duration>) -> Result<SideLock> {
         if !self.many {
-            return Ok(false);
+            return Ok(SideLock::Unneeded);
         }
         let locks = self.locks();
-        take(if self.role == Role::Sender { &locks.send } else { &locks.recv }, &self.region)?;
-        Ok(true)
+        let lock = if self.role == Role::Sender { &locks.send } else { &locks.recv };
+        Ok(if take(lock, &self.region, timeout)? { SideLock::Held } else { SideLock::Busy })
     }
 
     fn give_role_lock(&self) {
@@ -536,10 +547,14 @@ impl Sender {
         if len > max { Err(ShmError::MessageTooLarge { len, max }) } else { Ok(()) }
     }
 
-    /// Reserves room for a `len`-byte message if there is room now.
+    /// Reserves room for a `len`-byte message if there is room now (and, with
+    /// many senders, no other sender is reserving: that is `Full` too).
     pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
         self.check_len(len)?;
-        let locked = self.end.take_role_lock()?;
+        let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
+            SideLock::Busy => return Err(ShmError::Full),
+            side => side == SideLock::Held,
+        };
         if locked {
             self.refresh();
         }
@@ -561,12 +576,15 @@ impl Sender {
         // The peer's liveness is checked only when there is no room: while
         // there is, sending costs no system call. With many senders, the
         // senders' lock is held from here to the commit.
-        let locked = self.end.take_role_lock()?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let locked = match self.end.take_role_lock(timeout)? {
+            SideLock::Busy => return Err(ShmError::Timeout(timeout.unwrap_or_default())),
+            side => side == SideLock::Held,
+        };
         if locked {
             self.refresh();
         }
         let size = record_size(len);
-        let deadline = timeout.map(|t| Instant::now() + t);
         let Sender { end, tail, head_seen } = self;
         let ready = || fits(end, end.ring().head.0.load(Ordering::Acquire), *tail, size).map_or(true, |r| r.is_some());
         let found = end.wait_for(&end.ring().space_ready, deadline, ready, || {
@@ -721,9 +739,14 @@ impl Receiver {
     }
 
     /// One look for a message; with many receivers, under the receivers'
-    /// lock, which stays held (for the Message) only when one is found.
+    /// lock, which stays held (for the Message) only when one is found. A lock
+    /// another receiver holds counts as "nothing yet", so waits keep their
+    /// timeouts whatever other receivers do.
     fn attempt(&self) -> Result<Option<(Found, bool)>> {
-        let locked = self.end.take_role_lock()?;
+        let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
+            SideLock::Busy => return Ok(None),
+            side => side == SideLock::Held,
+        };
         if locked {
             self.head.set(self.end.ring().head.0.load(Ordering::Acquire));
         }
