@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, ErrorKind, Operation, Result};
-use crate::guard::{Fault, Guard};
+use crate::guard::{Fault, Guard, GuardedRange};
 use crate::sys::{self, FileKind, Protection, Sharing};
 
 /// A shared, writable map of a whole file, inside a fixed reservation of
@@ -95,7 +95,7 @@ impl GrowableMap {
         // The whole reservation is registered once; the guard patches only the
         // part mapped to the file, which `extend` keeps it informed of.
         map.guard = Some(
-            Guard::new(base.as_ptr() as usize, reserved, 0, true, 0, 0)
+            Guard::new(GuardedRange::new(base.as_ptr() as usize, reserved, 0, true, 0, 0))
                 .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.as_fd())))?,
         );
         // The file is already `info.len` bytes long: map that much, allocate nothing.

@@ -6,7 +6,7 @@ use std::sync::atomic::{Ordering, compiler_fence};
 
 use crate::advice::{Advice, DestructiveAdvice};
 use crate::error::{Error, ErrorKind, Operation, Result};
-use crate::guard::{Fault, Guard};
+use crate::guard::{Fault, Guard, GuardedRange};
 use crate::residency::Residency;
 use crate::span::{pages_covering, pages_within};
 use crate::sys::{self, Protection, Sharing};
@@ -77,7 +77,8 @@ impl RawMap {
         }
         let start = self.base.as_ptr() as usize;
         let writable = self.prot == Protection::ReadWrite;
-        self.guard = Some(Guard::new(start, self.unmap_len, self.unmap_len, writable, self.lead, file_offset)?);
+        let range = GuardedRange::new(start, self.unmap_len, self.unmap_len, writable, self.lead, file_offset);
+        self.guard = Some(Guard::new(range)?);
         Ok(())
     }
 

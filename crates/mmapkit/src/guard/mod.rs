@@ -27,19 +27,10 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// Guards `extent` bytes at page-aligned `start`, of which the first
-    /// `mapped` are backed by the file from `file_offset`; the map's data
-    /// starts `lead` bytes in.
-    pub(crate) fn new(
-        start: usize,
-        extent: usize,
-        mapped: usize,
-        writable: bool,
-        lead: usize,
-        file_offset: u64,
-    ) -> io::Result<Guard> {
+    /// Registers `range` (installing the handler on first use).
+    pub(crate) fn new(range: GuardedRange) -> io::Result<Guard> {
         install()?;
-        let range = Arc::new(GuardedRange::new(start, extent, mapped, writable, lead, file_offset));
+        let range = Arc::new(range);
         handler::REGISTRY.insert(Arc::clone(&range));
         Ok(Guard { range })
     }
