@@ -49,6 +49,8 @@ pub struct GrowableMap {
     mapped: Mutex<usize>,
     /// The fault guard's registration of the whole reservation.
     guard: Option<Guard>,
+    /// `ReadWrite`, or `Read` inside a [`GrowableReadMap`](crate::GrowableReadMap).
+    protection: Protection,
 }
 
 // SAFETY: the map owns its reservation like a Box<[u8]> owns its buffer; the
@@ -71,16 +73,32 @@ impl GrowableMap {
     /// process, handle or mapping may modify the file while the map
     /// is alive.
     pub unsafe fn new(file: File, reserve: usize) -> Result<GrowableMap> {
+        // SAFETY: the caller upholds `new`'s contract, which is `with_protection`'s.
+        unsafe { GrowableMap::with_protection(file, reserve, Protection::ReadWrite) }
+    }
+
+    /// `new`, with the pages mapped `protection` (`Read` or `ReadWrite`).
+    ///
+    /// # Safety
+    /// As for [`GrowableMap::new`].
+    pub(crate) unsafe fn with_protection(file: File, reserve: usize, protection: Protection) -> Result<GrowableMap> {
+        let writable = protection == Protection::ReadWrite;
         let fail = |kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(file.as_fd()));
         let info = sys::file_info(file.as_fd()).map_err(|e| fail(ErrorKind::Os(e)))?;
         if info.kind != FileKind::Regular {
             return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
         }
         let access = sys::access_mode(file.as_fd()).map_err(|e| fail(ErrorKind::Os(e)))?;
-        if !(access.can_read() && access.can_write()) {
+        if !access.can_read() {
             return Err(fail(ErrorKind::AccessMode {
-                opened: if access.can_read() { "read-only" } else { "write-only" },
-                needed: "a growable map needs read and write access",
+                opened: "write-only",
+                needed: "a growable map needs read access",
+            }));
+        }
+        if writable && !access.can_write() {
+            return Err(fail(ErrorKind::AccessMode {
+                opened: "read-only",
+                needed: "a writable growable map needs read and write access",
             }));
         }
         let reserved = reserve.checked_next_multiple_of(sys::page_size()).filter(|&r| r > 0).ok_or_else(|| {
@@ -90,12 +108,19 @@ impl GrowableMap {
             return Err(fail(ErrorKind::ReservationExceeded { requested: info.len, reserved }));
         }
         let base = sys::reserve(reserved).map_err(|e| fail(ErrorKind::Os(e)))?;
-        let mut map =
-            GrowableMap { file, base, reserved, len: AtomicUsize::new(0), mapped: Mutex::new(0), guard: None };
+        let mut map = GrowableMap {
+            file,
+            base,
+            reserved,
+            len: AtomicUsize::new(0),
+            mapped: Mutex::new(0),
+            guard: None,
+            protection,
+        };
         // The whole reservation is registered once; the guard patches only the
         // part mapped to the file, which `extend` keeps it informed of.
         map.guard = Some(
-            Guard::new(GuardedRange::new(base.as_ptr() as usize, reserved, 0, true, 0, 0))
+            Guard::new(GuardedRange::new(base.as_ptr() as usize, reserved, 0, writable, 0, 0))
                 .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.as_fd())))?,
         );
         // The file is already `info.len` bytes long: map that much, allocate nothing.
@@ -123,7 +148,7 @@ impl GrowableMap {
                 sys::map_file_fixed(
                     tail,
                     needed - *mapped,
-                    Protection::ReadWrite,
+                    self.protection,
                     Sharing::Shared,
                     self.file.as_fd(),
                     *mapped as u64,

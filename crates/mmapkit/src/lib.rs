@@ -41,6 +41,7 @@
 //!   ([`MapOptions::map_anon`]). `make_mut` / `make_read_only` switch between them.
 //! - [`GrowableMap`]: a file map inside a fixed reservation of address space,
 //!   grown in place with [`GrowableMap::grow_to`]; its address never changes.
+//!   [`GrowableReadMap`] is the same, read-only, for files written with `pwrite`.
 //! - [`Advice`] and [`DestructiveAdvice`]: `madvise`, split by whether the
 //!   advice can change what the bytes read as.
 //! - [`Residency`]: which pages are in memory (`mincore`); [`page_cache`] asks
@@ -151,6 +152,7 @@
 mod advice;
 mod error;
 mod growable;
+mod growable_read;
 mod guard;
 pub mod ipc;
 mod map;
@@ -167,6 +169,7 @@ mod sys;
 pub use advice::{Advice, DestructiveAdvice};
 pub use error::{Error, ErrorKind, Operation, Result, Unchanged};
 pub use growable::GrowableMap;
+pub use growable_read::GrowableReadMap;
 #[doc(hidden)]
 pub use guard::bench_support;
 pub use guard::{Fault, FaultCause};

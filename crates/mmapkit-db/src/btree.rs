@@ -1,0 +1,298 @@
+//! The copy-on-write B+tree: lookups over any [`Pages`], and inserts and
+//! removals that copy the path they change into the write transaction.
+
+use crate::error::Result;
+use crate::node::{self, BRANCH_ENTRY_HEADER, MAX_ENTRY, Node, Value, edit};
+use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo};
+use crate::pages::Pages;
+use crate::store::Store;
+
+/// Deeper than this, a tree must have a cycle: a damaged file, not a real tree.
+pub const MAX_DEPTH: usize = 32;
+/// A node using fewer bytes than this after a removal is merged with a
+/// neighbour when the two fit in one page.
+const UNDERFULL: usize = PAGE_SIZE / 4;
+
+/// Parses page `n` as a node.
+pub fn node<P: Pages + ?Sized>(pages: &P, n: PageNo) -> Result<Node<'_>> {
+    Node::parse(pages.page(n)?, n, pages.path())
+}
+
+/// Finds `key` in the tree at `root` (0: empty tree).
+pub fn get<'p, P: Pages + ?Sized>(pages: &'p P, root: PageNo, key: &[u8]) -> Result<Option<Value<'p>>> {
+    if root == 0 {
+        return Ok(None);
+    }
+    let mut n = node(pages, root)?;
+    for _ in 0..MAX_DEPTH {
+        if n.is_leaf() {
+            return match n.search(key)? {
+                Ok(i) => Ok(Some(n.leaf_entry(i)?.1)),
+                Err(_) => Ok(None),
+            };
+        }
+        n = node(pages, n.child(n.child_for(key)?)?)?;
+    }
+    Err(pages.corrupt(root, format!("tree under page {root} is deeper than {MAX_DEPTH} levels")))
+}
+
+/// The bytes of a value, following an overflow reference.
+pub fn value_bytes<'p, P: Pages + ?Sized>(pages: &'p P, value: Value<'p>) -> Result<&'p [u8]> {
+    match value {
+        Value::Inline(bytes) => Ok(bytes),
+        Value::Overflow { page, len } => pages.run(page, len),
+    }
+}
+
+/// A node split in two: the right half's first key and page.
+struct Split {
+    key: Vec<u8>,
+    right: PageNo,
+}
+
+/// Inserts or replaces `key` → `value` in the tree at `root`; returns the new root.
+pub fn insert(store: &mut Store<'_>, root: PageNo, key: &[u8], value: &[u8]) -> Result<(PageNo, bool)> {
+    let stored = if node::LEAF_ENTRY_HEADER + key.len() + value.len() + 2 <= MAX_ENTRY {
+        Value::Inline(value)
+    } else {
+        Value::Overflow { page: store.write_run(value), len: value.len() }
+    };
+    let mut entry = Vec::with_capacity(node::LEAF_ENTRY_HEADER + key.len() + value.len().min(MAX_ENTRY));
+    node::encode_leaf(&mut entry, key, stored);
+    if root == 0 {
+        let leaf = store.alloc(1);
+        edit::build(store.page_mut(leaf), Kind::Leaf, 0, [entry.as_slice()]);
+        return Ok((leaf, false));
+    }
+    let (new_root, split, replaced) = insert_into(store, root, key, &entry, 0)?;
+    let Some(split) = split else { return Ok((new_root, replaced)) };
+    let top = store.alloc(1);
+    let mut sep = Vec::new();
+    node::encode_branch(&mut sep, &split.key, split.right);
+    edit::build(store.page_mut(top), Kind::Branch, new_root, [sep.as_slice()]);
+    Ok((top, replaced))
+}
+
+fn insert_into(
+    store: &mut Store<'_>,
+    n: PageNo,
+    key: &[u8],
+    entry: &[u8],
+    depth: usize,
+) -> Result<(PageNo, Option<Split>, bool)> {
+    if depth >= MAX_DEPTH {
+        return Err(store.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
+    }
+    let n = store.owned(n)?;
+    let view = node(store, n)?;
+    if view.is_leaf() {
+        // Whether the key is there, and the overflow run of its old value.
+        let (at, old) = match view.search(key)? {
+            Ok(i) => match view.leaf_entry(i)?.1 {
+                Value::Overflow { page, len } => (i, Some(Some((page, len)))),
+                Value::Inline(_) => (i, Some(None)),
+            },
+            Err(i) => (i, None),
+        };
+        if let Some(Some((page, len))) = old {
+            store.free(page, page::run_pages(len));
+        }
+        let p = store.page_mut(n);
+        let fits = if old.is_some() { edit::replace(p, at, entry) } else { edit::insert(p, at, entry) };
+        if fits {
+            return Ok((n, None, old.is_some()));
+        }
+        // `replace` removed the old entry when the new one did not fit.
+        let split = split_node(store, n, at, entry)?;
+        return Ok((n, Some(split), old.is_some()));
+    }
+    let j = view.child_for(key)?;
+    let child = view.child(j)?;
+    let (new_child, split, replaced) = insert_into(store, child, key, entry, depth + 1)?;
+    edit::set_child(store.page_mut(n), j, new_child);
+    let Some(split) = split else { return Ok((n, None, replaced)) };
+    let mut sep = Vec::new();
+    node::encode_branch(&mut sep, &split.key, split.right);
+    if edit::insert(store.page_mut(n), j, &sep) {
+        return Ok((n, None, replaced));
+    }
+    let split = split_node(store, n, j, &sep)?;
+    Ok((n, Some(split), replaced))
+}
+
+/// Splits owned node `n`, which `entry` (to go at position `at`) did not fit.
+fn split_node(store: &mut Store<'_>, n: PageNo, at: usize, entry: &[u8]) -> Result<Split> {
+    let copy = store.page(n)?.to_vec();
+    let path = store.base.path;
+    let view = Node::parse(&copy, n, path)?;
+    let mut entries: Vec<&[u8]> = (0..view.count()).map(|i| view.entry(i)).collect::<Result<_>>()?;
+    entries.insert(at, entry);
+    let sizes: Vec<usize> = entries.iter().map(|e| e.len() + 2).collect();
+    let total: usize = sizes.iter().sum();
+    let leaf = view.is_leaf();
+    // Appending at the end (sequential keys, compaction): keep the left node
+    // full. Otherwise split the bytes in half.
+    let mut s = if at == entries.len() - 1 {
+        if leaf { entries.len() - 1 } else { entries.len() - 2 }
+    } else {
+        let mut acc = 0;
+        let mut s = 0;
+        while s < entries.len() - 1 && acc + sizes[s] <= total / 2 {
+            acc += sizes[s];
+            s += 1;
+        }
+        s.max(1)
+    };
+    let room = PAGE_SIZE - HEADER;
+    // Make sure both halves fit (the middle entry moves up out of a branch).
+    while sizes[..s].iter().sum::<usize>() > room {
+        s -= 1;
+    }
+    let right_start = if leaf { s } else { s + 1 };
+    while sizes[right_start.min(entries.len())..].iter().sum::<usize>() > room && s + 1 < entries.len() {
+        s += 1;
+    }
+    let right = store.alloc(1);
+    if leaf {
+        let key = leaf_key(entries[s]);
+        edit::build(store.page_mut(right), Kind::Leaf, 0, entries[s..].iter().copied());
+        edit::build(store.page_mut(n), Kind::Leaf, 0, entries[..s].iter().copied());
+        Ok(Split { key, right })
+    } else {
+        let middle = entries[s];
+        let key = middle[BRANCH_ENTRY_HEADER..].to_vec();
+        let child = page::read_u64(middle, 2);
+        edit::build(store.page_mut(right), Kind::Branch, child, entries[s + 1..].iter().copied());
+        edit::build(store.page_mut(n), Kind::Branch, page::link(&copy), entries[..s].iter().copied());
+        Ok(Split { key, right })
+    }
+}
+
+fn leaf_key(entry: &[u8]) -> Vec<u8> {
+    let klen = page::read_u16(entry, 0) as usize;
+    entry[node::LEAF_ENTRY_HEADER..node::LEAF_ENTRY_HEADER + klen].to_vec()
+}
+
+/// Removes `key` from the tree at `root`; returns the new root (0 when the
+/// tree became empty) and whether the key was there.
+pub fn remove(store: &mut Store<'_>, root: PageNo, key: &[u8]) -> Result<(PageNo, bool)> {
+    if get(store, root, key)?.is_none() {
+        return Ok((root, false));
+    }
+    let (mut root, found) = remove_from(store, root, key, 0)?;
+    // An empty leaf or a branch with one child is not worth a level.
+    for _ in 0..MAX_DEPTH {
+        let view = node(store, root)?;
+        if view.count() > 0 {
+            break;
+        }
+        let next = if view.is_leaf() { 0 } else { view.child(0)? };
+        store.free(root, 1);
+        root = next;
+        if root == 0 {
+            break;
+        }
+    }
+    Ok((root, found))
+}
+
+fn remove_from(store: &mut Store<'_>, n: PageNo, key: &[u8], depth: usize) -> Result<(PageNo, bool)> {
+    if depth >= MAX_DEPTH {
+        return Err(store.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
+    }
+    let n = store.owned(n)?;
+    let view = node(store, n)?;
+    if view.is_leaf() {
+        let Ok(i) = view.search(key)? else { return Ok((n, false)) };
+        if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
+            store.free(page, page::run_pages(len));
+        }
+        edit::remove(store.page_mut(n), i);
+        return Ok((n, true));
+    }
+    let j = view.child_for(key)?;
+    let child = view.child(j)?;
+    let (new_child, found) = remove_from(store, child, key, depth + 1)?;
+    edit::set_child(store.page_mut(n), j, new_child);
+    if edit::used(store.page(new_child)?) < UNDERFULL {
+        merge_child(store, n, j)?;
+    }
+    Ok((n, found))
+}
+
+/// Merges child `j` of owned branch `n` with a neighbour if both fit in one page.
+fn merge_child(store: &mut Store<'_>, n: PageNo, j: usize) -> Result<()> {
+    let view = node(store, n)?;
+    if view.count() == 0 {
+        return Ok(());
+    }
+    // Merge children `a` and `a + 1`, separated by key `a`.
+    let a = if j < view.count() { j } else { j - 1 };
+    let (left, right) = (view.child(a)?, view.child(a + 1)?);
+    let sep = view.key(a)?.to_vec();
+    let (lview, rview) = (node(store, left)?, node(store, right)?);
+    if lview.is_leaf() != rview.is_leaf() {
+        return Err(store.corrupt(n, "children of one branch at different depths".into()));
+    }
+    let extra = if lview.is_leaf() { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + 2 };
+    if lview.used()? + rview.used()? + extra > PAGE_SIZE - HEADER {
+        return Ok(());
+    }
+    let right_copy = store.page(right)?.to_vec();
+    let path = store.base.path;
+    let rview = Node::parse(&right_copy, right, path)?;
+    let left = store.owned(left)?;
+    let mut moved: Vec<Vec<u8>> = Vec::with_capacity(rview.count() + 1);
+    if !rview.is_leaf() {
+        let mut e = Vec::new();
+        node::encode_branch(&mut e, &sep, rview.child(0)?);
+        moved.push(e);
+    }
+    for i in 0..rview.count() {
+        moved.push(rview.entry(i)?.to_vec());
+    }
+    let base = node(store, left)?.count();
+    let p = store.page_mut(left);
+    for (k, e) in moved.iter().enumerate() {
+        if !edit::insert(p, base + k, e) {
+            return Err(store.corrupt(left, "merged node overflowed its page".into()));
+        }
+    }
+    store.free(right, 1);
+    let p = store.page_mut(n);
+    edit::set_child(p, a, left);
+    edit::remove(p, a);
+    Ok(())
+}
+
+/// Frees every page of the tree at `root` (a deleted table).
+pub fn free_tree(store: &mut Store<'_>, root: PageNo, depth: usize) -> Result<()> {
+    if root == 0 {
+        return Ok(());
+    }
+    if depth >= MAX_DEPTH {
+        return Err(store.corrupt(root, format!("tree is deeper than {MAX_DEPTH} levels")));
+    }
+    let view = node(store, root)?;
+    let mut children = Vec::new();
+    let mut runs = Vec::new();
+    if view.is_leaf() {
+        for i in 0..view.count() {
+            if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
+                runs.push((page, page::run_pages(len)));
+            }
+        }
+    } else {
+        for j in 0..=view.count() {
+            children.push(view.child(j)?);
+        }
+    }
+    for (page, pages) in runs {
+        store.free(page, pages);
+    }
+    for child in children {
+        free_tree(store, child, depth + 1)?;
+    }
+    store.free(root, 1);
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! `Database::check`: verifies the whole file and reports every problem found.
+
+use std::fmt;
+
+use crate::btree::MAX_DEPTH;
+use crate::catalog::{self, TableInfo};
+use crate::db::Database;
+use crate::error::Result;
+use crate::meta::{META_LEN, Meta};
+use crate::node::{Node, Value};
+use crate::page::{self, Kind, PAGE_SIZE, PageNo};
+use crate::pages::{MapPages, Pages};
+
+/// Problems past this many are counted, not listed.
+const MAX_LISTED: usize = 10_000;
+
+/// One thing wrong with the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The page it concerns, when there is one.
+    pub page: Option<PageNo>,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.page {
+            Some(page) => write!(f, "page {page}: {}", self.what),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
+/// What [`Database::check`] found.
+#[derive(Clone, Debug, Default)]
+pub struct CheckReport {
+    /// The commit that was checked.
+    pub txn: u64,
+    /// Pages in the file's used range (including the two meta pages).
+    pub page_count: u64,
+    /// Pages reachable from the commit (tree nodes, overflow runs, free list).
+    pub pages_in_use: u64,
+    /// Pages on the free list.
+    pub pages_free: u64,
+    /// Tables in the catalog.
+    pub tables: u64,
+    /// Entries over all tables.
+    pub entries: u64,
+    /// Every problem found (at most 10,000 listed; see `unlisted`).
+    pub problems: Vec<Problem>,
+    /// Problems found beyond those listed.
+    pub unlisted: u64,
+}
+
+impl CheckReport {
+    /// Whether no problem was found.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Unseen,
+    Used,
+    Free,
+}
+
+struct Checker<'a> {
+    pages: &'a MapPages<'a>,
+    marks: Vec<Mark>,
+    report: CheckReport,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, page: Option<PageNo>, what: String) {
+        if self.report.problems.len() < MAX_LISTED {
+            self.report.problems.push(Problem { page, what });
+        } else {
+            self.report.unlisted += 1;
+        }
+    }
+
+    /// Marks `n` pages from `start`; false (and a problem) if any is out of range or already marked.
+    fn mark(&mut self, start: PageNo, n: u64, how: Mark, what: &str) -> bool {
+        let end = start.checked_add(n);
+        if start < 2 || end.is_none_or(|end| end > self.marks.len() as u64) {
+            self.problem(Some(start), format!("{what} of {n} pages is outside pages 2..{}", self.marks.len()));
+            return false;
+        }
+        for p in start..start + n {
+            match self.marks[p as usize] {
+                Mark::Unseen => self.marks[p as usize] = how,
+                Mark::Used if how == Mark::Used => {
+                    self.problem(Some(p), format!("{what} is reachable twice"));
+                    return false;
+                }
+                _ => {
+                    self.problem(Some(p), format!("{what} is both in use and on the free list"));
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Checks the tree at `n` for keys in `lower..upper`; returns its entries
+    /// (and the keys for the catalog).
+    fn tree(
+        &mut self,
+        n: PageNo,
+        (lower, upper): (Option<&[u8]>, Option<&[u8]>),
+        depth: usize,
+        leaf_depth: &mut Option<usize>,
+        what: &str,
+        out: &mut Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    ) -> u64 {
+        if depth > MAX_DEPTH {
+            self.problem(Some(n), format!("{what}: deeper than {MAX_DEPTH} levels"));
+            return 0;
+        }
+        if !self.mark(n, 1, Mark::Used, &format!("{what} node")) {
+            return 0;
+        }
+        let pages = self.pages;
+        let bytes = match pages.page(n) {
+            Ok(b) => b,
+            Err(e) => {
+                self.problem(Some(n), e.to_string());
+                return 0;
+            }
+        };
+        if !page::checksum_ok(bytes) {
+            self.problem(Some(n), format!("{what}: checksum mismatch"));
+        }
+        let node = match Node::parse(bytes, n, pages.path).and_then(|node| node.validate().map(|()| node)) {
+            Ok(node) => node,
+            Err(e) => {
+                self.problem(Some(n), format!("{what}: {e}"));
+                return 0;
+            }
+        };
+        let mut keys = Vec::with_capacity(node.count());
+        for i in 0..node.count() {
+            match node.key(i) {
+                Ok(k) => keys.push(k),
+                Err(e) => {
+                    self.problem(Some(n), format!("{what}: {e}"));
+                    return 0;
+                }
+            }
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 && keys[i - 1] >= *k {
+                self.problem(Some(n), format!("{what}: keys {} and {i} are out of order", i - 1));
+            }
+            if lower.is_some_and(|l| *k < l) || upper.is_some_and(|u| *k >= u) {
+                self.problem(Some(n), format!("{what}: key {i} is outside the range its parent gives"));
+            }
+        }
+        if node.is_leaf() {
+            match *leaf_depth {
+                None => *leaf_depth = Some(depth),
+                Some(d) if d != depth => self.problem(Some(n), format!("{what}: leaf at depth {depth}, others at {d}")),
+                _ => {}
+            }
+            for i in 0..node.count() {
+                let Ok((key, value)) = node.leaf_entry(i) else { continue };
+                match value {
+                    Value::Inline(v) => {
+                        if let Some(out) = out.as_mut() {
+                            out.push((key.to_vec(), v.to_vec()));
+                        }
+                    }
+                    Value::Overflow { page: run, len } => {
+                        self.overflow(n, run, len, what);
+                        if out.is_some() {
+                            self.problem(Some(n), format!("{what}: entry {i} has an overflow value"));
+                        }
+                    }
+                }
+            }
+            return node.count() as u64;
+        }
+        let mut total = 0;
+        for j in 0..=node.count() {
+            let child = match node.child(j) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.problem(Some(n), format!("{what}: {e}"));
+                    continue;
+                }
+            };
+            let lo = if j == 0 { lower } else { Some(keys[j - 1]) };
+            let hi = if j == node.count() { upper } else { Some(keys[j]) };
+            total += self.tree(child, (lo, hi), depth + 1, leaf_depth, what, out);
+        }
+        total
+    }
+
+    fn overflow(&mut self, leaf: PageNo, run: PageNo, len: usize, what: &str) {
+        let pages = page::run_pages(len);
+        if !self.mark(run, pages, Mark::Used, &format!("{what} overflow run (from leaf {leaf})")) {
+            return;
+        }
+        let start = run as usize * PAGE_SIZE;
+        let Some(bytes) = self.pages.map.get(start..start + pages as usize * PAGE_SIZE) else { return };
+        if !page::checksum_ok(bytes) {
+            self.problem(Some(run), format!("{what}: overflow run checksum mismatch"));
+        }
+        if let Err(e) = self.pages.run(run, len) {
+            self.problem(Some(run), e.to_string());
+        }
+    }
+}
+
+impl Database {
+    /// Verifies the newest commit: every page's checksum, every node's
+    /// structure and key order, separator ranges, equal leaf depths, each
+    /// table's entry count against the catalog, overflow runs, the free list,
+    /// and that every page is in use or free exactly once. Writers wait while
+    /// it runs; readers do not.
+    pub fn check(&self) -> Result<CheckReport> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let meta: Meta = self.shared.lock().unwrap_or_else(|p| p.into_inner()).current;
+        let pages = self.pages_of(&meta);
+        let mut c = Checker {
+            pages: &pages,
+            marks: vec![Mark::Unseen; meta.page_count.min(self.map.len() as u64 / PAGE_SIZE as u64) as usize],
+            report: CheckReport { txn: meta.txn, page_count: meta.page_count, ..CheckReport::default() },
+        };
+        if (c.marks.len() as u64) < meta.page_count {
+            c.problem(None, format!("the file holds {} pages, the commit needs {}", c.marks.len(), meta.page_count));
+        }
+        // The other meta slot may be older or torn by a crash; only the current commit must be sound.
+        let mut slots = [[0u8; META_LEN]; 2];
+        for (slot, buf) in slots.iter_mut().enumerate() {
+            if let Some(b) = self.map.get(slot * PAGE_SIZE..slot * PAGE_SIZE + META_LEN) {
+                buf.copy_from_slice(b);
+            }
+        }
+        if meta.txn == writer.last_durable && Meta::decode(&slots[writer.durable_slot]) != Ok(meta) {
+            c.problem(Some(writer.durable_slot as u64), "the meta page on disk differs from the open commit".into());
+        }
+        let mut tables = Some(Vec::new());
+        if meta.catalog != 0 {
+            let mut depth = None;
+            c.tree(meta.catalog, (None, None), 0, &mut depth, "catalog", &mut tables);
+        }
+        for (name, value) in tables.unwrap_or_default() {
+            let label = format!("table {:?}", String::from_utf8_lossy(&name));
+            let info = match catalog::decode(&pages, meta.catalog, &value) {
+                Ok(info) => info,
+                Err(e) => {
+                    c.problem(Some(meta.catalog), format!("{label}: {e}"));
+                    continue;
+                }
+            };
+            c.report.tables += 1;
+            let TableInfo { root, len } = info;
+            let found = if root == 0 { 0 } else { c.tree(root, (None, None), 0, &mut None, &label, &mut None) };
+            if found != len {
+                c.problem(Some(root), format!("{label}: the catalog says {len} entries, the tree holds {found}"));
+            }
+            c.report.entries += found;
+        }
+        for &p in &writer.chain {
+            if c.mark(p, 1, Mark::Used, "free-list page") {
+                match pages.page(p) {
+                    Ok(b) if page::checksum_ok(b) && page::kind_byte(b) == Kind::FreeList as u8 => {}
+                    _ => c.problem(Some(p), "free-list page fails its checksum or kind".into()),
+                }
+            }
+        }
+        let free: Vec<(PageNo, u64)> = writer.free.ready_extents().chain(writer.free.pending_extents()).collect();
+        for (start, len) in free {
+            c.mark(start, len, Mark::Free, "free extent");
+        }
+        let mut leaked = Vec::new();
+        for (p, mark) in c.marks.iter().enumerate().skip(2) {
+            match mark {
+                Mark::Unseen => leaked.push(p as u64),
+                Mark::Used => c.report.pages_in_use += 1,
+                Mark::Free => c.report.pages_free += 1,
+            }
+        }
+        for p in leaked {
+            c.problem(Some(p), "neither in use nor free (leaked)".into());
+        }
+        pages.check_fault()?;
+        Ok(c.report)
+    }
+}

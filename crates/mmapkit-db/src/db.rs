@@ -1,0 +1,370 @@
+//! `Database`: opening the file, the writer's state, and the published
+//! snapshot that read transactions start from.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use mmapkit::GrowableReadMap;
+
+use crate::error::{Error, Result};
+use crate::freelist::FreePages;
+use crate::lock;
+use crate::meta::{META_LEN, Meta};
+use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u64};
+use crate::pages::{MapPages, Pages};
+use crate::read::ReadTransaction;
+use crate::storage::{FileStorage, Storage};
+use crate::write::WriteTransaction;
+
+/// Extents per free-list page: 16 bytes each after the header.
+pub(crate) const EXTENTS_PER_PAGE: usize = (PAGE_SIZE - HEADER) / 16;
+
+/// Options for opening a database.
+pub struct Builder {
+    reserve: usize,
+    storage: Box<dyn Storage>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder { reserve: GrowableReadMap::DEFAULT_RESERVE, storage: Box::new(FileStorage) }
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder").field("reserve", &self.reserve).finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Default options: 64 GiB of address space reserved for the file to grow
+    /// into (it costs no memory), `pwrite`/`fdatasync` storage.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The most the file can grow to while open: the address space reserved for
+    /// its mapping. Reopening with a larger value lifts the limit.
+    pub fn max_size(mut self, bytes: usize) -> Builder {
+        self.reserve = bytes;
+        self
+    }
+
+    /// The I/O layer for writes and syncs (for fault-injection tests).
+    pub fn storage(mut self, storage: impl Storage + 'static) -> Builder {
+        self.storage = Box::new(storage);
+        self
+    }
+
+    /// Opens the database at `path`, creating it if the file does not exist or is empty.
+    ///
+    /// # Safety
+    /// See [`Database::create`].
+    pub unsafe fn create(self, path: impl AsRef<Path>) -> Result<Database> {
+        // SAFETY: the caller upholds `create`'s contract, which is `open_with`'s.
+        unsafe { self.open_with(path.as_ref(), true) }
+    }
+
+    /// Opens the existing database at `path`.
+    ///
+    /// # Safety
+    /// See [`Database::create`].
+    pub unsafe fn open(self, path: impl AsRef<Path>) -> Result<Database> {
+        // SAFETY: the caller upholds `open`'s contract, which is `open_with`'s.
+        unsafe { self.open_with(path.as_ref(), false) }
+    }
+
+    /// # Safety
+    /// No other process may modify the file while it is open.
+    unsafe fn open_with(self, path: &Path, create: bool) -> Result<Database> {
+        let path = path.to_path_buf();
+        let io = |op| {
+            let path = path.clone();
+            move |source| Error::Io { path, op, source }
+        };
+        let file = OpenOptions::new().read(true).write(true).create(create).open(&path).map_err(io("open"))?;
+        lock::lock_exclusive(&file, &path)?;
+        let mut len = file.metadata().map_err(io("stat"))?.len();
+        if len == 0 {
+            if !create {
+                return Err(Error::NotADatabase { path, reason: "the file is empty".into() });
+            }
+            let mut first = vec![0u8; 2 * PAGE_SIZE];
+            let meta = Meta::empty().encode();
+            first[..META_LEN].copy_from_slice(&meta);
+            first[PAGE_SIZE..PAGE_SIZE + META_LEN].copy_from_slice(&meta);
+            self.storage.write_at(&file, &first, 0).map_err(io("initialise"))?;
+            self.storage.sync(&file).map_err(io("sync"))?;
+            len = first.len() as u64;
+        }
+        let (meta, slot) = pick_meta(&file, &path, len)?;
+        // SAFETY: the caller promises no other process modifies the file; this
+        // process writes only pages no snapshot refers to (copy-on-write, with
+        // freed pages reused only when no reader can see them) and meta pages,
+        // which are read with pread, never through the map.
+        let map = unsafe { GrowableReadMap::new(file, self.reserve) }?;
+        let pages = MapPages { map: &map, path: &path, page_count: meta.page_count };
+        let (free, chain) = load_free_list(&pages, &meta)?;
+        Ok(Database {
+            writer: Mutex::new(Writer { free, chain, durable_slot: slot, last_durable: meta.txn, poisoned: None }),
+            shared: Mutex::new(Shared { current: meta, readers: BTreeMap::new() }),
+            storage: self.storage,
+            map,
+            path,
+        })
+    }
+}
+
+/// Reads both meta pages and picks the valid one with the higher transaction id.
+fn pick_meta(file: &File, path: &Path, len: u64) -> Result<(Meta, usize)> {
+    let not_db = |reason: String| Error::NotADatabase { path: path.to_path_buf(), reason };
+    if len < 2 * PAGE_SIZE as u64 {
+        return Err(not_db(format!("{len} bytes is shorter than the two {PAGE_SIZE}-byte meta pages")));
+    }
+    let mut found = Vec::new();
+    let mut reasons = Vec::new();
+    for slot in 0..2 {
+        let mut buf = [0u8; META_LEN];
+        file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            op: "read meta page",
+            source,
+        })?;
+        match Meta::decode(&buf) {
+            Ok(meta) if meta.page_count.saturating_mul(PAGE_SIZE as u64) > len => reasons.push(format!(
+                "meta page {slot} (transaction {}) needs {} pages but the file has {} bytes (truncated?)",
+                meta.txn, meta.page_count, len
+            )),
+            Ok(meta) => found.push((meta, slot)),
+            Err(why) => reasons.push(format!("meta page {slot}: {why}")),
+        }
+    }
+    found.into_iter().max_by_key(|(m, _)| m.txn).ok_or_else(|| not_db(reasons.join("; ")))
+}
+
+/// Reads the persisted free list: its extents (all ready) and its own pages.
+fn load_free_list(pages: &MapPages<'_>, meta: &Meta) -> Result<(FreePages, Vec<PageNo>)> {
+    let mut free = FreePages::default();
+    let mut chain = Vec::new();
+    let mut left = meta.free_extents;
+    let mut next = meta.freelist;
+    while next != 0 {
+        if chain.len() as u64 > meta.page_count {
+            return Err(pages.corrupt(next, "the free list loops".into()));
+        }
+        let p = pages.page(next)?;
+        if !page::checksum_ok(p) || page::kind_byte(p) != Kind::FreeList as u8 {
+            return Err(pages.corrupt(next, "free-list page fails its checksum or kind".into()));
+        }
+        let count = page::read_u16(p, 10) as usize;
+        if count > EXTENTS_PER_PAGE || count as u64 > left {
+            return Err(pages.corrupt(next, format!("free-list page claims {count} extents")));
+        }
+        for i in 0..count {
+            let (start, len) = (read_u64(p, HEADER + 16 * i), read_u64(p, HEADER + 16 * i + 8));
+            if start < 2 || len == 0 || start.checked_add(len).is_none_or(|end| end > meta.page_count) {
+                return Err(pages.corrupt(next, format!("free extent {start}+{len} is outside the file")));
+            }
+            free.add_ready(start, len);
+        }
+        left -= count as u64;
+        chain.push(next);
+        next = page::link(p);
+    }
+    pages.check_fault()?;
+    if left != 0 {
+        return Err(pages.corrupt(meta.freelist, format!("free list ends {left} extents short")));
+    }
+    Ok((free, chain))
+}
+
+/// An open database: one file, one writer at a time, any number of readers.
+///
+/// See the [crate documentation](crate) for an example.
+pub struct Database {
+    pub(crate) path: PathBuf,
+    pub(crate) map: GrowableReadMap,
+    pub(crate) storage: Box<dyn Storage>,
+    /// Held by the write transaction for its whole life.
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) shared: Mutex<Shared>,
+}
+
+/// What only the writer touches.
+pub(crate) struct Writer {
+    pub free: FreePages,
+    /// Pages of the persisted free list of the last durable commit.
+    pub chain: Vec<PageNo>,
+    /// The meta slot holding the last durable commit.
+    pub durable_slot: usize,
+    pub last_durable: u64,
+    /// Set when a write or sync failed: what is on disk is unknown.
+    pub poisoned: Option<String>,
+}
+
+/// The published state: the newest commit, and the snapshots readers hold.
+pub(crate) struct Shared {
+    pub current: Meta,
+    /// Snapshot transaction id → open read transactions on it.
+    pub readers: BTreeMap<u64, usize>,
+}
+
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The state behind these locks is updated in single assignments after the
+    // fallible work, so a panic elsewhere leaves it consistent.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Database {
+    /// Opens the database at `path` with default options, creating it when the
+    /// file does not exist or is empty. A second opener (in this process or
+    /// another) gets [`Error::Locked`] with the holder's pid.
+    ///
+    /// # Safety
+    /// Reads hand out slices of the mapped file. No other process may modify
+    /// the file while this handle is open: the exclusive lock keeps out every
+    /// other mmapkit-db handle, but not a program that ignores it. Truncation
+    /// is not a hazard: the fault guard turns it into errors.
+    pub unsafe fn create(path: impl AsRef<Path>) -> Result<Database> {
+        // SAFETY: same contract.
+        unsafe { Builder::new().create(path) }
+    }
+
+    /// Opens the existing database at `path` with default options.
+    ///
+    /// # Safety
+    /// As for [`Database::create`].
+    pub unsafe fn open(path: impl AsRef<Path>) -> Result<Database> {
+        // SAFETY: same contract.
+        unsafe { Builder::new().open(path) }
+    }
+
+    /// Options for opening.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts a read transaction on the newest committed state. It never waits
+    /// for the writer, and the writer never waits for it.
+    pub fn begin_read(&self) -> Result<ReadTransaction<'_>> {
+        let meta = {
+            let mut shared = relock(&self.shared);
+            let meta = shared.current;
+            *shared.readers.entry(meta.txn).or_insert(0) += 1;
+            meta
+        };
+        Ok(ReadTransaction::new(self, meta))
+    }
+
+    /// Starts the write transaction, waiting while another one is open.
+    pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
+        let mut writer = relock(&self.writer);
+        if let Some(cause) = &writer.poisoned {
+            return Err(Error::Poisoned { path: self.path.clone(), cause: cause.clone() });
+        }
+        let (meta, oldest_reader) = {
+            let shared = relock(&self.shared);
+            (shared.current, shared.readers.keys().next().copied())
+        };
+        let upto = oldest_reader.unwrap_or(u64::MAX).min(writer.last_durable);
+        writer.free.release(upto);
+        Ok(WriteTransaction::new(self, writer, meta))
+    }
+
+    pub(crate) fn end_read(&self, txn: u64) {
+        let mut shared = relock(&self.shared);
+        if let Some(n) = shared.readers.get_mut(&txn) {
+            *n -= 1;
+            if *n == 0 {
+                shared.readers.remove(&txn);
+            }
+        }
+    }
+
+    pub(crate) fn publish(&self, meta: Meta) {
+        relock(&self.shared).current = meta;
+    }
+
+    pub(crate) fn pages_of(&self, meta: &Meta) -> MapPages<'_> {
+        MapPages { map: &self.map, path: &self.path, page_count: meta.page_count }
+    }
+
+    /// Writes pages at their places in the file, growing it (and the mapping)
+    /// first. Runs of adjacent pages go out in one write.
+    pub(crate) fn write_pages(&self, pages: &[(PageNo, &[u8])], page_count: u64) -> Result<()> {
+        let needed = page_count * PAGE_SIZE as u64;
+        let len = self.map.len() as u64;
+        if needed > len {
+            // Grow ahead by half the file (at most 1 GiB) so growth is rare.
+            let ahead = (len / 2).clamp(1 << 20, 1 << 30);
+            let target = (needed + ahead).next_multiple_of(1 << 20).min(self.map.capacity() as u64).max(needed);
+            self.map.grow_to(target)?;
+        }
+        let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
+        let file = self.map.file();
+        let mut batch: Vec<u8> = Vec::new();
+        let mut batch_start = 0;
+        for &(n, bytes) in pages {
+            let contiguous = batch_start + (batch.len() / PAGE_SIZE) as u64 == n;
+            if !batch.is_empty() && (!contiguous || batch.len() + bytes.len() > 8 << 20) {
+                self.storage.write_at(file, &batch, batch_start * PAGE_SIZE as u64).map_err(io)?;
+                batch.clear();
+            }
+            if batch.is_empty() {
+                batch_start = n;
+            }
+            batch.extend_from_slice(bytes);
+        }
+        if !batch.is_empty() {
+            self.storage.write_at(file, &batch, batch_start * PAGE_SIZE as u64).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable, then writes `meta` to `slot`
+    /// and makes that durable too.
+    pub(crate) fn write_meta_durably(&self, meta: &Meta, slot: usize) -> Result<()> {
+        let file = self.map.file();
+        let io = |op| move |source| Error::Io { path: self.path.clone(), op, source };
+        self.storage.sync(file).map_err(io("sync pages"))?;
+        self.storage.write_at(file, &meta.encode(), (slot * PAGE_SIZE) as u64).map_err(io("write meta page"))?;
+        self.storage.sync(file).map_err(io("sync meta page"))
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Commits made with `Durability::None` become durable now, and free
+        // pages at the end of the file are given back to the file system.
+        let needs_commit = {
+            let writer = relock(&self.writer);
+            writer.poisoned.is_none() && relock(&self.shared).current.txn > writer.last_durable
+        };
+        if needs_commit && let Ok(txn) = self.begin_write() {
+            // Nothing to report to: a failure leaves the last durable commit, as a crash would.
+            let _ = txn.commit();
+        }
+        let current = relock(&self.shared).current;
+        let writer = relock(&self.writer);
+        if writer.poisoned.is_none() && writer.last_durable == current.txn {
+            let page_count = current.page_count;
+            // No transaction is alive (they borrow `self`): nothing reads past the end.
+            let _ = self.map.file().set_len(page_count * PAGE_SIZE as u64);
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("path", &self.path).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,104 @@
+//! One error type for every operation, with the context to act on it.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::page::PageNo;
+
+/// Everything that can go wrong in the store. Each variant names what it was
+/// about: the file, the page, the table, the size.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call on the database file failed.
+    #[error("{path}: {op} failed: {source}")]
+    Io {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done (`"open"`, `"write pages"`, `"sync"`...).
+        op: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Another handle (in this process or another) has the database open.
+    #[error("{path}: the database is locked by another opener ({})", match pid {
+        Some(pid) => format!("process {pid}"),
+        None => "holder's pid unknown".to_string(),
+    })]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+        /// The process holding the lock, when `/proc/locks` tells it.
+        pid: Option<u32>,
+    },
+    /// The file is not an mmapkit-db database, or no meta page can be trusted.
+    #[error("{path}: not a usable database: {reason}")]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// Why: too short, wrong magic, both meta pages damaged...
+        reason: String,
+    },
+    /// A page read back is not what the writer wrote: damage or truncation.
+    #[error("{path}: page {page} is corrupt: {what}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The damaged page.
+        page: PageNo,
+        /// What was wrong with it.
+        what: String,
+    },
+    /// The file lost data under the running process (truncated, or its storage
+    /// failed): the access that hit the hole is refused instead of crashing.
+    #[error("{path}: the file lost pages while open: {fault}")]
+    Fault {
+        /// The database file.
+        path: PathBuf,
+        /// Where the fault guard caught it.
+        fault: mmapkit::Fault,
+    },
+    /// Mapping or growing the file failed.
+    #[error(transparent)]
+    Map(#[from] mmapkit::Error),
+    /// No table by that name in this transaction's snapshot.
+    #[error("no table named {0:?}")]
+    TableNotFound(String),
+    /// A table name that is empty or longer than the limit.
+    #[error("invalid table name {name:?}: {why}")]
+    InvalidTableName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A key over the size limit.
+    #[error("key of {len} bytes is over the limit of {max} bytes")]
+    KeyTooLarge {
+        /// The key's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A value over the size limit.
+    #[error("value of {len} bytes is over the limit of {max} bytes")]
+    ValueTooLarge {
+        /// The value's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An earlier commit failed while writing or syncing; what reached the disk
+    /// is unknown, so this handle refuses further writes. Reopen the database:
+    /// it recovers to the last durable commit.
+    #[error("{path}: an earlier commit failed ({cause}); reopen the database to recover")]
+    Poisoned {
+        /// The database file.
+        path: PathBuf,
+        /// The failure that poisoned the handle.
+        cause: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,111 @@
+//! An embedded, transactional key-value store on a memory-mapped file, in the
+//! family of LMDB, bbolt and redb: a copy-on-write B+tree, one writer and any
+//! number of concurrent readers, and reads that return slices of the mapping
+//! (no copy).
+//!
+//! Where it differs from them:
+//! - **No map size to configure.** The file is mapped read-only inside a large
+//!   reservation of address space ([`mmapkit::GrowableReadMap`]) and grows in
+//!   place: growth never waits for readers (bbolt) and never runs out of a
+//!   fixed map (LMDB's `MDB_MAP_FULL`).
+//! - **No SIGBUS.** A file truncated or failing under the process is an error
+//!   ([`Error::Fault`]) for the read that hit it, through the core's fault guard.
+//! - **Writes go through `pwrite` and `fdatasync`**, never through a writable
+//!   mapping: a stray pointer cannot corrupt the file, a full disk is an error.
+//! - **The file shrinks**: free pages at its end are returned when it is closed,
+//!   and [`Database::compact_to`] writes a compacted copy.
+//!
+//! ```
+//! # fn main() -> mmapkit_db::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("my.db");
+//! use mmapkit_db::Database;
+//!
+//! // SAFETY: no other process writes this file while it is open.
+//! let db = unsafe { Database::create(&path)? };
+//!
+//! let mut txn = db.begin_write()?;
+//! {
+//!     let mut fruit = txn.open_table("fruit")?;
+//!     fruit.insert(b"apple", b"red")?;
+//!     fruit.insert(b"banana", b"yellow")?;
+//!     fruit.insert(b"cherry", b"dark red")?;
+//! }
+//! txn.commit()?; // durable when it returns
+//!
+//! let read = db.begin_read()?;
+//! let fruit = read.open_table("fruit")?;
+//! assert_eq!(fruit.get(b"banana")?, Some(&b"yellow"[..]));
+//! assert_eq!(fruit.len(), 3);
+//! let keys: Vec<&[u8]> = fruit.range(&b"b"[..]..).map(|item| item.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+//! assert_eq!(keys, [&b"banana"[..], b"cherry"]);
+//! assert_eq!(fruit.last()?.map(|(k, _)| k), Some(&b"cherry"[..]));
+//! assert!(db.check()?.is_clean());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Transactions
+//!
+//! [`Database::begin_read`] gives a [`ReadTransaction`]: a snapshot of the
+//! newest commit that never changes and never blocks anyone. The single
+//! [`WriteTransaction`] copies every page it changes to a new page and commits
+//! by writing those pages, syncing, then writing one of two checksummed meta
+//! pages and syncing again; opening picks the newest valid meta page, so a
+//! crash at any instant leaves the last durable commit. Pages a commit frees
+//! are reused only once no reader can see them and a durable commit no longer
+//! refers to them, so a steady update workload keeps the file's size bounded.
+//!
+//! # Soundness
+//!
+//! Values are `&[u8]` slices of the mapped file, valid for the read
+//! transaction's life. Rust requires that those bytes do not change meanwhile.
+//! This process keeps that promise (it writes only pages no live snapshot
+//! refers to); another process writing the file would break it. An exclusive
+//! lock keeps out every other mmapkit-db handle, but a program that ignores
+//! advisory locks cannot be stopped, so [`Database::create`] and
+//! [`Database::open`] are `unsafe` with that contract. Truncation is not part
+//! of it: the fault guard turns it into errors.
+//!
+//! # Integrity
+//!
+//! Every page carries an xxh3 checksum, every meta page too. Reads check every
+//! length and offset they follow against the page and file bounds, so a damaged
+//! file gives [`Error::Corrupt`] (never a panic or an out-of-bounds read);
+//! [`Database::check`] verifies checksums, ordering, counts and that every page
+//! is used or free exactly once.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod btree;
+mod catalog;
+mod check;
+mod compact;
+mod cursor;
+mod db;
+mod error;
+mod freelist;
+mod lock;
+mod meta;
+mod node;
+mod page;
+mod pages;
+mod range;
+mod read;
+mod stats;
+mod storage;
+mod store;
+mod table_ops;
+mod write;
+
+pub use catalog::MAX_TABLE_NAME;
+pub use check::{CheckReport, Problem};
+pub use db::{Builder, Database};
+pub use error::{Error, Result};
+pub use page::{PAGE_SIZE, PageNo};
+pub use range::Range;
+pub use read::{ReadTable, ReadTransaction};
+pub use stats::{Stats, TableStats};
+pub use storage::{FileStorage, Storage};
+pub use write::{Durability, MAX_KEY, MAX_VALUE, Table, WriteTransaction};

@@ -1,0 +1,351 @@
+//! B+tree nodes: slotted pages of leaf entries or branch entries.
+//!
+//! After the page header comes an array of `u16` slots, one per entry, in key
+//! order; each slot is the offset of its entry, and entries are packed from the
+//! end of the page downwards. Removing an entry leaves dead bytes that a
+//! compaction reclaims when an insert needs them.
+//!
+//! - Leaf entry: `key_len: u16, flags: u8, value_len: u32, key, value` where
+//!   value is inline, or (flag `OVERFLOW`) the first page of the run holding it.
+//! - Branch entry: `key_len: u16, child: u64, key`. Child `j` of a branch holds
+//!   the keys from separator `j-1` (inclusive) to separator `j`; child 0 is the
+//!   leftmost, stored in the page header.
+//!
+//! Every read of a node checks what it reads against the page bounds: a damaged
+//! page is a [`Error::Corrupt`], never an out-of-bounds access or a panic.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u16, read_u32, read_u64};
+
+/// The most bytes one entry (with its slot) may take: a third of the page, so
+/// that any split of an overfull node yields two halves that fit.
+pub const MAX_ENTRY: usize = (PAGE_SIZE - HEADER) / 3;
+/// Bytes of a leaf entry before its key.
+pub const LEAF_ENTRY_HEADER: usize = 7;
+/// Bytes of a branch entry before its key.
+pub const BRANCH_ENTRY_HEADER: usize = 10;
+/// Flag: the value lives in an overflow run.
+pub const OVERFLOW: u8 = 1;
+
+/// A leaf's value: inline bytes, or where the overflow run is.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    /// Stored in the leaf.
+    Inline(&'a [u8]),
+    /// Stored in a run of pages starting at `page`, `len` bytes after the run's header.
+    Overflow {
+        /// First page of the run.
+        page: PageNo,
+        /// The value's length.
+        len: usize,
+    },
+}
+
+/// A read-only, bounds-checked view of one node page.
+#[derive(Clone, Copy)]
+pub struct Node<'a> {
+    bytes: &'a [u8],
+    page: PageNo,
+    path: &'a Path,
+    count: usize,
+    leaf: bool,
+}
+
+impl<'a> Node<'a> {
+    /// Checks the page's kind and entry count and returns a view of it.
+    pub fn parse(bytes: &'a [u8], page: PageNo, path: &'a Path) -> Result<Node<'a>> {
+        let bad = |what: String| Error::Corrupt { path: path.to_path_buf(), page, what };
+        if bytes.len() != PAGE_SIZE {
+            return Err(bad(format!("node of {} bytes", bytes.len())));
+        }
+        let leaf = match Kind::from_byte(page::kind_byte(bytes)) {
+            Some(Kind::Leaf) => true,
+            Some(Kind::Branch) => false,
+            Some(other) => return Err(bad(format!("expected a tree node, found a {} page", other.name()))),
+            None => return Err(bad(format!("unknown page kind {}", page::kind_byte(bytes)))),
+        };
+        let count = read_u16(bytes, 10) as usize;
+        if HEADER + 2 * count > PAGE_SIZE {
+            return Err(bad(format!("entry count {count} does not fit in a page")));
+        }
+        Ok(Node { bytes, page, path, count, leaf })
+    }
+
+    fn bad(&self, what: String) -> Error {
+        Error::Corrupt { path: self.path.to_path_buf(), page: self.page, what }
+    }
+
+    /// Whether this is a leaf.
+    pub fn is_leaf(&self) -> bool {
+        self.leaf
+    }
+
+    /// Number of entries (keys).
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Offset of entry `i`, checked to lie after the slot array and leave room
+    /// for the entry's fixed part.
+    fn offset(&self, i: usize) -> Result<usize> {
+        let off = read_u16(self.bytes, HEADER + 2 * i) as usize;
+        let fixed = if self.leaf { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
+        if off < HEADER + 2 * self.count || off + fixed > PAGE_SIZE {
+            return Err(self.bad(format!("entry {i} at offset {off} is outside the entry area")));
+        }
+        Ok(off)
+    }
+
+    /// The encoded bytes of entry `i` (fixed part, key and inline value).
+    pub fn entry(&self, i: usize) -> Result<&'a [u8]> {
+        let off = self.offset(i)?;
+        let klen = read_u16(self.bytes, off) as usize;
+        let len = if self.leaf {
+            let vlen = read_u32(self.bytes, off + 3) as usize;
+            let stored = if self.bytes[off + 2] & OVERFLOW != 0 { 8 } else { vlen };
+            LEAF_ENTRY_HEADER + klen + stored
+        } else {
+            BRANCH_ENTRY_HEADER + klen
+        };
+        match self.bytes.get(off..off + len) {
+            Some(entry) => Ok(entry),
+            None => Err(self.bad(format!("entry {i} at offset {off} runs {len} bytes past the page end"))),
+        }
+    }
+
+    /// Key of entry `i`.
+    pub fn key(&self, i: usize) -> Result<&'a [u8]> {
+        let entry = self.entry(i)?;
+        let klen = read_u16(entry, 0) as usize;
+        let start = if self.leaf { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
+        Ok(&entry[start..start + klen])
+    }
+
+    /// Key and value of leaf entry `i`.
+    pub fn leaf_entry(&self, i: usize) -> Result<(&'a [u8], Value<'a>)> {
+        let entry = self.entry(i)?;
+        let klen = read_u16(entry, 0) as usize;
+        let vlen = read_u32(entry, 3) as usize;
+        let key = &entry[LEAF_ENTRY_HEADER..LEAF_ENTRY_HEADER + klen];
+        let rest = &entry[LEAF_ENTRY_HEADER + klen..];
+        if entry[2] & OVERFLOW != 0 {
+            Ok((key, Value::Overflow { page: read_u64(rest, 0), len: vlen }))
+        } else {
+            Ok((key, Value::Inline(rest)))
+        }
+    }
+
+    /// Child `j` of a branch, `0..=count`.
+    pub fn child(&self, j: usize) -> Result<PageNo> {
+        if j == 0 {
+            return Ok(page::link(self.bytes));
+        }
+        let entry = self.entry(j - 1)?;
+        Ok(read_u64(entry, 2))
+    }
+
+    /// Binary search among the keys: `Ok(i)` where key `i` equals `key`,
+    /// `Err(i)` where it would be inserted.
+    pub fn search(&self, key: &[u8]) -> Result<std::result::Result<usize, usize>> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key(mid)?.cmp(key) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Ok(Ok(mid)),
+            }
+        }
+        Ok(Err(lo))
+    }
+
+    /// The child of a branch that covers `key`.
+    pub fn child_for(&self, key: &[u8]) -> Result<usize> {
+        Ok(match self.search(key)? {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        })
+    }
+
+    /// Checks every entry and the free-space accounting, as an edit of the page
+    /// relies on: entries inside the data area, their bytes plus the dead bytes
+    /// exactly filling it.
+    pub fn validate(&self) -> Result<()> {
+        let start = read_u16(self.bytes, 12) as usize;
+        let start = if start == 0 { PAGE_SIZE } else { start };
+        let garbage = read_u16(self.bytes, 14) as usize;
+        if start < HEADER + 2 * self.count || start > PAGE_SIZE {
+            return Err(self.bad(format!("data area start {start} overlaps the slots or the page end")));
+        }
+        let mut live = 0;
+        for i in 0..self.count {
+            let off = self.offset(i)?;
+            if off < start {
+                return Err(self.bad(format!("entry {i} at offset {off} is below the data area ({start})")));
+            }
+            live += self.entry(i)?.len();
+        }
+        if live + garbage != PAGE_SIZE - start {
+            return Err(self.bad(format!(
+                "{live} live and {garbage} dead bytes do not fill the {} bytes of entry data",
+                PAGE_SIZE - start
+            )));
+        }
+        if !self.leaf && self.count == 0 && page::link(self.bytes) == 0 {
+            return Err(self.bad("branch without children".into()));
+        }
+        Ok(())
+    }
+
+    /// Bytes in use: entries and slots (what a merge needs room for).
+    pub fn used(&self) -> Result<usize> {
+        let mut total = 0;
+        for i in 0..self.count {
+            total += self.entry(i)?.len() + 2;
+        }
+        Ok(total)
+    }
+}
+
+/// Encodes a leaf entry into `out` (cleared first).
+pub fn encode_leaf(out: &mut Vec<u8>, key: &[u8], value: Value<'_>) {
+    out.clear();
+    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    match value {
+        Value::Inline(v) => {
+            out.push(0);
+            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(key);
+            out.extend_from_slice(v);
+        }
+        Value::Overflow { page, len } => {
+            out.push(OVERFLOW);
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+            out.extend_from_slice(key);
+            out.extend_from_slice(&page.to_le_bytes());
+        }
+    }
+}
+
+/// Encodes a branch entry into `out` (cleared first).
+pub fn encode_branch(out: &mut Vec<u8>, key: &[u8], child: PageNo) {
+    out.clear();
+    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    out.extend_from_slice(&child.to_le_bytes());
+    out.extend_from_slice(key);
+}
+
+/// Operations on a node page this transaction owns (a dirty copy). The page
+/// was either built here or parsed and checked before being copied.
+pub mod edit {
+    use super::*;
+    use crate::page::write_u16;
+
+    fn count(p: &[u8]) -> usize {
+        read_u16(p, 10) as usize
+    }
+
+    fn data_start(p: &[u8]) -> usize {
+        match read_u16(p, 12) as usize {
+            0 => PAGE_SIZE,
+            n => n,
+        }
+    }
+
+    fn garbage(p: &[u8]) -> usize {
+        read_u16(p, 14) as usize
+    }
+
+    /// Writes a fresh node of `kind` holding `entries`, in order.
+    pub fn build<'e>(p: &mut [u8], kind: Kind, link: u64, entries: impl IntoIterator<Item = &'e [u8]>) {
+        page::init(p, kind, link);
+        let mut n = 0;
+        let mut top = PAGE_SIZE;
+        for e in entries {
+            top -= e.len();
+            p[top..top + e.len()].copy_from_slice(e);
+            write_u16(p, HEADER + 2 * n, top as u16);
+            n += 1;
+        }
+        write_u16(p, 10, n as u16);
+        write_u16(p, 12, top as u16);
+        write_u16(p, 14, 0);
+    }
+
+    /// Rewrites the node without dead bytes.
+    pub fn compact(p: &mut [u8]) {
+        let copy = p.to_vec();
+        let n = count(&copy);
+        let leaf = page::kind_byte(&copy) == Kind::Leaf as u8;
+        let kind = if leaf { Kind::Leaf } else { Kind::Branch };
+        let view = Node { bytes: &copy, page: 0, path: Path::new(""), count: n, leaf };
+        let entries: Vec<&[u8]> = (0..n).map(|i| view.entry(i).expect("owned node is well formed")).collect();
+        build(p, kind, page::link(&copy), entries);
+    }
+
+    /// Bytes in use by entries and slots.
+    pub fn used(p: &[u8]) -> usize {
+        (PAGE_SIZE - data_start(p) - garbage(p)) + 2 * count(p)
+    }
+
+    /// Inserts an encoded entry at position `i`; `false` if it does not fit.
+    pub fn insert(p: &mut [u8], i: usize, entry: &[u8]) -> bool {
+        let n = count(p);
+        let need = entry.len() + 2;
+        let slots_end = HEADER + 2 * n;
+        if data_start(p) - slots_end < need {
+            if data_start(p) - slots_end + garbage(p) < need {
+                return false;
+            }
+            compact(p);
+        }
+        let top = data_start(p) - entry.len();
+        p[top..top + entry.len()].copy_from_slice(entry);
+        let at = HEADER + 2 * i;
+        p.copy_within(at..HEADER + 2 * n, at + 2);
+        write_u16(p, at, top as u16);
+        write_u16(p, 10, (n + 1) as u16);
+        write_u16(p, 12, top as u16);
+        true
+    }
+
+    /// Removes entry `i` (its bytes become dead).
+    pub fn remove(p: &mut [u8], i: usize) {
+        let n = count(p);
+        let len = entry_len(p, i);
+        let at = HEADER + 2 * i;
+        p.copy_within(at + 2..HEADER + 2 * n, at);
+        write_u16(p, 10, (n - 1) as u16);
+        let g = garbage(p) + len;
+        write_u16(p, 14, g as u16);
+    }
+
+    /// Replaces entry `i` with `entry`; `false` (entry `i` removed) if it does not fit.
+    pub fn replace(p: &mut [u8], i: usize, entry: &[u8]) -> bool {
+        let off = read_u16(p, HEADER + 2 * i) as usize;
+        if entry_len(p, i) == entry.len() {
+            p[off..off + entry.len()].copy_from_slice(entry);
+            return true;
+        }
+        remove(p, i);
+        insert(p, i, entry)
+    }
+
+    fn entry_len(p: &[u8], i: usize) -> usize {
+        let view = Node { bytes: p, page: 0, path: Path::new(""), count: count(p), leaf: page::kind_byte(p) == 1 };
+        view.entry(i).expect("owned node is well formed").len()
+    }
+
+    /// Sets child `j` of a branch.
+    pub fn set_child(p: &mut [u8], j: usize, child: PageNo) {
+        if j == 0 {
+            page::write_u64(p, 24, child);
+        } else {
+            let off = read_u16(p, HEADER + 2 * (j - 1)) as usize;
+            page::write_u64(p, off + 2, child);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! `Range`: ordered iteration over a table, from either end.
+
+use std::ops::Bound;
+
+use crate::btree::value_bytes;
+use crate::cursor::{Cursor, Seek};
+use crate::error::Result;
+use crate::page::PageNo;
+use crate::pages::Pages;
+
+/// The entries of a table whose keys fall in a range, in key order
+/// (`next`) or reverse order (`next_back`), as zero-copy slices.
+///
+/// Each item is a `Result`: a damaged page or a file that lost pages under the
+/// map ends the iteration with an error. Keys are checked to come in strictly
+/// increasing order, so a damaged tree cannot make the iteration repeat itself.
+pub struct Range<'a> {
+    pages: &'a dyn Pages,
+    root: PageNo,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    front: Option<Cursor>,
+    back: Option<Cursor>,
+    last_front: Option<&'a [u8]>,
+    last_back: Option<&'a [u8]>,
+    done: bool,
+}
+
+impl<'a> Range<'a> {
+    pub(crate) fn new(pages: &'a dyn Pages, root: PageNo, start: Bound<&[u8]>, end: Bound<&[u8]>) -> Range<'a> {
+        Range {
+            pages,
+            root,
+            start: start.map(<[u8]>::to_vec),
+            end: end.map(<[u8]>::to_vec),
+            front: None,
+            back: None,
+            last_front: None,
+            last_back: None,
+            done: false,
+        }
+    }
+
+    fn next_front(&mut self) -> Result<Option<(&'a [u8], &'a [u8])>> {
+        let pages = self.pages;
+        let cursor = match &mut self.front {
+            Some(c) => c,
+            None => {
+                let seek = match &self.start {
+                    Bound::Unbounded => Seek::First,
+                    Bound::Included(k) => Seek::AtOrAfter(k),
+                    Bound::Excluded(k) => Seek::After(k),
+                };
+                self.front.insert(Cursor::seek(pages, self.root, seek)?)
+            }
+        };
+        let Some((key, value)) = cursor.entry(pages)? else { return Ok(None) };
+        let past_end = match &self.end {
+            Bound::Unbounded => false,
+            Bound::Included(e) => key > e.as_slice(),
+            Bound::Excluded(e) => key >= e.as_slice(),
+        };
+        if past_end || self.last_back.is_some_and(|b| key >= b) {
+            return Ok(None);
+        }
+        if let Some(prev) = self.last_front
+            && key <= prev
+        {
+            return Err(pages.corrupt(cursor_page(cursor), "keys out of order".into()));
+        }
+        let value = value_bytes(pages, value)?;
+        cursor.step(pages)?;
+        pages.check_fault()?;
+        self.last_front = Some(key);
+        Ok(Some((key, value)))
+    }
+
+    fn next_rear(&mut self) -> Result<Option<(&'a [u8], &'a [u8])>> {
+        let pages = self.pages;
+        let cursor = match &mut self.back {
+            Some(c) => c,
+            None => {
+                let seek = match &self.end {
+                    Bound::Unbounded => Seek::Last,
+                    Bound::Included(k) => Seek::AtOrBefore(k),
+                    Bound::Excluded(k) => Seek::Before(k),
+                };
+                self.back.insert(Cursor::seek(pages, self.root, seek)?)
+            }
+        };
+        let Some((key, value)) = cursor.entry(pages)? else { return Ok(None) };
+        let before_start = match &self.start {
+            Bound::Unbounded => false,
+            Bound::Included(s) => key < s.as_slice(),
+            Bound::Excluded(s) => key <= s.as_slice(),
+        };
+        if before_start || self.last_front.is_some_and(|f| key <= f) {
+            return Ok(None);
+        }
+        if let Some(prev) = self.last_back
+            && key >= prev
+        {
+            return Err(pages.corrupt(cursor_page(cursor), "keys out of order".into()));
+        }
+        let value = value_bytes(pages, value)?;
+        cursor.step_back(pages)?;
+        pages.check_fault()?;
+        self.last_back = Some(key);
+        Ok(Some((key, value)))
+    }
+
+    fn finish(&mut self, r: Result<Option<(&'a [u8], &'a [u8])>>) -> Option<Result<(&'a [u8], &'a [u8])>> {
+        match r {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn cursor_page(c: &Cursor) -> PageNo {
+    c.leaf().unwrap_or(0)
+}
+
+impl<'a> Iterator for Range<'a> {
+    type Item = Result<(&'a [u8], &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let r = self.next_front();
+        self.finish(r)
+    }
+}
+
+impl DoubleEndedIterator for Range<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let r = self.next_rear();
+        self.finish(r)
+    }
+}
+
+impl std::iter::FusedIterator for Range<'_> {}

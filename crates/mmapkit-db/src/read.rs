@@ -1,0 +1,100 @@
+//! Read transactions: a snapshot that stays as it was, whatever the writer does.
+
+use std::ops::RangeBounds;
+
+use crate::catalog::{self, TableInfo};
+use crate::db::Database;
+use crate::error::{Error, Result};
+use crate::meta::Meta;
+use crate::pages::MapPages;
+use crate::range::Range;
+use crate::table_ops;
+
+/// A consistent snapshot of the database: the newest commit when it began.
+///
+/// Values are returned as slices of the mapped file that live as long as the
+/// transaction: the pages they point into are not reused until it ends.
+pub struct ReadTransaction<'db> {
+    db: &'db Database,
+    meta: Meta,
+    pages: MapPages<'db>,
+}
+
+impl<'db> ReadTransaction<'db> {
+    pub(crate) fn new(db: &'db Database, meta: Meta) -> ReadTransaction<'db> {
+        ReadTransaction { db, meta, pages: db.pages_of(&meta) }
+    }
+
+    /// The id of the commit this snapshot shows.
+    pub fn id(&self) -> u64 {
+        self.meta.txn
+    }
+
+    /// Opens a table for reading; [`Error::TableNotFound`] if it does not exist.
+    pub fn open_table(&self, name: &str) -> Result<ReadTable<'_>> {
+        catalog::check_name(name)?;
+        match catalog::lookup(&self.pages, self.meta.catalog, name)? {
+            Some(info) => Ok(ReadTable { pages: &self.pages, info }),
+            None => Err(Error::TableNotFound(name.to_string())),
+        }
+    }
+
+    /// The names of every table, in order.
+    pub fn list_tables(&self) -> Result<Vec<String>> {
+        catalog::names(&self.pages, self.meta.catalog)
+    }
+}
+
+impl Drop for ReadTransaction<'_> {
+    fn drop(&mut self) {
+        self.db.end_read(self.meta.txn);
+    }
+}
+
+/// A table as a read transaction sees it.
+pub struct ReadTable<'txn> {
+    pages: &'txn MapPages<'txn>,
+    info: TableInfo,
+}
+
+impl<'txn> ReadTable<'txn> {
+    /// The value stored under `key`: a slice of the mapped file.
+    pub fn get(&self, key: &[u8]) -> Result<Option<&'txn [u8]>> {
+        table_ops::get(self.pages, self.info.root, key)
+    }
+
+    /// The entries with keys in `range`, in order (reverse with `.rev()`).
+    ///
+    /// ```
+    /// # fn demo(table: &mmapkit_db::ReadTable<'_>) -> mmapkit_db::Result<()> {
+    /// for item in table.range(&b"a"[..]..&b"m"[..]) {
+    ///     let (key, value) = item?;
+    ///     println!("{key:?} = {value:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Range<'txn> {
+        table_ops::range(self.pages, self.info.root, range)
+    }
+
+    /// The entry with the smallest key.
+    pub fn first(&self) -> Result<Option<(&'txn [u8], &'txn [u8])>> {
+        table_ops::edge(self.pages, self.info.root, false)
+    }
+
+    /// The entry with the largest key.
+    pub fn last(&self) -> Result<Option<(&'txn [u8], &'txn [u8])>> {
+        table_ops::edge(self.pages, self.info.root, true)
+    }
+
+    /// Number of entries, kept in the catalog: no scan.
+    pub fn len(&self) -> u64 {
+        self.info.len
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.info.len == 0
+    }
+}

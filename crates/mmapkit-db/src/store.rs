@@ -1,0 +1,119 @@
+//! A write transaction's pages: copies it owns (dirty pages, written at
+//! commit) over the snapshot it started from, and the page allocator.
+//!
+//! A page is in `dirty` exactly when this transaction allocated it, so a page
+//! of the committed tree is never changed: the first change copies it to a new
+//! page (copy-on-write) and frees the old one for after the commit.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::freelist::FreePages;
+use crate::node::Node;
+use crate::page::{self, PAGE_SIZE, PageNo};
+use crate::pages::{MapPages, Pages, run_value};
+
+/// The pages a write transaction sees and changes.
+pub struct Store<'db> {
+    /// The snapshot the transaction started from.
+    pub base: MapPages<'db>,
+    /// Pages (and overflow runs, keyed by first page) allocated by this transaction.
+    pub dirty: HashMap<PageNo, Box<[u8]>>,
+    /// Free pages from earlier commits, as of the transaction's start.
+    pub free: FreePages,
+    /// Pages this transaction allocated and freed again: reusable at once.
+    pub recycled: FreePages,
+    /// Pages of the committed state freed by this transaction.
+    pub freed: Vec<(PageNo, u64)>,
+    /// High-water mark: pages `0..page_count` are allocated or free.
+    pub page_count: u64,
+}
+
+impl<'db> Store<'db> {
+    /// A store over `base` with the writer's free pages.
+    pub fn new(base: MapPages<'db>, free: FreePages) -> Store<'db> {
+        let page_count = base.page_count;
+        Store { base, dirty: HashMap::new(), free, recycled: FreePages::default(), freed: Vec::new(), page_count }
+    }
+
+    /// Allocates `n` contiguous pages, zeroed, owned by this transaction.
+    pub fn alloc(&mut self, n: u64) -> PageNo {
+        let start = match self.recycled.take(n).or_else(|| self.free.take(n)) {
+            Some(start) => start,
+            None => {
+                self.page_count += n;
+                self.page_count - n
+            }
+        };
+        self.dirty.insert(start, vec![0u8; n as usize * PAGE_SIZE].into_boxed_slice());
+        start
+    }
+
+    /// Frees `n` pages starting at `start` (a page or a whole run).
+    pub fn free(&mut self, start: PageNo, n: u64) {
+        if self.dirty.remove(&start).is_some() {
+            self.recycled.add_ready(start, n);
+        } else {
+            self.freed.push((start, n));
+        }
+    }
+
+    /// A page of this transaction's to change: `n` itself if this transaction
+    /// owns it, else a checked copy of node `n` on a new page (and `n` freed).
+    pub fn owned(&mut self, n: PageNo) -> Result<PageNo> {
+        if self.dirty.contains_key(&n) {
+            return Ok(n);
+        }
+        let copy: Box<[u8]> = {
+            let bytes = self.base.page(n)?;
+            Node::parse(bytes, n, self.base.path)?.validate()?;
+            bytes.into()
+        };
+        self.base.check_fault()?;
+        let new = self.alloc(1);
+        self.dirty.insert(new, copy);
+        self.free(n, 1);
+        Ok(new)
+    }
+
+    /// The bytes of a page this transaction owns.
+    pub fn page_mut(&mut self, n: PageNo) -> &mut [u8] {
+        self.dirty.get_mut(&n).expect("page_mut is called only on owned pages")
+    }
+
+    /// Writes a new overflow run holding `value`; returns its first page.
+    pub fn write_run(&mut self, value: &[u8]) -> PageNo {
+        let pages = page::run_pages(value.len());
+        let start = self.alloc(pages);
+        let run = self.page_mut(start);
+        page::init(run, page::Kind::Overflow, pages);
+        run[page::HEADER..page::HEADER + value.len()].copy_from_slice(value);
+        start
+    }
+}
+
+impl Pages for Store<'_> {
+    fn path(&self) -> &Path {
+        self.base.path
+    }
+
+    fn page(&self, n: PageNo) -> Result<&[u8]> {
+        match self.dirty.get(&n) {
+            Some(p) => Ok(&p[..PAGE_SIZE]),
+            None => self.base.page(n),
+        }
+    }
+
+    fn run(&self, n: PageNo, len: usize) -> Result<&[u8]> {
+        match self.dirty.get(&n) {
+            Some(run) if run.len() as u64 == page::run_pages(len) * PAGE_SIZE as u64 => run_value(run, n, len, self),
+            Some(_) => Err(self.corrupt(n, format!("page {n} is not an overflow run of a {len}-byte value"))),
+            None => self.base.run(n, len),
+        }
+    }
+
+    fn check_fault(&self) -> Result<()> {
+        self.base.check_fault()
+    }
+}

@@ -1,0 +1,305 @@
+//! The write transaction: changes copied into new pages, made visible (and
+//! durable) by one commit, or forgotten on drop.
+
+use std::collections::BTreeMap;
+use std::ops::RangeBounds;
+use std::sync::MutexGuard;
+
+use crate::btree;
+use crate::catalog::{self, TableInfo};
+use crate::db::{Database, EXTENTS_PER_PAGE, Writer};
+use crate::error::{Error, Result};
+use crate::meta::Meta;
+use crate::node::{LEAF_ENTRY_HEADER, MAX_ENTRY};
+use crate::page::{self, HEADER, Kind, PageNo, write_u64};
+use crate::range::Range;
+use crate::store::Store;
+use crate::table_ops;
+
+/// Longest key, in bytes.
+pub const MAX_KEY: usize = 1024;
+/// Longest value, in bytes (values past a few hundred bytes go to overflow
+/// pages, read as one contiguous slice).
+pub const MAX_VALUE: usize = 1 << 30;
+
+const _: () = assert!(LEAF_ENTRY_HEADER + MAX_KEY + 8 + 2 <= MAX_ENTRY, "a key with an overflow value fits an entry");
+
+/// When a commit returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// After the commit's pages and meta page are on disk (`fdatasync` twice).
+    #[default]
+    Immediate,
+    /// At once: visible to new readers, durable with the next durable commit
+    /// (or when the database is closed). A crash loses it, never more.
+    None,
+}
+
+/// The one write transaction. Dropping it without [`commit`](Self::commit) aborts it.
+pub struct WriteTransaction<'db> {
+    db: &'db Database,
+    writer: MutexGuard<'db, Writer>,
+    store: Store<'db>,
+    meta: Meta,
+    catalog: PageNo,
+    /// Tables opened in this transaction, with their current root and length.
+    tables: BTreeMap<String, TableInfo>,
+    durability: Durability,
+    /// Set when a change failed half-way: the transaction can only be aborted.
+    broken: Option<String>,
+}
+
+impl<'db> WriteTransaction<'db> {
+    pub(crate) fn new(db: &'db Database, writer: MutexGuard<'db, Writer>, meta: Meta) -> WriteTransaction<'db> {
+        let mut free = writer.free.clone();
+        let page_count = free.trim_tail(meta.page_count);
+        let mut store = Store::new(db.pages_of(&meta), free);
+        store.page_count = page_count;
+        WriteTransaction {
+            db,
+            writer,
+            store,
+            meta,
+            catalog: meta.catalog,
+            tables: BTreeMap::new(),
+            durability: Durability::Immediate,
+            broken: None,
+        }
+    }
+
+    /// The id this transaction's commit will have.
+    pub fn id(&self) -> u64 {
+        self.meta.txn + 1
+    }
+
+    /// Chooses when [`commit`](Self::commit) returns (default: [`Durability::Immediate`]).
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    fn usable(&self) -> Result<()> {
+        match &self.broken {
+            Some(cause) => Err(Error::Poisoned { path: self.db.path.clone(), cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn table_info(&self, name: &str) -> Result<Option<TableInfo>> {
+        if let Some(info) = self.tables.get(name) {
+            return Ok(Some(*info));
+        }
+        catalog::lookup(&self.store, self.catalog, name)
+    }
+
+    /// Opens a table for reading and writing, creating it if it does not exist.
+    pub fn open_table(&mut self, name: &str) -> Result<Table<'_, 'db>> {
+        self.usable()?;
+        catalog::check_name(name)?;
+        let info = self.table_info(name)?.unwrap_or_default();
+        self.tables.insert(name.to_string(), info);
+        Ok(Table { txn: self, name: name.to_string(), info })
+    }
+
+    /// Deletes a table and frees its pages; `false` if there was none.
+    pub fn delete_table(&mut self, name: &str) -> Result<bool> {
+        self.usable()?;
+        catalog::check_name(name)?;
+        let Some(info) = self.table_info(name)? else { return Ok(false) };
+        self.tables.remove(name);
+        let result = btree::free_tree(&mut self.store, info.root, 0)
+            .and_then(|()| btree::remove(&mut self.store, self.catalog, name.as_bytes()));
+        match result {
+            Ok((catalog, _)) => {
+                self.catalog = catalog;
+                Ok(true)
+            }
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// The names of every table, in order, as this transaction sees them.
+    pub fn list_tables(&self) -> Result<Vec<String>> {
+        let mut names = catalog::names(&self.store, self.catalog)?;
+        names.extend(self.tables.keys().cloned());
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Makes the changes visible to new readers, and (with the default
+    /// [`Durability::Immediate`]) durable, before returning. On an error
+    /// nothing of the transaction is visible; if the error came from the disk
+    /// the handle refuses further writes ([`Error::Poisoned`]) and a reopen
+    /// recovers to the last durable commit.
+    pub fn commit(mut self) -> Result<()> {
+        self.usable()?;
+        let txn = self.id();
+        let mut catalog = self.catalog;
+        for (name, info) in std::mem::take(&mut self.tables) {
+            catalog = btree::insert(&mut self.store, catalog, name.as_bytes(), &info.encode())?.0;
+        }
+        let durable = self.durability == Durability::Immediate;
+        let mut meta = Meta { txn, catalog, ..self.meta };
+        let mut chain = Vec::new();
+        if durable {
+            // The previous free list's pages are free once this one is written.
+            for &p in &self.writer.chain {
+                self.store.free(p, 1);
+            }
+            let needed = free_after(&self.store, txn).len().div_ceil(EXTENTS_PER_PAGE);
+            chain = (0..needed).map(|_| self.store.alloc(1)).collect();
+            let extents = free_after(&self.store, txn);
+            for (k, &p) in chain.iter().enumerate() {
+                let next = chain.get(k + 1).copied().unwrap_or(0);
+                let part = extents.chunks(EXTENTS_PER_PAGE).nth(k).unwrap_or(&[]);
+                let buf = self.store.page_mut(p);
+                page::init(buf, Kind::FreeList, next);
+                page::write_u16(buf, 10, part.len() as u16);
+                for (i, &(start, len)) in part.iter().enumerate() {
+                    write_u64(buf, HEADER + 16 * i, start);
+                    write_u64(buf, HEADER + 16 * i + 8, len);
+                }
+            }
+            meta.freelist = chain.first().copied().unwrap_or(0);
+            meta.free_extents = extents.len() as u64;
+        }
+        meta.page_count = self.store.page_count;
+
+        let mut dirty: Vec<(PageNo, Box<[u8]>)> = std::mem::take(&mut self.store.dirty).into_iter().collect();
+        dirty.sort_unstable_by_key(|(n, _)| *n);
+        for (_, bytes) in &mut dirty {
+            page::seal(bytes, txn);
+        }
+        let pages: Vec<(PageNo, &[u8])> = dirty.iter().map(|(n, b)| (*n, &b[..])).collect();
+        let written = self.db.write_pages(&pages, meta.page_count).and_then(|()| {
+            if durable {
+                let slot = 1 - self.writer.durable_slot;
+                self.db.write_meta_durably(&meta, slot)?;
+                self.writer.durable_slot = slot;
+                self.writer.last_durable = txn;
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            if !matches!(e, Error::Map(_)) {
+                // Growing the map failed before anything was written; any
+                // other failure leaves the disk in an unknown state.
+                self.writer.poisoned = Some(e.to_string());
+            }
+            return Err(e);
+        }
+        let mut free = std::mem::take(&mut self.store.free);
+        for (start, len) in self.store.recycled.ready_extents() {
+            free.add_ready(start, len);
+        }
+        free.add_pending(txn, std::mem::take(&mut self.store.freed));
+        self.writer.free = free;
+        if durable {
+            self.writer.chain = chain;
+        }
+        self.db.publish(meta);
+        Ok(())
+    }
+
+    /// Forgets every change (as dropping the transaction does).
+    pub fn abort(self) {}
+}
+
+/// Every free extent after this commit, merged: the commit's persisted free list.
+fn free_after(store: &Store<'_>, txn: u64) -> Vec<(PageNo, u64)> {
+    let mut all = store.free.clone();
+    for (start, len) in store.recycled.ready_extents() {
+        all.add_ready(start, len);
+    }
+    all.add_pending(txn, store.freed.clone());
+    all.all_extents()
+}
+
+/// A table opened in a write transaction: reads see the transaction's own changes.
+pub struct Table<'txn, 'db> {
+    txn: &'txn mut WriteTransaction<'db>,
+    name: String,
+    info: TableInfo,
+}
+
+impl Table<'_, '_> {
+    fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
+        if key.len() > MAX_KEY {
+            return Err(Error::KeyTooLarge { len: key.len(), max: MAX_KEY });
+        }
+        if value.len() > MAX_VALUE {
+            return Err(Error::ValueTooLarge { len: value.len(), max: MAX_VALUE });
+        }
+        Ok(())
+    }
+
+    fn changed<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.txn.broken = Some(e.to_string());
+        }
+        self.txn.tables.insert(self.name.clone(), self.info);
+        result
+    }
+
+    /// Stores `value` under `key`, replacing what was there.
+    pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.txn.usable()?;
+        Self::check_sizes(key, value)?;
+        let result = btree::insert(&mut self.txn.store, self.info.root, key, value).map(|(root, replaced)| {
+            self.info.root = root;
+            if !replaced {
+                self.info.len += 1;
+            }
+        });
+        self.changed(result)
+    }
+
+    /// Removes `key`; `false` if it was not there.
+    pub fn remove(&mut self, key: &[u8]) -> Result<bool> {
+        self.txn.usable()?;
+        if key.len() > MAX_KEY {
+            return Ok(false);
+        }
+        let result = btree::remove(&mut self.txn.store, self.info.root, key).map(|(root, found)| {
+            self.info.root = root;
+            if found {
+                self.info.len -= 1;
+            }
+            found
+        });
+        self.changed(result)
+    }
+
+    /// The value under `key`, as this transaction has it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>> {
+        table_ops::get(&self.txn.store, self.info.root, key)
+    }
+
+    /// The entries with keys in `range`, in order (reverse with `.rev()`).
+    pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Range<'_> {
+        table_ops::range(&self.txn.store, self.info.root, range)
+    }
+
+    /// The entry with the smallest key.
+    pub fn first(&self) -> Result<Option<(&[u8], &[u8])>> {
+        table_ops::edge(&self.txn.store, self.info.root, false)
+    }
+
+    /// The entry with the largest key.
+    pub fn last(&self) -> Result<Option<(&[u8], &[u8])>> {
+        table_ops::edge(&self.txn.store, self.info.root, true)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.info.len
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.info.len == 0
+    }
+}
