@@ -1,0 +1,258 @@
+//! The public API end to end: tables, limits, large values, durability,
+//! locking, and files that are not databases.
+
+use mmapkit_db::{Database, Durability, Error, MAX_KEY};
+
+fn create(path: &std::path::Path) -> mmapkit_db::Result<Database> {
+    // SAFETY: the tests' temporary files are written by nothing else.
+    unsafe { Database::create(path) }
+}
+
+fn open(path: &std::path::Path) -> mmapkit_db::Result<Database> {
+    // SAFETY: as above.
+    unsafe { Database::open(path) }
+}
+
+/// A deterministic byte stream (xorshift), so values are not all alike.
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn tables_are_created_listed_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("t.db")).unwrap();
+    let mut w = db.begin_write().unwrap();
+    w.open_table("b").unwrap().insert(b"x", b"1").unwrap();
+    w.open_table("a").unwrap().insert(b"y", b"2").unwrap();
+    w.open_table("empty").unwrap();
+    assert_eq!(w.list_tables().unwrap(), ["a", "b", "empty"]);
+    w.commit().unwrap();
+
+    let r = db.begin_read().unwrap();
+    assert_eq!(r.list_tables().unwrap(), ["a", "b", "empty"]);
+    assert!(r.open_table("empty").unwrap().is_empty());
+    assert!(matches!(r.open_table("nope"), Err(Error::TableNotFound(name)) if name == "nope"));
+    drop(r);
+
+    let mut w = db.begin_write().unwrap();
+    assert!(w.delete_table("b").unwrap());
+    assert!(!w.delete_table("b").unwrap());
+    w.commit().unwrap();
+    assert_eq!(db.begin_read().unwrap().list_tables().unwrap(), ["a", "empty"]);
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+
+    let mut w = db.begin_write().unwrap();
+    let long = "n".repeat(256);
+    assert!(matches!(w.open_table(""), Err(Error::InvalidTableName { .. })));
+    assert!(matches!(w.open_table(&long), Err(Error::InvalidTableName { .. })));
+}
+
+#[test]
+fn keys_and_values_at_and_over_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("limits.db")).unwrap();
+    let big = bytes(1, 64 << 20);
+    let mut w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table("t").unwrap();
+        for i in 0..50u64 {
+            // Keys of up to MAX_KEY bytes, values from empty to several pages.
+            let key = [&i.to_be_bytes()[..], &bytes(i, MAX_KEY - 8)].concat();
+            t.insert(&key, &bytes(i + 100, (i as usize * 997) % 20_000)).unwrap();
+        }
+        t.insert(b"big", &big).unwrap();
+        let err = t.insert(&vec![7u8; MAX_KEY + 1], b"v").unwrap_err();
+        assert!(err.to_string().contains(&format!("{} bytes", MAX_KEY + 1)), "{err}");
+        // A rejected insert leaves the transaction usable.
+        t.insert(b"after", b"ok").unwrap();
+    }
+    w.commit().unwrap();
+    drop(db);
+
+    let db = open(&dir.path().join("limits.db")).unwrap();
+    let r = db.begin_read().unwrap();
+    let t = r.open_table("t").unwrap();
+    let got = t.get(b"big").unwrap().unwrap();
+    assert_eq!(got.len(), big.len());
+    assert!(got == &big[..], "the 64 MiB value reads back intact");
+    for i in 0..50u64 {
+        let key = [&i.to_be_bytes()[..], &bytes(i, MAX_KEY - 8)].concat();
+        assert_eq!(t.get(&key).unwrap().unwrap(), &bytes(i + 100, (i as usize * 997) % 20_000)[..]);
+    }
+    assert_eq!(t.len(), 52);
+    drop(t);
+    drop(r);
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+#[test]
+fn many_keys_survive_removal_of_half_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.db");
+    let db = create(&path).unwrap();
+    let key = |i: u64| bytes(i, 24);
+    let mut w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table("t").unwrap();
+        for i in 0..60_000 {
+            t.insert(&key(i), &bytes(i, 150)).unwrap();
+        }
+    }
+    w.commit().unwrap();
+    let mut w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table("t").unwrap();
+        for i in (0..60_000).step_by(2) {
+            assert!(t.remove(&key(i)).unwrap());
+        }
+        assert_eq!(t.len(), 30_000);
+    }
+    w.commit().unwrap();
+    let before = db.stats().unwrap();
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.entries, 30_000);
+    assert!(report.pages_free > 0, "removing half the keys frees pages");
+    drop(db);
+
+    let db = open(&path).unwrap();
+    assert_eq!(db.stats().unwrap().page_count, before.page_count);
+    let r = db.begin_read().unwrap();
+    let t = r.open_table("t").unwrap();
+    for i in 0..60_000 {
+        let want = if i % 2 == 0 { None } else { Some(bytes(i, 150)) };
+        assert_eq!(t.get(&key(i)).unwrap().map(<[u8]>::to_vec), want, "key {i}");
+    }
+    let keys: Vec<Vec<u8>> = t.range(..).map(|e| e.unwrap().0.to_vec()).collect();
+    assert_eq!(keys.len(), 30_000);
+    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    let back: Vec<Vec<u8>> = t.range(..).rev().map(|e| e.unwrap().0.to_vec()).collect();
+    assert!(back.iter().rev().eq(keys.iter()));
+
+    // The compacted copy holds the same entries in fewer pages.
+    drop(t);
+    drop(r);
+    let copy = dir.path().join("copy.db");
+    db.compact_to(&copy).unwrap();
+    assert!(matches!(db.compact_to(&copy), Err(Error::Io { .. })), "an existing destination is refused");
+    drop(db);
+    let copy = open(&copy).unwrap();
+    let stats = copy.stats().unwrap();
+    assert_eq!(stats.tables[0].entries, 30_000);
+    assert!(stats.page_count < before.page_count, "{} pages compacted vs {}", stats.page_count, before.page_count);
+    assert!(copy.check().unwrap().is_clean());
+}
+
+#[test]
+fn non_durable_commits_are_visible_at_once_and_durable_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nd.db");
+    let db = create(&path).unwrap();
+    for i in 0..20u32 {
+        let mut w = db.begin_write().unwrap();
+        w.set_durability(Durability::None);
+        w.open_table("t").unwrap().insert(&i.to_be_bytes(), b"v").unwrap();
+        w.commit().unwrap();
+        assert_eq!(db.begin_read().unwrap().open_table("t").unwrap().len(), u64::from(i) + 1);
+    }
+    drop(db);
+    let db = open(&path).unwrap();
+    assert_eq!(db.begin_read().unwrap().open_table("t").unwrap().len(), 20);
+    assert!(db.check().unwrap().is_clean());
+}
+
+#[test]
+fn aborted_transactions_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("abort.db")).unwrap();
+    let mut w = db.begin_write().unwrap();
+    w.open_table("t").unwrap().insert(b"kept", b"1").unwrap();
+    w.commit().unwrap();
+    let pages = db.stats().unwrap().page_count;
+    for _ in 0..5 {
+        let mut w = db.begin_write().unwrap();
+        let mut t = w.open_table("t").unwrap();
+        for i in 0..2000u32 {
+            t.insert(&i.to_be_bytes(), &[1u8; 100]).unwrap();
+        }
+        drop(t);
+        w.abort();
+    }
+    let r = db.begin_read().unwrap();
+    assert_eq!(r.open_table("t").unwrap().len(), 1);
+    assert_eq!(db.stats().unwrap().page_count, pages, "aborted pages are not kept");
+    drop(r);
+    assert!(db.check().unwrap().is_clean());
+}
+
+#[test]
+fn a_second_opener_is_told_who_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked.db");
+    let db = create(&path).unwrap();
+    let err = open(&path).unwrap_err();
+    match &err {
+        Error::Locked { pid, .. } => assert_eq!(*pid, Some(std::process::id())),
+        other => panic!("expected Locked, got {other}"),
+    }
+    assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+    drop(db);
+    open(&path).expect("the lock goes with the handle");
+}
+
+#[test]
+fn files_that_are_not_databases_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("empty", Vec::new(), "empty"),
+        ("short", vec![1u8; 100], "shorter than"),
+        ("random", bytes(3, 100_000), "wrong magic"),
+    ];
+    for (name, contents, reason) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &contents).unwrap();
+        let err = open(&path).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::NotADatabase { .. }), "{name}: {msg}");
+        assert!(msg.contains(reason) && msg.contains(name), "{name}: {msg}");
+    }
+    let err = open(&dir.path().join("missing.db")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("missing.db"), "{err}");
+}
+
+#[test]
+fn readers_keep_their_snapshot_while_the_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("snap.db")).unwrap();
+    let mut w = db.begin_write().unwrap();
+    w.open_table("t").unwrap().insert(b"k", b"old").unwrap();
+    w.commit().unwrap();
+    let r = db.begin_read().unwrap();
+    let t = r.open_table("t").unwrap();
+    let old = t.get(b"k").unwrap().unwrap();
+    for i in 0..200u32 {
+        let mut w = db.begin_write().unwrap();
+        let mut t = w.open_table("t").unwrap();
+        t.insert(b"k", format!("new {i}").as_bytes()).unwrap();
+        t.insert(&i.to_be_bytes(), &[9u8; 3000]).unwrap();
+        drop(t);
+        w.commit().unwrap();
+    }
+    assert_eq!(old, b"old", "the slice still shows the snapshot's value");
+    assert_eq!(t.len(), 1);
+    assert_eq!(db.begin_read().unwrap().open_table("t").unwrap().get(b"k").unwrap(), Some(&b"new 199"[..]));
+    drop(t);
+    drop(r);
+    assert!(db.check().unwrap().is_clean());
+}
