@@ -90,7 +90,6 @@ fn keys_and_values_at_and_over_the_limits() {
         assert_eq!(t.get(&key).unwrap().unwrap(), &bytes(i + 100, (i as usize * 997) % 20_000)[..]);
     }
     assert_eq!(t.len(), 52);
-    drop(t);
     drop(r);
     let report = db.check().unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
@@ -141,7 +140,6 @@ fn many_keys_survive_removal_of_half_and_reopen() {
     assert!(back.iter().rev().eq(keys.iter()));
 
     // The compacted copy holds the same entries in fewer pages.
-    drop(t);
     drop(r);
     let copy = dir.path().join("copy.db");
     db.compact_to(&copy).unwrap();
@@ -252,7 +250,6 @@ fn readers_keep_their_snapshot_while_the_writer_commits() {
     assert_eq!(old, b"old", "the slice still shows the snapshot's value");
     assert_eq!(t.len(), 1);
     assert_eq!(db.begin_read().unwrap().open_table("t").unwrap().get(b"k").unwrap(), Some(&b"new 199"[..]));
-    drop(t);
     drop(r);
     assert!(db.check().unwrap().is_clean());
 }
