@@ -52,7 +52,7 @@ struct Split {
 
 /// Inserts or replaces `key` → `value` in the tree at `root`; returns the new root.
 pub fn insert(store: &mut Store<'_>, root: PageNo, key: &[u8], value: &[u8]) -> Result<(PageNo, bool)> {
-    let stored = if node::LEAF_ENTRY_HEADER + key.len() + value.len() + 2 <= MAX_ENTRY {
+    let stored = if node::LEAF_ENTRY_HEADER + key.len() + value.len() + node::SLOT <= MAX_ENTRY {
         Value::Inline(value)
     } else {
         Value::Overflow { page: store.write_run(value), len: value.len() }
@@ -127,7 +127,7 @@ fn split_node(store: &mut Store<'_>, n: PageNo, at: usize, entry: &[u8]) -> Resu
     let view = Node::parse(&copy, n, path)?;
     let mut entries: Vec<&[u8]> = (0..view.count()).map(|i| view.entry(i)).collect::<Result<_>>()?;
     entries.insert(at, entry);
-    let sizes: Vec<usize> = entries.iter().map(|e| e.len() + 2).collect();
+    let sizes: Vec<usize> = entries.iter().map(|e| e.len() + node::SLOT).collect();
     let total: usize = sizes.iter().sum();
     let leaf = view.is_leaf();
     // Appending at the end (sequential keys, compaction): keep the left node
@@ -234,7 +234,7 @@ fn merge_child(store: &mut Store<'_>, n: PageNo, j: usize) -> Result<()> {
     if lview.is_leaf() != rview.is_leaf() {
         return Err(store.corrupt(n, "children of one branch at different depths".into()));
     }
-    let extra = if lview.is_leaf() { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + 2 };
+    let extra = if lview.is_leaf() { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + node::SLOT };
     if lview.used()? + rview.used()? + extra > PAGE_SIZE - HEADER {
         return Ok(());
     }

@@ -1,8 +1,10 @@
 //! B+tree nodes: slotted pages of leaf entries or branch entries.
 //!
-//! After the page header comes an array of `u16` slots, one per entry, in key
-//! order; each slot is the offset of its entry, and entries are packed from the
-//! end of the page downwards. Removing an entry leaves dead bytes that a
+//! After the page header comes an array of 6-byte slots, one per entry, in key
+//! order: the entry's offset (`u16`) and the first four bytes of its key
+//! (big-endian, zero-padded), so a binary search compares within the slot
+//! array and reads an entry only when the heads tie. Entries are packed from
+//! the end of the page downwards. Removing an entry leaves dead bytes that a
 //! compaction reclaims when an insert needs them.
 //!
 //! - Leaf entry: `key_len: u16, flags: u8, value_len: u32, key, value` where
@@ -20,6 +22,8 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u16, read_u32, read_u64};
 
+/// Bytes of a slot: entry offset and key head.
+pub const SLOT: usize = 6;
 /// The most bytes one entry (with its slot) may take: a third of the page, so
 /// that any split of an overfull node yields two halves that fit.
 pub const MAX_ENTRY: usize = (PAGE_SIZE - HEADER) / 3;
@@ -68,7 +72,7 @@ impl<'a> Node<'a> {
             None => return Err(bad(format!("unknown page kind {}", page::kind_byte(bytes)))),
         };
         let count = read_u16(bytes, 10) as usize;
-        if HEADER + 2 * count > PAGE_SIZE {
+        if HEADER + SLOT * count > PAGE_SIZE {
             return Err(bad(format!("entry count {count} does not fit in a page")));
         }
         Ok(Node { bytes, page, path, count, leaf })
@@ -91,9 +95,9 @@ impl<'a> Node<'a> {
     /// Offset of entry `i`, checked to lie after the slot array and leave room
     /// for the entry's fixed part.
     fn offset(&self, i: usize) -> Result<usize> {
-        let off = read_u16(self.bytes, HEADER + 2 * i) as usize;
+        let off = read_u16(self.bytes, HEADER + SLOT * i) as usize;
         let fixed = if self.leaf { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
-        if off < HEADER + 2 * self.count || off + fixed > PAGE_SIZE {
+        if off < HEADER + SLOT * self.count || off + fixed > PAGE_SIZE {
             return Err(self.bad(format!("entry {i} at offset {off} is outside the entry area")));
         }
         Ok(off)
@@ -147,13 +151,25 @@ impl<'a> Node<'a> {
         Ok(read_u64(entry, 2))
     }
 
+    /// The key head stored in slot `i`.
+    fn head(&self, i: usize) -> u32 {
+        u32::from_be_bytes(self.bytes[HEADER + SLOT * i + 2..HEADER + SLOT * i + 6].try_into().expect("4 bytes"))
+    }
+
     /// Binary search among the keys: `Ok(i)` where key `i` equals `key`,
-    /// `Err(i)` where it would be inserted.
+    /// `Err(i)` where it would be inserted. Heads decide most steps; a damaged
+    /// head can misdirect the search (a wrong answer, which `check` reports),
+    /// never an out-of-bounds read.
     pub fn search(&self, key: &[u8]) -> Result<std::result::Result<usize, usize>> {
+        let wanted = head_of(key);
         let (mut lo, mut hi) = (0, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.key(mid)?.cmp(key) {
+            let order = match self.head(mid).cmp(&wanted) {
+                Ordering::Equal => self.key(mid)?.cmp(key),
+                other => other,
+            };
+            match order {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
                 Ordering::Equal => return Ok(Ok(mid)),
@@ -177,7 +193,7 @@ impl<'a> Node<'a> {
         let start = read_u16(self.bytes, 12) as usize;
         let start = if start == 0 { PAGE_SIZE } else { start };
         let garbage = read_u16(self.bytes, 14) as usize;
-        if start < HEADER + 2 * self.count || start > PAGE_SIZE {
+        if start < HEADER + SLOT * self.count || start > PAGE_SIZE {
             return Err(self.bad(format!("data area start {start} overlaps the slots or the page end")));
         }
         let mut live = 0;
@@ -187,6 +203,9 @@ impl<'a> Node<'a> {
                 return Err(self.bad(format!("entry {i} at offset {off} is below the data area ({start})")));
             }
             live += self.entry(i)?.len();
+            if self.head(i) != head_of(self.key(i)?) {
+                return Err(self.bad(format!("slot {i} holds the wrong key head")));
+            }
         }
         if live + garbage != PAGE_SIZE - start {
             return Err(self.bad(format!(
@@ -204,10 +223,19 @@ impl<'a> Node<'a> {
     pub fn used(&self) -> Result<usize> {
         let mut total = 0;
         for i in 0..self.count {
-            total += self.entry(i)?.len() + 2;
+            total += self.entry(i)?.len() + SLOT;
         }
         Ok(total)
     }
+}
+
+/// The first four bytes of a key, zero-padded, as a big-endian number: heads
+/// order like the keys they come from, except that ties need the whole key.
+pub fn head_of(key: &[u8]) -> u32 {
+    let mut b = [0u8; 4];
+    let n = key.len().min(4);
+    b[..n].copy_from_slice(&key[..n]);
+    u32::from_be_bytes(b)
 }
 
 /// Encodes a leaf entry into `out` (cleared first).
@@ -244,6 +272,15 @@ pub mod edit {
     use super::*;
     use crate::page::write_u16;
 
+    /// Writes slot `i`: the entry's offset and its key's head.
+    fn write_slot(p: &mut [u8], i: usize, offset: usize, entry: &[u8]) {
+        let skip = if page::kind_byte(p) == Kind::Leaf as u8 { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
+        let klen = read_u16(entry, 0) as usize;
+        let at = HEADER + SLOT * i;
+        write_u16(p, at, offset as u16);
+        p[at + 2..at + 6].copy_from_slice(&head_of(&entry[skip..skip + klen]).to_be_bytes());
+    }
+
     fn count(p: &[u8]) -> usize {
         read_u16(p, 10) as usize
     }
@@ -267,7 +304,7 @@ pub mod edit {
         for e in entries {
             top -= e.len();
             p[top..top + e.len()].copy_from_slice(e);
-            write_u16(p, HEADER + 2 * n, top as u16);
+            write_slot(p, n, top, e);
             n += 1;
         }
         write_u16(p, 10, n as u16);
@@ -288,14 +325,14 @@ pub mod edit {
 
     /// Bytes in use by entries and slots.
     pub fn used(p: &[u8]) -> usize {
-        (PAGE_SIZE - data_start(p) - garbage(p)) + 2 * count(p)
+        (PAGE_SIZE - data_start(p) - garbage(p)) + SLOT * count(p)
     }
 
     /// Inserts an encoded entry at position `i`; `false` if it does not fit.
     pub fn insert(p: &mut [u8], i: usize, entry: &[u8]) -> bool {
         let n = count(p);
-        let need = entry.len() + 2;
-        let slots_end = HEADER + 2 * n;
+        let need = entry.len() + SLOT;
+        let slots_end = HEADER + SLOT * n;
         if data_start(p) - slots_end < need {
             if data_start(p) - slots_end + garbage(p) < need {
                 return false;
@@ -304,9 +341,9 @@ pub mod edit {
         }
         let top = data_start(p) - entry.len();
         p[top..top + entry.len()].copy_from_slice(entry);
-        let at = HEADER + 2 * i;
-        p.copy_within(at..HEADER + 2 * n, at + 2);
-        write_u16(p, at, top as u16);
+        let at = HEADER + SLOT * i;
+        p.copy_within(at..HEADER + SLOT * n, at + SLOT);
+        write_slot(p, i, top, entry);
         write_u16(p, 10, (n + 1) as u16);
         write_u16(p, 12, top as u16);
         true
@@ -316,8 +353,8 @@ pub mod edit {
     pub fn remove(p: &mut [u8], i: usize) {
         let n = count(p);
         let len = entry_len(p, i);
-        let at = HEADER + 2 * i;
-        p.copy_within(at + 2..HEADER + 2 * n, at);
+        let at = HEADER + SLOT * i;
+        p.copy_within(at + SLOT..HEADER + SLOT * n, at);
         write_u16(p, 10, (n - 1) as u16);
         let g = garbage(p) + len;
         write_u16(p, 14, g as u16);
@@ -325,7 +362,7 @@ pub mod edit {
 
     /// Replaces entry `i` with `entry`; `false` (entry `i` removed) if it does not fit.
     pub fn replace(p: &mut [u8], i: usize, entry: &[u8]) -> bool {
-        let off = read_u16(p, HEADER + 2 * i) as usize;
+        let off = read_u16(p, HEADER + SLOT * i) as usize;
         if entry_len(p, i) == entry.len() {
             p[off..off + entry.len()].copy_from_slice(entry);
             return true;
@@ -344,7 +381,7 @@ pub mod edit {
         if j == 0 {
             page::write_u64(p, 24, child);
         } else {
-            let off = read_u16(p, HEADER + 2 * (j - 1)) as usize;
+            let off = read_u16(p, HEADER + SLOT * (j - 1)) as usize;
             page::write_u64(p, off + 2, child);
         }
     }

@@ -10,7 +10,7 @@ use crate::catalog::{self, TableInfo};
 use crate::db::{Database, EXTENTS_PER_PAGE, Writer};
 use crate::error::{Error, Result};
 use crate::meta::Meta;
-use crate::node::{LEAF_ENTRY_HEADER, MAX_ENTRY};
+use crate::node::{LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT};
 use crate::page::{self, HEADER, Kind, PageNo, write_u64};
 use crate::range::Range;
 use crate::store::Store;
@@ -22,7 +22,8 @@ pub const MAX_KEY: usize = 1024;
 /// pages, read as one contiguous slice).
 pub const MAX_VALUE: usize = 1 << 30;
 
-const _: () = assert!(LEAF_ENTRY_HEADER + MAX_KEY + 8 + 2 <= MAX_ENTRY, "a key with an overflow value fits an entry");
+const _: () =
+    assert!(LEAF_ENTRY_HEADER + MAX_KEY + 8 + SLOT <= MAX_ENTRY, "a key with an overflow value fits an entry");
 
 /// When a commit returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
