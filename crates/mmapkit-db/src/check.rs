@@ -6,7 +6,7 @@ use crate::btree::MAX_DEPTH;
 use crate::catalog::{self, TableInfo};
 use crate::db::Database;
 use crate::error::Result;
-use crate::meta::{META_LEN, Meta};
+use crate::meta::Meta;
 use crate::node::{Node, Value};
 use crate::page::{self, Kind, PAGE_SIZE, PageNo};
 use crate::pages::{MapPages, Pages};
@@ -234,13 +234,9 @@ impl Database {
             c.problem(None, format!("the file holds {} pages, the commit needs {}", c.marks.len(), meta.page_count));
         }
         // The other meta slot may be older or torn by a crash; only the current commit must be sound.
-        let mut slots = [[0u8; META_LEN]; 2];
-        for (slot, buf) in slots.iter_mut().enumerate() {
-            if let Some(b) = self.map.get(slot * PAGE_SIZE..slot * PAGE_SIZE + META_LEN) {
-                buf.copy_from_slice(b);
-            }
-        }
-        if meta.txn == writer.last_durable && Meta::decode(&slots[writer.durable_slot]) != Ok(meta) {
+        let slot = writer.durable_slot * PAGE_SIZE;
+        let on_disk = self.map.get(slot..slot + PAGE_SIZE).map(Meta::decode);
+        if meta.txn == writer.last_durable && !matches!(on_disk, Some(Ok((m, _))) if m == meta) {
             c.problem(Some(writer.durable_slot as u64), "the meta page on disk differs from the open commit".into());
         }
         let mut tables = Some(Vec::new());

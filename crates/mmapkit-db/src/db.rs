@@ -94,14 +94,14 @@ impl Builder {
                 return Err(Error::NotADatabase { path, reason: "the file is empty".into() });
             }
             let mut first = vec![0u8; 2 * PAGE_SIZE];
-            let meta = Meta::empty().encode();
-            first[..META_LEN].copy_from_slice(&meta);
-            first[PAGE_SIZE..PAGE_SIZE + META_LEN].copy_from_slice(&meta);
+            let meta = Meta::empty().encode(&[]);
+            first[..meta.len()].copy_from_slice(&meta);
+            first[PAGE_SIZE..PAGE_SIZE + meta.len()].copy_from_slice(&meta);
             self.storage.write_at(&file, &first, 0).map_err(io("initialise"))?;
             self.storage.sync(&file).map_err(io("sync"))?;
             len = first.len() as u64;
         }
-        let (meta, slot) = pick_meta(&file, &path, len)?;
+        let (meta, slot) = pick_meta(&file, &path, len, self.storage.as_ref())?;
         // SAFETY: the caller promises no other process modifies the file; this
         // process writes only pages no snapshot refers to (copy-on-write, with
         // freed pages reused only when no reader can see them) and meta pages,
@@ -119,31 +119,64 @@ impl Builder {
     }
 }
 
-/// Reads both meta pages and picks the valid one with the higher transaction id.
-fn pick_meta(file: &File, path: &Path, len: u64) -> Result<(Meta, usize)> {
+/// Reads both meta pages and picks the newest whose commit fully reached the
+/// disk. A newer record whose written pages are not all there (a crash between
+/// its write and its sync) is erased, so that a later commit reusing its
+/// transaction id cannot make it look whole again.
+fn pick_meta(file: &File, path: &Path, len: u64, storage: &dyn Storage) -> Result<(Meta, usize)> {
     let not_db = |reason: String| Error::NotADatabase { path: path.to_path_buf(), reason };
+    let io = |op| move |source| Error::Io { path: path.to_path_buf(), op, source };
     if len < 2 * PAGE_SIZE as u64 {
         return Err(not_db(format!("{len} bytes is shorter than the two {PAGE_SIZE}-byte meta pages")));
     }
     let mut found = Vec::new();
     let mut reasons = Vec::new();
     for slot in 0..2 {
-        let mut buf = [0u8; META_LEN];
-        file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            op: "read meta page",
-            source,
-        })?;
+        let mut buf = vec![0u8; PAGE_SIZE];
+        file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64).map_err(io("read meta page"))?;
         match Meta::decode(&buf) {
-            Ok(meta) if meta.page_count.saturating_mul(PAGE_SIZE as u64) > len => reasons.push(format!(
+            Ok((meta, _)) if meta.page_count.saturating_mul(PAGE_SIZE as u64) > len => reasons.push(format!(
                 "meta page {slot} (transaction {}) needs {} pages but the file has {} bytes (truncated?)",
                 meta.txn, meta.page_count, len
             )),
-            Ok(meta) => found.push((meta, slot)),
+            Ok((meta, written)) => found.push((meta, written, slot)),
             Err(why) => reasons.push(format!("meta page {slot}: {why}")),
         }
     }
-    found.into_iter().max_by_key(|(m, _)| m.txn).ok_or_else(|| not_db(reasons.join("; ")))
+    found.sort_by_key(|(meta, _, _)| std::cmp::Reverse(meta.txn));
+    for (k, (meta, written, slot)) in found.iter().enumerate() {
+        match written_pages_intact(file, meta, written) {
+            Ok(()) => {
+                for &(_, _, newer) in &found[..k] {
+                    storage
+                        .write_at(file, &[0u8; META_LEN], (newer * PAGE_SIZE) as u64)
+                        .map_err(io("erase meta page"))?;
+                    storage.sync(file).map_err(io("sync"))?;
+                }
+                return Ok((*meta, *slot));
+            }
+            Err(why) => reasons.push(format!("meta page {slot} (transaction {}): {why}", meta.txn)),
+        }
+    }
+    Err(not_db(reasons.join("; ")))
+}
+
+/// Whether every page a single-sync commit wrote carries its id and checksum.
+fn written_pages_intact(file: &File, meta: &Meta, written: &[PageNo]) -> Result<(), String> {
+    for &p in written {
+        let mut header = [0u8; HEADER];
+        file.read_exact_at(&mut header, p * PAGE_SIZE as u64).map_err(|e| format!("page {p}: {e}"))?;
+        let pages = if page::kind_byte(&header) == Kind::Overflow as u8 { page::link(&header) } else { 1 };
+        if p.checked_add(pages).is_none_or(|end| end > meta.page_count) {
+            return Err(format!("written page {p} runs past the end"));
+        }
+        let mut bytes = vec![0u8; pages as usize * PAGE_SIZE];
+        file.read_exact_at(&mut bytes, p * PAGE_SIZE as u64).map_err(|e| format!("page {p}: {e}"))?;
+        if read_u64(&bytes, 16) != meta.txn || !page::checksum_ok(&bytes) {
+            return Err(format!("page {p} of the commit never reached the disk"));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the persisted free list: its extents (all ready) and its own pages.
@@ -330,14 +363,17 @@ impl Database {
         Ok(())
     }
 
-    /// Makes everything written so far durable, then writes `meta` to `slot`
-    /// and makes that durable too.
-    pub(crate) fn write_meta_durably(&self, meta: &Meta, slot: usize) -> Result<()> {
+    /// Writes `meta` to `slot` and makes it and every page written before it
+    /// durable. With `written` listed in the record one sync does (opening
+    /// checks those pages); an empty list means sync the pages first.
+    pub(crate) fn write_meta_durably(&self, meta: &Meta, written: &[PageNo], slot: usize) -> Result<()> {
         let file = self.map.file();
         let io = |op| move |source| Error::Io { path: self.path.clone(), op, source };
-        self.storage.sync(file).map_err(io("sync pages"))?;
-        self.storage.write_at(file, &meta.encode(), (slot * PAGE_SIZE) as u64).map_err(io("write meta page"))?;
-        self.storage.sync(file).map_err(io("sync meta page"))
+        if written.is_empty() {
+            self.storage.sync(file).map_err(io("sync pages"))?;
+        }
+        self.storage.write_at(file, &meta.encode(written), (slot * PAGE_SIZE) as u64).map_err(io("write meta page"))?;
+        self.storage.sync(file).map_err(io("sync"))
     }
 }
 

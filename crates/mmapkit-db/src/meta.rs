@@ -1,9 +1,15 @@
 //! The two meta pages: which tree is current, and how to tell it is intact.
 //!
 //! Pages 0 and 1 each hold a meta record. A durable commit writes the slot
-//! not holding the last durable meta, after the pages it refers to are on
-//! disk; opening takes the valid record with the higher transaction id, so a
-//! commit torn by a crash falls back to the one before.
+//! not holding the last durable meta; opening takes the valid record with the
+//! higher transaction id, so a commit torn by a crash falls back to the one
+//! before.
+//!
+//! A commit that wrote at most [`MAX_WRITTEN`] pages (or runs) lists them in
+//! its record and syncs once, pages and meta together; opening then checks that
+//! every listed page carries the commit's id and a good checksum, and falls back
+//! if one does not (it never reached the disk). A larger commit syncs its pages
+//! first and writes the meta afterwards, with a second sync.
 //!
 //! | bytes  | field                                      |
 //! |--------|--------------------------------------------|
@@ -15,9 +21,9 @@
 //! | 32..40 | first page of the free list (0: none)      |
 //! | 40..48 | pages in use: the file's high-water mark   |
 //! | 48..56 | free-list extents                          |
-//! | 56..64 | xxh3 checksum of bytes 0..56               |
-
-use xxhash_rust::xxh3::xxh3_64;
+//! | 56..60 | pages listed as written by the commit      |
+//! | 64..72 | xxh3 checksum of bytes 0..64 and the list  |
+//! | 72..   | the list: first page of each page or run   |
 
 use crate::page::{PAGE_SIZE, PageNo, read_u32, read_u64, write_u32, write_u64};
 
@@ -25,8 +31,10 @@ use crate::page::{PAGE_SIZE, PageNo, read_u32, read_u64, write_u32, write_u64};
 pub const MAGIC: [u8; 8] = *b"MMAPKVDB";
 /// The format version this code writes and reads.
 pub const VERSION: u32 = 1;
-/// Bytes of the record.
-pub const META_LEN: usize = 64;
+/// Bytes of the record before the list of written pages.
+pub const META_LEN: usize = 72;
+/// The most written pages a record lists (a commit writing more syncs twice).
+pub const MAX_WRITTEN: usize = (PAGE_SIZE - META_LEN) / 8;
 
 /// One meta record: a committed state of the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,9 +57,9 @@ impl Meta {
         Meta { txn: 0, catalog: 0, freelist: 0, page_count: 2, free_extents: 0 }
     }
 
-    /// The record as written to its page.
-    pub fn encode(&self) -> [u8; META_LEN] {
-        let mut b = [0u8; META_LEN];
+    /// The record as written to its page, listing `written` (at most [`MAX_WRITTEN`]).
+    pub fn encode(&self, written: &[PageNo]) -> Vec<u8> {
+        let mut b = vec![0u8; META_LEN + 8 * written.len()];
         b[0..8].copy_from_slice(&MAGIC);
         write_u32(&mut b, 8, VERSION);
         write_u32(&mut b, 12, PAGE_SIZE as u32);
@@ -60,20 +68,30 @@ impl Meta {
         write_u64(&mut b, 32, self.freelist);
         write_u64(&mut b, 40, self.page_count);
         write_u64(&mut b, 48, self.free_extents);
-        let sum = xxh3_64(&b[..56]);
-        write_u64(&mut b, 56, sum);
+        write_u32(&mut b, 56, written.len() as u32);
+        for (i, &p) in written.iter().enumerate() {
+            write_u64(&mut b, META_LEN + 8 * i, p);
+        }
+        let sum = checksum(&b);
+        write_u64(&mut b, 64, sum);
         b
     }
 
-    /// Decodes and checks one record: `Err` says what is wrong with it.
-    pub fn decode(b: &[u8]) -> Result<Meta, String> {
+    /// Decodes and checks one record (a whole meta page): the record and the
+    /// pages it lists as written, or what is wrong with it.
+    pub fn decode(b: &[u8]) -> Result<(Meta, Vec<PageNo>), String> {
         if b.len() < META_LEN {
             return Err("meta page is cut short".into());
         }
         if b[0..8] != MAGIC {
             return Err("wrong magic (not an mmapkit-db file)".into());
         }
-        if read_u64(b, 56) != xxh3_64(&b[..56]) {
+        let listed = read_u32(b, 56) as usize;
+        if listed > MAX_WRITTEN || META_LEN + 8 * listed > b.len() {
+            return Err(format!("lists {listed} written pages, more than fit"));
+        }
+        let record = &b[..META_LEN + 8 * listed];
+        if read_u64(record, 64) != checksum(record) {
             return Err("checksum mismatch".into());
         }
         let version = read_u32(b, 8);
@@ -99,6 +117,18 @@ impl Meta {
                 return Err(format!("{what} page {page} is outside pages 2..{}", meta.page_count));
             }
         }
-        Ok(meta)
+        let written: Vec<PageNo> = (0..listed).map(|i| read_u64(b, META_LEN + 8 * i)).collect();
+        if let Some(p) = written.iter().find(|&&p| p < 2 || p >= meta.page_count) {
+            return Err(format!("lists written page {p}, outside pages 2..{}", meta.page_count));
+        }
+        Ok((meta, written))
     }
+}
+
+/// The record's checksum: bytes 0..64 and the list after the checksum field.
+fn checksum(record: &[u8]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&record[..64]);
+    h.update(&record[META_LEN..]);
+    h.digest()
 }

@@ -9,7 +9,7 @@ use crate::btree;
 use crate::catalog::{self, TableInfo};
 use crate::db::{Database, EXTENTS_PER_PAGE, Writer};
 use crate::error::{Error, Result};
-use crate::meta::Meta;
+use crate::meta::{MAX_WRITTEN, Meta};
 use crate::node::{LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT};
 use crate::page::{self, HEADER, Kind, PageNo, write_u64};
 use crate::range::Range;
@@ -178,7 +178,9 @@ impl<'db> WriteTransaction<'db> {
         let written = self.db.write_pages(&pages, meta.page_count).and_then(|()| {
             if durable {
                 let slot = 1 - self.writer.durable_slot;
-                self.db.write_meta_durably(&meta, slot)?;
+                let written: Vec<PageNo> =
+                    if pages.len() <= MAX_WRITTEN { pages.iter().map(|(n, _)| *n).collect() } else { Vec::new() };
+                self.db.write_meta_durably(&meta, &written, slot)?;
                 self.writer.durable_slot = slot;
                 self.writer.last_durable = txn;
             }
