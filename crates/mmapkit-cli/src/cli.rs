@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::page_cache_cmds;
+use crate::{db_cmds, page_cache_cmds};
 
 /// Memory-mapped I/O, measured and inspected.
 #[derive(Debug, Parser)]
@@ -54,6 +54,15 @@ enum Command {
         #[arg(short = 'r', long)]
         recursive: bool,
     },
+    /// An embedded transactional key-value store in one file: put, get, del,
+    /// scan, load, stats, check, compact.
+    ///
+    /// Keys and values are UTF-8 text, or hex with --hex; --table picks the
+    /// table (default: `default`). Only `put` and `load` create FILE. One
+    /// process at a time may have FILE open: a second gets an error naming the
+    /// first's pid. Errors are one line on stderr, with exit status 1.
+    #[command(subcommand)]
+    Db(db_cmds::DbCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,5 +84,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Residency { paths, recursive, json } => page_cache_cmds::residency(&paths, recursive, json),
         Command::Touch { paths, recursive, quiet } => page_cache_cmds::touch(&paths, recursive, quiet),
         Command::Evict { paths, recursive } => page_cache_cmds::evict(&paths, recursive),
+        Command::Db(command) => db_cmds::run(command),
     }
 }

@@ -1,7 +1,9 @@
-//! `mmapkit`: measure mmap against read on your own files, and inspect the page cache.
+//! `mmapkit`: measure mmap against read on your own files, inspect the page cache,
+//! and use the embedded key-value store from the shell.
 
 mod bench;
 mod cli;
+mod db_cmds;
 mod files;
 mod page_cache_cmds;
 mod shm_bench;

@@ -51,6 +51,9 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// Problems found beyond those listed.
     pub unlisted: u64,
+    /// What opening recovered from (see [`Database::recovery`]): not a
+    /// problem of the commit checked, but a commit after it was lost.
+    pub recovery: Option<String>,
 }
 
 impl CheckReport {
@@ -228,7 +231,12 @@ impl Database {
         let mut c = Checker {
             pages: &pages,
             marks: vec![Mark::Unseen; meta.page_count.min(self.map.len() as u64 / PAGE_SIZE as u64) as usize],
-            report: CheckReport { txn: meta.txn, page_count: meta.page_count, ..CheckReport::default() },
+            report: CheckReport {
+                txn: meta.txn,
+                page_count: meta.page_count,
+                recovery: self.recovery.clone(),
+                ..CheckReport::default()
+            },
         };
         if (c.marks.len() as u64) < meta.page_count {
             c.problem(None, format!("the file holds {} pages, the commit needs {}", c.marks.len(), meta.page_count));

@@ -12,7 +12,7 @@ use mmapkit::GrowableReadMap;
 use crate::error::{Error, Result};
 use crate::freelist::FreePages;
 use crate::lock;
-use crate::meta::{META_LEN, Meta};
+use crate::meta::Meta;
 use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u64};
 use crate::pages::{MapPages, Pages};
 use crate::read::ReadTransaction;
@@ -101,7 +101,7 @@ impl Builder {
             self.storage.sync(&file).map_err(io("sync"))?;
             len = first.len() as u64;
         }
-        let (meta, slot) = pick_meta(&file, &path, len, self.storage.as_ref())?;
+        let Picked { meta, slot, skipped, recovery } = pick_meta(&file, &path, len)?;
         // SAFETY: the caller promises no other process modifies the file; this
         // process writes only pages no snapshot refers to (copy-on-write, with
         // freed pages reused only when no reader can see them) and meta pages,
@@ -110,7 +110,15 @@ impl Builder {
         let pages = MapPages { map: &map, path: &path, page_count: meta.page_count };
         let (free, chain) = load_free_list(&pages, &meta)?;
         Ok(Database {
-            writer: Mutex::new(Writer { free, chain, durable_slot: slot, last_durable: meta.txn, poisoned: None }),
+            writer: Mutex::new(Writer {
+                free,
+                chain,
+                durable_slot: slot,
+                last_durable: meta.txn,
+                next_txn: skipped.max(meta.txn) + 1,
+                poisoned: None,
+            }),
+            recovery,
             shared: Mutex::new(Shared { current: meta, readers: BTreeMap::new() }),
             storage: self.storage,
             map,
@@ -119,22 +127,38 @@ impl Builder {
     }
 }
 
+/// The meta record an open starts from.
+struct Picked {
+    meta: Meta,
+    slot: usize,
+    /// The highest transaction id seen in a record that was passed over: new
+    /// commits take ids above it, so none can make that record look whole.
+    skipped: u64,
+    /// Why a newer record was passed over, if one was.
+    recovery: Option<String>,
+}
+
 /// Reads both meta pages and picks the newest whose commit fully reached the
-/// disk. A newer record whose written pages are not all there (a crash between
-/// its write and its sync) is erased, so that a later commit reusing its
-/// transaction id cannot make it look whole again.
-fn pick_meta(file: &File, path: &Path, len: u64, storage: &dyn Storage) -> Result<(Meta, usize)> {
+/// disk. A newer record whose listed pages are not all there (a crash between
+/// its write and its sync, or damage to one of them) is passed over and left
+/// as it is; the next commit overwrites it.
+fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
     let not_db = |reason: String| Error::NotADatabase { path: path.to_path_buf(), reason };
-    let io = |op| move |source| Error::Io { path: path.to_path_buf(), op, source };
     if len < 2 * PAGE_SIZE as u64 {
         return Err(not_db(format!("{len} bytes is shorter than the two {PAGE_SIZE}-byte meta pages")));
     }
     let mut found = Vec::new();
     let mut reasons = Vec::new();
+    let mut skipped = 0;
     for slot in 0..2 {
         let mut buf = vec![0u8; PAGE_SIZE];
-        file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64).map_err(io("read meta page"))?;
-        match Meta::decode(&buf) {
+        file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64)
+            .map_err(|source| Error::Io { path: path.to_path_buf(), op: "read meta page", source })?;
+        let decoded = Meta::decode(&buf);
+        if let Ok((meta, _)) = &decoded {
+            skipped = skipped.max(meta.txn);
+        }
+        match decoded {
             Ok((meta, _)) if meta.page_count.saturating_mul(PAGE_SIZE as u64) > len => reasons.push(format!(
                 "meta page {slot} (transaction {}) needs {} pages but the file has {} bytes (truncated?)",
                 meta.txn, meta.page_count, len
@@ -144,20 +168,19 @@ fn pick_meta(file: &File, path: &Path, len: u64, storage: &dyn Storage) -> Resul
         }
     }
     found.sort_by_key(|(meta, _, _)| std::cmp::Reverse(meta.txn));
-    for (k, (meta, written, slot)) in found.iter().enumerate() {
+    let mut passed_over = Vec::new();
+    for (meta, written, slot) in &found {
         match written_pages_intact(file, meta, written) {
             Ok(()) => {
-                for &(_, _, newer) in &found[..k] {
-                    storage
-                        .write_at(file, &[0u8; META_LEN], (newer * PAGE_SIZE) as u64)
-                        .map_err(io("erase meta page"))?;
-                    storage.sync(file).map_err(io("sync"))?;
-                }
-                return Ok((*meta, *slot));
+                let recovery = (!passed_over.is_empty()).then(|| {
+                    format!("opened transaction {}, passing over {}", meta.txn, passed_over.join("; "))
+                });
+                return Ok(Picked { meta: *meta, slot: *slot, skipped, recovery });
             }
-            Err(why) => reasons.push(format!("meta page {slot} (transaction {}): {why}", meta.txn)),
+            Err(why) => passed_over.push(format!("transaction {} (meta page {slot}): {why}", meta.txn)),
         }
     }
+    reasons.extend(passed_over);
     Err(not_db(reasons.join("; ")))
 }
 
@@ -225,6 +248,8 @@ pub struct Database {
     /// Held by the write transaction for its whole life.
     pub(crate) writer: Mutex<Writer>,
     pub(crate) shared: Mutex<Shared>,
+    /// Set when opening passed over a newer commit that was not all on disk.
+    pub(crate) recovery: Option<String>,
 }
 
 /// What only the writer touches.
@@ -235,6 +260,8 @@ pub(crate) struct Writer {
     /// The meta slot holding the last durable commit.
     pub durable_slot: usize,
     pub last_durable: u64,
+    /// The id the next commit takes (above any passed-over record's).
+    pub next_txn: u64,
     /// Set when a write or sync failed: what is on disk is unknown.
     pub poisoned: Option<String>,
 }
@@ -284,6 +311,14 @@ impl Database {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What opening recovered from, if anything: a newer commit whose pages
+    /// were not all on disk (a crash before its sync completed, or a damaged
+    /// page), passed over in favour of the one before. `None` after a clean
+    /// close. [`check`](Self::check) repeats it in its report.
+    pub fn recovery(&self) -> Option<&str> {
+        self.recovery.as_deref()
     }
 
     /// Starts a read transaction on the newest committed state. It never waits

@@ -13,6 +13,7 @@ use crate::meta::{MAX_WRITTEN, Meta};
 use crate::node::{LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT};
 use crate::page::{self, HEADER, Kind, PageNo, write_u64};
 use crate::range::Range;
+use crate::pages::Pages;
 use crate::store::Store;
 use crate::table_ops;
 
@@ -70,7 +71,7 @@ impl<'db> WriteTransaction<'db> {
 
     /// The id this transaction's commit will have.
     pub fn id(&self) -> u64 {
-        self.meta.txn + 1
+        self.writer.next_txn
     }
 
     /// Chooses when [`commit`](Self::commit) returns (default: [`Durability::Immediate`]).
@@ -203,6 +204,7 @@ impl<'db> WriteTransaction<'db> {
         if durable {
             self.writer.chain = chain;
         }
+        self.writer.next_txn = txn + 1;
         self.db.publish(meta);
         Ok(())
     }
@@ -254,7 +256,7 @@ impl Table<'_, '_> {
         let result = btree::insert(&mut self.txn.store, self.info.root, key, value).map(|(root, replaced)| {
             self.info.root = root;
             if !replaced {
-                self.info.len += 1;
+                self.info.len = self.info.len.saturating_add(1);
             }
         });
         self.changed(result)
@@ -266,12 +268,16 @@ impl Table<'_, '_> {
         if key.len() > MAX_KEY {
             return Ok(false);
         }
-        let result = btree::remove(&mut self.txn.store, self.info.root, key).map(|(root, found)| {
-            self.info.root = root;
+        let root = self.info.root;
+        let result = btree::remove(&mut self.txn.store, root, key).and_then(|(new_root, found)| {
+            self.info.root = new_root;
             if found {
-                self.info.len -= 1;
+                // A damaged catalog can hold a count below the tree's entries.
+                self.info.len = self.info.len.checked_sub(1).ok_or_else(|| {
+                    self.txn.store.corrupt(root, format!("table {:?} counts 0 entries but holds one", self.name))
+                })?;
             }
-            found
+            Ok(found)
         });
         self.changed(result)
     }
