@@ -152,8 +152,11 @@ fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
     let mut skipped = 0;
     for slot in 0..2 {
         let mut buf = vec![0u8; PAGE_SIZE];
-        file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64)
-            .map_err(|source| Error::Io { path: path.to_path_buf(), op: "read meta page", source })?;
+        file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            op: "read meta page",
+            source,
+        })?;
         let decoded = Meta::decode(&buf);
         if let Ok((meta, _)) = &decoded {
             skipped = skipped.max(meta.txn);
@@ -172,9 +175,8 @@ fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
     for (meta, written, slot) in &found {
         match written_pages_intact(file, meta, written) {
             Ok(()) => {
-                let recovery = (!passed_over.is_empty()).then(|| {
-                    format!("opened transaction {}, passing over {}", meta.txn, passed_over.join("; "))
-                });
+                let recovery = (!passed_over.is_empty())
+                    .then(|| format!("opened transaction {}, passing over {}", meta.txn, passed_over.join("; ")));
                 return Ok(Picked { meta: *meta, slot: *slot, skipped, recovery });
             }
             Err(why) => passed_over.push(format!("transaction {} (meta page {slot}): {why}", meta.txn)),

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::meta::{MAX_WRITTEN, Meta};
 use crate::node::{LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT};
 use crate::page::{self, HEADER, Kind, PageNo, write_u64};
-use crate::range::Range;
 use crate::pages::Pages;
+use crate::range::Range;
 use crate::store::Store;
 use crate::table_ops;
 
