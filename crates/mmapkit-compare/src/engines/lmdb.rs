@@ -1,0 +1,167 @@
+//! LMDB through heed, with LMDB's default durability (no `NOSYNC`-like flags) and a 4 GiB map.
+//!
+//! The environment is one file (`NO_SUB_DIR`) plus LMDB's lock file beside it (`<file>-lock`).
+
+use std::fs::File;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use heed::types::Bytes;
+use heed::{CommitOrAbort, CompactionOption, EnvFlags, EnvOpenOptions};
+
+use crate::results::FileSize;
+
+use super::{Engine, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn, file_size};
+
+/// The map size: the most the database can grow to. LMDB reserves address space, not disk.
+const MAP_SIZE: usize = 4 << 30;
+
+/// Opens (creating it) an LMDB environment of one file at `path`.
+pub fn open_env(path: &Path) -> Result<heed::Env> {
+    let mut options = EnvOpenOptions::new();
+    options.map_size(MAP_SIZE).max_dbs(1);
+    // NO_SUB_DIR only says where the files live: `path` and `path-lock`.
+    // SAFETY: NO_SUB_DIR is none of the flags that weaken durability or locking (NO_SYNC, NO_META_SYNC, NO_LOCK).
+    unsafe { options.flags(EnvFlags::NO_SUB_DIR) };
+    // SAFETY: the file is new, in this run's own temporary directory; nothing else maps or changes it meanwhile.
+    let env = unsafe { options.open(path) };
+    env.with_context(|| format!("opening LMDB at {}", path.display()))
+}
+
+/// An LMDB environment on one file, with the benchmark's named database.
+pub struct Lmdb<'e> {
+    env: &'e heed::Env,
+    db: heed::Database<'e, Bytes, Bytes>,
+    path: PathBuf,
+}
+
+impl<'e> Lmdb<'e> {
+    /// Creates the benchmark database in `env`, whose file is at `path`.
+    pub fn new(env: &'e heed::Env, path: &Path) -> Result<Self> {
+        let wtxn = env.write_txn()?;
+        let db = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| {
+                opener.create_database::<Bytes, Bytes>(wtxn, Some(TABLE)).map(CommitOrAbort::<_, ()>::Commit)
+            })
+            .context("creating the LMDB database")?
+            .unwrap_commit();
+        Ok(Self { env, db, path: path.to_owned() })
+    }
+}
+
+impl<'e> Engine for Lmdb<'e> {
+    type Write<'a>
+        = LmdbWrite<'a>
+    where
+        Self: 'a;
+    type Read<'a>
+        = LmdbRead<'a>
+    where
+        Self: 'a;
+
+    fn name(&self) -> &'static str {
+        "lmdb"
+    }
+
+    fn begin_write(&self) -> Result<LmdbWrite<'_>> {
+        Ok(LmdbWrite { txn: self.env.write_txn()?, db: self.db })
+    }
+
+    fn begin_read(&self) -> Result<LmdbRead<'_>> {
+        Ok(LmdbRead { txn: self.env.read_txn()?, db: self.db })
+    }
+
+    fn file_size(&self) -> Result<FileSize> {
+        file_size(&self.path)
+    }
+
+    fn compact(&mut self, dir: &Path) -> Result<FileSize> {
+        let dest = dir.join("lmdb-compacted.mdb");
+        let mut file = File::create_new(&dest).with_context(|| format!("creating {}", dest.display()))?;
+        self.env.copy_to_file(&mut file, CompactionOption::Enabled).context("copying LMDB with compaction")?;
+        // mdb_env_copyfd2 does not sync; the other engines' compactions are durable when they return.
+        file.sync_all().with_context(|| format!("syncing {}", dest.display()))?;
+        file_size(&dest)
+    }
+}
+
+/// An LMDB write transaction.
+pub struct LmdbWrite<'e> {
+    txn: heed::RwTxn<'e>,
+    db: heed::Database<'e, Bytes, Bytes>,
+}
+
+impl<'e> WriteTxn for LmdbWrite<'e> {
+    type Table<'t>
+        = LmdbWriteTable<'t, 'e>
+    where
+        Self: 't;
+
+    fn table(&mut self) -> Result<LmdbWriteTable<'_, 'e>> {
+        Ok(LmdbWriteTable { txn: &mut self.txn, db: self.db })
+    }
+
+    fn commit(self) -> Result<()> {
+        Ok(self.txn.commit()?)
+    }
+}
+
+/// The benchmark database in an LMDB write transaction.
+pub struct LmdbWriteTable<'t, 'e> {
+    txn: &'t mut heed::RwTxn<'e>,
+    db: heed::Database<'e, Bytes, Bytes>,
+}
+
+impl WriteTable for LmdbWriteTable<'_, '_> {
+    fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        Ok(self.db.put(self.txn, key, value)?)
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Result<bool> {
+        Ok(self.db.delete(self.txn, key)?)
+    }
+}
+
+/// An LMDB read transaction.
+pub struct LmdbRead<'e> {
+    txn: heed::RoTxn<'e, heed::WithTls>,
+    db: heed::Database<'e, Bytes, Bytes>,
+}
+
+impl<'e> ReadTxn for LmdbRead<'e> {
+    type Table<'t>
+        = LmdbReadTable<'t, 'e>
+    where
+        Self: 't;
+
+    fn table(&self) -> Result<LmdbReadTable<'_, 'e>> {
+        Ok(LmdbReadTable { txn: &self.txn, db: self.db })
+    }
+}
+
+/// The benchmark database in an LMDB read transaction.
+pub struct LmdbReadTable<'t, 'e> {
+    txn: &'t heed::RoTxn<'e, heed::WithTls>,
+    db: heed::Database<'e, Bytes, Bytes>,
+}
+
+impl ReadTable for LmdbReadTable<'_, '_> {
+    fn len(&self) -> Result<u64> {
+        Ok(self.db.len(self.txn)?)
+    }
+
+    fn get<R>(&self, key: &[u8], visit: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        Ok(self.db.get(self.txn, key)?.map(visit))
+    }
+
+    fn range_from(&self, start: &[u8], limit: usize, mut visit: impl FnMut(&[u8], &[u8])) -> Result<usize> {
+        let mut seen = 0;
+        for item in self.db.range(self.txn, &(Bound::Included(start), Bound::Unbounded))?.take(limit) {
+            let (key, value) = item?;
+            visit(key, value);
+            seen += 1;
+        }
+        Ok(seen)
+    }
+}

@@ -1,0 +1,132 @@
+//! The adapter every engine implements, in the shape of redb's own benchmark: an engine hands out write and
+//! read transactions, a transaction opens the one benchmark table, and the workload in
+//! [`crate::workload`] only ever talks to these traits.
+//!
+//! Every write transaction commits durably, with the engine's default durability.
+
+pub mod lmdb;
+#[cfg(feature = "mmapkit-db")]
+pub mod mmapkit_db;
+pub mod redb;
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::results::FileSize;
+
+/// Name of the table (redb table, LMDB named database, mmapkit-db table) every engine writes.
+pub const TABLE: &str = "bench";
+
+/// One embedded key-value store, open on its own file.
+pub trait Engine: Sync {
+    /// A write transaction.
+    type Write<'a>: WriteTxn
+    where
+        Self: 'a;
+    /// A read transaction.
+    type Read<'a>: ReadTxn
+    where
+        Self: 'a;
+
+    /// The engine's name: a column of the table and the `engine` field of the JSON.
+    fn name(&self) -> &'static str;
+
+    /// Begins a write transaction whose commit is durable (on disk when `commit` returns).
+    fn begin_write(&self) -> Result<Self::Write<'_>>;
+
+    /// Begins a read transaction: a snapshot of the last commit.
+    fn begin_read(&self) -> Result<Self::Read<'_>>;
+
+    /// The database file's size.
+    fn file_size(&self) -> Result<FileSize>;
+
+    /// Compacts the database, writing the result into `dir` if the engine compacts into a new file, and
+    /// returns the compacted file's size. No transaction is open when it is called.
+    fn compact(&mut self, dir: &Path) -> Result<FileSize>;
+}
+
+/// A write transaction.
+pub trait WriteTxn {
+    /// The benchmark table, open for writing.
+    type Table<'t>: WriteTable
+    where
+        Self: 't;
+
+    /// Opens the benchmark table, creating it if it is missing.
+    fn table(&mut self) -> Result<Self::Table<'_>>;
+
+    /// Commits durably.
+    fn commit(self) -> Result<()>;
+}
+
+/// The benchmark table inside a write transaction.
+pub trait WriteTable {
+    /// Inserts or replaces `key`.
+    fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// Removes `key`; `true` if it was there.
+    fn remove(&mut self, key: &[u8]) -> Result<bool>;
+}
+
+/// A read transaction.
+pub trait ReadTxn {
+    /// The benchmark table, open for reading.
+    type Table<'t>: ReadTable
+    where
+        Self: 't;
+
+    /// Opens the benchmark table, which must exist.
+    fn table(&self) -> Result<Self::Table<'_>>;
+}
+
+/// The benchmark table inside a read transaction.
+pub trait ReadTable {
+    /// Number of entries.
+    fn len(&self) -> Result<u64>;
+
+    /// Looks `key` up and hands its value, in place, to `visit`.
+    fn get<R>(&self, key: &[u8], visit: impl FnOnce(&[u8]) -> R) -> Result<Option<R>>;
+
+    /// Hands up to `limit` entries, in key order from `start` included, to `visit`; returns how many.
+    fn range_from(&self, start: &[u8], limit: usize, visit: impl FnMut(&[u8], &[u8])) -> Result<usize>;
+}
+
+/// The size of the file at `path`.
+pub fn file_size(path: &Path) -> Result<FileSize> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use anyhow::Context as _;
+    let metadata = std::fs::metadata(path).with_context(|| format!("reading the metadata of {}", path.display()))?;
+    Ok(FileSize { len: metadata.len(), allocated: metadata.blocks() * 512 })
+}
+
+/// The engines this binary was built with, in the order they run and appear as columns.
+pub fn all() -> Vec<&'static str> {
+    #[allow(unused_mut)] // pushed to only with the `mmapkit-db` feature
+    let mut engines = vec!["redb", "lmdb"];
+    #[cfg(feature = "mmapkit-db")]
+    engines.push("mmapkit-db");
+    engines
+}
+
+/// Creates engine `name` on a new file in `dir` and runs the workload of `plan` on it.
+pub fn run(
+    name: &str,
+    dir: &Path,
+    plan: &crate::workload::Plan,
+    progress: impl FnMut(&str, &crate::results::Measurement),
+) -> Result<crate::results::EngineRun> {
+    use crate::workload::run;
+    match name {
+        "redb" => run(&mut redb::Redb::create(&dir.join("redb.redb"))?, plan, dir, progress),
+        "lmdb" => {
+            let path = dir.join("lmdb.mdb");
+            let env = lmdb::open_env(&path)?;
+            run(&mut lmdb::Lmdb::new(&env, &path)?, plan, dir, progress)
+        }
+        #[cfg(feature = "mmapkit-db")]
+        "mmapkit-db" => run(&mut mmapkit_db::MmapkitDb::create(&dir.join("mmapkit-db.db"))?, plan, dir, progress),
+        _ => anyhow::bail!("unknown engine {name}"),
+    }
+}

@@ -1,0 +1,157 @@
+//! `mmapkit-compare`: benchmarks mmapkit-db against redb and LMDB (through heed) on one workload, in one
+//! process, one engine after the other, each on its own file in one temporary directory.
+//!
+//! `cargo run --release -p mmapkit-compare -- db [--json FILE] [--quick]`
+
+mod data;
+mod engines;
+mod report;
+mod results;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::results::{EngineRun, Measurement, Outcome};
+use crate::workload::{Plan, Workload};
+
+/// Compares mmapkit's engines with their peers.
+#[derive(Debug, Parser)]
+#[command(name = "mmapkit-compare", version)]
+struct Cli {
+    /// What to compare.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// What to compare.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// mmapkit-db against redb and LMDB: bulk load, durable writes, reads, ranges, removals, compaction.
+    Db(DbArgs),
+}
+
+/// Options of `db`.
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Every count 100 times smaller: a check that everything runs, not a measurement.
+    #[arg(long)]
+    quick: bool,
+    /// Where to create the temporary directory (default: the system's temporary directory). Durable commits
+    /// cost what this file system's fsync costs.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Db(args) => db(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mmapkit-compare: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the `db` comparison.
+fn db(args: &DbArgs) -> Result<()> {
+    let started = Instant::now();
+    let workload = if args.quick { Workload::quick() } else { Workload::full() };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("mmapkit-compare-");
+    let temp = match &args.dir {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+    .context("creating the temporary directory")?;
+    eprintln!("{} (files in {})", describe(&workload), temp.path().display());
+    let plan = Plan::new(workload);
+
+    let mut runs = Vec::new();
+    for engine in engines::all() {
+        let dir = temp.path().join(engine);
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let run = engines::run(engine, &dir, &plan, print_progress).with_context(|| format!("running {engine}"))?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        runs.push(run);
+    }
+
+    println!("{}\n", describe(&workload));
+    print!("{}", report::table(&runs));
+    println!("sizes: {}", report::SIZE_MEASURE);
+    println!();
+    match report::ratios(&runs) {
+        Some(ratios) => print!("{}", report::ratio_lines(&ratios)),
+        None => println!("no ratios: {} is not among the engines (build with --features mmapkit-db)", report::SUBJECT),
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report::JsonReport::new(&runs, workload, args.quick))?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    check_agreement(&runs)?;
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// One line on what the workload does.
+fn describe(w: &Workload) -> String {
+    format!(
+        "{} items ({}-byte keys, {}-byte values), {} individual writes, {} batches of {}, {} random reads, \
+         {} ranges of {}, {} threads",
+        w.bulk,
+        data::KEY_LEN,
+        data::VALUE_LEN,
+        w.individual,
+        w.batches,
+        w.batch_size,
+        w.reads,
+        w.range_reads,
+        w.range_len,
+        w.threads
+    )
+}
+
+/// Prints a measurement as soon as it is taken, so a long run shows where it is.
+fn print_progress(engine: &str, measurement: &Measurement) {
+    let (count, outcome) = match measurement.outcome {
+        Outcome::Time(time) => ("ops", format!("{:.3} ms", time.as_secs_f64() * 1e3)),
+        Outcome::Size(size) => ("entries", format!("{} bytes ({} allocated)", size.len, size.allocated)),
+    };
+    eprintln!("{engine:<10} {:<24} {:>9} {count:<7}  {outcome}", measurement.step.label(), measurement.ops);
+}
+
+/// Fails unless every engine's reads saw the same bytes (each engine's random reads were already checked
+/// against the values inserted).
+fn check_agreement(runs: &[EngineRun]) -> Result<()> {
+    if let Some(first) = runs.first() {
+        for run in runs {
+            if (run.read_checksum, run.range_checksum, run.range_items)
+                != (first.read_checksum, first.range_checksum, first.range_items)
+            {
+                bail!(
+                    "{} and {} read different data: checksums {}/{} over {} range entries against {}/{} over {}",
+                    first.engine,
+                    run.engine,
+                    first.read_checksum,
+                    first.range_checksum,
+                    first.range_items,
+                    run.read_checksum,
+                    run.range_checksum,
+                    run.range_items
+                );
+            }
+        }
+    }
+    Ok(())
+}

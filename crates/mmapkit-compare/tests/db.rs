@@ -1,0 +1,109 @@
+//! `mmapkit-compare db --quick` end to end: every step is a row, every engine built in is a column, and the
+//! JSON has every engine and step.
+
+use std::collections::BTreeSet;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// Every step, as the table and the JSON name it.
+const STEPS: [&str; 12] = [
+    "bulk load",
+    "individual writes",
+    "batch writes",
+    "len()",
+    "random reads",
+    "random reads (2nd)",
+    "random range reads",
+    "random reads (2 threads)",
+    "removals",
+    "uncompacted size",
+    "compaction",
+    "compacted size",
+];
+
+/// The engines this build has: mmapkit-db only with its feature.
+fn engines() -> Vec<&'static str> {
+    let mut engines = vec!["redb", "lmdb"];
+    if cfg!(feature = "mmapkit-db") {
+        engines.push("mmapkit-db");
+    }
+    engines
+}
+
+/// The cells of a Markdown table line, trimmed, without the outer pipes.
+fn cells(line: &str) -> Vec<&str> {
+    line.trim().trim_matches('|').split('|').map(str::trim).collect()
+}
+
+#[test]
+fn a_quick_run_prints_every_step_and_engine_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("db.json");
+    let output = Command::cargo_bin("mmapkit-compare")
+        .expect("the mmapkit-compare binary is built")
+        .args(["db", "--quick", "--json"])
+        .arg(&json)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+
+    // The table: a header with every engine, then one row per step with a cell per engine.
+    let table: Vec<&str> = stdout.lines().filter(|line| line.starts_with('|')).collect();
+    let header = cells(table[0]);
+    assert_eq!(header[1..], engines()[..], "{stdout}");
+    let rows: Vec<Vec<&str>> = table[2..].iter().map(|line| cells(line)).collect();
+    assert_eq!(rows.iter().map(|row| row[0]).collect::<Vec<_>>(), STEPS, "{stdout}");
+    for row in &rows {
+        assert_eq!(row.len(), header.len(), "{stdout}");
+        for cell in &row[1..] {
+            let unit = if row[0].ends_with("size") { "MiB" } else { "ms" };
+            assert!(cell.trim_matches('*').ends_with(unit), "{:?} in row {:?}: {stdout}", cell, row[0]);
+        }
+    }
+    if cfg!(feature = "mmapkit-db") {
+        assert!(stdout.contains("mmapkit-db against the best peer"), "{stdout}");
+    }
+
+    // The JSON: every engine and step once, sizes with bytes, times with millis.
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let mut seen = BTreeSet::new();
+    for result in results {
+        let (engine, step) = (result["engine"].as_str().unwrap(), result["step"].as_str().unwrap());
+        assert!(seen.insert((engine, step)), "{engine} {step} twice");
+        assert!(result["ops"].as_u64().unwrap() > 0, "{result}");
+        if step.ends_with("size") {
+            assert!(result["bytes"].as_u64().unwrap() > 0, "{result}");
+            assert!(result["allocated_bytes"].as_u64().is_some(), "{result}");
+        } else {
+            assert!(result["millis"].as_f64().unwrap() >= 0.0, "{result}");
+        }
+    }
+    let expected: BTreeSet<_> = engines().into_iter().flat_map(|e| STEPS.map(|s| (e, s))).collect();
+    assert_eq!(seen, expected);
+    let listed: Vec<&str> = report["engines"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(listed, engines());
+    assert_eq!(report["quick"], Value::Bool(true));
+
+    // The temporary directory is gone: only the JSON is left in --dir.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert_eq!(left, [json.file_name().unwrap()]);
+}
+
+#[test]
+fn a_bad_directory_is_one_clear_error() {
+    let output = Command::cargo_bin("mmapkit-compare")
+        .unwrap()
+        .args(["db", "--quick", "--dir", "/nonexistent/mmapkit-compare"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("creating the temporary directory"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
