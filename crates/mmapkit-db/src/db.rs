@@ -377,7 +377,7 @@ impl Database {
             // Grow ahead by half the file (at most 1 GiB) so growth is rare.
             let ahead = (len / 2).clamp(1 << 20, 1 << 30);
             let target = (needed + ahead).next_multiple_of(1 << 20).min(self.map.capacity() as u64).max(needed);
-            self.map.grow_to(target)?;
+            self.map.grow_sparse_to(target)?;
         }
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
         let file = self.map.file();

@@ -168,6 +168,13 @@ impl GrowableMap {
     /// place. Slices taken before stay valid. Asking for less than the current
     /// length, or for more than the reservation, is an error.
     pub fn grow_to(&self, new_len: u64) -> Result<()> {
+        self.grow(new_len, true)
+    }
+
+    /// Grows to `new_len`, allocating the file's blocks (`fallocate`) or only
+    /// setting its length (`ftruncate`: a sparse tail, for files written with
+    /// `pwrite`, where a full disk is an error from the write).
+    pub(crate) fn grow(&self, new_len: u64, allocate: bool) -> Result<()> {
         let mut mapped = self.lock_mapped();
         let current = self.len.load(Ordering::Relaxed);
         let fail = |kind| Error::new(Operation::Grow, kind).with_path(sys::fd_path(self.file.as_fd()));
@@ -180,7 +187,11 @@ impl GrowableMap {
         if new_len == current as u64 {
             return Ok(());
         }
-        sys::allocate(self.file.as_fd(), new_len).map_err(|e| fail(ErrorKind::Os(e)))?;
+        if allocate {
+            sys::allocate(self.file.as_fd(), new_len).map_err(|e| fail(ErrorKind::Os(e)))?;
+        } else {
+            self.file.set_len(new_len).map_err(|e| fail(ErrorKind::Os(e)))?;
+        }
         self.extend(&mut mapped, new_len as usize).map_err(|e| fail(ErrorKind::Os(e)))
     }
 

@@ -55,7 +55,16 @@ impl GrowableReadMap {
     /// bytes in place. Slices taken before stay valid. Less than the current
     /// length, or more than the reservation, is an error.
     pub fn grow_to(&self, new_len: u64) -> Result<()> {
-        self.0.grow_to(new_len)
+        self.0.grow(new_len, true)
+    }
+
+    /// Grows the file to `new_len` bytes with `ftruncate` (a sparse tail: no
+    /// blocks allocated) and maps the new bytes in place. For files written
+    /// with `pwrite`, which reports a full disk itself; writing into
+    /// `fallocate`d (unwritten) extents costs ext4 an extent conversion per
+    /// write, which this avoids. Reading a hole reads zeros.
+    pub fn grow_sparse_to(&self, new_len: u64) -> Result<()> {
+        self.0.grow(new_len, false)
     }
 
     /// The current length in bytes (the file's length as the map knows it).
