@@ -187,8 +187,8 @@ fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
 }
 
 /// Whether every page a single-sync commit wrote carries its id and checksum.
-fn written_pages_intact(file: &File, meta: &Meta, written: &[PageNo]) -> Result<(), String> {
-    for &p in written {
+fn written_pages_intact(file: &File, meta: &Meta, written: &[(PageNo, u64)]) -> Result<(), String> {
+    for &(p, sum) in written {
         let mut header = [0u8; HEADER];
         file.read_exact_at(&mut header, p * PAGE_SIZE as u64).map_err(|e| format!("page {p}: {e}"))?;
         let pages = if page::kind_byte(&header) == Kind::Overflow as u8 { page::link(&header) } else { 1 };
@@ -197,7 +197,7 @@ fn written_pages_intact(file: &File, meta: &Meta, written: &[PageNo]) -> Result<
         }
         let mut bytes = vec![0u8; pages as usize * PAGE_SIZE];
         file.read_exact_at(&mut bytes, p * PAGE_SIZE as u64).map_err(|e| format!("page {p}: {e}"))?;
-        if read_u64(&bytes, 16) != meta.txn || !page::checksum_ok(&bytes) {
+        if read_u64(&bytes, 16) != meta.txn || read_u64(&bytes, 0) != sum || !page::checksum_ok(&bytes) {
             return Err(format!("page {p} of the commit never reached the disk"));
         }
     }
@@ -403,7 +403,7 @@ impl Database {
     /// Writes `meta` to `slot` and makes it and every page written before it
     /// durable. With `written` listed in the record one sync does (opening
     /// checks those pages); an empty list means sync the pages first.
-    pub(crate) fn write_meta_durably(&self, meta: &Meta, written: &[PageNo], slot: usize) -> Result<()> {
+    pub(crate) fn write_meta_durably(&self, meta: &Meta, written: &[(PageNo, u64)], slot: usize) -> Result<()> {
         let file = self.map.file();
         let io = |op| move |source| Error::Io { path: self.path.clone(), op, source };
         if written.is_empty() {

@@ -5,11 +5,12 @@
 //! higher transaction id, so a commit torn by a crash falls back to the one
 //! before.
 //!
-//! A commit that wrote at most [`MAX_WRITTEN`] pages (or runs) lists them in
-//! its record and syncs once, pages and meta together; opening then checks that
-//! every listed page carries the commit's id and a good checksum, and falls back
-//! if one does not (it never reached the disk). A larger commit syncs its pages
-//! first and writes the meta afterwards, with a second sync.
+//! A commit that wrote at most [`MAX_WRITTEN`] pages (or runs), with no
+//! unsynced commit before it, lists them with their checksums in its record
+//! and syncs once, pages and meta together; opening then checks that every
+//! listed page holds exactly what was written (its id and the listed checksum),
+//! and falls back if one does not (it never reached the disk). Other commits
+//! sync their pages first and write the meta afterwards, with a second sync.
 //!
 //! | bytes  | field                                      |
 //! |--------|--------------------------------------------|
@@ -23,7 +24,7 @@
 //! | 48..56 | free-list extents                          |
 //! | 56..60 | pages listed as written by the commit      |
 //! | 64..72 | xxh3 checksum of bytes 0..64 and the list  |
-//! | 72..   | the list: first page of each page or run   |
+//! | 72..   | the list: (first page, checksum) per page or run |
 
 use crate::page::{PAGE_SIZE, PageNo, read_u32, read_u64, write_u32, write_u64};
 
@@ -34,7 +35,7 @@ pub const VERSION: u32 = 1;
 /// Bytes of the record before the list of written pages.
 pub const META_LEN: usize = 72;
 /// The most written pages a record lists (a commit writing more syncs twice).
-pub const MAX_WRITTEN: usize = (PAGE_SIZE - META_LEN) / 8;
+pub const MAX_WRITTEN: usize = (PAGE_SIZE - META_LEN) / 16;
 
 /// One meta record: a committed state of the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,9 +58,10 @@ impl Meta {
         Meta { txn: 0, catalog: 0, freelist: 0, page_count: 2, free_extents: 0 }
     }
 
-    /// The record as written to its page, listing `written` (at most [`MAX_WRITTEN`]).
-    pub fn encode(&self, written: &[PageNo]) -> Vec<u8> {
-        let mut b = vec![0u8; META_LEN + 8 * written.len()];
+    /// The record as written to its page, listing `written` pages and their
+    /// checksums (at most [`MAX_WRITTEN`]).
+    pub fn encode(&self, written: &[(PageNo, u64)]) -> Vec<u8> {
+        let mut b = vec![0u8; META_LEN + 16 * written.len()];
         b[0..8].copy_from_slice(&MAGIC);
         write_u32(&mut b, 8, VERSION);
         write_u32(&mut b, 12, PAGE_SIZE as u32);
@@ -69,8 +71,9 @@ impl Meta {
         write_u64(&mut b, 40, self.page_count);
         write_u64(&mut b, 48, self.free_extents);
         write_u32(&mut b, 56, written.len() as u32);
-        for (i, &p) in written.iter().enumerate() {
-            write_u64(&mut b, META_LEN + 8 * i, p);
+        for (i, &(p, sum)) in written.iter().enumerate() {
+            write_u64(&mut b, META_LEN + 16 * i, p);
+            write_u64(&mut b, META_LEN + 16 * i + 8, sum);
         }
         let sum = checksum(&b);
         write_u64(&mut b, 64, sum);
@@ -79,7 +82,7 @@ impl Meta {
 
     /// Decodes and checks one record (a whole meta page): the record and the
     /// pages it lists as written, or what is wrong with it.
-    pub fn decode(b: &[u8]) -> Result<(Meta, Vec<PageNo>), String> {
+    pub fn decode(b: &[u8]) -> Result<(Meta, Vec<(PageNo, u64)>), String> {
         if b.len() < META_LEN {
             return Err("meta page is cut short".into());
         }
@@ -87,10 +90,10 @@ impl Meta {
             return Err("wrong magic (not an mmapkit-db file)".into());
         }
         let listed = read_u32(b, 56) as usize;
-        if listed > MAX_WRITTEN || META_LEN + 8 * listed > b.len() {
+        if listed > MAX_WRITTEN || META_LEN + 16 * listed > b.len() {
             return Err(format!("lists {listed} written pages, more than fit"));
         }
-        let record = &b[..META_LEN + 8 * listed];
+        let record = &b[..META_LEN + 16 * listed];
         if read_u64(record, 64) != checksum(record) {
             return Err("checksum mismatch".into());
         }
@@ -117,8 +120,9 @@ impl Meta {
                 return Err(format!("{what} page {page} is outside pages 2..{}", meta.page_count));
             }
         }
-        let written: Vec<PageNo> = (0..listed).map(|i| read_u64(b, META_LEN + 8 * i)).collect();
-        if let Some(p) = written.iter().find(|&&p| p < 2 || p >= meta.page_count) {
+        let written: Vec<(PageNo, u64)> =
+            (0..listed).map(|i| (read_u64(b, META_LEN + 16 * i), read_u64(b, META_LEN + 16 * i + 8))).collect();
+        if let Some((p, _)) = written.iter().find(|&&(p, _)| p < 2 || p >= meta.page_count) {
             return Err(format!("lists written page {p}, outside pages 2..{}", meta.page_count));
         }
         Ok((meta, written))

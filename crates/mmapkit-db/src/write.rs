@@ -179,8 +179,12 @@ impl<'db> WriteTransaction<'db> {
         let written = self.db.write_pages(&pages, meta.page_count).and_then(|()| {
             if durable {
                 let slot = 1 - self.writer.durable_slot;
-                let written: Vec<PageNo> =
-                    if pages.len() <= MAX_WRITTEN { pages.iter().map(|(n, _)| *n).collect() } else { Vec::new() };
+                // One sync suffices only when every page the new meta needs
+                // is this commit's, listed with its checksum: not after
+                // unsynced (`Durability::None`) commits, nor for big commits.
+                let one_sync = pages.len() <= MAX_WRITTEN && self.meta.txn == self.writer.last_durable;
+                let written: Vec<(PageNo, u64)> =
+                    if one_sync { pages.iter().map(|(n, b)| (*n, page::read_u64(b, 0))).collect() } else { Vec::new() };
                 self.db.write_meta_durably(&meta, &written, slot)?;
                 self.writer.durable_slot = slot;
                 self.writer.last_durable = txn;
