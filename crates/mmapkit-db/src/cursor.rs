@@ -31,8 +31,9 @@ pub enum Seek<'k> {
 /// has moved past either end.
 #[derive(Clone, Debug)]
 pub struct Cursor {
-    /// `(page, child index)` for each branch, then `(leaf, entry index)`.
-    path: Vec<(PageNo, usize)>,
+    /// `(page, child index, entries)` for each branch, then `(leaf, entry
+    /// index, entries)`: the counts spare a parse per step.
+    path: Vec<(PageNo, usize, usize)>,
     done: bool,
 }
 
@@ -65,7 +66,7 @@ impl Cursor {
                     Ok(i) | Err(i) => i,
                 },
             };
-            c.path.push((n, index));
+            c.path.push((n, index, view.count()));
             if view.is_leaf() {
                 break;
             }
@@ -83,13 +84,18 @@ impl Cursor {
         if self.done {
             return Ok(None);
         }
-        let &(leaf, i) = self.path.last().expect("a live cursor has a path");
+        let &(leaf, i, _) = self.path.last().expect("a live cursor has a path");
         Ok(Some(node(pages, leaf)?.leaf_entry(i)?))
+    }
+
+    /// The leaf and entry index the cursor is at.
+    pub fn position(&self) -> Option<(PageNo, usize)> {
+        if self.done { None } else { self.path.last().map(|&(p, i, _)| (p, i)) }
     }
 
     /// The leaf the cursor is in.
     pub fn leaf(&self) -> Option<PageNo> {
-        self.path.last().map(|&(p, _)| p)
+        self.path.last().map(|&(p, _, _)| p)
     }
 
     /// Moves to the next entry.
@@ -104,22 +110,22 @@ impl Cursor {
     /// next entry that exists.
     fn settle_forward<P: Pages + ?Sized>(&mut self, pages: &P) -> Result<()> {
         loop {
-            let Some(&(leaf, i)) = self.path.last() else {
+            let Some(&(_, i, count)) = self.path.last() else {
                 self.done = true;
                 return Ok(());
             };
-            if i < node(pages, leaf)?.count() {
+            if i < count {
                 return Ok(());
             }
             self.path.pop();
             // Up to the first branch with a child to the right, then down its leftmost side.
             loop {
-                let Some(&(b, j)) = self.path.last() else {
+                let Some(&(b, j, count)) = self.path.last() else {
                     self.done = true;
                     return Ok(());
                 };
-                let view = node(pages, b)?;
-                if j < view.count() {
+                if j < count {
+                    let view = node(pages, b)?;
                     self.path.last_mut().expect("checked above").1 = j + 1;
                     self.descend(pages, view.child(j + 1)?, false)?;
                     break;
@@ -143,7 +149,7 @@ impl Cursor {
             }
             self.path.pop();
             loop {
-                let Some(&(b, j)) = self.path.last() else {
+                let Some(&(b, j, _)) = self.path.last() else {
                     self.done = true;
                     return Ok(());
                 };
@@ -166,7 +172,7 @@ impl Cursor {
             }
             let view = node(pages, n)?;
             let index = if rightmost { view.count() } else { 0 };
-            self.path.push((n, index));
+            self.path.push((n, index, view.count()));
             if view.is_leaf() {
                 return Ok(());
             }

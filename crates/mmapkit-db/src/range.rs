@@ -2,7 +2,7 @@
 
 use std::ops::Bound;
 
-use crate::btree::value_bytes;
+use crate::btree::{node, value_bytes};
 use crate::cursor::{Cursor, Seek};
 use crate::error::Result;
 use crate::page::PageNo;
@@ -23,8 +23,13 @@ pub struct Range<'a> {
     back: Option<Cursor>,
     last_front: Option<&'a [u8]>,
     last_back: Option<&'a [u8]>,
+    /// The leaf whose entries were last prefetched.
+    prefetched: PageNo,
     done: bool,
 }
+
+/// Entries prefetched when a scan enters a leaf.
+const PREFETCH: usize = 12;
 
 impl<'a> Range<'a> {
     pub(crate) fn new(pages: &'a dyn Pages, root: PageNo, start: Bound<&[u8]>, end: Bound<&[u8]>) -> Range<'a> {
@@ -37,6 +42,7 @@ impl<'a> Range<'a> {
             back: None,
             last_front: None,
             last_back: None,
+            prefetched: 0,
             done: false,
         }
     }
@@ -54,6 +60,12 @@ impl<'a> Range<'a> {
                 self.front.insert(Cursor::seek(pages, self.root, seek)?)
             }
         };
+        if let Some((leaf, i)) = cursor.position()
+            && leaf != self.prefetched
+        {
+            self.prefetched = leaf;
+            node(pages, leaf)?.prefetch(i, PREFETCH);
+        }
         let Some((key, value)) = cursor.entry(pages)? else { return Ok(None) };
         let past_end = match &self.end {
             Bound::Unbounded => false,
