@@ -61,6 +61,7 @@ impl Meta {
     /// The record as written to its page, listing `written` pages and their
     /// checksums (at most [`MAX_WRITTEN`]).
     pub fn encode(&self, written: &[(PageNo, u64)]) -> Vec<u8> {
+        assert!(written.len() <= MAX_WRITTEN, "a meta record lists at most {MAX_WRITTEN} pages");
         let mut b = vec![0u8; META_LEN + 16 * written.len()];
         b[0..8].copy_from_slice(&MAGIC);
         write_u32(&mut b, 8, VERSION);
