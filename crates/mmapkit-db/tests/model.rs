@@ -63,7 +63,7 @@ fn contents(db: &Database) -> BTreeMap<Vec<u8>, Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn matches_a_btreemap(ops in proptest::collection::vec(op(), 1..400)) {
