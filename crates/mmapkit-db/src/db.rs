@@ -150,6 +150,8 @@ fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
     let mut found = Vec::new();
     let mut reasons = Vec::new();
     let mut skipped = 0;
+    // Records that need more pages than the file has, with their ids.
+    let mut too_long = Vec::new();
     for slot in 0..2 {
         let mut buf = vec![0u8; PAGE_SIZE];
         file.read_exact_at(&mut buf, (slot * PAGE_SIZE) as u64).map_err(|source| Error::Io {
@@ -162,9 +164,12 @@ fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
             skipped = skipped.max(meta.txn);
         }
         match decoded {
-            Ok((meta, _)) if meta.page_count.saturating_mul(PAGE_SIZE as u64) > len => reasons.push(format!(
-                "meta page {slot} (transaction {}) needs {} pages but the file has {} bytes (truncated?)",
-                meta.txn, meta.page_count, len
+            Ok((meta, _)) if meta.page_count.saturating_mul(PAGE_SIZE as u64) > len => too_long.push((
+                meta.txn,
+                format!(
+                    "meta page {slot} (transaction {}) needs {} pages but the file has {} bytes (truncated?)",
+                    meta.txn, meta.page_count, len
+                ),
             )),
             Ok((meta, written)) => found.push((meta, written, slot)),
             Err(why) => reasons.push(format!("meta page {slot}: {why}")),
@@ -175,13 +180,25 @@ fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
     for (meta, written, slot) in &found {
         match written_pages_intact(file, meta, written) {
             Ok(()) => {
-                let recovery = (!passed_over.is_empty())
-                    .then(|| format!("opened transaction {}, passing over {}", meta.txn, passed_over.join("; ")));
+                // A newer commit not all on disk is worth telling even though
+                // the open succeeded. (An older record needing more pages than
+                // the file kept is not news, and a meta page that does not
+                // decode cannot be told apart from a torn write of a commit
+                // that never returned.)
+                passed_over.extend(too_long.iter().filter(|(txn, _)| *txn > meta.txn).map(|(_, why)| why.clone()));
+                let recovery = (!passed_over.is_empty()).then(|| {
+                    format!(
+                        "opened transaction {} from meta page {slot}, passing over {}",
+                        meta.txn,
+                        passed_over.join("; ")
+                    )
+                });
                 return Ok(Picked { meta: *meta, slot: *slot, skipped, recovery });
             }
             Err(why) => passed_over.push(format!("transaction {} (meta page {slot}): {why}", meta.txn)),
         }
     }
+    reasons.extend(too_long.into_iter().map(|(_, why)| why));
     reasons.extend(passed_over);
     Err(not_db(reasons.join("; ")))
 }
