@@ -333,3 +333,37 @@ fn a_database_held_by_another_process_is_refused_with_its_pid() {
     assert!(finished.status.success(), "{}", String::from_utf8_lossy(&finished.stderr));
     assert_eq!(ok(db("get", &file, &["k"])), "loaded while others waited\n");
 }
+
+/// Commands that only read open the file read-only: a user who may read the
+/// file but not write it can get, scan, stat and check it, and nothing changes.
+#[test]
+fn reading_commands_need_only_read_permission() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shared.db");
+    ok(db("put", &file, &["apple", "red"]));
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let exe = assert_cmd::cargo::cargo_bin("mmapkit");
+    let is_root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    // As root, permissions do not apply: run as `nobody`, who can only read the file.
+    let run = |args: &[&str]| {
+        let mut cmd = if is_root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        cmd.arg("db").args(args).output().unwrap()
+    };
+    let path = file.to_str().unwrap();
+    assert_eq!(ok(run(&["get", path, "apple"])), "red\n");
+    assert_eq!(ok(run(&["scan", path])), "apple\tred\n");
+    ok(run(&["check", path]));
+    ok(run(&["stats", path]));
+    let denied = run(&["put", path, "pear", "green"]);
+    assert_eq!(denied.status.code(), Some(1), "a write needs write permission: {}", stderr(&denied));
+    assert!(stderr(&denied).contains("ermission denied"), "{}", stderr(&denied));
+    assert_eq!(std::fs::read(&file).unwrap(), before, "reading commands left the file as it was");
+}

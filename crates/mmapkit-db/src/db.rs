@@ -26,11 +26,12 @@ pub(crate) const EXTENTS_PER_PAGE: usize = (PAGE_SIZE - HEADER) / 16;
 pub struct Builder {
     reserve: usize,
     storage: Box<dyn Storage>,
+    read_only: bool,
 }
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { reserve: GrowableReadMap::DEFAULT_RESERVE, storage: Box::new(FileStorage) }
+        Builder { reserve: GrowableReadMap::DEFAULT_RESERVE, storage: Box::new(FileStorage), read_only: false }
     }
 }
 
@@ -51,6 +52,15 @@ impl Builder {
     /// its mapping. Reopening with a larger value lifts the limit.
     pub fn max_size(mut self, bytes: usize) -> Builder {
         self.reserve = bytes;
+        self
+    }
+
+    /// Opens the file for reading only, under a shared lock: any number of
+    /// read-only handles (in any process) may be open at once, but no writer;
+    /// [`Database::begin_write`] gives [`Error::ReadOnly`]. The file needs only
+    /// read permission and is never written, not even on close.
+    pub fn read_only(mut self, read_only: bool) -> Builder {
+        self.read_only = read_only;
         self
     }
 
@@ -86,8 +96,12 @@ impl Builder {
             let path = path.clone();
             move |source| Error::Io { path, op, source }
         };
-        let file = OpenOptions::new().read(true).write(true).create(create).open(&path).map_err(io("open"))?;
-        lock::lock_exclusive(&file, &path)?;
+        if create && self.read_only {
+            return Err(Error::ReadOnly { path });
+        }
+        let file =
+            OpenOptions::new().read(true).write(!self.read_only).create(create).open(&path).map_err(io("open"))?;
+        lock::lock(&file, &path, !self.read_only)?;
         let mut len = file.metadata().map_err(io("stat"))?.len();
         if len == 0 {
             if !create {
@@ -118,6 +132,7 @@ impl Builder {
                 next_txn: skipped.max(meta.txn) + 1,
                 poisoned: None,
             }),
+            read_only: self.read_only,
             recovery,
             shared: Mutex::new(Shared { current: meta, readers: BTreeMap::new() }),
             storage: self.storage,
@@ -269,6 +284,7 @@ pub struct Database {
     pub(crate) shared: Mutex<Shared>,
     /// Set when opening passed over a newer commit that was not all on disk.
     pub(crate) recovery: Option<String>,
+    pub(crate) read_only: bool,
 }
 
 /// What only the writer touches.
@@ -354,6 +370,9 @@ impl Database {
 
     /// Starts the write transaction, waiting while another one is open.
     pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
+        if self.read_only {
+            return Err(Error::ReadOnly { path: self.path.clone() });
+        }
         let mut writer = relock(&self.writer);
         if let Some(cause) = &writer.poisoned {
             return Err(Error::Poisoned { path: self.path.clone(), cause: cause.clone() });
@@ -433,6 +452,9 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
+        if self.read_only {
+            return;
+        }
         // Commits made with `Durability::None` become durable now, and free
         // pages at the end of the file are given back to the file system.
         let needs_commit = {

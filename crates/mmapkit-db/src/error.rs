@@ -88,6 +88,12 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A write, or a create, through a handle opened read-only.
+    #[error("{path}: opened read-only")]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// An earlier commit failed while writing or syncing; what reached the disk
     /// is unknown, so this handle refuses further writes. Reopen the database:
     /// it recovers to the last durable commit.

@@ -6,9 +6,11 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Takes an exclusive `flock` on `file`, or says which process holds it.
-pub fn lock_exclusive(file: &File, path: &Path) -> Result<()> {
-    match file.try_lock() {
+/// Takes an exclusive (writer) or shared (read-only) `flock` on `file`, or
+/// says which process holds the lock in its way.
+pub fn lock(file: &File, path: &Path, exclusive: bool) -> Result<()> {
+    let taken = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+    match taken {
         Ok(()) => Ok(()),
         Err(TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_path_buf(), pid: holder(file) }),
         Err(TryLockError::Error(source)) => Err(Error::Io { path: path.to_path_buf(), op: "lock", source }),

@@ -253,3 +253,38 @@ fn readers_keep_their_snapshot_while_the_writer_commits() {
     drop(r);
     assert!(db.check().unwrap().is_clean());
 }
+
+#[test]
+fn read_only_handles_share_the_file_and_keep_writers_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ro.db");
+    let db = create(&path).unwrap();
+    let mut w = db.begin_write().unwrap();
+    w.open_table("t").unwrap().insert(b"k", b"v").unwrap();
+    w.commit().unwrap();
+    // A read-only opener is kept out while the writer has the file.
+    // SAFETY: the test's file is written only by this test's handles.
+    let err = unsafe { Database::builder().read_only(true).open(&path) }.unwrap_err();
+    assert!(matches!(err, Error::Locked { pid: Some(pid), .. } if pid == std::process::id()), "{err}");
+    drop(db);
+    let len = std::fs::metadata(&path).unwrap().len();
+
+    // SAFETY: as above.
+    let (a, b) = unsafe {
+        (
+            Database::builder().read_only(true).open(&path).unwrap(),
+            Database::builder().read_only(true).open(&path).unwrap(),
+        )
+    };
+    assert_eq!(a.begin_read().unwrap().open_table("t").unwrap().get(b"k").unwrap(), Some(&b"v"[..]));
+    assert_eq!(b.begin_read().unwrap().open_table("t").unwrap().len(), 1);
+    assert!(a.check().unwrap().is_clean());
+    assert!(matches!(a.begin_write(), Err(Error::ReadOnly { .. })));
+    assert!(matches!(open(&path), Err(Error::Locked { .. })), "a writer is kept out while readers have the file");
+    drop((a, b));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len, "read-only handles never write the file");
+    // SAFETY: as above.
+    let err = unsafe { Database::builder().read_only(true).create(dir.path().join("new.db")) }.unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
+    open(&path).expect("the writer gets the file once the readers are gone");
+}

@@ -160,6 +160,19 @@ fn open_existing_for_cli(path: &Path) -> anyhow::Result<Database> {
     open_existing(path).map_err(|err| open_error(path, err))
 }
 
+/// Opens the existing database at `path` read-only, under a shared lock: the
+/// file needs only read permission and is never written. Commands that only
+/// read (get, scan, stats, check, compact) use this.
+fn open_read_only(path: &Path) -> mmapkit_db::Result<Database> {
+    // SAFETY: the shared lock keeps every writing handle out for the command's duration, and this handle never writes.
+    unsafe { Database::builder().read_only(true).open(path) }
+}
+
+/// [`open_read_only`] with its error made a one-line message.
+fn open_read_only_for_cli(path: &Path) -> anyhow::Result<Database> {
+    open_read_only(path).map_err(|err| open_error(path, err))
+}
+
 /// Why [`open_existing`] failed, as one line; a missing file says so.
 fn open_error(path: &Path, err: mmapkit_db::Error) -> anyhow::Error {
     match err {
@@ -217,7 +230,7 @@ fn put(file: &Path, key: &str, value: &str, options: &KeyOptions) -> anyhow::Res
 fn get(file: &Path, key_arg: &str, options: &KeyOptions) -> anyhow::Result<()> {
     let encoding = options.encoding();
     let key = encoding.decode("key", key_arg)?;
-    let db = open_existing_for_cli(file)?;
+    let db = open_read_only_for_cli(file)?;
     let read = db.begin_read().map_err(flat)?;
     let table = read_table(&read, file, &options.table)?;
     let Some(value) = table.get(&key).map_err(flat)? else { bail!("key not found: {key_arg}") };
@@ -250,7 +263,7 @@ fn scan(args: &ScanArgs) -> anyhow::Result<()> {
     let encoding = args.options.encoding();
     let from = args.from.as_deref().map(|key| encoding.decode("--from key", key)).transpose()?;
     let to = args.to.as_deref().map(|key| encoding.decode("--to key", key)).transpose()?;
-    let db = open_existing_for_cli(&args.file)?;
+    let db = open_read_only_for_cli(&args.file)?;
     let read = db.begin_read().map_err(flat)?;
     let table = read_table(&read, &args.file, &args.options.table)?;
     let start = from.as_deref().map_or(Bound::Unbounded, Bound::Included);
@@ -292,7 +305,7 @@ fn compact(file: &Path, dest: &Path) -> anyhow::Result<()> {
     if dest.symlink_metadata().is_ok() {
         bail!("{}: already exists (compact writes a new file)", dest.display());
     }
-    let db = open_existing_for_cli(file)?;
+    let db = open_read_only_for_cli(file)?;
     let copied = db.compact_to(dest);
     // Closing gives the file's unused tail back, so the sizes below compare like with like.
     drop(db);

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::bail;
 use serde::Serialize;
 
-use super::{flat, open_error, open_existing, open_existing_for_cli};
+use super::{flat, open_error, open_read_only, open_read_only_for_cli};
 use crate::units::format_bytes;
 
 /// `mmapkit_db::Stats` as `stats --json` prints it.
@@ -37,7 +37,7 @@ struct TableReport {
 
 /// `mmapkit db stats`.
 pub fn stats(path: &Path, json: bool) -> anyhow::Result<()> {
-    let db = open_existing_for_cli(path)?;
+    let db = open_read_only_for_cli(path)?;
     let stats = db.stats().map_err(flat)?;
     let report = StatsReport {
         path,
@@ -77,7 +77,7 @@ pub fn stats(path: &Path, json: bool) -> anyhow::Result<()> {
 /// `mmapkit db check`: problems one per line on stdout, then a summary; an
 /// error (exit status 1) unless the file is clean.
 pub fn check(path: &Path) -> anyhow::Result<()> {
-    let db = match open_existing(path) {
+    let db = match open_read_only(path) {
         Ok(db) => db,
         // Damage found while opening (in the free list) is a problem to list like the others.
         Err(mmapkit_db::Error::Corrupt { page, what, .. }) => {
