@@ -22,6 +22,10 @@ use crate::write::WriteTransaction;
 /// Extents per free-list page: 16 bytes each after the header.
 pub(crate) const EXTENTS_PER_PAGE: usize = (PAGE_SIZE - HEADER) / 16;
 
+/// The address space reserved for a database's file to grow into by default:
+/// 1 TiB on 64-bit machines (it costs no memory; x86_64 user space has 128 TiB).
+pub const DEFAULT_MAX_SIZE: usize = if usize::BITS >= 64 { 1 << 40 } else { 1 << 30 };
+
 /// Options for opening a database.
 pub struct Builder {
     reserve: usize,
@@ -31,7 +35,7 @@ pub struct Builder {
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { reserve: GrowableReadMap::DEFAULT_RESERVE, storage: Box::new(FileStorage), read_only: false }
+        Builder { reserve: DEFAULT_MAX_SIZE, storage: Box::new(FileStorage), read_only: false }
     }
 }
 
@@ -42,8 +46,9 @@ impl std::fmt::Debug for Builder {
 }
 
 impl Builder {
-    /// Default options: 64 GiB of address space reserved for the file to grow
-    /// into (it costs no memory), `pwrite`/`fdatasync` storage.
+    /// Default options: [`DEFAULT_MAX_SIZE`] (1 TiB) of address space reserved
+    /// for the file to grow into (it costs no memory), `pwrite`/`fdatasync`
+    /// storage, read-write.
     pub fn new() -> Builder {
         Builder::default()
     }

@@ -101,7 +101,7 @@ mod write;
 
 pub use catalog::MAX_TABLE_NAME;
 pub use check::{CheckReport, Problem};
-pub use db::{Builder, Database};
+pub use db::{Builder, DEFAULT_MAX_SIZE, Database};
 pub use error::{Error, Result};
 pub use page::{PAGE_SIZE, PageNo};
 pub use range::Range;
