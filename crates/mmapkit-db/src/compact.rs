@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 
 impl Database {
     /// Writes a compacted copy of the newest commit to `dest`, which must not
-    /// exist. Keys are copied in order into fresh pages, so leaves are full and
-    /// no page is free; the copy is durable when this returns.
+    /// exist. The tree is rebuilt bottom-up from the keys in order, so pages
+    /// are full and none is free; the copy is durable when this returns.
     pub fn compact_to(&self, dest: impl AsRef<Path>) -> Result<()> {
         let dest = dest.as_ref();
         std::fs::OpenOptions::new().write(true).create_new(true).open(dest).map_err(|source| Error::Io {
@@ -23,11 +23,7 @@ impl Database {
         let mut write = copy.begin_write()?;
         for name in read.list_tables()? {
             let source = read.open_table(&name)?;
-            let mut target = write.open_table(&name)?;
-            for item in source.range(..) {
-                let (key, value) = item?;
-                target.insert(key, value)?;
-            }
+            write.bulk_load(&name, source.range(..))?;
         }
         write.commit()
     }

@@ -79,6 +79,7 @@
 #![warn(missing_docs)]
 
 mod btree;
+mod bulk;
 mod catalog;
 mod check;
 mod compact;

@@ -102,6 +102,30 @@ impl<'db> WriteTransaction<'db> {
         Ok(Table { txn: self, name: name.to_string(), info })
     }
 
+    /// Fills a new (or empty) table from entries in strictly increasing key
+    /// order, building its tree bottom-up with full pages.
+    pub(crate) fn bulk_load<'e>(
+        &mut self,
+        name: &str,
+        entries: impl Iterator<Item = Result<(&'e [u8], &'e [u8])>>,
+    ) -> Result<()> {
+        self.usable()?;
+        catalog::check_name(name)?;
+        if self.table_info(name)?.is_some_and(|info| info.len > 0) {
+            return Err(Error::InvalidTableName { name: name.to_string(), why: "a bulk load needs an empty table" });
+        }
+        match crate::bulk::build(&mut self.store, entries) {
+            Ok((root, len)) => {
+                self.tables.insert(name.to_string(), TableInfo { root, len });
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
     /// Deletes a table and frees its pages; `false` if there was none.
     pub fn delete_table(&mut self, name: &str) -> Result<bool> {
         self.usable()?;

@@ -93,6 +93,20 @@ fn keys_and_values_at_and_over_the_limits() {
     drop(r);
     let report = db.check().unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
+
+    // Compaction carries long keys and overflow values over intact.
+    let copy = dir.path().join("limits-copy.db");
+    db.compact_to(&copy).unwrap();
+    let copy = open(&copy).unwrap();
+    assert!(copy.check().unwrap().is_clean());
+    let r = copy.begin_read().unwrap();
+    let t = r.open_table("t").unwrap();
+    assert!(t.get(b"big").unwrap() == Some(&big[..]));
+    for i in 0..50u64 {
+        let key = [&i.to_be_bytes()[..], &bytes(i, MAX_KEY - 8)].concat();
+        assert_eq!(t.get(&key).unwrap().unwrap(), &bytes(i + 100, (i as usize * 997) % 20_000)[..]);
+    }
+    assert_eq!(t.len(), 52);
 }
 
 #[test]
@@ -148,6 +162,14 @@ fn many_keys_survive_removal_of_half_and_reopen() {
     let copy = open(&copy).unwrap();
     let stats = copy.stats().unwrap();
     assert_eq!(stats.tables[0].entries, 30_000);
+    let r = copy.begin_read().unwrap();
+    let t = r.open_table("t").unwrap();
+    let copied: Vec<Vec<u8>> = t.range(..).map(|e| e.unwrap().0.to_vec()).collect();
+    assert_eq!(copied, keys, "the copy holds the same keys in order");
+    for i in (1..60_000).step_by(2) {
+        assert_eq!(t.get(&key(i)).unwrap(), Some(&bytes(i, 150)[..]), "key {i} in the copy");
+    }
+    drop(r);
     assert!(stats.page_count < before.page_count, "{} pages compacted vs {}", stats.page_count, before.page_count);
     assert!(copy.check().unwrap().is_clean());
 }
