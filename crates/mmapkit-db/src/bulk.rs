@@ -36,7 +36,11 @@ pub fn build<'e>(
         if !fits {
             let p = store.alloc(1);
             edit::build(store.page_mut(p), Kind::Leaf, 0, [encoded.as_slice()]);
-            level.push((key.to_vec(), p));
+            let sep = match &last {
+                Some(prev) => crate::btree::separator(prev, key),
+                None => key.to_vec(),
+            };
+            level.push((sep, p));
             leaf = Some(p);
             at = 0;
         }

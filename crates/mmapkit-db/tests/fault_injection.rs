@@ -454,12 +454,18 @@ const FAILED: &str = "the failed durable commit";
 fn allowed_states(run: &Run, cut: &CutFile) -> Vec<(&'static str, Tables)> {
     let durable = (DURABLE, run.durable.clone());
     let Some((new, first_op)) = &run.failed else { return vec![durable] };
-    let whole = |mask: &Vec<bool>| mask.iter().all(|&on| on);
+    // A write landed if the cut kept all of it, or if the file already held
+    // the same bytes there (a commit retried after an earlier cut can write
+    // exactly what the earlier attempt left on disk).
+    let landed = |w: &Unsynced, mask: &Vec<bool>| {
+        mask.iter().all(|&on| on)
+            || cut.bytes.get(w.offset as usize..w.offset as usize + w.data.len()) == Some(&w.data[..])
+    };
     let own: Vec<(&Unsynced, &Vec<bool>)> =
         run.disk.unsynced.iter().zip(&cut.applied).filter(|(w, _)| w.op >= *first_op).collect();
     let meta = own.iter().find(|(w, _)| w.offset < 2 * PAGE_SIZE as u64);
-    let Some((meta, _)) = meta.filter(|(_, mask)| whole(mask)) else { return vec![durable] };
-    if own.iter().filter(|(w, _)| w.op < meta.op).all(|(_, mask)| whole(mask)) {
+    let Some((meta, _)) = meta.filter(|(w, mask)| landed(w, mask)) else { return vec![durable] };
+    if own.iter().filter(|(w, _)| w.op < meta.op).all(|(w, mask)| landed(w, mask)) {
         vec![durable, (FAILED, new.clone())]
     } else {
         vec![durable]
