@@ -212,13 +212,16 @@ impl<'a> Node<'a> {
             return Err(self.bad(format!("data area start {start} overlaps the slots or the page end")));
         }
         let mut live = 0;
+        let skip = if self.leaf { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
         for i in 0..self.count {
-            let off = self.offset(i)?;
+            let entry = self.entry(i)?;
+            let off = entry.as_ptr() as usize - self.bytes.as_ptr() as usize;
             if off < start {
                 return Err(self.bad(format!("entry {i} at offset {off} is below the data area ({start})")));
             }
-            live += self.entry(i)?.len();
-            if self.head(i) != head_of(self.key(i)?) {
+            live += entry.len();
+            let key = &entry[skip..skip + read_u16(entry, 0) as usize];
+            if self.head(i) != head_of(key) {
                 return Err(self.bad(format!("slot {i} holds the wrong key head")));
             }
         }
