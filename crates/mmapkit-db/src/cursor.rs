@@ -40,7 +40,7 @@ pub struct Cursor {
 impl Cursor {
     /// A cursor on the tree at `root` (0: empty), placed as `seek` says.
     pub fn seek<P: Pages + ?Sized>(pages: &P, root: PageNo, seek: Seek<'_>) -> Result<Cursor> {
-        let mut c = Cursor { path: Vec::new(), done: root == 0 };
+        let mut c = Cursor { path: Vec::with_capacity(8), done: root == 0 };
         if c.done {
             return Ok(c);
         }

@@ -82,6 +82,11 @@ impl<'a> Node<'a> {
         Error::Corrupt { path: self.path.to_path_buf(), page: self.page, what }
     }
 
+    /// The page this view reads.
+    pub fn page(&self) -> PageNo {
+        self.page
+    }
+
     /// Whether this is a leaf.
     pub fn is_leaf(&self) -> bool {
         self.leaf

@@ -5,6 +5,7 @@ use std::ops::Bound;
 use crate::btree::{node, value_bytes};
 use crate::cursor::{Cursor, Seek};
 use crate::error::Result;
+use crate::node::Node;
 use crate::page::PageNo;
 use crate::pages::Pages;
 
@@ -23,8 +24,8 @@ pub struct Range<'a> {
     back: Option<Cursor>,
     last_front: Option<&'a [u8]>,
     last_back: Option<&'a [u8]>,
-    /// The leaf whose entries were last prefetched.
-    prefetched: PageNo,
+    /// The leaf the front cursor is in, parsed.
+    front_leaf: Option<Node<'a>>,
     done: bool,
 }
 
@@ -42,7 +43,7 @@ impl<'a> Range<'a> {
             back: None,
             last_front: None,
             last_back: None,
-            prefetched: 0,
+            front_leaf: None,
             done: false,
         }
     }
@@ -60,13 +61,26 @@ impl<'a> Range<'a> {
                 self.front.insert(Cursor::seek(pages, self.root, seek)?)
             }
         };
-        if let Some((leaf, i)) = cursor.position()
-            && leaf != self.prefetched
-        {
-            self.prefetched = leaf;
-            node(pages, leaf)?.prefetch(i, PREFETCH);
-        }
-        let Some((key, value)) = cursor.entry(pages)? else { return Ok(None) };
+        let Some((leaf, i)) = cursor.position() else { return Ok(None) };
+        // The leaf is parsed (and its next entries prefetched) once, when the
+        // scan enters it, and its first key checked against the last one
+        // given: a damaged tree cannot make the scan go back and repeat.
+        let view = match self.front_leaf {
+            Some(view) if view.page() == leaf => view,
+            _ => {
+                let view = node(pages, leaf)?;
+                view.prefetch(i, PREFETCH);
+                self.front_leaf = Some(view);
+                if let Some(prev) = self.last_front
+                    && view.count() > i
+                    && view.key(i)? <= prev
+                {
+                    return Err(pages.corrupt(leaf, "keys out of order".into()));
+                }
+                view
+            }
+        };
+        let (key, value) = view.leaf_entry(i)?;
         let past_end = match &self.end {
             Bound::Unbounded => false,
             Bound::Included(e) => key > e.as_slice(),
@@ -74,11 +88,6 @@ impl<'a> Range<'a> {
         };
         if past_end || self.last_back.is_some_and(|b| key >= b) {
             return Ok(None);
-        }
-        if let Some(prev) = self.last_front
-            && key <= prev
-        {
-            return Err(pages.corrupt(cursor_page(cursor), "keys out of order".into()));
         }
         let value = value_bytes(pages, value)?;
         cursor.step(pages)?;
