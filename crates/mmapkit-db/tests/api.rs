@@ -1,7 +1,10 @@
 //! The public API end to end: tables, limits, large values, durability,
 //! locking, and files that are not databases.
 
+mod support;
+
 use mmapkit_db::{Database, Durability, Error, MAX_KEY};
+use support::bytes;
 
 fn create(path: &std::path::Path) -> mmapkit_db::Result<Database> {
     // SAFETY: the tests' temporary files are written by nothing else.
@@ -11,19 +14,6 @@ fn create(path: &std::path::Path) -> mmapkit_db::Result<Database> {
 fn open(path: &std::path::Path) -> mmapkit_db::Result<Database> {
     // SAFETY: as above.
     unsafe { Database::open(path) }
-}
-
-/// A deterministic byte stream (xorshift), so values are not all alike.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]

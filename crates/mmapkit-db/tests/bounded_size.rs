@@ -12,30 +12,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use mmapkit_db::Database;
+use support::Rng;
 
 const KEYS: u64 = 1_000;
 const COMMITS: u64 = 1_000;
 const UPDATES_PER_COMMIT: u64 = 100;
 /// The end size may be at most this multiple of the size after the first round.
 const MAX_RATIO: f64 = 3.0;
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn key(i: u64) -> Vec<u8> {
     format!("key{i:05}").into_bytes()
@@ -48,7 +34,7 @@ fn value(rng: &mut Rng, i: u64, commit: u64) -> Vec<u8> {
     v.extend_from_slice(&i.to_le_bytes());
     v.extend_from_slice(&commit.to_le_bytes());
     while v.len() < len {
-        v.push(rng.next() as u8);
+        v.push(rng.next_u64() as u8);
     }
     v
 }
@@ -68,7 +54,7 @@ fn steady_updates_keep_the_file_size_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bounded.db");
     let db = open(&path);
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let started = Instant::now();
 

@@ -20,9 +20,12 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use mmapkit_db::{Database, Error, PAGE_SIZE};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestError, TestRunner};
+use support::Rng;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 const PAGE: u64 = PAGE_SIZE as u64;
@@ -33,27 +36,6 @@ const CASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Table name → key → value.
 type State = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// Opens an existing database file. Every file these tests open is a private
 /// temporary copy, damaged only while it is closed, except in the
@@ -314,7 +296,7 @@ fn fixture() -> &'static Fixture {
 fn build_fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("base.db");
-    let mut rng = Rng(0x00C0_FFEE);
+    let mut rng = Rng::new(0x00C0_FFEE);
     let mut state = State::new();
     let db = create(&path);
     let mut commit = |f: &mut dyn FnMut(&mut mmapkit_db::WriteTransaction<'_>, &mut State, &mut Rng)| {
@@ -618,9 +600,9 @@ fn apply(bytes: &mut Vec<u8>, damage: &Damage, layout: &Layout) -> Expect {
         }
         &Damage::Overwrite { start, len: n, seed } => {
             let end = (start + n).min(len);
-            let mut rng = Rng(seed);
+            let mut rng = Rng::new(seed);
             for b in &mut bytes[start as usize..end as usize] {
-                *b = rng.next() as u8;
+                *b = rng.next_u64() as u8;
             }
             Expect::Anything
         }
@@ -862,7 +844,7 @@ fn the_undamaged_base_checks_clean_and_holds_its_data() {
 #[test]
 fn not_a_database_empty_and_short_files_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("random.bin", rng.bytes(100 * 1024), "magic"),
         ("empty.bin", Vec::new(), "empty"),

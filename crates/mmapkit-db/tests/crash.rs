@@ -11,7 +11,7 @@
 //! `MMAPKIT_DB_CRASH_SEED` replays a run; `MMAPKIT_DB_CRASH_ROUNDS` sets the
 //! number of rounds (default 150).
 
-mod crash_support;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crash_support::{Rng, Tables};
 use mmapkit_db::{Database, Durability, Error, PAGE_SIZE, WriteTransaction};
+use support::{Rng, Tables};
 
 /// The database file, for the child.
 const PATH_ENV: &str = "MMAPKIT_DB_CRASH_PATH";
@@ -52,7 +52,7 @@ fn own_key(k: u64) -> Vec<u8> {
 fn value(k: u64, slot: u64, len: usize) -> Vec<u8> {
     let mut v = format!("k={k} slot={slot};").into_bytes();
     let rest = len.saturating_sub(v.len());
-    v.extend(crash_support::bytes(k * 64 + slot, rest));
+    v.extend(support::bytes(k * 64 + slot, rest));
     v
 }
 
@@ -146,7 +146,7 @@ fn last_k(db: &Database) -> Result<u64, String> {
         Some(v) => std::str::from_utf8(v)
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("meta key holds {}", crash_support::show(v))),
+            .ok_or_else(|| format!("meta key holds {}", support::show(v))),
     }
 }
 
@@ -249,7 +249,7 @@ struct Totals {
 
 #[test]
 fn killed_writers_leave_a_committed_state() {
-    let seed = crash_support::seed("MMAPKIT_DB_CRASH_SEED");
+    let seed = support::seed("MMAPKIT_DB_CRASH_SEED");
     let rounds: u64 = std::env::var("MMAPKIT_DB_CRASH_ROUNDS").map_or(150, |s| s.parse().expect("rounds"));
     println!("crash test: seed {seed} (MMAPKIT_DB_CRASH_SEED={seed} replays it), {rounds} rounds");
     let mut rng = Rng::new(seed);
@@ -339,7 +339,7 @@ fn killed_writers_leave_a_committed_state() {
             }
             Err(e) => panic!("{ctx}: the database does not open after the kill: {e}\nchild stdout:\n{out}"),
         };
-        let problems = crash_support::problems(&db);
+        let problems = support::problems(&db);
         assert!(problems.is_empty(), "{ctx}: check finds {} problems:\n{}", problems.len(), problems.join("\n"));
         // A killed process loses nothing it wrote: its meta page follows the
         // pages it lists, so the newest meta page is whole, never passed over.
@@ -355,11 +355,11 @@ fn killed_writers_leave_a_committed_state() {
         for k in known + 1..=found {
             apply_to_model(&mut model, k);
         }
-        let got = crash_support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the database: {e}"));
+        let got = support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the database: {e}"));
         assert!(got == model, "{ctx}: the file differs from the state after transaction {found}:\n{}", {
-            crash_support::diff(&got, &model)
+            support::diff(&got, &model)
         });
-        crash_support::point_lookups(&db, &model).unwrap_or_else(|e| panic!("{ctx}: after transaction {found}: {e}"));
+        support::point_lookups(&db, &model).unwrap_or_else(|e| panic!("{ctx}: after transaction {found}: {e}"));
         known = found;
     }
     let len = std::fs::metadata(&path).map_or(0, |m| m.len());

@@ -19,7 +19,7 @@
 //! must open as an empty database when a complete meta page and both pages'
 //! length are there, and give `Error::NotADatabase` otherwise.
 
-mod crash_support;
+mod support;
 
 use std::fs::File;
 use std::io;
@@ -28,9 +28,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crash_support::{Rng, Tables};
 use mmapkit_db::{Database, Durability, Error, PAGE_SIZE, Storage};
 use proptest::prelude::*;
+use support::{Rng, Tables};
 
 /// One write the engine issued that no sync has covered yet.
 #[derive(Clone, Debug)]
@@ -325,10 +325,9 @@ fn run(dir: &Path, start: Option<&Start>, steps: &[Step], crash_at: u64) -> Run 
                             Ok(_) => panic!("{ctx}: begin_write after a failed commit succeeds, expected Poisoned"),
                         }
                         // Nothing of the failed transaction is visible.
-                        let seen =
-                            crash_support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: read after failure: {e}"));
+                        let seen = support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: read after failure: {e}"));
                         assert!(seen == published, "{ctx}: readers after the failed commit see:\n{}", {
-                            crash_support::diff(&seen, &published)
+                            support::diff(&seen, &published)
                         });
                         break;
                     }
@@ -384,28 +383,26 @@ fn verify(ctx: &str, run: &Run, cut: &CutFile, path: &Path, landings: &mut Landi
             ),
             Ok(db) => {
                 landings.failed_create_opened += 1;
-                let problems = crash_support::problems(&db);
+                let problems = support::problems(&db);
                 assert!(problems.is_empty(), "{ctx}: failed create, check finds:\n{}", problems.join("\n"));
-                let got = crash_support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the recovered file: {e}"));
+                let got = support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the recovered file: {e}"));
                 assert!(
                     got.is_empty(),
                     "{ctx}: a failed create opens with tables:\n{}",
-                    crash_support::diff(&got, &Tables::new())
+                    support::diff(&got, &Tables::new())
                 );
                 (db, Tables::new())
             }
         }
     } else {
         let db = opened.unwrap_or_else(|e| panic!("{ctx}: the file a power cut left does not open: {e}"));
-        let problems = crash_support::problems(&db);
+        let problems = support::problems(&db);
         assert!(problems.is_empty(), "{ctx}: check finds {} problems:\n{}", problems.len(), problems.join("\n"));
-        let got = crash_support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the recovered file: {e}"));
+        let got = support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the recovered file: {e}"));
         let allowed = allowed_states(run, cut);
         let Some((which, want)) = allowed.iter().find(|(_, state)| *state == got) else {
-            let diffs: Vec<String> = allowed
-                .iter()
-                .map(|(which, want)| format!("from {which}:\n{}", crash_support::diff(&got, want)))
-                .collect();
+            let diffs: Vec<String> =
+                allowed.iter().map(|(which, want)| format!("from {which}:\n{}", support::diff(&got, want))).collect();
             panic!("{ctx}: the recovered file holds none of the allowed states; it differs {}", diffs.join("and "));
         };
         match *which {
@@ -414,7 +411,7 @@ fn verify(ctx: &str, run: &Run, cut: &CutFile, path: &Path, landings: &mut Landi
         }
         (db, want.clone())
     };
-    crash_support::point_lookups(&db, &want).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+    support::point_lookups(&db, &want).unwrap_or_else(|e| panic!("{ctx}: {e}"));
     let found = want.clone();
 
     // The recovered free list must hand out only pages nothing uses.
@@ -424,13 +421,13 @@ fn verify(ctx: &str, run: &Run, cut: &CutFile, path: &Path, landings: &mut Landi
         .and_then(|()| txn.open_table(TABLES[0]).and_then(|mut t| t.insert(b"after", b"v")))
         .unwrap_or_else(|e| panic!("{ctx}: writing to the recovered file: {e}"));
     txn.commit().unwrap_or_else(|e| panic!("{ctx}: commit to the recovered file: {e}"));
-    let problems = crash_support::problems(&db);
+    let problems = support::problems(&db);
     assert!(problems.is_empty(), "{ctx}: after a commit to the recovered file, check finds:\n{}", problems.join("\n"));
     let mut want = want;
     want.entry("after".into()).or_default().insert(b"after".to_vec(), vec![7u8; 3 * PAGE_SIZE]);
     want.entry(TABLES[0].into()).or_default().insert(b"after".to_vec(), b"v".to_vec());
-    let got = crash_support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the recovered file: {e}"));
-    assert!(got == want, "{ctx}: after a commit to the recovered file:\n{}", crash_support::diff(&got, &want));
+    let got = support::dump(&db).unwrap_or_else(|e| panic!("{ctx}: reading the recovered file: {e}"));
+    assert!(got == want, "{ctx}: after a commit to the recovered file:\n{}", support::diff(&got, &want));
     Some(found)
 }
 
@@ -505,13 +502,13 @@ fn fixed_workload() -> Vec<Step> {
                 (0, _, 0) | (_, _, 3) if c % 2 == 0 => 3000 + rng.below(3000) as usize,
                 _ => rng.below(120) as usize,
             };
-            steps.push(Step::Put(0, key, crash_support::bytes(c * 16 + j, len)));
+            steps.push(Step::Put(0, key, support::bytes(c * 16 + j, len)));
         }
         for _ in 0..2 {
             steps.push(Step::Del(0, format!("key{:03}", rng.below(60)).into_bytes()));
         }
         if (5..20).contains(&c) {
-            steps.push(Step::Put(1, format!("aux{}", c % 4).into_bytes(), crash_support::bytes(c, 200 * c as usize)));
+            steps.push(Step::Put(1, format!("aux{}", c % 4).into_bytes(), support::bytes(c, 200 * c as usize)));
         }
         match c {
             12 => steps.push(Step::Create(2)),
@@ -571,8 +568,8 @@ fn key() -> impl Strategy<Value = Vec<u8>> {
 fn value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         12 => proptest::collection::vec(any::<u8>(), 0..100),
-        3 => (2100usize..6000, any::<u64>()).prop_map(|(len, seed)| crash_support::bytes(seed, len)),
-        1 => (20_000usize..110_000, any::<u64>()).prop_map(|(len, seed)| crash_support::bytes(seed, len)),
+        3 => (2100usize..6000, any::<u64>()).prop_map(|(len, seed)| support::bytes(seed, len)),
+        1 => (20_000usize..110_000, any::<u64>()).prop_map(|(len, seed)| support::bytes(seed, len)),
     ]
 }
 

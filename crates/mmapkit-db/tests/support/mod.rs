@@ -1,6 +1,6 @@
-//! Helpers shared by the crash tests (`crash.rs`, `fault_injection.rs`): a
-//! seeded random generator, deterministic values, reading a whole database
-//! into a model, and describing how two states differ.
+//! Helpers shared by the store's integration tests: a seeded random
+//! generator, deterministic values, reading a whole database into a model,
+//! and describing how two states differ.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +31,16 @@ impl Rng {
     /// A number in `0..n` (`n > 0`).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(len);
+        out
     }
 
     /// True with probability `1 / n`.
