@@ -121,10 +121,10 @@ impl Builder {
             len = first.len() as u64;
         }
         let Picked { meta, slot, skipped, recovery } = pick_meta(&file, &path, len)?;
-        // SAFETY: the caller promises no other process modifies the file; this
-        // process writes only pages no snapshot refers to (copy-on-write, with
-        // freed pages reused only when no reader can see them) and meta pages,
-        // which are read with pread, never through the map.
+        // The caller promises no other process modifies the file; this process
+        // writes only pages no snapshot refers to (copy-on-write, with freed
+        // pages reused only when no reader can see them) and meta pages, which
+        // SAFETY: are read with pread (and by `check`, which holds the writer lock).
         let map = unsafe { GrowableReadMap::new(file, self.reserve) }?;
         let pages = MapPages { map: &map, path: &path, page_count: meta.page_count };
         let (free, chain) = load_free_list(&pages, &meta)?;

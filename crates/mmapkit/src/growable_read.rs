@@ -23,8 +23,8 @@ use crate::sys::Protection;
 /// # let dir = tempfile::tempdir()?;
 /// let file = std::fs::OpenOptions::new().read(true).write(true).create(true)
 ///     .open(dir.path().join("log.bin"))?;
-/// // SAFETY: only this example writes the file, through `write_all_at` below,
-/// // and never over bytes a slice of the map still refers to.
+/// // Only this example writes the file, through `write_all_at` below, and
+/// // SAFETY: never over bytes a slice of the map still refers to.
 /// let map = unsafe { mmapkit::GrowableReadMap::new(file, 1 << 30)? };
 /// map.grow_to(8192)?;
 /// map.file().write_all_at(b"hello", 4096)?;
