@@ -51,8 +51,10 @@
 //! newest commit that never changes and never blocks anyone. The single
 //! [`WriteTransaction`] copies every page it changes to a new page and commits
 //! by writing those pages, syncing, then writing one of two checksummed meta
-//! pages and syncing again; opening picks the newest valid meta page, so a
-//! crash at any instant leaves the last durable commit. Pages a commit frees
+//! pages and syncing again (a small commit lists its pages and their checksums
+//! in the meta page and syncs once); opening picks the newest meta page whose
+//! commit is whole on disk, so a crash at any instant leaves the last durable
+//! commit. Pages a commit frees
 //! are reused only once no reader can see them and a durable commit no longer
 //! refers to them, so a steady update workload keeps the file's size bounded.
 //!
