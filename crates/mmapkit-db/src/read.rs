@@ -16,8 +16,8 @@ use crate::table_ops;
 /// transaction: the pages they point into are not reused until it ends.
 pub struct ReadTransaction<'db> {
     db: &'db Database,
-    meta: Meta,
-    pages: MapPages<'db>,
+    pub(crate) meta: Meta,
+    pub(crate) pages: MapPages<'db>,
 }
 
 impl<'db> ReadTransaction<'db> {

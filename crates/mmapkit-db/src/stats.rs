@@ -57,13 +57,13 @@ impl Database {
             let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             (writer.free.ready_pages(), writer.free.pending_pages())
         };
+        // Everything below from one snapshot: the read transaction's.
         let read = self.begin_read()?;
-        let meta = self.shared.lock().unwrap_or_else(|p| p.into_inner()).current;
-        let pages = self.pages_of(&meta);
+        let (meta, pages) = (read.meta, &read.pages);
         let mut tables = Vec::new();
         for name in read.list_tables()? {
-            let info = catalog::lookup(&pages, meta.catalog, &name)?.unwrap_or_default();
-            tables.push(TableStats { name, entries: info.len, depth: depth(&pages, info.root)? });
+            let info = catalog::lookup(pages, meta.catalog, &name)?.unwrap_or_default();
+            tables.push(TableStats { name, entries: info.len, depth: depth(pages, info.root)? });
         }
         pages.check_fault()?;
         Ok(Stats {

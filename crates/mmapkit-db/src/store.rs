@@ -39,15 +39,17 @@ impl<'db> Store<'db> {
 
     /// Allocates `n` contiguous pages, zeroed, owned by this transaction.
     pub fn alloc(&mut self, n: u64) -> PageNo {
-        let start = match self.recycled.take(n).or_else(|| self.free.take(n)) {
-            Some(start) => start,
-            None => {
-                self.page_count += n;
-                self.page_count - n
-            }
-        };
+        let start = self.place(n);
         self.dirty.insert(start, vec![0u8; n as usize * PAGE_SIZE].into_boxed_slice());
         start
+    }
+
+    /// Where `n` new contiguous pages go: recycled, free, or past the end.
+    fn place(&mut self, n: u64) -> PageNo {
+        self.recycled.take(n).or_else(|| self.free.take(n)).unwrap_or_else(|| {
+            self.page_count += n;
+            self.page_count - n
+        })
     }
 
     /// Frees `n` pages starting at `start` (a page or a whole run).
@@ -71,7 +73,7 @@ impl<'db> Store<'db> {
             bytes.into()
         };
         self.base.check_fault()?;
-        let new = self.alloc(1);
+        let new = self.place(1);
         self.dirty.insert(new, copy);
         self.free(n, 1);
         Ok(new)

@@ -273,7 +273,11 @@ impl Table<'_, '_> {
         if let Err(e) = &result {
             self.txn.broken = Some(e.to_string());
         }
-        self.txn.tables.insert(self.name.clone(), self.info);
+        // `open_table` put the entry there, and nothing removes it while this
+        // table borrows the transaction.
+        if let Some(info) = self.txn.tables.get_mut(&self.name) {
+            *info = self.info;
+        }
         result
     }
 
