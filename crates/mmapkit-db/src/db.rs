@@ -412,14 +412,7 @@ impl Database {
     /// Writes pages at their places in the file, growing it (and the mapping)
     /// first. Runs of adjacent pages go out in one write.
     pub(crate) fn write_pages(&self, pages: &[(PageNo, &[u8])], page_count: u64) -> Result<()> {
-        let needed = page_count * PAGE_SIZE as u64;
-        let len = self.map.len() as u64;
-        if needed > len {
-            // Grow ahead by half the file (at most 1 GiB) so growth is rare.
-            let ahead = (len / 2).clamp(1 << 20, 1 << 30);
-            let target = (needed + ahead).next_multiple_of(1 << 20).min(self.map.capacity() as u64).max(needed);
-            self.map.grow_sparse_to(target)?;
-        }
+        self.grow_for(page_count)?;
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
         let file = self.map.file();
         let mut batch: Vec<u8> = Vec::new();
@@ -437,6 +430,27 @@ impl Database {
         }
         if !batch.is_empty() {
             self.storage.write_at(file, &batch, batch_start * PAGE_SIZE as u64).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes`, whole pages, at page `start`, growing the file to
+    /// `page_count` pages first if it is shorter.
+    pub(crate) fn write_contiguous(&self, start: PageNo, bytes: &[u8], page_count: u64) -> Result<()> {
+        self.grow_for(page_count)?;
+        let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
+        self.storage.write_at(self.map.file(), bytes, start * PAGE_SIZE as u64).map_err(io)
+    }
+
+    /// Grows the file (sparse) and its map to hold `page_count` pages.
+    fn grow_for(&self, page_count: u64) -> Result<()> {
+        let needed = page_count * PAGE_SIZE as u64;
+        let len = self.map.len() as u64;
+        if needed > len {
+            // Grow ahead by half the file (at most 1 GiB) so growth is rare.
+            let ahead = (len / 2).clamp(1 << 20, 1 << 30);
+            let target = (needed + ahead).next_multiple_of(1 << 20).min(self.map.capacity() as u64).max(needed);
+            self.map.grow_sparse_to(target)?;
         }
         Ok(())
     }

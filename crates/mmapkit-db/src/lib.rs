@@ -101,6 +101,7 @@ mod storage;
 mod store;
 mod table_ops;
 mod write;
+mod write_ahead;
 
 pub use catalog::MAX_TABLE_NAME;
 pub use check::{CheckReport, Problem};

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::freelist::FreePages;
 use crate::node::Node;
 use crate::page::{self, PAGE_SIZE, PageNo};
@@ -28,13 +28,24 @@ pub struct Store<'db> {
     pub freed: Vec<(PageNo, u64)>,
     /// High-water mark: pages `0..page_count` are allocated or free.
     pub page_count: u64,
+    /// Where pages written ahead of the commit (by [`place_ahead`](Self::place_ahead))
+    /// begin: every page from here on that is not dirty was written ahead.
+    pub ahead_from: Option<PageNo>,
 }
 
 impl<'db> Store<'db> {
     /// A store over `base` with the writer's free pages.
     pub fn new(base: MapPages<'db>, free: FreePages) -> Store<'db> {
         let page_count = base.page_count;
-        Store { base, dirty: HashMap::new(), free, recycled: FreePages::default(), freed: Vec::new(), page_count }
+        Store {
+            base,
+            dirty: HashMap::new(),
+            free,
+            recycled: FreePages::default(),
+            freed: Vec::new(),
+            page_count,
+            ahead_from: None,
+        }
     }
 
     /// Allocates `n` contiguous pages, zeroed, owned by this transaction.
@@ -52,6 +63,24 @@ impl<'db> Store<'db> {
         })
     }
 
+    /// Places `n` pages past the end for bytes the caller writes to the file
+    /// before the commit. They are final: this transaction can no longer read,
+    /// change or free them (the store reports them as outside its snapshot).
+    pub fn place_ahead(&mut self, n: u64) -> PageNo {
+        self.ahead_from.get_or_insert(self.page_count);
+        self.page_count += n;
+        self.page_count - n
+    }
+
+    /// Whether page `n` was written ahead.
+    fn is_ahead(&self, n: PageNo) -> bool {
+        self.ahead_from.is_some_and(|from| n >= from) && !self.dirty.contains_key(&n)
+    }
+
+    fn written_ahead(&self, n: PageNo) -> Error {
+        self.corrupt(n, format!("page {n} was written ahead of the commit and is final"))
+    }
+
     /// Frees `n` pages starting at `start` (a page or a whole run).
     pub fn free(&mut self, start: PageNo, n: u64) {
         if self.dirty.remove(&start).is_some() {
@@ -66,6 +95,9 @@ impl<'db> Store<'db> {
     pub fn owned(&mut self, n: PageNo) -> Result<PageNo> {
         if self.dirty.contains_key(&n) {
             return Ok(n);
+        }
+        if self.is_ahead(n) {
+            return Err(self.written_ahead(n));
         }
         let copy: Box<[u8]> = {
             let bytes = self.base.page(n)?;
@@ -103,6 +135,7 @@ impl Pages for Store<'_> {
     fn page(&self, n: PageNo) -> Result<&[u8]> {
         match self.dirty.get(&n) {
             Some(p) => Ok(&p[..PAGE_SIZE]),
+            None if self.is_ahead(n) => Err(self.written_ahead(n)),
             None => self.base.page(n),
         }
     }
@@ -111,6 +144,7 @@ impl Pages for Store<'_> {
         match self.dirty.get(&n) {
             Some(run) if run.len() as u64 == page::run_pages(len) * PAGE_SIZE as u64 => run_value(run, n, len, self),
             Some(_) => Err(self.corrupt(n, format!("page {n} is not an overflow run of a {len}-byte value"))),
+            None if self.is_ahead(n) => Err(self.written_ahead(n)),
             None => self.base.run(n, len),
         }
     }

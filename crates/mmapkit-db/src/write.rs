@@ -16,6 +16,7 @@ use crate::pages::Pages;
 use crate::range::Range;
 use crate::store::Store;
 use crate::table_ops;
+use crate::write_ahead::WriteAhead;
 
 /// Longest key, in bytes.
 pub const MAX_KEY: usize = 1024;
@@ -103,7 +104,9 @@ impl<'db> WriteTransaction<'db> {
     }
 
     /// Fills a new (or empty) table from entries in strictly increasing key
-    /// order, building its tree bottom-up with full pages.
+    /// order, building its tree bottom-up with full pages that are written to
+    /// the file as they fill (see [`crate::write_ahead`]). The table's pages
+    /// are final: changing it in the same transaction is an error.
     pub(crate) fn bulk_load<'e>(
         &mut self,
         name: &str,
@@ -114,7 +117,10 @@ impl<'db> WriteTransaction<'db> {
         if self.table_info(name)?.is_some_and(|info| info.len > 0) {
             return Err(Error::InvalidTableName { name: name.to_string(), why: "a bulk load needs an empty table" });
         }
-        match crate::bulk::build(&mut self.store, entries) {
+        let txn = self.id();
+        let mut sink = WriteAhead::new(self.db, &mut self.store, txn);
+        let built = crate::bulk::build(&mut sink, entries).and_then(|built| sink.finish().map(|()| built));
+        match built {
             Ok((root, len)) => {
                 self.tables.insert(name.to_string(), TableInfo { root, len });
                 Ok(())
@@ -205,8 +211,11 @@ impl<'db> WriteTransaction<'db> {
                 let slot = 1 - self.writer.durable_slot;
                 // One sync suffices only when every page the new meta needs
                 // is this commit's, listed with its checksum: not after
-                // unsynced (`Durability::None`) commits, nor for big commits.
-                let one_sync = pages.len() <= MAX_WRITTEN && self.meta.txn == self.writer.last_durable;
+                // unsynced (`Durability::None`) commits, nor for big commits
+                // or ones that wrote pages ahead.
+                let one_sync = pages.len() <= MAX_WRITTEN
+                    && self.meta.txn == self.writer.last_durable
+                    && self.store.ahead_from.is_none();
                 let written: Vec<(PageNo, u64)> =
                     if one_sync { pages.iter().map(|(n, b)| (*n, page::read_u64(b, 0))).collect() } else { Vec::new() };
                 self.db.write_meta_durably(&meta, &written, slot)?;

@@ -104,12 +104,15 @@ fn many_keys_survive_removal_of_half_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("many.db");
     let db = create(&path).unwrap();
+    // Values big enough that the compacted copy (about 13 MiB) is written
+    // ahead of its commit in more than one batch.
+    const VALUE: usize = 400;
     let key = |i: u64| bytes(i, 24);
     let mut w = db.begin_write().unwrap();
     {
         let mut t = w.open_table("t").unwrap();
         for i in 0..60_000 {
-            t.insert(&key(i), &bytes(i, 150)).unwrap();
+            t.insert(&key(i), &bytes(i, VALUE)).unwrap();
         }
     }
     w.commit().unwrap();
@@ -134,7 +137,7 @@ fn many_keys_survive_removal_of_half_and_reopen() {
     let r = db.begin_read().unwrap();
     let t = r.open_table("t").unwrap();
     for i in 0..60_000 {
-        let want = if i % 2 == 0 { None } else { Some(bytes(i, 150)) };
+        let want = if i % 2 == 0 { None } else { Some(bytes(i, VALUE)) };
         assert_eq!(t.get(&key(i)).unwrap().map(<[u8]>::to_vec), want, "key {i}");
     }
     let keys: Vec<Vec<u8>> = t.range(..).map(|e| e.unwrap().0.to_vec()).collect();
@@ -157,7 +160,7 @@ fn many_keys_survive_removal_of_half_and_reopen() {
     let copied: Vec<Vec<u8>> = t.range(..).map(|e| e.unwrap().0.to_vec()).collect();
     assert_eq!(copied, keys, "the copy holds the same keys in order");
     for i in (1..60_000).step_by(2) {
-        assert_eq!(t.get(&key(i)).unwrap(), Some(&bytes(i, 150)[..]), "key {i} in the copy");
+        assert_eq!(t.get(&key(i)).unwrap(), Some(&bytes(i, VALUE)[..]), "key {i} in the copy");
     }
     drop(r);
     assert!(stats.page_count < before.page_count, "{} pages compacted vs {}", stats.page_count, before.page_count);
