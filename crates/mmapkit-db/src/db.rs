@@ -435,11 +435,15 @@ impl Database {
     }
 
     /// Writes `bytes`, whole pages, at page `start`, growing the file to
-    /// `page_count` pages first if it is shorter.
+    /// `page_count` pages first if it is shorter, and lets the disk start on
+    /// them before the commit's sync.
     pub(crate) fn write_contiguous(&self, start: PageNo, bytes: &[u8], page_count: u64) -> Result<()> {
         self.grow_for(page_count)?;
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
-        self.storage.write_at(self.map.file(), bytes, start * PAGE_SIZE as u64).map_err(io)
+        let (file, offset) = (self.map.file(), start * PAGE_SIZE as u64);
+        self.storage.write_at(file, bytes, offset).map_err(io)?;
+        self.storage.start_writeback(file, offset, bytes.len() as u64);
+        Ok(())
     }
 
     /// Grows the file (sparse) and its map to hold `page_count` pages.

@@ -161,19 +161,27 @@ impl<'a> Node<'a> {
         u32::from_be_bytes(self.bytes[HEADER + SLOT * i + 2..HEADER + SLOT * i + 6].try_into().expect("4 bytes"))
     }
 
-    /// Asks the CPU to start loading entries `from..from + n` (in key order,
-    /// scattered over the page) at once, for a scan about to read them.
+    /// Asks the CPU to start loading entries `from..from + n` at once, for a
+    /// scan about to read them: every cache line from the lowest entry's start
+    /// to past the highest one's (committed pages hold their entries in key
+    /// order, so that is the run of bytes the scan reads).
     pub fn prefetch(&self, from: usize, n: usize) {
+        let offsets = (from..(from + n).min(self.count)).map(|i| read_u16(self.bytes, HEADER + SLOT * i) as usize);
+        let (low, high) = offsets.fold((PAGE_SIZE, 0), |(lo, hi), off| (lo.min(off), hi.max(off)));
+        // The last entry's key and value, as far as a typical entry reaches.
+        let end = (high + 256).min(PAGE_SIZE);
         #[cfg(target_arch = "x86_64")]
-        for i in from..(from + n).min(self.count) {
-            let off = read_u16(self.bytes, HEADER + SLOT * i) as usize;
-            if let Some(entry) = self.bytes.get(off..) {
-                // SAFETY: SSE is in every x86_64 CPU, and a prefetch is a hint: it never faults or changes memory.
-                unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(entry.as_ptr().cast()) };
-            }
+        for line in (low & !63..end).step_by(64) {
+            // SAFETY: `line < end <= PAGE_SIZE == self.bytes.len()`, so the pointer is in the page; SSE is in
+            // every x86_64 CPU, and a prefetch is a hint: it never faults or changes memory.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    self.bytes.as_ptr().add(line).cast(),
+                )
+            };
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (from, n);
+        let _ = (low, end);
     }
 
     /// Binary search among the keys: `Ok(i)` where key `i` equals `key`,
@@ -335,7 +343,13 @@ pub mod edit {
         write_u16(p, 14, 0);
     }
 
-    /// Rewrites the node without dead bytes.
+    /// Whether the entries lie in key order, each below the one before (as
+    /// [`build`] lays them out), so a scan reads the page in one sweep.
+    pub fn in_order(p: &[u8]) -> bool {
+        (1..count(p)).all(|i| read_u16(p, HEADER + SLOT * i) < read_u16(p, HEADER + SLOT * (i - 1)))
+    }
+
+    /// Rewrites the node without dead bytes, its entries in key order.
     pub fn compact(p: &mut [u8]) {
         let copy = p.to_vec();
         let n = count(&copy);

@@ -16,6 +16,14 @@ pub trait Storage: Send + Sync {
     fn write_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()>;
     /// Makes every write so far durable (`fdatasync`).
     fn sync(&self, file: &File) -> io::Result<()>;
+
+    /// A hint that bytes `offset..offset + len`, just written, can go to disk
+    /// now, before the next [`sync`](Self::sync), so the disk works while the
+    /// engine prepares more. It changes nothing a sync promises; the default
+    /// does nothing.
+    fn start_writeback(&self, file: &File, offset: u64, len: u64) {
+        let _ = (file, offset, len);
+    }
 }
 
 /// Plain `pwrite` and `fdatasync`.
@@ -29,5 +37,12 @@ impl Storage for FileStorage {
 
     fn sync(&self, file: &File) -> io::Result<()> {
         file.sync_data()
+    }
+
+    /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`. A failure here is not
+    /// reported: the writes are still in the page cache, and the sync that
+    /// must follow reports any error the disk gives.
+    fn start_writeback(&self, file: &File, offset: u64, len: u64) {
+        let _ = mmapkit::page_cache::start_writeback(file, offset, len);
     }
 }

@@ -29,6 +29,8 @@ pub enum Operation {
     Grow,
     /// Dropping a file from the page cache.
     Evict,
+    /// Starting the write-back of a file's dirty pages.
+    Writeback,
     /// Reading through a guarded mapping.
     Read,
     /// Writing through a guarded mapping.
@@ -47,6 +49,7 @@ impl fmt::Display for Operation {
             Operation::Residency => "cannot read residency of",
             Operation::Grow => "cannot grow",
             Operation::Evict => "cannot evict",
+            Operation::Writeback => "cannot start write-back of",
             Operation::Read => "cannot read",
             Operation::Write => "cannot write",
         })

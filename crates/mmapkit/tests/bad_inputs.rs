@@ -77,3 +77,24 @@ fn errors_convert_to_io_errors_with_a_fitting_kind() {
     assert_eq!(io.kind(), std::io::ErrorKind::UnexpectedEof);
     assert!(io.to_string().contains("past the end of the file"), "{io}");
 }
+
+#[test]
+fn write_back_takes_a_written_range_and_refuses_bad_ones_naming_the_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wb.bin");
+    let mut file = File::create(&path).unwrap();
+    file.write_all(&vec![7u8; 1 << 20]).unwrap();
+    mmapkit::page_cache::start_writeback(&file, 0, 1 << 20).unwrap();
+    // A range that overflows the file offset type is named as such.
+    let err = mmapkit::page_cache::start_writeback(&file, u64::MAX - 10, 100).unwrap_err();
+    assert_eq!(err.operation(), Operation::Writeback);
+    assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)), "{err}");
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    // A pipe has no pages to write back: the OS refuses (ESPIPE).
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let pipe = File::from(std::os::fd::OwnedFd::from(reader));
+    let err = mmapkit::page_cache::start_writeback(&pipe, 0, 4096).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(29), "{err}");
+    assert!(err.to_string().starts_with("cannot start write-back of"), "{err}");
+}

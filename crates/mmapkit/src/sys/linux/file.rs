@@ -82,6 +82,20 @@ pub(crate) fn evict(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Starts writing the dirty pages of bytes `offset..offset + len` to disk
+/// and returns without waiting (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`,
+/// which rustix lacks).
+pub(crate) fn start_writeback(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    // SAFETY: sync_file_range takes no pointers; a bad descriptor or range is an error return.
+    if unsafe { libc::sync_file_range(fd.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Minor and major page faults this process has taken (`getrusage`, which rustix lacks).
 pub(crate) fn page_faults() -> io::Result<(u64, u64)> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
