@@ -86,13 +86,6 @@ impl FreePages {
         page_count
     }
 
-    /// Every free extent, ready and pending, merged: what a durable commit persists.
-    pub fn all_extents(&self) -> Vec<(PageNo, u64)> {
-        let mut all = self.clone();
-        all.release(u64::MAX);
-        all.ready.into_iter().collect()
-    }
-
     /// Ready pages.
     pub fn ready_pages(&self) -> u64 {
         self.ready.values().sum()
@@ -112,6 +105,20 @@ impl FreePages {
     pub fn pending_extents(&self) -> impl Iterator<Item = (PageNo, u64)> + '_ {
         self.pending.iter().flat_map(|(_, e)| e.iter().copied())
     }
+}
+
+/// Disjoint `extents`, sorted and with touching ones joined.
+pub fn merged(mut extents: Vec<(PageNo, u64)>) -> Vec<(PageNo, u64)> {
+    extents.retain(|&(_, len)| len > 0);
+    extents.sort_unstable();
+    let mut out: Vec<(PageNo, u64)> = Vec::with_capacity(extents.len());
+    for (start, len) in extents {
+        match out.last_mut() {
+            Some((s, l)) if *s + *l == start => *l += len,
+            _ => out.push((start, len)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -137,6 +144,9 @@ mod tests {
                 prop_assert!(w[0].0 + w[0].1 < w[1].0, "extents {:?} and {:?} touch or overlap", w[0], w[1]);
             }
             prop_assert_eq!(free.ready_pages(), pages.len() as u64);
+            // Merging the single pages in one go gives the same extents.
+            let singles: Vec<(PageNo, u64)> = shuffled.iter().map(|&p| (p, 1)).collect();
+            prop_assert_eq!(merged(singles), extents.clone());
             let mut handed = std::collections::BTreeSet::new();
             while let Some(p) = free.take(1) {
                 prop_assert!(handed.insert(p), "page {} handed out twice", p);
@@ -155,6 +165,6 @@ mod tests {
         assert_eq!(free.ready_pages(), 2);
         assert_eq!(free.pending_pages(), 1);
         assert_eq!(free.take(2), Some(10));
-        assert_eq!(free.all_extents(), vec![(20, 1)]);
+        assert_eq!(merged(free.ready_extents().chain(free.pending_extents()).collect()), vec![(20, 1)]);
     }
 }

@@ -26,6 +26,8 @@ pub struct Store<'db> {
     pub recycled: FreePages,
     /// Pages of the committed state freed by this transaction.
     pub freed: Vec<(PageNo, u64)>,
+    /// Extents taken from `free`, to give back if the transaction aborts.
+    pub taken: Vec<(PageNo, u64)>,
     /// High-water mark: pages `0..page_count` are allocated or free.
     pub page_count: u64,
     /// Where pages written ahead of the commit (by [`place_ahead`](Self::place_ahead))
@@ -43,6 +45,7 @@ impl<'db> Store<'db> {
             free,
             recycled: FreePages::default(),
             freed: Vec::new(),
+            taken: Vec::new(),
             page_count,
             ahead_from: None,
         }
@@ -57,10 +60,15 @@ impl<'db> Store<'db> {
 
     /// Where `n` new contiguous pages go: recycled, free, or past the end.
     fn place(&mut self, n: u64) -> PageNo {
-        self.recycled.take(n).or_else(|| self.free.take(n)).unwrap_or_else(|| {
-            self.page_count += n;
-            self.page_count - n
-        })
+        if let Some(start) = self.recycled.take(n) {
+            return start;
+        }
+        if let Some(start) = self.free.take(n) {
+            self.taken.push((start, n));
+            return start;
+        }
+        self.page_count += n;
+        self.page_count - n
     }
 
     /// Places `n` pages past the end for bytes the caller writes to the file

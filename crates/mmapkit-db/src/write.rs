@@ -50,11 +50,17 @@ pub struct WriteTransaction<'db> {
     durability: Durability,
     /// Set when a change failed half-way: the transaction can only be aborted.
     broken: Option<String>,
+    /// Set once a commit has handed the free pages back to the writer.
+    committed: bool,
+    /// Where the file ended once the free pages at its end were trimmed.
+    trimmed_from: PageNo,
 }
 
 impl<'db> WriteTransaction<'db> {
-    pub(crate) fn new(db: &'db Database, writer: MutexGuard<'db, Writer>, meta: Meta) -> WriteTransaction<'db> {
-        let mut free = writer.free.clone();
+    pub(crate) fn new(db: &'db Database, mut writer: MutexGuard<'db, Writer>, meta: Meta) -> WriteTransaction<'db> {
+        // The store works on the writer's free pages and hands them back, as
+        // they end up on commit or as they were on abort (see `Drop`).
+        let mut free = std::mem::take(&mut writer.free);
         let page_count = free.trim_tail(meta.page_count);
         let mut store = Store::new(db.pages_of(&meta), free);
         store.page_count = page_count;
@@ -67,6 +73,8 @@ impl<'db> WriteTransaction<'db> {
             tables: BTreeMap::new(),
             durability: Durability::Immediate,
             broken: None,
+            committed: false,
+            trimmed_from: page_count,
         }
     }
 
@@ -181,9 +189,9 @@ impl<'db> WriteTransaction<'db> {
             for &p in &self.writer.chain {
                 self.store.free(p, 1);
             }
-            let needed = free_after(&self.store, txn).len().div_ceil(EXTENTS_PER_PAGE);
+            let needed = free_after(&self.store).len().div_ceil(EXTENTS_PER_PAGE);
             chain = (0..needed).map(|_| self.store.alloc(1)).collect();
-            let extents = free_after(&self.store, txn);
+            let extents = free_after(&self.store);
             for (k, &p) in chain.iter().enumerate() {
                 let next = chain.get(k + 1).copied().unwrap_or(0);
                 let part = extents.chunks(EXTENTS_PER_PAGE).nth(k).unwrap_or(&[]);
@@ -244,6 +252,7 @@ impl<'db> WriteTransaction<'db> {
         }
         free.add_pending(txn, std::mem::take(&mut self.store.freed));
         self.writer.free = free;
+        self.committed = true;
         if durable {
             self.writer.chain = chain;
         }
@@ -256,14 +265,27 @@ impl<'db> WriteTransaction<'db> {
     pub fn abort(self) {}
 }
 
-/// Every free extent after this commit, merged: the commit's persisted free list.
-fn free_after(store: &Store<'_>, txn: u64) -> Vec<(PageNo, u64)> {
-    let mut all = store.free.clone();
-    for (start, len) in store.recycled.ready_extents() {
-        all.add_ready(start, len);
+impl Drop for WriteTransaction<'_> {
+    /// Aborts unless committed: the writer gets its free pages back as they
+    /// were, with those trimmed from the end of the file and those taken.
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let mut free = std::mem::take(&mut self.store.free);
+        for (start, len) in std::mem::take(&mut self.store.taken) {
+            free.add_ready(start, len);
+        }
+        free.add_ready(self.trimmed_from, self.meta.page_count - self.trimmed_from);
+        self.writer.free = free;
     }
-    all.add_pending(txn, store.freed.clone());
-    all.all_extents()
+}
+
+/// Every free extent after this commit, merged: the commit's persisted free list.
+fn free_after(store: &Store<'_>) -> Vec<(PageNo, u64)> {
+    let extents = store.free.ready_extents().chain(store.free.pending_extents());
+    let extents = extents.chain(store.recycled.ready_extents()).chain(store.freed.iter().copied());
+    crate::freelist::merged(extents.collect())
 }
 
 /// A table opened in a write transaction: reads see the transaction's own changes.
