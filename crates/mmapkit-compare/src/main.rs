@@ -48,6 +48,15 @@ struct DbArgs {
     /// cost what this file system's fsync costs.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// The engines to run, in this order (default: all, redb first). Each engine's durable writes can
+    /// leave the disk busy for the next one's, so swapping the order shows how much of a write row
+    /// is the engine and how much is the disk.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    engines: Option<Vec<String>>,
+    /// Run the whole workload N times, the engines' order rotated each round, and report each row's
+    /// median: the disk's fsync latency on a shared machine drifts over a run.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=15))]
+    rounds: u32,
 }
 
 fn main() -> ExitCode {
@@ -78,13 +87,41 @@ fn db(args: &DbArgs) -> Result<()> {
     eprintln!("{} (files in {})", describe(&workload), temp.path().display());
     let plan = Plan::new(workload);
 
-    let mut runs = Vec::new();
-    for engine in engines::all() {
-        let dir = temp.path().join(engine);
-        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let run = engines::run(engine, &dir, &plan, print_progress).with_context(|| format!("running {engine}"))?;
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        runs.push(run);
+    let known = engines::all();
+    let chosen: Vec<&str> = match &args.engines {
+        Some(list) => list.iter().map(String::as_str).collect(),
+        None => known.clone(),
+    };
+    if let Some(unknown) = chosen.iter().find(|e| !known.contains(e)) {
+        anyhow::bail!("unknown engine {unknown:?} in --engines; the engines are {}", known.join(", "));
+    }
+    if let Some(twice) = chosen.iter().enumerate().find(|(i, e)| chosen[..*i].contains(e)).map(|(_, e)| e) {
+        anyhow::bail!("engine {twice:?} is given twice in --engines");
+    }
+    let mut all: Vec<EngineRun> = Vec::new();
+    for round in 0..args.rounds as usize {
+        let mut order = chosen.clone();
+        let shift = round % order.len().max(1);
+        order.rotate_left(shift);
+        if args.rounds > 1 {
+            eprintln!("round {} of {}: {}", round + 1, args.rounds, order.join(", "));
+        }
+        for engine in order {
+            let dir = temp.path().join(engine);
+            std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let run = engines::run(engine, &dir, &plan, print_progress).with_context(|| format!("running {engine}"))?;
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            all.push(run);
+        }
+    }
+    // Every round of every engine must have read the same data.
+    check_agreement(&all)?;
+    let runs: Vec<EngineRun> = chosen
+        .iter()
+        .filter_map(|&e| EngineRun::median(&all.iter().filter(|r| r.engine == e).cloned().collect::<Vec<_>>()))
+        .collect();
+    if args.rounds > 1 {
+        println!("{} rounds, the engines' order rotated each round; each row is the median round\n", args.rounds);
     }
 
     println!("{}\n", describe(&workload));
@@ -96,10 +133,9 @@ fn db(args: &DbArgs) -> Result<()> {
         None => println!("no ratios: {} is not among the engines (build with --features mmapkit-db)", report::SUBJECT),
     }
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report::JsonReport::new(&runs, workload, args.quick))?;
+        let json = serde_json::to_string_pretty(&report::JsonReport::new(&runs, workload, args.quick, args.rounds))?;
         std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
-    check_agreement(&runs)?;
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

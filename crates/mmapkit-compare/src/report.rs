@@ -77,8 +77,10 @@ pub fn ratio_lines(ratios: &[Ratio]) -> String {
 pub struct JsonReport {
     /// One entry per engine and step.
     pub results: Vec<JsonResult>,
-    /// The engines, in the order they ran.
+    /// The engines, in the order they ran in the first round.
     pub engines: Vec<&'static str>,
+    /// How many times the workload ran per engine (`--rounds`); each result is the median round's.
+    pub rounds: u32,
     /// The counts.
     pub workload: Workload,
     /// Whether `--quick` scaled the counts down.
@@ -126,7 +128,7 @@ pub struct JsonChecksums {
 
 impl JsonReport {
     /// The report of `runs`.
-    pub fn new(runs: &[EngineRun], workload: Workload, quick: bool) -> Self {
+    pub fn new(runs: &[EngineRun], workload: Workload, quick: bool, rounds: u32) -> Self {
         let results = runs
             .iter()
             .flat_map(|run| {
@@ -158,6 +160,7 @@ impl JsonReport {
         Self {
             results,
             engines: runs.iter().map(|run| run.engine).collect(),
+            rounds,
             workload,
             quick,
             size_measure: SIZE_MEASURE,

@@ -127,4 +127,56 @@ impl EngineRun {
     pub fn get(&self, step: Step) -> Option<&Measurement> {
         self.measurements.iter().find(|m| m.step == step)
     }
+
+    /// One engine's rounds folded into one run: each step's median over the
+    /// rounds (the lower middle one for an even count). The checksums are the
+    /// first round's; the caller checks that every round agrees.
+    pub fn median(rounds: &[EngineRun]) -> Option<EngineRun> {
+        let first = rounds.first()?;
+        let measurements = Step::ALL
+            .iter()
+            .filter_map(|&step| {
+                let mut seen: Vec<Measurement> = rounds.iter().filter_map(|r| r.get(step).copied()).collect();
+                seen.sort_by(|a, b| a.outcome.magnitude().total_cmp(&b.outcome.magnitude()));
+                seen.get(seen.len().saturating_sub(1) / 2).copied()
+            })
+            .collect();
+        Some(EngineRun { measurements, ..first.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(millis: [u64; 2], size: u64) -> EngineRun {
+        let time = |ms| Outcome::Time(Duration::from_millis(ms));
+        EngineRun {
+            engine: "e",
+            measurements: vec![
+                Measurement { step: Step::BulkLoad, ops: 10, outcome: time(millis[0]) },
+                Measurement { step: Step::IndividualWrites, ops: 10, outcome: time(millis[1]) },
+                Measurement {
+                    step: Step::CompactedSize,
+                    ops: 10,
+                    outcome: Outcome::Size(FileSize { len: size, allocated: size }),
+                },
+            ],
+            read_checksum: 1,
+            range_checksum: 2,
+            range_items: 3,
+        }
+    }
+
+    #[test]
+    fn the_median_run_takes_each_steps_middle_value_on_its_own() {
+        let rounds = [run([30, 5], 700), run([10, 9], 500), run([20, 1], 600)];
+        let median = EngineRun::median(&rounds).unwrap();
+        let times: Vec<f64> = median.measurements.iter().map(|m| m.outcome.magnitude()).collect();
+        assert_eq!(times, [20e6, 5e6, 600.0]);
+        // Two rounds: the lower one.
+        let median = EngineRun::median(&rounds[..2]).unwrap();
+        assert_eq!(median.get(Step::BulkLoad).unwrap().outcome, Outcome::Time(Duration::from_millis(10)));
+        assert!(EngineRun::median(&[]).is_none());
+    }
 }

@@ -107,3 +107,38 @@ fn a_bad_directory_is_one_clear_error() {
     assert!(stderr.contains("creating the temporary directory"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn rounds_rotate_the_chosen_engines_and_report_the_median_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("rounds.json");
+    let output = Command::cargo_bin("mmapkit-compare")
+        .unwrap()
+        .args(["db", "--quick", "--rounds", "2", "--engines", "lmdb,redb", "--json"])
+        .arg(&json)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("round 1 of 2: lmdb, redb") && stderr.contains("round 2 of 2: redb, lmdb"), "{stderr}");
+    let header = stdout.lines().find(|line| line.starts_with('|')).map(cells).unwrap();
+    assert_eq!(header[1..], ["lmdb", "redb"], "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["rounds"], 2);
+    assert_eq!(report["results"].as_array().unwrap().len(), 2 * STEPS.len());
+
+    for (engines, complaint) in [("lmdb,nosuch", "unknown engine \"nosuch\""), ("redb,redb", "given twice")] {
+        let output = Command::cargo_bin("mmapkit-compare")
+            .unwrap()
+            .args(["db", "--quick", "--engines", engines, "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(complaint), "{stderr}");
+    }
+}
