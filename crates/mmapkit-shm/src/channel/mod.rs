@@ -34,7 +34,7 @@ use crate::layout::Layout;
 use crate::region::{Region, RegionOptions};
 use ring::{
     END_ATTACHED, END_CLOSED, END_NONE, KIND_MESSAGE, KIND_PADDING, RECORD_HEADER, RING_HEADER_SIZE, RingHeader,
-    check_positions, check_record, clear_record, commit_record, read_record, record_size,
+    check_positions, check_record, clear_record, commit_record, peek_word, read_record, record_size,
 };
 
 /// How an end waits for room or for a message.
@@ -332,10 +332,14 @@ impl End {
     /// Retries `attempt` until it yields, waiting on `event` as the strategy
     /// says (`ready` is a cheap look at whether `attempt` could succeed now),
     /// and fails on the deadline or when the peer is gone.
+    ///
+    /// The `timeout` counts from `since`, or from the first failed attempt:
+    /// an attempt that succeeds at once reads no clock.
     fn wait_for<T>(
         &self,
         event: &Event,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
+        since: Option<Instant>,
         ready: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
@@ -343,8 +347,10 @@ impl End {
         if let Some(value) = attempt()? {
             return Ok(value);
         }
+        let start = since.unwrap_or_else(Instant::now);
+        let deadline = timeout.map(|t| start + t);
         let mut spins: u32 = 0;
-        let mut next_check = Instant::now() + self.peer_check;
+        let mut next_check = start + self.peer_check;
         loop {
             if let Some(value) = attempt()? {
                 return Ok(value);
@@ -576,7 +582,10 @@ impl Sender {
         // The peer's liveness is checked only when there is no room: while
         // there is, sending costs no system call. With many senders, the
         // senders' lock is held from here to the commit.
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // The clock starts before the lock (which the timeout covers too) only
+        // where there is one; else at the first wait, so that a send with room
+        // reads no clock.
+        let since = self.end.many.then(Instant::now);
         let locked = match self.end.take_role_lock(timeout)? {
             SideLock::Busy => return Err(ShmError::Timeout(timeout.unwrap_or_default())),
             side => side == SideLock::Held,
@@ -587,7 +596,12 @@ impl Sender {
         let size = record_size(len);
         let Sender { end, tail, head_seen } = self;
         let ready = || fits(end, end.ring().head.0.load(Ordering::Acquire), *tail, size).map_or(true, |r| r.is_some());
-        let found = end.wait_for(&end.ring().space_ready, deadline, ready, || {
+        let found = end.wait_for(&end.ring().space_ready, timeout, since, ready, || {
+            // The receiver's head is read only when the last value read shows
+            // too little room: it sits on a line the receiver writes.
+            if let Some(found) = fits(end, *head_seen, *tail, size)? {
+                return Ok(Some(found));
+            }
             *head_seen = end.ring().head.0.load(Ordering::Acquire);
             fits(end, *head_seen, *tail, size)
         });
@@ -773,14 +787,14 @@ impl Receiver {
 
     /// The next message, waiting at most `timeout` (`None`: as long as it takes).
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
         let ready = || {
             let head = if self.end.many { self.end.ring().head.0.load(Ordering::Acquire) } else { self.head.get() };
             let offset = (head as usize) & (self.end.capacity - 1);
             // SAFETY: the offset is 8-aligned and inside the data.
             unsafe { read_record(self.end.data.add(offset)) }.is_some()
         };
-        let (found, locked) = self.end.wait_for(&self.end.ring().data_ready, deadline, ready, || self.attempt())?;
+        let (found, locked) =
+            self.end.wait_for(&self.end.ring().data_ready, timeout, None, ready, || self.attempt())?;
         Ok(self.message(found, locked))
     }
 
@@ -810,6 +824,14 @@ fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>> {
         let offset = (head.get() as usize) & (end.capacity - 1);
         // SAFETY: offset is 8-aligned (every record size is a multiple of 8) and at least 8 bytes of data remain before the end.
         let Some(record) = (unsafe { read_record(end.data.add(offset)) }) else {
+            // Nothing yet. Load the next cache line too, where a short
+            // message's tail will be: while this end polls, it comes over
+            // together with the header's line instead of after it.
+            let next_line = (offset | 63) + 1;
+            if next_line < end.capacity {
+                // SAFETY: `next_line` is 64-aligned and inside the data.
+                std::hint::black_box(unsafe { peek_word(end.data.add(next_line)) });
+            }
             return Ok(None);
         };
         let size = check_record(record, offset, end.capacity).map_err(|e| end.corrupt(e))?;

@@ -163,6 +163,15 @@ pub(crate) unsafe fn read_record(ptr: *const u8) -> Option<Record> {
     (raw != 0).then_some(Record { len: raw as u32 as usize, kind: (raw >> 32) as u32 })
 }
 
+/// Loads the word at `ptr` (relaxed) only to bring its cache line close.
+///
+/// # Safety
+/// As for `word`.
+pub(crate) unsafe fn peek_word(ptr: *const u8) -> u64 {
+    // SAFETY: per the caller.
+    unsafe { word(ptr) }.load(Ordering::Relaxed)
+}
+
 /// Commits a record: stores its header word with release order, after its bytes.
 ///
 /// # Safety
