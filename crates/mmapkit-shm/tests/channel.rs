@@ -67,6 +67,33 @@ fn zero_copy_reservations_commit_or_vanish() {
     assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
 }
 
+/// Every way of waiting gives up after the timeout (never before it), with
+/// an error that carries the timeout, whether it waits to receive or for room.
+#[test]
+fn timeouts_hold_for_every_way_of_waiting() {
+    let timeout = Duration::from_millis(30);
+    for wait in [Wait::Spin, Wait::Block, Wait::SpinThenBlock(100)] {
+        let name = unique("timeouts");
+        let mut options = small(4096);
+        options.wait(wait);
+        // SAFETY: every end of these channels is this crate's, following its protocol.
+        let mut tx = unsafe { Sender::create_named(&name, &options) }.unwrap();
+        // SAFETY: as above.
+        let mut rx = unsafe { Receiver::open_named(&name, &options) }.unwrap();
+        let start = Instant::now();
+        let err = rx.recv_timeout(Some(timeout)).map(|m| m.len()).unwrap_err();
+        let waited = start.elapsed();
+        assert!(matches!(err, ShmError::Timeout(t) if t == timeout), "{wait:?}: {err}");
+        assert!(waited >= timeout && waited < Duration::from_secs(5), "{wait:?}: gave up after {waited:?}");
+        while tx.try_send(&[1u8; 1000]).is_ok() {}
+        let start = Instant::now();
+        let err = tx.send_timeout(&[1u8; 1000], Some(timeout)).unwrap_err();
+        let waited = start.elapsed();
+        assert!(matches!(err, ShmError::Timeout(t) if t == timeout), "{wait:?}: {err}");
+        assert!(waited >= timeout && waited < Duration::from_secs(5), "{wait:?}: gave up after {waited:?}");
+    }
+}
+
 #[test]
 fn limits_full_empty_and_short_buffers_are_errors() {
     let name = unique("limits");

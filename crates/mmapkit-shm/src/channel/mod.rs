@@ -333,8 +333,10 @@ impl End {
     /// says (`ready` is a cheap look at whether `attempt` could succeed now),
     /// and fails on the deadline or when the peer is gone.
     ///
-    /// The `timeout` counts from `since`, or from the first failed attempt:
-    /// an attempt that succeeds at once reads no clock.
+    /// The `timeout` counts from `since`, or else from the first look at the
+    /// clock: at once when blocking, after 64 turns (a few microseconds) when
+    /// spinning, so that a message that comes while spinning is taken without
+    /// reading the clock at all.
     fn wait_for<T>(
         &self,
         event: &Event,
@@ -343,14 +345,9 @@ impl End {
         ready: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
-        // Fast path: no clock read, no system call, when the first attempt succeeds.
-        if let Some(value) = attempt()? {
-            return Ok(value);
-        }
-        let start = since.unwrap_or_else(Instant::now);
-        let deadline = timeout.map(|t| start + t);
+        // (deadline, next liveness check), once the clock has been read.
+        let mut clock = since.map(|s| (timeout.map(|t| s + t), s + self.peer_check));
         let mut spins: u32 = 0;
-        let mut next_check = start + self.peer_check;
         loop {
             if let Some(value) = attempt()? {
                 return Ok(value);
@@ -360,23 +357,24 @@ impl End {
                 Wait::Block => false,
                 Wait::SpinThenBlock(n) => spins < n,
             };
-            if !spinning || spins.is_multiple_of(1024) {
+            spins = spins.wrapping_add(u32::from(spinning));
+            if !spinning || spins % 1024 == 64 {
                 let now = Instant::now();
+                let (deadline, next_check) = clock.get_or_insert((timeout.map(|t| now + t), now + self.peer_check));
                 if deadline.is_some_and(|d| now >= d) {
-                    return Err(ShmError::Timeout(deadline.map_or(Duration::ZERO, |d| d.duration_since(now))));
+                    return Err(ShmError::Timeout(timeout.unwrap_or_default()));
                 }
-                if now >= next_check {
+                if now >= *next_check {
                     if self.peer_gone()? {
                         // One last try: the peer may have left work before it went.
                         return attempt()?.ok_or_else(|| self.gone());
                     }
-                    next_check = now + self.peer_check;
+                    *next_check = now + self.peer_check;
                 }
             }
             if spinning {
-                spins = spins.wrapping_add(1);
                 std::hint::spin_loop();
-            } else {
+            } else if let Some((deadline, next_check)) = clock {
                 let until_check = next_check.saturating_duration_since(Instant::now());
                 let nap =
                     deadline.map_or(until_check, |d| d.saturating_duration_since(Instant::now()).min(until_check));
