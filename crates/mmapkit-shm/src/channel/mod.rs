@@ -34,7 +34,7 @@ use crate::layout::Layout;
 use crate::region::{Region, RegionOptions};
 use ring::{
     END_ATTACHED, END_CLOSED, END_NONE, KIND_MESSAGE, KIND_PADDING, RECORD_HEADER, RING_HEADER_SIZE, RingHeader,
-    check_positions, check_record, clear_record, commit_record, peek_word, read_record, record_size,
+    check_positions, check_record, clear_record, commit_record, poll_record, record_size,
 };
 
 /// How an end waits for room or for a message.
@@ -789,7 +789,7 @@ impl Receiver {
             let head = if self.end.many { self.end.ring().head.0.load(Ordering::Acquire) } else { self.head.get() };
             let offset = (head as usize) & (self.end.capacity - 1);
             // SAFETY: the offset is 8-aligned and inside the data.
-            unsafe { read_record(self.end.data.add(offset)) }.is_some()
+            unsafe { poll_record(self.end.data, offset, self.end.capacity) }.is_some()
         };
         let (found, locked) =
             self.end.wait_for(&self.end.ring().data_ready, timeout, None, ready, || self.attempt())?;
@@ -821,15 +821,7 @@ fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>> {
     loop {
         let offset = (head.get() as usize) & (end.capacity - 1);
         // SAFETY: offset is 8-aligned (every record size is a multiple of 8) and at least 8 bytes of data remain before the end.
-        let Some(record) = (unsafe { read_record(end.data.add(offset)) }) else {
-            // Nothing yet. Load the next cache line too, where a short
-            // message's tail will be: while this end polls, it comes over
-            // together with the header's line instead of after it.
-            let next_line = (offset | 63) + 1;
-            if next_line < end.capacity {
-                // SAFETY: `next_line` is 64-aligned and inside the data.
-                std::hint::black_box(unsafe { peek_word(end.data.add(next_line)) });
-            }
+        let Some(record) = (unsafe { poll_record(end.data, offset, end.capacity) }) else {
             return Ok(None);
         };
         let size = check_record(record, offset, end.capacity).map_err(|e| end.corrupt(e))?;

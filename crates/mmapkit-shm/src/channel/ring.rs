@@ -163,13 +163,23 @@ pub(crate) unsafe fn read_record(ptr: *const u8) -> Option<Record> {
     (raw != 0).then_some(Record { len: raw as u32 as usize, kind: (raw >> 32) as u32 })
 }
 
-/// Loads the word at `ptr` (relaxed) only to bring its cache line close.
+/// Reads the record header at data offset `offset` once, as [`read_record`];
+/// when nothing is there yet, also loads the next cache line, where a short
+/// message's tail will be, so that a polling receiver gets it together with
+/// the header's line instead of after it.
 ///
 /// # Safety
-/// As for `word`.
-pub(crate) unsafe fn peek_word(ptr: *const u8) -> u64 {
-    // SAFETY: per the caller.
-    unsafe { word(ptr) }.load(Ordering::Relaxed)
+/// `data` must point to `capacity` readable bytes of a mapping, 8-aligned,
+/// and `offset` must be 8-aligned and below `capacity`.
+pub(crate) unsafe fn poll_record(data: *const u8, offset: usize, capacity: usize) -> Option<Record> {
+    // SAFETY: per the caller, `offset..offset + 8` is inside the data.
+    let found = unsafe { read_record(data.add(offset)) };
+    let next_line = (offset | 63) + 1;
+    if found.is_none() && next_line < capacity {
+        // SAFETY: `next_line` is 64-aligned and inside the data; the load only brings the line close.
+        std::hint::black_box(unsafe { word(data.add(next_line)) }.load(Ordering::Relaxed));
+    }
+    found
 }
 
 /// Commits a record: stores its header word with release order, after its bytes.
