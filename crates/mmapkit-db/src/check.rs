@@ -227,7 +227,9 @@ impl Database {
     pub fn check(&self) -> Result<CheckReport> {
         let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let meta: Meta = self.shared.lock().unwrap_or_else(|p| p.into_inner()).current;
-        let pages = self.pages_of(&meta);
+        // Unverified reads: a checksum mismatch is reported as such, and the
+        // node is still looked into for what else is wrong.
+        let pages = MapPages { verified: None, ..self.pages_of(&meta) };
         let mut c = Checker {
             pages: &pages,
             marks: vec![Mark::Unseen; meta.page_count.min(self.map.len() as u64 / PAGE_SIZE as u64) as usize],

@@ -17,6 +17,7 @@ use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u64};
 use crate::pages::{MapPages, Pages};
 use crate::read::ReadTransaction;
 use crate::storage::{FileStorage, Storage};
+use crate::verified::Verified;
 use crate::write::WriteTransaction;
 
 /// Extents per free-list page: 16 bytes each after the header.
@@ -126,7 +127,8 @@ impl Builder {
         // pages reused only when no reader can see them) and meta pages, which
         // SAFETY: are read with pread (and by `check`, which holds the writer lock).
         let map = unsafe { GrowableReadMap::new(file, self.reserve) }?;
-        let pages = MapPages { map: &map, path: &path, page_count: meta.page_count };
+        let verified = Verified::new(map.capacity());
+        let pages = MapPages { map: &map, path: &path, page_count: meta.page_count, verified: Some(&verified) };
         let (free, chain) = load_free_list(&pages, &meta)?;
         Ok(Database {
             writer: Mutex::new(Writer {
@@ -142,6 +144,7 @@ impl Builder {
             shared: Mutex::new(Shared { current: meta, readers: BTreeMap::new() }),
             storage: self.storage,
             map,
+            verified,
             path,
         })
     }
@@ -283,6 +286,8 @@ fn load_free_list(pages: &MapPages<'_>, meta: &Meta) -> Result<(FreePages, Vec<P
 pub struct Database {
     pub(crate) path: PathBuf,
     pub(crate) map: GrowableReadMap,
+    /// Pages whose checksum reads have checked; forgotten as they are rewritten.
+    pub(crate) verified: Verified,
     pub(crate) storage: Box<dyn Storage>,
     /// Held by the write transaction for its whole life.
     pub(crate) writer: Mutex<Writer>,
@@ -406,13 +411,16 @@ impl Database {
     }
 
     pub(crate) fn pages_of(&self, meta: &Meta) -> MapPages<'_> {
-        MapPages { map: &self.map, path: &self.path, page_count: meta.page_count }
+        MapPages { map: &self.map, path: &self.path, page_count: meta.page_count, verified: Some(&self.verified) }
     }
 
     /// Writes pages at their places in the file, growing it (and the mapping)
     /// first. Runs of adjacent pages go out in one write.
     pub(crate) fn write_pages(&self, pages: &[(PageNo, &[u8])], page_count: u64) -> Result<()> {
         self.grow_for(page_count)?;
+        for &(n, bytes) in pages {
+            self.verified.forget(n, (bytes.len() / PAGE_SIZE) as u64);
+        }
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
         let file = self.map.file();
         let mut batch: Vec<u8> = Vec::new();
@@ -439,6 +447,7 @@ impl Database {
     /// them before the commit's sync.
     pub(crate) fn write_contiguous(&self, start: PageNo, bytes: &[u8], page_count: u64) -> Result<()> {
         self.grow_for(page_count)?;
+        self.verified.forget(start, (bytes.len() / PAGE_SIZE) as u64);
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
         let (file, offset) = (self.map.file(), start * PAGE_SIZE as u64);
         self.storage.write_at(file, bytes, offset).map_err(io)?;

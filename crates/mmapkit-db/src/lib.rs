@@ -71,11 +71,13 @@
 //!
 //! # Integrity
 //!
-//! Every page carries an xxh3 checksum, every meta page too. Reads check every
-//! length and offset they follow against the page and file bounds, so a damaged
-//! file gives [`Error::Corrupt`] (never a panic or an out-of-bounds read);
-//! [`Database::check`] verifies checksums, ordering, counts and that every page
-//! is used or free exactly once.
+//! Every page carries an xxh3 checksum, every meta page too. Reads verify a
+//! page's checksum the first time they meet it (a bit per page remembers that
+//! it matched, until the page is written again), and check every length and
+//! offset they follow against the page and file bounds, so a damaged file
+//! gives [`Error::Corrupt`], never wrong bytes, a panic or an out-of-bounds
+//! read; [`Database::check`] verifies checksums, ordering, counts and that
+//! every page is used or free exactly once.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -100,6 +102,7 @@ mod stats;
 mod storage;
 mod store;
 mod table_ops;
+mod verified;
 mod write;
 mod write_ahead;
 

@@ -1,6 +1,7 @@
 //! Reading pages: from the mapping (a committed snapshot) or from a write
 //! transaction's own copies. Every page number is checked against the
-//! snapshot's size before it is turned into a slice.
+//! snapshot's size before it is turned into a slice, and every page's
+//! checksum the first time it is read (see [`crate::verified`]).
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use mmapkit::GrowableReadMap;
 
 use crate::error::{Error, Result};
 use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo};
+use crate::verified::Verified;
 
 /// Where tree code reads pages from.
 pub trait Pages {
@@ -44,6 +46,9 @@ pub struct MapPages<'db> {
     pub path: &'db Path,
     /// Pages `0..page_count` belong to the snapshot.
     pub page_count: u64,
+    /// Where set, a page's checksum is checked the first time it is read
+    /// (and a mismatch is an error); `check` reads without, to report it.
+    pub verified: Option<&'db Verified>,
 }
 
 impl MapPages<'_> {
@@ -58,6 +63,20 @@ impl MapPages<'_> {
             None => Err(self.corrupt(n, format!("page {n} is beyond the mapped {} bytes", self.map.len()))),
         }
     }
+
+    /// `bytes`, page `n` or the run starting there, once its checksum has
+    /// matched (checked only the first time).
+    fn verify<'b>(&self, n: PageNo, bytes: &'b [u8]) -> Result<&'b [u8]> {
+        if let Some(verified) = self.verified
+            && !verified.contains(n)
+        {
+            if !page::checksum_ok(bytes) {
+                return Err(self.corrupt(n, format!("page {n}: checksum mismatch")));
+            }
+            verified.insert(n);
+        }
+        Ok(bytes)
+    }
 }
 
 impl Pages for MapPages<'_> {
@@ -66,12 +85,12 @@ impl Pages for MapPages<'_> {
     }
 
     fn page(&self, n: PageNo) -> Result<&[u8]> {
-        self.bytes(n, 1)
+        self.verify(n, self.bytes(n, 1)?)
     }
 
     fn run(&self, n: PageNo, len: usize) -> Result<&[u8]> {
         let run = self.bytes(n, page::run_pages(len))?;
-        run_value(run, n, len, self)
+        run_value(self.verify(n, run)?, n, len, self)
     }
 
     fn check_fault(&self) -> Result<()> {

@@ -432,7 +432,11 @@ struct Tally {
 /// Reads and writes a (possibly damaged) database every way there is,
 /// accepting any result and any expected error, and returns whether the
 /// write transaction committed.
-fn exercise(db: &Database, path: &Path, state: &State) -> bool {
+/// Reads everything, writes a little and commits; returns whether the commit
+/// succeeded. With `exact`, `state` is known to be the commit opened, and a
+/// read that succeeds must return exactly its data: damage is an error, never
+/// wrong bytes.
+fn exercise(db: &Database, path: &Path, state: &State, exact: bool) -> bool {
     let err = |e: &Error, what: &str| assert_expected_error(e, path, what);
     let read = db.begin_read().unwrap();
     let mut names: BTreeSet<String> = state.keys().cloned().collect();
@@ -449,9 +453,11 @@ fn exercise(db: &Database, path: &Path, state: &State) -> bool {
             }
         };
         let _ = table.len();
-        for key in state.get(name).into_iter().flat_map(|t| t.keys()) {
-            if let Err(e) = table.get(key) {
-                err(&e, "get");
+        for (key, value) in state.get(name).into_iter().flatten() {
+            match table.get(key) {
+                Err(e) => err(&e, "get"),
+                Ok(got) if exact => assert!(got == Some(&value[..]), "get of {key:?} in {name} returned wrong data"),
+                Ok(_) => {}
             }
         }
         for result in [table.first(), table.last()] {
@@ -460,8 +466,13 @@ fn exercise(db: &Database, path: &Path, state: &State) -> bool {
             }
         }
         for item in table.range(..) {
-            if let Err(e) = item {
-                err(&e, "range forwards");
+            match item {
+                Err(e) => err(&e, "range forwards"),
+                Ok((k, v)) if exact => {
+                    let want = state.get(name).and_then(|t| t.get(k));
+                    assert!(want.is_some_and(|w| w == v), "range in {name} returned wrong data at {k:?}");
+                }
+                Ok(_) => {}
             }
         }
         for item in table.range(..).rev() {
@@ -750,7 +761,8 @@ fn run_case(damage: &Damage, tally: &mut Tally) {
     }
     let state =
         if report.as_ref().is_some_and(|r| r.txn == fx.layout.previous.txn) { &fx.previous_state } else { &fx.state };
-    let committed = exercise(&db, path, state);
+    let exact = matches!(expect, Expect::Named(_) | Expect::Intact | Expect::Previous | Expect::FallBack);
+    let committed = exercise(&db, path, state, exact);
     if committed {
         tally.commits_ok += 1;
     } else {
@@ -768,7 +780,7 @@ fn run_case(damage: &Damage, tally: &mut Tally) {
             if let Err(e) = db.check() {
                 assert_expected_error(&e, path, "check after reopening");
             }
-            let _ = exercise(&db, path, state);
+            let _ = exercise(&db, path, state, false);
         }
         Err(e) => assert_expected_error(&e, path, "reopen after writing"),
     }
