@@ -1,7 +1,10 @@
 //! `mmapkit-compare`: benchmarks mmapkit-db against redb and LMDB (through heed) on one workload, in one
 //! process, one engine after the other, each on its own file in one temporary directory.
 //!
-//! `cargo run --release -p mmapkit-compare -- db [--json FILE] [--quick]`
+//! `cargo run --release -p mmapkit-compare -- db [--json FILE] [--quick] [--rounds N] [--engines LIST] [--dir DIR]`
+//!
+//! With `--rounds N` the whole workload runs N times, the engines' order rotated each round, and each row
+//! reports the median round.
 
 mod data;
 mod engines;
