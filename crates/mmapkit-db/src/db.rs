@@ -320,7 +320,8 @@ pub(crate) struct Shared {
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The state behind these locks is updated in single assignments after the
-    // fallible work, so a panic elsewhere leaves it consistent.
+    // fallible work, and a write transaction that unwinds gives the free pages
+    // it borrowed back in its `Drop`, so a panic elsewhere leaves it consistent.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

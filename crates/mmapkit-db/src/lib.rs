@@ -74,10 +74,12 @@
 //! Every page carries an xxh3 checksum, every meta page too. Reads verify a
 //! page's checksum the first time they meet it (a bit per page remembers that
 //! it matched, until the page is written again), and check every length and
-//! offset they follow against the page and file bounds, so a damaged file
-//! gives [`Error::Corrupt`], never wrong bytes, a panic or an out-of-bounds
-//! read; [`Database::check`] verifies checksums, ordering, counts and that
-//! every page is used or free exactly once.
+//! offset they follow against the page and file bounds, so damage present
+//! when a page is first read gives [`Error::Corrupt`], never wrong bytes, a
+//! panic or an out-of-bounds read (a page that rots on disk after it was
+//! checked, and is read back after the page cache dropped it, is not checked
+//! again; [`Database::check`] always is). `check` verifies checksums,
+//! ordering, counts and that every page is used or free exactly once.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

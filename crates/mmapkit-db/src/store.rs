@@ -73,7 +73,7 @@ impl<'db> Store<'db> {
 
     /// Places `n` pages past the end for bytes the caller writes to the file
     /// before the commit. They are final: this transaction can no longer read,
-    /// change or free them (the store reports them as outside its snapshot).
+    /// change or free them (the store refuses with an error naming the page).
     pub fn place_ahead(&mut self, n: u64) -> PageNo {
         self.ahead_from.get_or_insert(self.page_count);
         self.page_count += n;

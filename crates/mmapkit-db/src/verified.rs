@@ -1,6 +1,8 @@
 //! Which pages have had their checksum checked since they were last written:
 //! one bit per page, so that reads hash a page the first time they meet it
-//! and then only test its bit.
+//! and then only test its bit. What this catches is damage present when a
+//! page is first read; a page that changes on disk later (bit rot, read back
+//! after the page cache dropped it) is not checked again.
 //!
 //! A committed page never changes while a snapshot can reach it (the tree is
 //! copy-on-write and a freed page is reused only when no reader can see it),

@@ -114,7 +114,7 @@ impl<'db> WriteTransaction<'db> {
     /// Fills a new (or empty) table from entries in strictly increasing key
     /// order, building its tree bottom-up with full pages that are written to
     /// the file as they fill (see [`crate::write_ahead`]). The table's pages
-    /// are final: changing it in the same transaction is an error.
+    /// are final: reading or changing it in the same transaction is an error.
     pub(crate) fn bulk_load<'e>(
         &mut self,
         name: &str,
@@ -189,9 +189,16 @@ impl<'db> WriteTransaction<'db> {
             for &p in &self.writer.chain {
                 self.store.free(p, 1);
             }
-            let needed = free_after(&self.store).len().div_ceil(EXTENTS_PER_PAGE);
-            chain = (0..needed).map(|_| self.store.alloc(1)).collect();
-            let extents = free_after(&self.store);
+            // Taking a page for the chain can split a merged extent (a freed
+            // page next to a free run), so the count is taken again after
+            // each page until the chain holds them all.
+            let extents = loop {
+                let extents = free_after(&self.store);
+                if chain.len() >= extents.len().div_ceil(EXTENTS_PER_PAGE) {
+                    break extents;
+                }
+                chain.push(self.store.alloc(1));
+            };
             for (k, &p) in chain.iter().enumerate() {
                 let next = chain.get(k + 1).copied().unwrap_or(0);
                 let part = extents.chunks(EXTENTS_PER_PAGE).nth(k).unwrap_or(&[]);
@@ -384,7 +391,10 @@ impl Table<'_, '_> {
 
 #[cfg(test)]
 mod tests {
+    use super::free_after;
     use crate::Database;
+    use crate::db::EXTENTS_PER_PAGE;
+    use crate::freelist::FreePages;
     use crate::node::edit;
     use crate::page::{self, Kind, PAGE_SIZE};
 
@@ -428,5 +438,42 @@ mod tests {
             }
         }
         assert!(nodes > 50, "only {nodes} nodes found");
+    }
+
+    /// Taking a chain page from a free run that a freed page joins splits one
+    /// persisted extent into two; when that crosses a page's worth, the chain
+    /// must grow, or the reopened file's free list comes up short.
+    #[test]
+    fn the_free_list_chain_holds_every_extent_when_its_own_page_splits_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain.db");
+        // SAFETY: the file is this test's own, in its own directory.
+        let db = unsafe { Database::create(&path) }.unwrap();
+        let mut w = db.begin_write().unwrap();
+        // Pages 9..13 and 100.. are declared free in a file of 2,000 pages: a
+        // freed page 9 next to the free run 10..13, and single free pages,
+        // as many as make the merged extents exactly one chain page's worth.
+        w.writer.chain.clear();
+        w.store.page_count = 2_000;
+        w.store.freed = vec![(9, 1)];
+        let mut free = FreePages::default();
+        free.add_ready(10, 3);
+        w.store.free = free.clone();
+        let singles = EXTENTS_PER_PAGE - free_after(&w.store).len();
+        for i in 0..singles as u64 {
+            free.add_ready(100 + 2 * i, 1);
+        }
+        w.store.free = free;
+        assert_eq!(free_after(&w.store).len(), EXTENTS_PER_PAGE);
+        // No table changed: the first page taken is the chain's, page 10.
+        w.commit().unwrap();
+        drop(db);
+
+        // SAFETY: as above.
+        let db = unsafe { Database::open(&path) }.unwrap();
+        let ready: Vec<(u64, u64)> = db.writer.lock().unwrap().free.ready_extents().collect();
+        // Pages 10 and 11 hold the chain: the freed page and the rest of the run are two extents.
+        assert_eq!(ready[..2], [(9, 1), (12, 1)]);
+        assert_eq!(ready.len(), EXTENTS_PER_PAGE + 1);
     }
 }

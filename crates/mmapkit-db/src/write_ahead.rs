@@ -2,9 +2,10 @@
 //! how a bulk build ([`crate::bulk`]) streams its tree out instead of holding
 //! every page in memory until the commit.
 //!
-//! The pages go past the end of the committed file, so no snapshot can see
-//! them until the commit's meta record points at them; a commit that wrote
-//! ahead syncs its pages before it writes that record.
+//! The pages go past the last page any snapshot or durable state uses (the
+//! end of the file, less free pages at its end), so nothing can see them
+//! until the commit's meta record points at them; a commit that wrote ahead
+//! syncs its pages before it writes that record.
 
 use crate::bulk::Sink;
 use crate::db::Database;
@@ -50,6 +51,12 @@ impl Sink for WriteAhead<'_, '_> {
     fn put(&mut self, bytes: &mut [u8]) -> Result<PageNo> {
         let n = self.store.place_ahead((bytes.len() / PAGE_SIZE) as u64);
         page::seal(bytes, self.txn);
+        if bytes.len() >= BATCH {
+            // A big overflow run goes out as it is, not copied into the batch.
+            self.write_batch()?;
+            self.db.write_contiguous(n, bytes, self.store.page_count)?;
+            return Ok(n);
+        }
         let follows = self.batch_start + (self.batch.len() / PAGE_SIZE) as u64 == n;
         if !follows || self.batch.len() + bytes.len() > BATCH {
             self.write_batch()?;

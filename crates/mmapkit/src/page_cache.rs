@@ -20,7 +20,8 @@ pub fn residency(file: &File) -> Result<Residency> {
 }
 
 /// Starts writing the dirty pages of bytes `offset..offset + len` of `file`
-/// to disk and returns at once (`sync_file_range(SYNC_FILE_RANGE_WRITE)`).
+/// to disk and returns at once (`sync_file_range(SYNC_FILE_RANGE_WRITE)`);
+/// a `len` of 0 means to the end of the file.
 ///
 /// This is a scheduling hint, not durability: it neither waits for the
 /// writes nor flushes the disk's cache, and says nothing of the file's

@@ -164,9 +164,10 @@ pub(crate) unsafe fn read_record(ptr: *const u8) -> Option<Record> {
 }
 
 /// Reads the record header at data offset `offset` once, as [`read_record`];
-/// when nothing is there yet, also loads the next cache line, where a short
-/// message's tail will be, so that a polling receiver gets it together with
-/// the header's line instead of after it.
+/// when nothing is there yet, also prefetches the next cache line, where a
+/// short message's tail will be, so that a polling receiver gets it together
+/// with the header's line instead of after it. A prefetch is a hint, not a
+/// read: the sender may be writing that line (reserved space) right now.
 ///
 /// # Safety
 /// `data` must point to `capacity` readable bytes of a mapping, 8-aligned,
@@ -175,10 +176,14 @@ pub(crate) unsafe fn poll_record(data: *const u8, offset: usize, capacity: usize
     // SAFETY: per the caller, `offset..offset + 8` is inside the data.
     let found = unsafe { read_record(data.add(offset)) };
     let next_line = (offset | 63) + 1;
+    #[cfg(target_arch = "x86_64")]
     if found.is_none() && next_line < capacity {
-        // SAFETY: `next_line` is 64-aligned and inside the data; the load only brings the line close.
-        std::hint::black_box(unsafe { word(data.add(next_line)) }.load(Ordering::Relaxed));
+        // SAFETY: `next_line` is inside the data; SSE is in every x86_64 CPU, and a prefetch never faults, reads
+        // nothing into the program or changes memory.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(data.add(next_line).cast()) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (next_line, capacity);
     found
 }
 
