@@ -424,28 +424,48 @@ impl Database {
         }
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
         let file = self.map.file();
+        // Runs of pages that follow each other go out as one write, gathered
+        // into `batch`; a page on its own is written from where it is.
         let mut batch: Vec<u8> = Vec::new();
-        let mut batch_start = 0;
-        for &(n, bytes) in pages {
-            let contiguous = batch_start + (batch.len() / PAGE_SIZE) as u64 == n;
-            if !batch.is_empty() && (!contiguous || batch.len() + bytes.len() > 8 << 20) {
-                self.storage.write_at(file, &batch, batch_start * PAGE_SIZE as u64).map_err(io)?;
+        let mut i = 0;
+        while i < pages.len() {
+            let (start, first) = pages[i];
+            let mut end = i + 1;
+            let mut len = first.len();
+            while let Some(&(n, bytes)) = pages.get(end) {
+                if n != start + (len / PAGE_SIZE) as u64 || len + bytes.len() > 8 << 20 {
+                    break;
+                }
+                len += bytes.len();
+                end += 1;
+            }
+            let bytes = if end == i + 1 {
+                first
+            } else {
                 batch.clear();
-            }
-            if batch.is_empty() {
-                batch_start = n;
-            }
-            batch.extend_from_slice(bytes);
+                pages[i..end].iter().for_each(|(_, b)| batch.extend_from_slice(b));
+                &batch[..]
+            };
+            self.storage.write_at(file, bytes, start * PAGE_SIZE as u64).map_err(io)?;
+            i = end;
         }
-        if !batch.is_empty() {
-            self.storage.write_at(file, &batch, batch_start * PAGE_SIZE as u64).map_err(io)?;
-        }
+        // What is in the file now is what was sealed just before.
+        self.mark_verified(pages.iter().map(|&(n, _)| n));
         Ok(())
+    }
+
+    /// Records that the pages (or runs) starting at `units`, just written from
+    /// sealed bytes, match their checksums.
+    fn mark_verified(&self, units: impl IntoIterator<Item = PageNo>) {
+        for n in units {
+            self.verified.insert(n);
+        }
     }
 
     /// Writes `bytes`, whole pages, at page `start`, growing the file to
     /// `page_count` pages first if it is shorter, and lets the disk start on
-    /// them before the commit's sync.
+    /// them before the commit's sync. Reads check these pages' checksums the
+    /// first time, as for any page they find in the file.
     pub(crate) fn write_contiguous(&self, start: PageNo, bytes: &[u8], page_count: u64) -> Result<()> {
         self.grow_for(page_count)?;
         self.verified.forget(start, (bytes.len() / PAGE_SIZE) as u64);
