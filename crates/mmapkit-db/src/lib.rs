@@ -116,5 +116,5 @@ pub use page::{PAGE_SIZE, PageNo};
 pub use range::Range;
 pub use read::{ReadTable, ReadTransaction};
 pub use stats::{Stats, TableStats};
-pub use storage::{FileStorage, Storage};
+pub use storage::{FileStorage, Storage, WRITE_PIECE};
 pub use write::{Durability, MAX_KEY, MAX_VALUE, Table, WriteTransaction};

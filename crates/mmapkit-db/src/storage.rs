@@ -27,12 +27,26 @@ pub trait Storage: Send + Sync {
 }
 
 /// Plain `pwrite` and `fdatasync`.
+///
+/// Writes go out in pieces of at most [`WRITE_PIECE`] bytes. The kernel
+/// caches a range written in one big `pwrite` as large folios (Linux 6.18's
+/// ext4 does), and a later 4 KiB write into one of them makes writeback walk
+/// the whole folio: in a probe, 100 batches of 1,000 random inserts into a
+/// database bulk-loaded with 8 MiB writes spent 3.7 s in their commits, and
+/// 2.5 s when the load was written in 64 KiB pieces, for the same 621 MB
+/// written to the disk.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FileStorage;
 
+/// The largest single `pwrite` [`FileStorage`] makes.
+pub const WRITE_PIECE: usize = 64 << 10;
+
 impl Storage for FileStorage {
     fn write_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
-        file.write_all_at(buf, offset)
+        for (k, piece) in buf.chunks(WRITE_PIECE).enumerate() {
+            file.write_all_at(piece, offset + (k * WRITE_PIECE) as u64)?;
+        }
+        Ok(())
     }
 
     fn sync(&self, file: &File) -> io::Result<()> {
