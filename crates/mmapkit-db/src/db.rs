@@ -138,6 +138,7 @@ impl Builder {
                 last_durable: meta.txn,
                 next_txn: skipped.max(meta.txn) + 1,
                 poisoned: None,
+                spare: Vec::new(),
             }),
             read_only: self.read_only,
             recovery,
@@ -309,6 +310,8 @@ pub(crate) struct Writer {
     pub next_txn: u64,
     /// Set when a write or sync failed: what is on disk is unknown.
     pub poisoned: Option<String>,
+    /// Page buffers for the next transaction's copies (see `Store::spare`).
+    pub spare: Vec<Box<[u8]>>,
 }
 
 /// The published state: the newest commit, and the snapshots readers hold.

@@ -28,6 +28,10 @@ pub struct Store<'db> {
     pub freed: Vec<(PageNo, u64)>,
     /// Extents taken from `free`, to give back if the transaction aborts.
     pub taken: Vec<(PageNo, u64)>,
+    /// Page buffers to reuse (from earlier transactions and freed dirty
+    /// pages): a batch of inserts would otherwise allocate and fault in
+    /// megabytes of fresh memory every time.
+    pub spare: Vec<Box<[u8]>>,
     /// High-water mark: pages `0..page_count` are allocated or free.
     pub page_count: u64,
     /// Where pages written ahead of the commit (by [`place_ahead`](Self::place_ahead))
@@ -46,6 +50,7 @@ impl<'db> Store<'db> {
             recycled: FreePages::default(),
             freed: Vec::new(),
             taken: Vec::new(),
+            spare: Vec::new(),
             page_count,
             ahead_from: None,
         }
@@ -54,8 +59,20 @@ impl<'db> Store<'db> {
     /// Allocates `n` contiguous pages, zeroed, owned by this transaction.
     pub fn alloc(&mut self, n: u64) -> PageNo {
         let start = self.place(n);
-        self.dirty.insert(start, vec![0u8; n as usize * PAGE_SIZE].into_boxed_slice());
+        let bytes = if n == 1 {
+            let mut page = self.buffer();
+            page.fill(0);
+            page
+        } else {
+            vec![0u8; n as usize * PAGE_SIZE].into_boxed_slice()
+        };
+        self.dirty.insert(start, bytes);
         start
+    }
+
+    /// A page-sized buffer with any contents: a spare one, or a new one.
+    fn buffer(&mut self) -> Box<[u8]> {
+        self.spare.pop().unwrap_or_else(|| vec![0u8; PAGE_SIZE].into_boxed_slice())
     }
 
     /// Where `n` new contiguous pages go: recycled, free, or past the end.
@@ -91,7 +108,10 @@ impl<'db> Store<'db> {
 
     /// Frees `n` pages starting at `start` (a page or a whole run).
     pub fn free(&mut self, start: PageNo, n: u64) {
-        if self.dirty.remove(&start).is_some() {
+        if let Some(bytes) = self.dirty.remove(&start) {
+            if bytes.len() == PAGE_SIZE {
+                self.spare.push(bytes);
+            }
             self.recycled.add_ready(start, n);
         } else {
             self.freed.push((start, n));
@@ -107,11 +127,12 @@ impl<'db> Store<'db> {
         if self.is_ahead(n) {
             return Err(self.written_ahead(n));
         }
-        let copy: Box<[u8]> = {
+        let mut copy = self.buffer();
+        {
             let bytes = self.base.page(n)?;
             Node::parse(bytes, n, self.base.path)?.validate()?;
-            bytes.into()
-        };
+            copy.copy_from_slice(bytes);
+        }
         self.base.check_fault()?;
         let new = self.place(1);
         self.dirty.insert(new, copy);

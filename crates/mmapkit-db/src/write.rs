@@ -11,7 +11,7 @@ use crate::db::{Database, EXTENTS_PER_PAGE, Writer};
 use crate::error::{Error, Result};
 use crate::meta::{MAX_WRITTEN, Meta};
 use crate::node::{self, LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT};
-use crate::page::{self, HEADER, Kind, PageNo, write_u64};
+use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, write_u64};
 use crate::pages::Pages;
 use crate::range::Range;
 use crate::store::Store;
@@ -64,6 +64,7 @@ impl<'db> WriteTransaction<'db> {
         let page_count = free.trim_tail(meta.page_count);
         let mut store = Store::new(db.pages_of(&meta), free);
         store.page_count = page_count;
+        store.spare = std::mem::take(&mut writer.spare);
         WriteTransaction {
             db,
             writer,
@@ -253,6 +254,9 @@ impl<'db> WriteTransaction<'db> {
             }
             return Err(e);
         }
+        drop(pages);
+        let room = MAX_SPARE.saturating_sub(self.store.spare.len());
+        self.store.spare.extend(dirty.into_iter().map(|(_, b)| b).filter(|b| b.len() == PAGE_SIZE).take(room));
         let mut free = std::mem::take(&mut self.store.free);
         for (start, len) in self.store.recycled.ready_extents() {
             free.add_ready(start, len);
@@ -272,10 +276,19 @@ impl<'db> WriteTransaction<'db> {
     pub fn abort(self) {}
 }
 
+/// Page buffers a writer keeps between transactions (8 MiB).
+const MAX_SPARE: usize = 2048;
+
 impl Drop for WriteTransaction<'_> {
     /// Aborts unless committed: the writer gets its free pages back as they
     /// were, with those trimmed from the end of the file and those taken.
     fn drop(&mut self) {
+        // Page buffers are kept for the next transaction, up to a limit.
+        let mut spare = std::mem::take(&mut self.store.spare);
+        let room = MAX_SPARE.saturating_sub(spare.len());
+        spare.extend(std::mem::take(&mut self.store.dirty).into_values().filter(|b| b.len() == PAGE_SIZE).take(room));
+        spare.truncate(MAX_SPARE);
+        self.writer.spare = spare;
         if self.committed {
             return;
         }
