@@ -34,7 +34,7 @@ pub trait Storage: Send + Sync {
 /// the whole folio, in the write and again at writeback. In a probe (1,000,000
 /// random inserts in one transaction, 1,000 single-insert commits, then 100
 /// commits of 1,000 inserts, the same 621 MB reaching the disk each time), the
-/// 100 batches took 4.2 s after a load written in 8 MiB pieces, 2.8-3.0 s in
+/// 100 batches took 4.2-4.9 s after a load written in 8 MiB pieces, 2.8-3.0 s in
 /// 64 KiB pieces and 2.2-2.8 s in 4 KiB ones; the load itself took 1.5-1.6 s
 /// in 64 KiB pieces and 1.7-1.8 s in 4 KiB ones.
 #[derive(Clone, Copy, Debug, Default)]
