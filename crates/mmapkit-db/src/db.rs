@@ -310,7 +310,8 @@ pub(crate) struct Writer {
     pub next_txn: u64,
     /// Set when a write or sync failed: what is on disk is unknown.
     pub poisoned: Option<String>,
-    /// Page buffers for the next transaction's copies (see `Store::spare`).
+    /// Page buffers for the next transaction's copies (see `Store::spare`):
+    /// up to 8 MiB kept for as long as the database is open.
     pub spare: Vec<Box<[u8]>>,
 }
 
@@ -418,8 +419,8 @@ impl Database {
         MapPages { map: &self.map, path: &self.path, page_count: meta.page_count, verified: Some(&self.verified) }
     }
 
-    /// Writes pages at their places in the file, growing it (and the mapping)
-    /// first. Runs of adjacent pages go out in one write.
+    /// Writes pages (and runs) at their places in the file, each from its
+    /// own buffer, growing the file (and the mapping) first.
     pub(crate) fn write_pages(&self, pages: &[(PageNo, &[u8])], page_count: u64) -> Result<()> {
         self.grow_for(page_count)?;
         for &(n, bytes) in pages {
@@ -427,30 +428,8 @@ impl Database {
         }
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
         let file = self.map.file();
-        // Runs of pages that follow each other go out as one write, gathered
-        // into `batch`; a page on its own is written from where it is.
-        let mut batch: Vec<u8> = Vec::new();
-        let mut i = 0;
-        while i < pages.len() {
-            let (start, first) = pages[i];
-            let mut end = i + 1;
-            let mut len = first.len();
-            while let Some(&(n, bytes)) = pages.get(end) {
-                if n != start + (len / PAGE_SIZE) as u64 || len + bytes.len() > 8 << 20 {
-                    break;
-                }
-                len += bytes.len();
-                end += 1;
-            }
-            let bytes = if end == i + 1 {
-                first
-            } else {
-                batch.clear();
-                pages[i..end].iter().for_each(|(_, b)| batch.extend_from_slice(b));
-                &batch[..]
-            };
-            self.storage.write_at(file, bytes, start * PAGE_SIZE as u64).map_err(io)?;
-            i = end;
+        for &(n, bytes) in pages {
+            self.storage.write_at(file, bytes, n * PAGE_SIZE as u64).map_err(io)?;
         }
         // What is in the file now is what was sealed just before.
         self.mark_verified(pages.iter().map(|&(n, _)| n));
@@ -465,18 +444,21 @@ impl Database {
         }
     }
 
-    /// Writes `bytes`, whole pages, at page `start`, growing the file to
-    /// `page_count` pages first if it is shorter, and lets the disk start on
-    /// them before the commit's sync. Reads check these pages' checksums the
+    /// Writes `bytes`, a page or run, at page `start`, growing the file to
+    /// `page_count` pages first if it is shorter. Reads check its checksum the
     /// first time, as for any page they find in the file.
-    pub(crate) fn write_contiguous(&self, start: PageNo, bytes: &[u8], page_count: u64) -> Result<()> {
+    pub(crate) fn write_ahead(&self, start: PageNo, bytes: &[u8], page_count: u64) -> Result<()> {
         self.grow_for(page_count)?;
         self.verified.forget(start, (bytes.len() / PAGE_SIZE) as u64);
         let io = |source| Error::Io { path: self.path.clone(), op: "write pages", source };
-        let (file, offset) = (self.map.file(), start * PAGE_SIZE as u64);
-        self.storage.write_at(file, bytes, offset).map_err(io)?;
-        self.storage.start_writeback(file, offset, bytes.len() as u64);
-        Ok(())
+        self.storage.write_at(self.map.file(), bytes, start * PAGE_SIZE as u64).map_err(io)
+    }
+
+    /// Lets the disk start on pages `start..start + count`, written ahead,
+    /// before the commit's sync.
+    pub(crate) fn start_writeback(&self, start: PageNo, count: u64) {
+        let (offset, len) = (start * PAGE_SIZE as u64, count * PAGE_SIZE as u64);
+        self.storage.start_writeback(self.map.file(), offset, len);
     }
 
     /// Grows the file (sparse) and its map to hold `page_count` pages.

@@ -73,7 +73,8 @@
 //!
 //! Every page carries an xxh3 checksum, every meta page too. Reads verify a
 //! page's checksum the first time they meet it (a bit per page remembers that
-//! it matched, until the page is written again), and check every length and
+//! it matched, until the page is written again; pages this handle's commits
+//! write are marked from the bytes they sealed), and check every length and
 //! offset they follow against the page and file bounds, so damage present
 //! when a page is first read gives [`Error::Corrupt`], never wrong bytes, a
 //! panic or an out-of-bounds read (a page that rots on disk after it was

@@ -1,7 +1,8 @@
 //! Reading pages: from the mapping (a committed snapshot) or from a write
 //! transaction's own copies. Every page number is checked against the
 //! snapshot's size before it is turned into a slice, and every page's
-//! checksum the first time it is read (see [`crate::verified`]).
+//! checksum the first time it is read, unless this handle's own commit wrote
+//! it (see [`crate::verified`]).
 
 use std::path::Path;
 

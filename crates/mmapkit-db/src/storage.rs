@@ -30,13 +30,15 @@ pub trait Storage: Send + Sync {
 ///
 /// Writes go out one page ([`WRITE_PIECE`] bytes) per `pwrite`. The kernel
 /// caches a range written in one big `pwrite` as large folios (Linux 6.18's
-/// ext4 does), and every later 4 KiB write into one of them costs work over
-/// the whole folio, in the write and again at writeback. In a probe (1,000,000
-/// random inserts in one transaction, 1,000 single-insert commits, then 100
-/// commits of 1,000 inserts, the same 621 MB reaching the disk each time), the
-/// 100 batches took 4.2-4.9 s after a load written in 8 MiB pieces, 2.8-3.0 s in
-/// 64 KiB pieces and 2.2-2.8 s in 4 KiB ones; the load itself took 1.5-1.6 s
-/// in 64 KiB pieces and 1.7-1.8 s in 4 KiB ones.
+/// ext4 does), and we found later 4 KiB writes into such a range slow: in a
+/// scratch probe (not in the repository: 1,000,000 random inserts in one
+/// transaction, 1,000 single-insert commits, then 100 commits of 1,000
+/// inserts, with 621 MB reaching the disk every time), the 100 batches took
+/// 4.2-4.9 s over four runs when the pages went out in writes of up to 8 MiB,
+/// 2.8-3.4 s over six runs in 64 KiB pieces, and 2.2-3.1 s over four runs in
+/// 4 KiB pieces. That the folios are the cause is our reading of where the
+/// kernel spent its time, not something we could see directly; one page per
+/// write is the simplest rule that keeps the writes small.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FileStorage;
 

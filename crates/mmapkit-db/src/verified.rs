@@ -1,5 +1,6 @@
-//! Which pages have had their checksum checked since they were last written:
-//! one bit per page, so that reads hash a page the first time they meet it
+//! Which pages are known to match their checksum: one bit per page, set when
+//! a read has hashed the page, or when this handle's commit has just written
+//! it from the bytes it sealed. Reads hash a page the first time they meet it
 //! and then only test its bit. What this catches is damage present when a
 //! page is first read; a page that changes on disk later (bit rot, read back
 //! after the page cache dropped it) is not checked again.

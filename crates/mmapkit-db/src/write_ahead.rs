@@ -1,6 +1,6 @@
-//! Pages written to the file before their commit, in big sequential writes:
-//! how a bulk build ([`crate::bulk`]) streams its tree out instead of holding
-//! every page in memory until the commit.
+//! Pages written to the file before their commit, one after another as they
+//! are finished: how a bulk build ([`crate::bulk`]) streams its tree out
+//! instead of holding every page in memory until the commit.
 //!
 //! The pages go past the last page any snapshot or durable state uses (the
 //! end of the file, less free pages at its end), so nothing can see them
@@ -14,36 +14,36 @@ use crate::page::{self, PAGE_SIZE, PageNo};
 use crate::pages::Pages;
 use crate::store::Store;
 
-/// Bytes gathered before one write.
-const BATCH: usize = 8 << 20;
+/// Bytes written before the disk is asked to start on them.
+const WRITEBACK_EVERY: u64 = (8 << 20) / PAGE_SIZE as u64;
 
-/// A [`Sink`] that gives each finished page the next number past the end
-/// and writes them out in batches of contiguous pages.
+/// A [`Sink`] that gives each finished page the next number past the end,
+/// writes it at once from its own buffer, and starts write-back of every
+/// 8 MiB written.
 pub struct WriteAhead<'t, 'db> {
     db: &'db Database,
     store: &'t mut Store<'db>,
     txn: u64,
-    batch: Vec<u8>,
-    batch_start: PageNo,
+    /// The first page written since write-back was last started.
+    unflushed_from: Option<PageNo>,
 }
 
 impl<'t, 'db> WriteAhead<'t, 'db> {
     /// Writes pages of transaction `txn`, placed by `store`, to `db`'s file.
     pub fn new(db: &'db Database, store: &'t mut Store<'db>, txn: u64) -> WriteAhead<'t, 'db> {
-        WriteAhead { db, store, txn, batch: Vec::new(), batch_start: 0 }
+        WriteAhead { db, store, txn, unflushed_from: None }
     }
 
-    /// Writes what is still gathered.
+    /// Starts write-back of what is left.
     pub fn finish(mut self) -> Result<()> {
-        self.write_batch()
+        self.start_writeback();
+        Ok(())
     }
 
-    fn write_batch(&mut self) -> Result<()> {
-        if !self.batch.is_empty() {
-            self.db.write_contiguous(self.batch_start, &self.batch, self.store.page_count)?;
-            self.batch.clear();
+    fn start_writeback(&mut self) {
+        if let Some(from) = self.unflushed_from.take() {
+            self.db.start_writeback(from, self.store.page_count - from);
         }
-        Ok(())
     }
 }
 
@@ -51,20 +51,11 @@ impl Sink for WriteAhead<'_, '_> {
     fn put(&mut self, bytes: &mut [u8]) -> Result<PageNo> {
         let n = self.store.place_ahead((bytes.len() / PAGE_SIZE) as u64);
         page::seal(bytes, self.txn);
-        if bytes.len() >= BATCH {
-            // A big overflow run goes out as it is, not copied into the batch.
-            self.write_batch()?;
-            self.db.write_contiguous(n, bytes, self.store.page_count)?;
-            return Ok(n);
+        self.db.write_ahead(n, bytes, self.store.page_count)?;
+        let from = *self.unflushed_from.get_or_insert(n);
+        if self.store.page_count - from >= WRITEBACK_EVERY {
+            self.start_writeback();
         }
-        let follows = self.batch_start + (self.batch.len() / PAGE_SIZE) as u64 == n;
-        if !follows || self.batch.len() + bytes.len() > BATCH {
-            self.write_batch()?;
-        }
-        if self.batch.is_empty() {
-            self.batch_start = n;
-        }
-        self.batch.extend_from_slice(bytes);
         Ok(n)
     }
 
