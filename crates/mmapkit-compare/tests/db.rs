@@ -2,6 +2,8 @@
 //! JSON has every engine and step.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Output;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -31,6 +33,26 @@ fn engines() -> Vec<&'static str> {
     engines
 }
 
+/// Runs `mmapkit-compare db --quick` with `args` and `--dir dir`.
+fn quick_db(args: &[&str], dir: &Path) -> Output {
+    Command::cargo_bin("mmapkit-compare")
+        .expect("the mmapkit-compare binary is built")
+        .args(["db", "--quick"])
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// The run's stdout and stderr, once it is known to have succeeded.
+fn succeeded(output: &Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    (stdout, stderr)
+}
+
 /// The cells of a Markdown table line, trimmed, without the outer pipes.
 fn cells(line: &str) -> Vec<&str> {
     line.trim().trim_matches('|').split('|').map(str::trim).collect()
@@ -40,17 +62,7 @@ fn cells(line: &str) -> Vec<&str> {
 fn a_quick_run_prints_every_step_and_engine_and_writes_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("db.json");
-    let output = Command::cargo_bin("mmapkit-compare")
-        .expect("the mmapkit-compare binary is built")
-        .args(["db", "--quick", "--json"])
-        .arg(&json)
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let (stdout, _) = succeeded(&quick_db(&["--json", json.to_str().unwrap()], dir.path()));
 
     // The table: a header with every engine, then one row per step with a cell per engine.
     let table: Vec<&str> = stdout.lines().filter(|line| line.starts_with('|')).collect();
@@ -97,11 +109,7 @@ fn a_quick_run_prints_every_step_and_engine_and_writes_json() {
 
 #[test]
 fn a_bad_directory_is_one_clear_error() {
-    let output = Command::cargo_bin("mmapkit-compare")
-        .unwrap()
-        .args(["db", "--quick", "--dir", "/nonexistent/mmapkit-compare"])
-        .output()
-        .unwrap();
+    let output = quick_db(&[], Path::new("/nonexistent/mmapkit-compare"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("creating the temporary directory"), "{stderr}");
@@ -112,17 +120,8 @@ fn a_bad_directory_is_one_clear_error() {
 fn rounds_rotate_the_chosen_engines_and_report_the_median_round() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("rounds.json");
-    let output = Command::cargo_bin("mmapkit-compare")
-        .unwrap()
-        .args(["db", "--quick", "--rounds", "2", "--engines", "lmdb,redb", "--json"])
-        .arg(&json)
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let args = ["--rounds", "2", "--engines", "lmdb,redb", "--json", json.to_str().unwrap()];
+    let (stdout, stderr) = succeeded(&quick_db(&args, dir.path()));
     assert!(stderr.contains("round 1 of 2: lmdb, redb") && stderr.contains("round 2 of 2: redb, lmdb"), "{stderr}");
     let header = stdout.lines().find(|line| line.starts_with('|')).map(cells).unwrap();
     assert_eq!(header[1..], ["lmdb", "redb"], "{stdout}");
@@ -131,12 +130,7 @@ fn rounds_rotate_the_chosen_engines_and_report_the_median_round() {
     assert_eq!(report["results"].as_array().unwrap().len(), 2 * STEPS.len());
 
     for (engines, complaint) in [("lmdb,nosuch", "unknown engine \"nosuch\""), ("redb,redb", "given twice")] {
-        let output = Command::cargo_bin("mmapkit-compare")
-            .unwrap()
-            .args(["db", "--quick", "--engines", engines, "--dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let output = quick_db(&["--engines", engines], dir.path());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(complaint), "{stderr}");

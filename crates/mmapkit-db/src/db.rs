@@ -431,17 +431,12 @@ impl Database {
         for &(n, bytes) in pages {
             self.storage.write_at(file, bytes, n * PAGE_SIZE as u64).map_err(io)?;
         }
-        // What is in the file now is what was sealed just before.
-        self.mark_verified(pages.iter().map(|&(n, _)| n));
-        Ok(())
-    }
-
-    /// Records that the pages (or runs) starting at `units`, just written from
-    /// sealed bytes, match their checksums.
-    fn mark_verified(&self, units: impl IntoIterator<Item = PageNo>) {
-        for n in units {
+        // What is in the file now is what was sealed just before: each page
+        // (or run, by its first page) matches its checksum.
+        for &(n, _) in pages {
             self.verified.insert(n);
         }
+        Ok(())
     }
 
     /// Writes `bytes`, a page or run, at page `start`, growing the file to

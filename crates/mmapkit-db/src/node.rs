@@ -170,18 +170,9 @@ impl<'a> Node<'a> {
         let (low, high) = offsets.fold((PAGE_SIZE, 0), |(lo, hi), off| (lo.min(off), hi.max(off)));
         // The last entry's key and value, as far as a typical entry reaches.
         let end = (high + 256).min(PAGE_SIZE);
-        #[cfg(target_arch = "x86_64")]
         for line in (low & !63..end).step_by(64) {
-            // SAFETY: `line < end <= PAGE_SIZE == self.bytes.len()`, so the pointer is in the page; SSE is in
-            // every x86_64 CPU, and a prefetch is a hint: it never faults or changes memory.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    self.bytes.as_ptr().add(line).cast(),
-                )
-            };
+            mmapkit::prefetch(self.bytes[line..].as_ptr());
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (low, end);
     }
 
     /// Binary search among the keys: `Ok(i)` where key `i` equals `key`,

@@ -128,7 +128,8 @@ impl<'db> WriteTransaction<'db> {
         }
         let txn = self.id();
         let mut sink = WriteAhead::new(self.db, &mut self.store, txn);
-        let built = crate::bulk::build(&mut sink, entries).and_then(|built| sink.finish().map(|()| built));
+        let built = crate::bulk::build(&mut sink, entries);
+        sink.finish();
         match built {
             Ok((root, len)) => {
                 self.tables.insert(name.to_string(), TableInfo { root, len });

@@ -35,9 +35,8 @@ impl<'t, 'db> WriteAhead<'t, 'db> {
     }
 
     /// Starts write-back of what is left.
-    pub fn finish(mut self) -> Result<()> {
+    pub fn finish(mut self) {
         self.start_writeback();
-        Ok(())
     }
 
     fn start_writeback(&mut self) {

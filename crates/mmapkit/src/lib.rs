@@ -49,6 +49,7 @@
 //! - [`ipc`]: the OS building blocks `mmapkit-shm` stands on (shm objects,
 //!   sealed memfds, futexes, robust mutexes, descriptor passing).
 //! - [`PageFaults`]: this process's minor and major page-fault counts.
+//! - [`prefetch`]: a hint to bring a cache line close before reading it.
 //! - [`Fault`]: what the fault guard recorded when a mapped file's data
 //!   disappeared; reported by `checked`, `read_at`, `write_at` and `flush`.
 //!
@@ -161,6 +162,7 @@ mod map_mut;
 mod options;
 pub mod page_cache;
 mod page_faults;
+mod prefetch;
 mod raw;
 mod residency;
 mod span;
@@ -177,6 +179,7 @@ pub use map::Map;
 pub use map_mut::MapMut;
 pub use options::{HugePageSize, MapOptions};
 pub use page_faults::PageFaults;
+pub use prefetch::prefetch;
 pub use residency::Residency;
 
 /// The size of a memory page on this machine, in bytes.

@@ -176,14 +176,9 @@ pub(crate) unsafe fn poll_record(data: *const u8, offset: usize, capacity: usize
     // SAFETY: per the caller, `offset..offset + 8` is inside the data.
     let found = unsafe { read_record(data.add(offset)) };
     let next_line = (offset | 63) + 1;
-    #[cfg(target_arch = "x86_64")]
     if found.is_none() && next_line < capacity {
-        // SAFETY: `next_line` is inside the data; SSE is in every x86_64 CPU, and a prefetch never faults, reads
-        // nothing into the program or changes memory.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(data.add(next_line).cast()) };
+        mmapkit::prefetch(data.wrapping_add(next_line));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (next_line, capacity);
     found
 }
 
