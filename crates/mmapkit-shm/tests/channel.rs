@@ -140,6 +140,53 @@ fn a_closed_sender_is_reported_after_its_messages() {
 
 const MILLION: u64 = 1_000_000;
 
+/// Where the ring header's `tail` word sits in the region's file: after the
+/// 128-byte region header and the 128-byte capacity line.
+const TAIL_AT: u64 = 128 + 128;
+
+/// The state a sender leaves when it dies between committing a message and
+/// publishing its tail: the tail word rolled back over the last message.
+fn lose_last_tail_store(name: &str, last_len: usize) {
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(format!("/dev/shm/{name}")).unwrap();
+    let mut word = [0u8; 8];
+    file.read_exact_at(&mut word, TAIL_AT).unwrap();
+    let record = 8 + last_len.next_multiple_of(8) as u64;
+    file.write_all_at(&(u64::from_le_bytes(word) - record).to_le_bytes(), TAIL_AT).unwrap();
+}
+
+#[test]
+fn a_message_committed_before_a_lost_tail_store_is_delivered_and_never_overwritten() {
+    // The receiver waits on the tail, but the header is the commit: a
+    // message whose tail store never happened still reaches it.
+    let name = unique("lost-tail");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::create_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    tx.send(b"first").unwrap();
+    tx.send(b"second").unwrap();
+    lose_last_tail_store(&name, b"second".len());
+    drop(tx);
+    assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"first");
+    assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"second", "found by the last look");
+    assert!(matches!(rx.recv_timeout(Some(Duration::from_secs(5))), Err(ShmError::PeerGone { .. })));
+
+    // A sender that attaches after such a death writes after the message, not over it.
+    let name = unique("lost-tail-next");
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::create_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    tx.send(b"orphan").unwrap();
+    lose_last_tail_store(&name, b"orphan".len());
+    drop(tx);
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut next = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    next.send(b"next").unwrap();
+    assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"orphan");
+    assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"next");
+}
+
 #[test]
 fn a_million_messages_cross_processes_in_order_none_lost() {
     for wait in ["spin", "block"] {

@@ -33,8 +33,8 @@ use crate::event::Event;
 use crate::layout::Layout;
 use crate::region::{Region, RegionOptions};
 use ring::{
-    END_ATTACHED, END_CLOSED, END_NONE, KIND_MESSAGE, KIND_PADDING, RECORD_HEADER, RING_HEADER_SIZE, RingHeader,
-    check_positions, check_record, clear_record, commit_record, poll_record, record_size,
+    END_ATTACHED, END_CLOSED, END_NONE, KIND_MESSAGE, KIND_PADDING, Peek, RECORD_HEADER, RING_HEADER_SIZE, RingHeader,
+    check_positions, check_record, clear_record, commit_record, peek_record, poll_record, read_record, record_size,
 };
 
 /// How an end waits for room or for a message.
@@ -293,6 +293,7 @@ impl End {
         give(if self.role == Role::Sender { &locks.send } else { &locks.recv });
     }
 
+    #[inline]
     fn ring(&self) -> &RingHeader {
         // SAFETY: checked in `attach`; mapped while `self.region` lives.
         unsafe { &*self.ring }
@@ -331,12 +332,15 @@ impl End {
 
     /// Retries `attempt` until it yields, waiting on `event` as the strategy
     /// says (`ready` is a cheap look at whether `attempt` could succeed now),
-    /// and fails on the deadline or when the peer is gone.
+    /// and fails on the deadline or when the peer is gone, after a
+    /// `last_look` for what it left.
     ///
     /// The `timeout` counts from `since`, or else from the first look at the
     /// clock: at once when blocking, after 64 turns (a few microseconds) when
     /// spinning, so that a message that comes while spinning is taken without
-    /// reading the clock at all.
+    /// reading the clock at all. A spinning turn is the attempt and a pause;
+    /// everything else is in [`pace`](Self::pace), out of line.
+    #[inline(always)]
     fn wait_for<T>(
         &self,
         event: &Event,
@@ -344,6 +348,7 @@ impl End {
         since: Option<Instant>,
         ready: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Result<Option<T>>,
+        last_look: impl FnOnce() -> Result<Option<T>>,
     ) -> Result<T> {
         // (deadline, next liveness check), once the clock has been read.
         let mut clock = since.map(|s| (timeout.map(|t| s + t), s + self.peer_check));
@@ -358,30 +363,57 @@ impl End {
                 Wait::SpinThenBlock(n) => spins < n,
             };
             spins = spins.wrapping_add(u32::from(spinning));
-            if !spinning || spins % 1024 == 64 {
-                let now = Instant::now();
-                let (deadline, next_check) = clock.get_or_insert((timeout.map(|t| now + t), now + self.peer_check));
-                if deadline.is_some_and(|d| now >= d) {
-                    return Err(ShmError::Timeout(timeout.unwrap_or_default()));
-                }
-                if now >= *next_check {
-                    if self.peer_gone()? {
-                        // One last try: the peer may have left work before it went.
-                        return attempt()?.ok_or_else(|| self.gone());
-                    }
-                    *next_check = now + self.peer_check;
-                }
-            }
-            if spinning {
+            if spinning && spins % 1024 != 64 {
                 std::hint::spin_loop();
-            } else if let Some((deadline, next_check)) = clock {
-                let until_check = next_check.saturating_duration_since(Instant::now());
-                let nap =
-                    deadline.map_or(until_check, |d| d.saturating_duration_since(Instant::now()).min(until_check));
-                event.wait_until(&ready, Some(nap.max(Duration::from_micros(50))));
+                continue;
+            }
+            if self.pace(event, timeout, &mut clock, spinning, &ready)? == Paced::PeerGone {
+                // One last look: the peer may have left work before it went.
+                return last_look()?.ok_or_else(|| self.gone());
             }
         }
     }
+
+    /// The part of a wait that reads the clock: the deadline, the peer's
+    /// liveness, and (when not spinning) a nap on the event.
+    #[inline(never)]
+    fn pace(
+        &self,
+        event: &Event,
+        timeout: Option<Duration>,
+        clock: &mut Option<(Option<Instant>, Instant)>,
+        spinning: bool,
+        ready: &dyn Fn() -> bool,
+    ) -> Result<Paced> {
+        let now = Instant::now();
+        let (deadline, next_check) = clock.get_or_insert((timeout.map(|t| now + t), now + self.peer_check));
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(ShmError::Timeout(timeout.unwrap_or_default()));
+        }
+        if now >= *next_check {
+            if self.peer_gone()? {
+                return Ok(Paced::PeerGone);
+            }
+            *next_check = now + self.peer_check;
+        }
+        if spinning {
+            std::hint::spin_loop();
+        } else {
+            let until_check = next_check.saturating_duration_since(Instant::now());
+            let nap = deadline.map_or(until_check, |d| d.saturating_duration_since(Instant::now()).min(until_check));
+            event.wait_until(ready, Some(nap.max(Duration::from_micros(50))));
+        }
+        Ok(Paced::Again)
+    }
+}
+
+/// What a wait does after [`End::pace`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Paced {
+    /// Look again.
+    Again,
+    /// The peer is gone: one last look, then `PeerGone`.
+    PeerGone,
 }
 
 impl Drop for End {
@@ -502,8 +534,8 @@ constructors!(Receiver, Role::Receiver);
 
 impl Sender {
     fn from_end(end: End) -> Sender {
-        let tail = end.ring().tail.0.load(Ordering::Acquire);
-        let head_seen = end.ring().head.0.load(Ordering::Acquire);
+        let head_seen = end.ring().head();
+        let tail = committed_end(&end, head_seen, end.ring().tail());
         Sender { end, tail, head_seen }
     }
 
@@ -515,16 +547,17 @@ impl Sender {
         if found.is_some() {
             return Ok(found);
         }
-        self.head_seen = self.end.ring().head.0.load(Ordering::Acquire);
+        self.head_seen = self.end.ring().head();
         fits(&self.end, self.head_seen, self.tail, size)
     }
 
     /// Re-reads the positions, which other senders may have moved.
     fn refresh(&mut self) {
-        self.tail = self.end.ring().tail.0.load(Ordering::Acquire);
-        self.head_seen = self.end.ring().head.0.load(Ordering::Acquire);
+        self.head_seen = self.end.ring().head();
+        self.tail = committed_end(&self.end, self.head_seen, self.end.ring().tail());
     }
 
+    #[inline]
     fn reservation(&mut self, len: usize, padding: usize, offset: usize, locked: bool) -> Reservation<'_> {
         let size = record_size(len);
         let padding_record = (padding > 0).then(|| {
@@ -575,7 +608,23 @@ impl Sender {
 
     /// Reserves room for a `len`-byte message, waiting for the receiver to
     /// make room (up to `timeout`, if given).
+    #[inline(always)]
     pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
+        // The quick way, for one sender with room by the head last read: no
+        // lock, no clock, no shared line read.
+        if !self.end.many && len <= ring::max_message(self.end.capacity) {
+            let size = record_size(len);
+            if let Ok(Some((padding, offset))) = place(self.head_seen, self.tail, size, self.end.capacity) {
+                return Ok(self.reservation(len, padding, offset, false));
+            }
+        }
+        self.reserve_waiting(len, timeout)
+    }
+
+    /// [`reserve_timeout`](Self::reserve_timeout) the long way: the lock of
+    /// many senders, and waiting for room.
+    #[inline(never)]
+    fn reserve_waiting(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
         self.check_len(len)?;
         // The peer's liveness is checked only when there is no room: while
         // there is, sending costs no system call. With many senders, the
@@ -593,16 +642,18 @@ impl Sender {
         }
         let size = record_size(len);
         let Sender { end, tail, head_seen } = self;
-        let ready = || fits(end, end.ring().head.0.load(Ordering::Acquire), *tail, size).map_or(true, |r| r.is_some());
-        let found = end.wait_for(&end.ring().space_ready, timeout, since, ready, || {
+        let ready = || fits(end, end.ring().head(), *tail, size).map_or(true, |r| r.is_some());
+        let attempt = || {
             // The receiver's head is read only when the last value read shows
             // too little room: it sits on a line the receiver writes.
             if let Some(found) = fits(end, *head_seen, *tail, size)? {
                 return Ok(Some(found));
             }
-            *head_seen = end.ring().head.0.load(Ordering::Acquire);
+            *head_seen = end.ring().head();
             fits(end, *head_seen, *tail, size)
-        });
+        };
+        let last_look = || fits(end, end.ring().head(), *tail, size);
+        let found = end.wait_for(&end.ring().space_ready, timeout, since, ready, attempt, last_look);
         match found {
             Ok((padding, offset)) => Ok(self.reservation(len, padding, offset, locked)),
             Err(e) => {
@@ -643,6 +694,7 @@ impl Sender {
 
 impl Reservation<'_> {
     /// Publishes the message to the receiver.
+    #[inline]
     pub fn commit(self) {
         let end = &self.sender.end;
         let next = (self.new_tail as usize) & (end.capacity - 1);
@@ -669,6 +721,7 @@ impl Reservation<'_> {
 }
 
 impl Drop for Reservation<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.locked {
             self.sender.end.give_role_lock();
@@ -679,6 +732,7 @@ impl Drop for Reservation<'_> {
 impl std::ops::Deref for Reservation<'_> {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         // SAFETY: `len` bytes of reserved space, which the receiver does not touch until they are published (the channel's contract).
         unsafe { std::slice::from_raw_parts(self.bytes, self.len) }
@@ -686,21 +740,47 @@ impl std::ops::Deref for Reservation<'_> {
 }
 
 impl std::ops::DerefMut for Reservation<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as above; `&mut self` makes this the only view.
         unsafe { std::slice::from_raw_parts_mut(self.bytes, self.len) }
     }
 }
 
+/// Where the committed records end, from the published `tail` on. A sender
+/// that died between a commit and its store of `tail` left committed records
+/// past the tail it published (never more than one, with the zeroed header
+/// after it); the next sender must write after them, not over them. Stops at
+/// the first zero header, or one that does not check out.
+fn committed_end(end: &End, head: u64, mut tail: u64) -> u64 {
+    while let Ok(used) = check_positions(head, tail, end.capacity) {
+        let offset = (tail as usize) & (end.capacity - 1);
+        // SAFETY: offset is 8-aligned (positions move by record sizes, multiples of 8) and inside the data.
+        let Some(record) = (unsafe { read_record(end.data.add(offset)) }) else { break };
+        match check_record(record, offset, end.capacity) {
+            Ok(size) if used + size <= end.capacity => tail += size as u64,
+            _ => break,
+        }
+    }
+    tail
+}
+
 /// Where a record of `size` bytes fits with the receiver's head at `head`,
 /// keeping one header word free for the next record's zeroed header.
 fn fits(end: &End, head: u64, tail: u64, size: usize) -> Result<Option<(usize, usize)>> {
-    let used = check_positions(head, tail, end.capacity).map_err(|e| end.corrupt(e))?;
-    let free = end.capacity - used;
-    let offset = (tail as usize) & (end.capacity - 1);
-    let to_end = end.capacity - offset;
+    place(head, tail, size, end.capacity).map_err(|e| end.corrupt(e))
+}
+
+/// [`fits`] without the region's name for the error: (padding before the
+/// record, data offset of the record) if there is room.
+#[inline(always)]
+fn place(head: u64, tail: u64, size: usize, capacity: usize) -> std::result::Result<Option<(usize, usize)>, String> {
+    let used = check_positions(head, tail, capacity)?;
+    let free = capacity - used;
+    let offset = (tail as usize) & (capacity - 1);
+    let to_end = capacity - offset;
     let padding = if size <= to_end { 0 } else { to_end };
-    Ok((padding + size + RECORD_HEADER <= free).then_some((padding, (offset + padding) & (end.capacity - 1))))
+    Ok((padding + size + RECORD_HEADER <= free).then_some((padding, (offset + padding) & (capacity - 1))))
 }
 
 /// A committed message found in the ring: where its bytes start, how many,
@@ -716,6 +796,10 @@ pub struct Receiver {
     end: End,
     /// Our own copy of the head (only we write it).
     head: Cell<u64>,
+    /// The sender's tail as last read (one-to-one channels): records below
+    /// it are committed, so the tail's line is read only once the head
+    /// catches up with it.
+    tail_seen: Cell<u64>,
 }
 
 /// A received message, borrowed from the ring; released when dropped.
@@ -732,35 +816,73 @@ pub struct Message<'a> {
 
 impl Receiver {
     fn from_end(end: End) -> Receiver {
-        let head = end.ring().head.0.load(Ordering::Acquire);
-        Receiver { end, head: Cell::new(head) }
+        let head = end.ring().head();
+        Receiver { end, head: Cell::new(head), tail_seen: Cell::new(head) }
     }
 
     fn next(&self) -> Result<Option<Found>> {
         next_message(&self.end, &self.head)
     }
 
+    #[inline]
     fn release(&self, new_head: u64) {
         release(&self.end, &self.head, new_head);
     }
 
+    #[inline]
     fn message(&mut self, Found { offset, len, new_head }: Found, locked: bool) -> Message<'_> {
         // SAFETY: offset..offset+len lies inside the data (check_record).
         let bytes = unsafe { self.end.data.add(offset) }.cast_const();
         Message { receiver: self, bytes, len, new_head, locked, keep: false }
     }
 
-    /// One look for a message; with many receivers, under the receivers'
-    /// lock, which stays held (for the Message) only when one is found. A lock
-    /// another receiver holds counts as "nothing yet", so waits keep their
-    /// timeouts whatever other receivers do.
+    /// One look for a message (and whether it holds the receivers' lock). A
+    /// one-to-one channel first takes the quick look, which finds an ordinary
+    /// message or nothing; the full look handles the rest.
+    ///
+    /// The quick look waits on the sender's tail, not on the record's header:
+    /// the tail's line is written once per message, while the record's lines
+    /// are written many times, and a receiver polling them would take them
+    /// back from the sender between its writes. The header is still what
+    /// counts: a tail that runs ahead of the committed records (which only a
+    /// broken peer writes) finds a zero header, which is "nothing yet".
+    #[inline(always)]
     fn attempt(&self) -> Result<Option<(Found, bool)>> {
+        if !self.end.many {
+            let head = self.head.get();
+            if head == self.tail_seen.get() {
+                let tail = self.end.ring().tail();
+                if tail == head {
+                    return Ok(None);
+                }
+                self.tail_seen.set(tail);
+            }
+            let offset = (head as usize) & (self.end.capacity - 1);
+            // SAFETY: the offset is 8-aligned (every record size is a multiple of 8) and inside the data.
+            match unsafe { peek_record(self.end.data, offset, self.end.capacity) } {
+                Peek::Message { len } => {
+                    let new_head = head + record_size(len) as u64;
+                    return Ok(Some((Found { offset: offset + RECORD_HEADER, len, new_head }, false)));
+                }
+                Peek::Nothing => return Ok(None),
+                Peek::Other => {}
+            }
+        }
+        self.full_attempt()
+    }
+
+    /// The full look: padding, damage, and with many receivers, under the
+    /// receivers' lock, which stays held (for the Message) only when one is
+    /// found. A lock another receiver holds counts as "nothing yet", so waits
+    /// keep their timeouts whatever other receivers do.
+    #[inline(never)]
+    fn full_attempt(&self) -> Result<Option<(Found, bool)>> {
         let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
             SideLock::Busy => return Ok(None),
             side => side == SideLock::Held,
         };
         if locked {
-            self.head.set(self.end.ring().head.0.load(Ordering::Acquire));
+            self.head.set(self.end.ring().head());
         }
         let found = self.next();
         if locked && !matches!(found, Ok(Some(_))) {
@@ -777,22 +899,29 @@ impl Receiver {
         if !self.end.peer_gone()? {
             return Err(ShmError::Empty);
         }
-        match self.attempt()? {
+        match self.full_attempt()? {
             Some((found, locked)) => Ok(self.message(found, locked)),
             None => Err(self.end.gone()),
         }
     }
 
     /// The next message, waiting at most `timeout` (`None`: as long as it takes).
+    #[inline(always)]
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
         let ready = || {
-            let head = if self.end.many { self.end.ring().head.0.load(Ordering::Acquire) } else { self.head.get() };
+            let head = if self.end.many { self.end.ring().head() } else { self.head.get() };
             let offset = (head as usize) & (self.end.capacity - 1);
             // SAFETY: the offset is 8-aligned and inside the data.
             unsafe { poll_record(self.end.data, offset, self.end.capacity) }.is_some()
         };
-        let (found, locked) =
-            self.end.wait_for(&self.end.ring().data_ready, timeout, None, ready, || self.attempt())?;
+        let (found, locked) = self.end.wait_for(
+            &self.end.ring().data_ready,
+            timeout,
+            None,
+            ready,
+            || self.attempt(),
+            || self.full_attempt(),
+        )?;
         Ok(self.message(found, locked))
     }
 
@@ -834,6 +963,7 @@ fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>> {
 }
 
 /// Gives the bytes before `new_head` back to the sender.
+#[inline]
 fn release(end: &End, head: &Cell<u64>, new_head: u64) {
     head.set(new_head);
     let ring = end.ring();
@@ -853,6 +983,7 @@ impl Message<'_> {
 impl std::ops::Deref for Message<'_> {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         // SAFETY: published bytes inside the data, which the sender does not touch until we release them (the channel's contract).
         unsafe { std::slice::from_raw_parts(self.bytes, self.len) }
@@ -860,6 +991,7 @@ impl std::ops::Deref for Message<'_> {
 }
 
 impl Drop for Message<'_> {
+    #[inline]
     fn drop(&mut self) {
         if !self.keep {
             let new_head = self.new_head;

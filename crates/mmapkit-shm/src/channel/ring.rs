@@ -11,11 +11,13 @@
 //! The sender writes a record's bytes, zeroes the header word where the next
 //! record will go, then stores the record's header word with release order:
 //! that store is the commit, so a sender that dies mid-message leaves a zero
-//! header and nothing for the receiver to see. The receiver polls the header
-//! word at `head` (one cache line, usually the one holding the message too),
-//! and releases records by storing the new `head`. One header word of free
-//! space is always kept, so zeroing the next header never touches a record
-//! the receiver has not read.
+//! header and nothing for the receiver to see. Then it stores the new `tail`
+//! (release), which is only a hint: a one-to-one receiver that has caught up
+//! waits for `tail` to move, which keeps it off the lines the sender is
+//! writing, and then reads the header word at `head`, which alone decides
+//! what is there. The receiver releases records by storing the new `head`.
+//! One header word of free space is always kept, so zeroing the next header
+//! never touches a record the receiver has not read.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -86,18 +88,21 @@ const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= RING_HEADER_SIZE);
 const _: () = assert!(LOCKS_OFFSET.is_multiple_of(16));
 
 /// Rounds a message length up to its record's size.
+#[inline]
 pub(crate) fn record_size(len: usize) -> usize {
     RECORD_HEADER + len.next_multiple_of(8)
 }
 
 /// The longest message a ring of `capacity` bytes carries: half the ring,
 /// so that a record plus the padding before it always fits in an empty ring.
+#[inline]
 pub(crate) fn max_message(capacity: usize) -> usize {
     capacity / 2 - RECORD_HEADER
 }
 
 /// Checks the distance between the two positions: a peer writing nonsense
 /// into `head` is caught here, before any offset is computed.
+#[inline]
 pub(crate) fn check_positions(head: u64, tail: u64, capacity: usize) -> Result<usize, String> {
     match tail.checked_sub(head) {
         Some(used) if used <= capacity as u64 => Ok(used as usize),
@@ -148,6 +153,7 @@ pub(crate) fn check_record(record: Record, offset: usize, capacity: usize) -> Re
 ///
 /// # Safety
 /// `ptr` must point to 8 readable, 8-aligned bytes of a mapping that outlives `'a`.
+#[inline]
 unsafe fn word<'a>(ptr: *const u8) -> &'a AtomicU64 {
     // SAFETY: per the caller; AtomicU64 tolerates concurrent writers.
     unsafe { &*ptr.cast::<AtomicU64>() }
@@ -182,10 +188,42 @@ pub(crate) unsafe fn poll_record(data: *const u8, offset: usize, capacity: usize
     found
 }
 
+/// What a receiver's quick look at `head` found.
+pub(crate) enum Peek {
+    /// A committed message of `len` bytes that lies inside the data.
+    Message { len: usize },
+    /// Nothing committed yet.
+    Nothing,
+    /// Padding, or a record that fails the checks: the full path
+    /// ([`check_record`]) reads it again and handles it or says what is wrong.
+    Other,
+}
+
+/// The receiver's fast look at the record at data offset `offset`: the header
+/// word is loaded once (acquire) and a message's length checked against the
+/// limit and the end of the data before it is used.
+///
+/// # Safety
+/// As for [`poll_record`].
+#[inline(always)]
+pub(crate) unsafe fn peek_record(data: *const u8, offset: usize, capacity: usize) -> Peek {
+    // SAFETY: per the caller, `offset..offset + 8` is inside the data.
+    let raw = unsafe { word(data.add(offset)) }.load(Ordering::Acquire);
+    let (len, kind) = (raw as u32 as usize, (raw >> 32) as u32);
+    if raw == 0 {
+        Peek::Nothing
+    } else if kind == KIND_MESSAGE && len <= max_message(capacity) && record_size(len) <= capacity - offset {
+        Peek::Message { len }
+    } else {
+        Peek::Other
+    }
+}
+
 /// Commits a record: stores its header word with release order, after its bytes.
 ///
 /// # Safety
 /// As for `word`; the bytes must be free space the receiver has not reached.
+#[inline]
 pub(crate) unsafe fn commit_record(ptr: *mut u8, len: usize, kind: u32) {
     // SAFETY: per the caller.
     unsafe { word(ptr) }.store((u64::from(kind) << 32) | len as u64, Ordering::Release);
@@ -195,6 +233,7 @@ pub(crate) unsafe fn commit_record(ptr: *mut u8, len: usize, kind: u32) {
 ///
 /// # Safety
 /// As for `commit_record`.
+#[inline]
 pub(crate) unsafe fn clear_record(ptr: *mut u8) {
     // SAFETY: per the caller.
     unsafe { word(ptr) }.store(0, Ordering::Relaxed);
@@ -205,6 +244,28 @@ impl RingHeader {
     pub fn capacity(&self) -> u64 {
         self.capacity.0.load(Ordering::Acquire)
     }
+
+    /// The receiver's head (acquire), as a multiple of 8.
+    #[inline]
+    pub fn head(&self) -> u64 {
+        aligned(self.head.0.load(Ordering::Acquire))
+    }
+
+    /// The sender's tail (acquire), as a multiple of 8.
+    #[inline]
+    pub fn tail(&self) -> u64 {
+        aligned(self.tail.0.load(Ordering::Acquire))
+    }
+}
+
+/// A position read from shared memory, rounded down to a multiple of 8. An
+/// honest end only ever stores multiples of 8 (every record size is one), so
+/// this changes nothing for them; for a peer that stores anything else, it
+/// keeps every offset derived from the position 8-aligned, as the header
+/// words read and written there must be.
+#[inline]
+fn aligned(position: u64) -> u64 {
+    position & !(RECORD_HEADER as u64 - 1)
 }
 
 #[cfg(test)]
