@@ -48,3 +48,32 @@ fn a_quick_run_reports_every_transport_and_payload() {
     assert!(floor["msgs_per_sec"].is_null());
     assert!(std::fs::read_to_string(&svg).unwrap().contains("shm-spin"));
 }
+
+#[test]
+fn transports_can_be_picked_and_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("shm.json");
+    let output = Command::cargo_bin("mmapkit")
+        .unwrap()
+        .args(["shm", "bench", "--quick", "--transports", "floor,uds", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows: Vec<(String, u64)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["transport"].as_str().unwrap().to_owned(), r["payload_bytes"].as_u64().unwrap()))
+        .collect();
+    let mut expected = vec![("floor".to_owned(), 8)];
+    expected.extend([64u64, 4096, 65536, 1 << 20].map(|p| ("uds".to_owned(), p)));
+    assert_eq!(rows.iter().cloned().collect::<BTreeSet<_>>(), expected.into_iter().collect::<BTreeSet<_>>());
+
+    let output =
+        Command::cargo_bin("mmapkit").unwrap().args(["shm", "bench", "--transports", "uds,tcp"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tcp") && stderr.contains("shm-spin"), "{stderr}");
+}

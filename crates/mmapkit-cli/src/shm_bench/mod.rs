@@ -32,6 +32,10 @@ pub struct ShmBenchArgs {
     /// Few rounds: done in seconds (for tests).
     #[arg(long)]
     pub quick: bool,
+    /// Measure only these transports (comma-separated, among shm-spin,
+    /// shm-block, uds, pipe and floor); all by default.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(TRANSPORTS))]
+    pub transports: Vec<String>,
 }
 
 /// The child's side of one measurement (an internal subcommand).
@@ -141,15 +145,87 @@ fn echo(link: &mut dyn Link, payload: usize, rounds: usize, messages: usize) -> 
     link.send(8, 0)
 }
 
-fn measure(transport: &'static str, payload: usize, quick: bool, run_id: &str) -> anyhow::Result<ShmResult> {
+/// Round trips of one transport at one payload, taken in blocks that
+/// alternate with the other transports' (see [`BLOCKS`]), and the one-way
+/// run's seconds.
+struct Samples {
+    rtts: Vec<u64>,
+    seconds: f64,
+}
+
+/// Ping-pong is split into this many blocks, and a payload's transports take
+/// turns block by block (each block in a rotated order), so that a change in
+/// the machine's speed during the run (these are shared virtual machines)
+/// falls on every transport alike, and the ratios compare like with like.
+/// The one-way run comes with each transport's last block.
+const BLOCKS: usize = 5;
+
+fn blocks(quick: bool) -> usize {
+    if quick { 2 } else { BLOCKS }
+}
+
+/// Measures every transport in `transports` at `payload`, block by block.
+fn measure_payload(
+    transports: &[&'static str],
+    payload: usize,
+    quick: bool,
+    run_id: &str,
+) -> anyhow::Result<Vec<ShmResult>> {
     let (rounds, messages) = counts(payload, quick);
-    let name = format!("{run_id}-{transport}-{payload}");
-    let (mut rtts, seconds) = match transport {
+    let blocks = blocks(quick);
+    let mut samples: Vec<Samples> =
+        transports.iter().map(|_| Samples { rtts: Vec::with_capacity(rounds), seconds: 0.0 }).collect();
+    let mut order: Vec<usize> = (0..transports.len()).collect();
+    for block in 0..blocks {
+        let last = block + 1 == blocks;
+        let block_rounds = rounds / blocks + if last { rounds % blocks } else { 0 };
+        for &index in &order {
+            let transport = transports[index];
+            let name = format!("{run_id}-{transport}-{payload}-{block}");
+            let one_way = if last { messages } else { 0 };
+            let (rtts, seconds) = ping_pong(transport, payload, block_rounds, one_way, &name)?;
+            samples[index].rtts.extend(rtts);
+            if last {
+                samples[index].seconds = seconds;
+            }
+        }
+        order.rotate_left(1);
+    }
+    Ok(transports
+        .iter()
+        .zip(samples)
+        .map(|(&transport, Samples { mut rtts, seconds })| {
+            rtts.sort_unstable();
+            let one_way = (transport != "floor" && seconds > 0.0).then(|| messages as f64 / seconds);
+            ShmResult {
+                transport,
+                payload_bytes: if transport == "floor" { 8 } else { payload },
+                rtt_p50_ns: percentile(&rtts, 0.50).unwrap_or(0),
+                rtt_p99_ns: percentile(&rtts, 0.99).unwrap_or(0),
+                rtt_p999_ns: percentile(&rtts, 0.999).unwrap_or(0),
+                msgs_per_sec: one_way,
+                bytes_per_sec: one_way.map(|m| m * payload as f64),
+            }
+        })
+        .collect())
+}
+
+/// One block: a peer process, `rounds` round trips, then (if `messages` is
+/// not zero) a one-way run of `messages`. Returns the round-trip times and the
+/// one-way run's seconds.
+fn ping_pong(
+    transport: &'static str,
+    payload: usize,
+    rounds: usize,
+    messages: usize,
+    name: &str,
+) -> anyhow::Result<(Vec<u64>, f64)> {
+    match transport {
         "shm-spin" | "shm-block" => {
-            let mut link = ShmLink::create(&name, payload, transport == "shm-spin")?;
-            let mut peer = spawn_peer(transport, payload, rounds, messages, &name, false)?;
+            let mut link = ShmLink::create(name, payload, transport == "shm-spin")?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, name, false)?;
             let result = drive(&mut link, payload, rounds, messages);
-            finish(&mut peer, result)?
+            finish(&mut peer, result)
         }
         "uds" => {
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -159,20 +235,20 @@ fn measure(transport: &'static str, payload: usize, quick: bool, run_id: &str) -
             let (stream, _) = listener.accept().context("the peer never connected")?;
             let mut link = StreamLink { reader: stream.try_clone()?, writer: stream, buf: Vec::new() };
             let result = drive(&mut link, payload, rounds, messages);
-            finish(&mut peer, result)?
+            finish(&mut peer, result)
         }
         "pipe" => {
-            let mut peer = spawn_peer(transport, payload, rounds, messages, &name, true)?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, name, true)?;
             let writer = peer.stdin.take().context("no pipe to the peer")?;
             let reader = peer.stdout.take().context("no pipe from the peer")?;
             let mut link = StreamLink { reader, writer, buf: Vec::new() };
             let result = drive(&mut link, payload, rounds, messages);
             drop(link);
-            finish(&mut peer, result)?
+            finish(&mut peer, result)
         }
         _ => {
-            let floor = link::floor_create(&name)?;
-            let mut peer = spawn_peer(transport, 0, rounds, 0, &name, false)?;
+            let floor = link::floor_create(name)?;
+            let mut peer = spawn_peer(transport, 0, rounds, 0, name, false)?;
             let result = (|| -> anyhow::Result<(Vec<u64>, f64)> {
                 let mut rtts = Vec::with_capacity(rounds);
                 for round in 0..rounds as u64 {
@@ -183,20 +259,9 @@ fn measure(transport: &'static str, payload: usize, quick: bool, run_id: &str) -
                 }
                 Ok((rtts, 0.0))
             })();
-            finish(&mut peer, result)?
+            finish(&mut peer, result)
         }
-    };
-    rtts.sort_unstable();
-    let one_way = (seconds > 0.0).then(|| messages as f64 / seconds);
-    Ok(ShmResult {
-        transport,
-        payload_bytes: if transport == "floor" { 8 } else { payload },
-        rtt_p50_ns: percentile(&rtts, 0.50).unwrap_or(0),
-        rtt_p99_ns: percentile(&rtts, 0.99).unwrap_or(0),
-        rtt_p999_ns: percentile(&rtts, 0.999).unwrap_or(0),
-        msgs_per_sec: one_way,
-        bytes_per_sec: one_way.map(|m| m * payload as f64),
-    })
+    }
 }
 
 /// Waits for the peer and merges its fate with ours.
@@ -237,14 +302,14 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     let memcpy_1mib = memcpy_bandwidth(1 << 20);
     let mut results = Vec::new();
     for payload in PAYLOADS {
-        for transport in TRANSPORTS {
-            if transport == "floor" && payload != PAYLOADS[0] {
-                continue;
-            }
-            results.push(measure(transport, payload, args.quick, &run_id)?);
-        }
+        let transports: Vec<&'static str> = TRANSPORTS
+            .into_iter()
+            .filter(|&t| args.transports.is_empty() || args.transports.iter().any(|a| a == t))
+            .filter(|&t| t != "floor" || payload == PAYLOADS[0])
+            .collect();
+        results.extend(measure_payload(&transports, payload, args.quick, &run_id)?);
     }
-    report::print(&results, memcpy, memcpy_1mib, two_cpus());
+    report::print(&results, memcpy, memcpy_1mib, two_cpus(), blocks(args.quick));
     if let Some(path) = &args.json {
         report::write_json(path, &results, memcpy, memcpy_1mib)?;
     }

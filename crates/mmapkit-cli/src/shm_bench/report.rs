@@ -15,11 +15,12 @@ fn find<'a>(results: &'a [ShmResult], transport: &str, payload: usize) -> Option
 }
 
 /// Prints a table per payload size, then the comparisons the issue asks for.
-pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool) {
+pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool, blocks: usize) {
     println!(
         "mmapkit shm bench: two processes{}; every payload written and read in full",
         if pinned { " pinned to CPUs 0 and 1" } else { " (one CPU: not pinned)" }
     );
+    println!("round trips in {blocks} blocks per payload, the transports taking turns block by block");
     println!(
         "single-core memcpy: {:.2} GB/s on 64 MiB buffers (memory), {:.2} GB/s on 1 MiB (caches)",
         memcpy / 1e9,
