@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError, Wait};
+use mmapkit_shm::{ChannelOptions, Receiver, RegionOptions, Sender, ShmError, Wait};
 use proptest::prelude::*;
 
 /// Message `seq`: a length from 0 to 1000 and bytes that depend on both.
@@ -171,20 +171,96 @@ fn a_message_committed_before_a_lost_tail_store_is_delivered_and_never_overwritt
     assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"second", "found by the last look");
     assert!(matches!(rx.recv_timeout(Some(Duration::from_secs(5))), Err(ShmError::PeerGone { .. })));
 
-    // A sender that attaches after such a death writes after the message, not over it.
-    let name = unique("lost-tail-next");
+    // try_recv's last look finds it too.
+    let name = unique("lost-tail-try");
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::create_named(&name, &small(4096)) }.unwrap();
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
-    tx.send(b"orphan").unwrap();
-    lose_last_tail_store(&name, b"orphan".len());
+    tx.send(b"only").unwrap();
+    lose_last_tail_store(&name, b"only".len());
     drop(tx);
+    assert_eq!(&*rx.try_recv().unwrap(), b"only");
+    assert!(matches!(rx.try_recv(), Err(ShmError::PeerGone { .. })));
+
+    // A sender that attaches after such a death writes after the message, not
+    // over it, whether the receiver took the message before or not.
+    for taken_first in [false, true] {
+        let name = unique("lost-tail-next");
+        // SAFETY: every end of these channels is this crate's, following its protocol.
+        let mut rx = unsafe { Receiver::create_named(&name, &small(4096)) }.unwrap();
+        // SAFETY: every end of these channels is this crate's, following its protocol.
+        let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+        tx.send(b"orphan").unwrap();
+        lose_last_tail_store(&name, b"orphan".len());
+        drop(tx);
+        if taken_first {
+            assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"orphan");
+        }
+        // SAFETY: every end of these channels is this crate's, following its protocol.
+        let mut next = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+        for message in [&b"next"[..], b"and the one after"] {
+            next.send(message).unwrap();
+        }
+        if !taken_first {
+            assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"orphan");
+        }
+        assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"next", "taken first: {taken_first}");
+        assert_eq!(&*rx.try_recv().unwrap(), b"and the one after", "taken first: {taken_first}");
+    }
+}
+
+#[test]
+fn a_channel_maps_its_whole_ring_up_front_unless_told_not_to() {
+    // A region's pages exist (tmpfs) only once something maps them in.
+    for populate in [true, false] {
+        let name = unique("populate");
+        let mut options = small(1 << 20);
+        options.populate(populate);
+        // SAFETY: every end of these channels is this crate's, following its protocol.
+        let _rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
+        let file = std::fs::File::open(format!("/dev/shm/{name}")).unwrap();
+        let residency = mmapkit::page_cache::residency(&file).unwrap();
+        let (resident, total) = (residency.resident_pages(), residency.total_pages());
+        assert!(total > 256, "a 1 MiB ring and its headers: {total} pages");
+        if populate {
+            assert_eq!(resident, total, "populated: every page mapped");
+        } else {
+            assert!(resident < total / 2, "not populated: {resident} of {total} pages mapped");
+        }
+    }
+}
+
+#[test]
+fn positions_a_peer_misaligned_never_crash_an_end_that_attaches() {
+    // Honest ends only store multiples of 8; an end attaching to odd
+    // positions must not read or write a header word off its alignment (a
+    // debug build checks every such access and would panic).
+    let name = unique("misaligned");
+    let mut kept = small(4096);
+    kept.region(RegionOptions::new().keep().clone());
     // SAFETY: every end of these channels is this crate's, following its protocol.
-    let mut next = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
-    next.send(b"next").unwrap();
-    assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"orphan");
-    assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"next");
+    let rx = unsafe { Receiver::create_named(&name, &kept) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    tx.send(b"before").unwrap();
+    drop(tx);
+    drop(rx);
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    file.write_all_at(&13u64.to_le_bytes(), TAIL_AT).unwrap();
+    file.write_all_at(&5u64.to_le_bytes(), TAIL_AT + 128).unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    for _ in 0..3 {
+        let _ = tx.try_send(b"after");
+        match rx.try_recv() {
+            Ok(_) | Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    std::fs::remove_file(format!("/dev/shm/{name}")).unwrap();
 }
 
 #[test]
@@ -294,9 +370,9 @@ proptest! {
     ) {
         let name = unique("hostile");
         // SAFETY: every end of these channels is this crate's, following its protocol.
-        let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
+        let mut rx = unsafe { Receiver::create_named(&name, &small(4096)) }.unwrap();
         // SAFETY: every end of these channels is this crate's, following its protocol.
-        let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
+        let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
         for seq in 0..seed_messages {
             let bytes = message(seq);
             let _ = tx.try_send(&bytes[..bytes.len().min(300)]);
@@ -318,6 +394,23 @@ proptest! {
             match tx.try_send(b"after") {
                 Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
                 Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+        // A sender attaching to the scribbled ring reads its positions and
+        // walks the records past its tail: errors at worst, here too.
+        drop(tx);
+        // SAFETY: every end of these channels is this crate's, following its protocol.
+        if let Ok(mut again) = unsafe { Sender::open_named(&name, &small(4096)) } {
+            for _ in 0..10 {
+                match again.try_send(b"again") {
+                    Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
+                    Err(other) => prop_assert!(false, "unexpected error {other}"),
+                }
+                match rx.try_recv() {
+                    Ok(message) => prop_assert!(message.len() <= 2040),
+                    Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
+                    Err(other) => prop_assert!(false, "unexpected error {other}"),
+                }
             }
         }
     }

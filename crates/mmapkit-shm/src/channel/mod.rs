@@ -56,6 +56,7 @@ pub struct ChannelOptions {
     peer_check: Duration,
     region: RegionOptions,
     many: bool,
+    populate: bool,
 }
 
 impl Default for ChannelOptions {
@@ -66,12 +67,14 @@ impl Default for ChannelOptions {
             peer_check: Duration::from_millis(100),
             region: RegionOptions::new(),
             many: false,
+            populate: true,
         }
     }
 }
 
 impl ChannelOptions {
-    /// A 1 MiB ring, spin-then-block waiting, a peer check every 100 ms.
+    /// A 1 MiB ring, spin-then-block waiting, a peer check every 100 ms, pages
+    /// mapped up front.
     pub fn new() -> Self {
         Self::default()
     }
@@ -107,6 +110,25 @@ impl ChannelOptions {
     pub fn region(&mut self, options: RegionOptions) -> &mut Self {
         self.region = options;
         self
+    }
+
+    /// Whether each end maps the whole ring when it creates or opens the
+    /// channel (default: yes), so that no message pays a page fault on the
+    /// ring's first lap; with `false`, pages are mapped as messages first
+    /// reach them. (The creating end of a memfd channel always maps them as
+    /// messages reach them; the receiving end follows this option.)
+    pub fn populate(&mut self, yes: bool) -> &mut Self {
+        self.populate = yes;
+        self
+    }
+
+    /// The region options in effect: those given, populating if asked.
+    fn region_options(&self) -> RegionOptions {
+        let mut options = self.region.clone();
+        if self.populate {
+            options.populate();
+        }
+        options
     }
 }
 
@@ -149,19 +171,20 @@ fn layout(many: bool) -> Layout {
 
 /// Takes a robust lock, waiting at most `timeout` (`None`: as long as it
 /// takes; zero: one try). A holder's death is repaired by construction (the
-/// ring's positions change only at commit and release). `Ok(false)` if
-/// another holder kept it for the whole timeout.
-fn take(lock: &ipc::RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<bool> {
+/// ring's positions change only at commit and release; a sender that died
+/// between its commit and its store of `tail` is caught up with by
+/// [`committed_end`]). `Busy` if another holder kept it for the whole timeout.
+fn take(lock: &ipc::RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<SideLock> {
     // SAFETY: the locks are initialised by the creator before publishing.
     match unsafe { lock.lock(timeout) }.map_err(|e| ShmError::os("lock", &region.describe(), e))? {
-        ipc::LockOutcome::Acquired => Ok(true),
+        ipc::LockOutcome::Acquired => Ok(SideLock::Held { after_death: false }),
         ipc::LockOutcome::OwnerDied => {
             // SAFETY: we hold it, taken with OwnerDied.
             unsafe { lock.make_consistent() }.map_err(|e| ShmError::os("recover", &region.describe(), e))?;
-            Ok(true)
+            Ok(SideLock::Held { after_death: true })
         }
         ipc::LockOutcome::NotRecoverable => Err(ShmError::NotRecoverable),
-        ipc::LockOutcome::Busy => Ok(false),
+        ipc::LockOutcome::Busy => Ok(SideLock::Busy),
     }
 }
 
@@ -170,8 +193,8 @@ fn take(lock: &ipc::RawRobustMutex, region: &Region, timeout: Option<Duration>) 
 enum SideLock {
     /// A one-to-one channel: there is no lock.
     Unneeded,
-    /// Taken.
-    Held,
+    /// Taken; `after_death` if its last holder died holding it.
+    Held { after_death: bool },
     /// Another end of this side kept it for the whole timeout.
     Busy,
 }
@@ -285,7 +308,7 @@ impl End {
         }
         let locks = self.locks();
         let lock = if self.role == Role::Sender { &locks.send } else { &locks.recv };
-        Ok(if take(lock, &self.region, timeout)? { SideLock::Held } else { SideLock::Busy })
+        take(lock, &self.region, timeout)
     }
 
     fn give_role_lock(&self) {
@@ -466,7 +489,7 @@ macro_rules! constructors {
             /// write out of bounds.
             pub unsafe fn create_named(name: &str, options: &ChannelOptions) -> Result<$end> {
                 let end = End::create(
-                    |layout, len, init| Region::create_named(name, layout, len, &options.region, init),
+                    |layout, len, init| Region::create_named(name, layout, len, &options.region_options(), init),
                     options,
                     $role,
                 )?;
@@ -478,7 +501,7 @@ macro_rules! constructors {
             /// # Safety
             /// As for [`create_named`](Self::create_named).
             pub unsafe fn open_named(name: &str, options: &ChannelOptions) -> Result<$end> {
-                let region = Region::open_named(name, layout(options.many), &options.region)?;
+                let region = Region::open_named(name, layout(options.many), &options.region_options())?;
                 Ok($end::from_end(End::attach(region, options, $role)?))
             }
 
@@ -498,7 +521,7 @@ macro_rules! constructors {
             /// # Safety
             /// As for [`create_named`](Self::create_named).
             pub unsafe fn receive_region(socket: &UnixStream, options: &ChannelOptions) -> Result<$end> {
-                let region = Region::receive(socket, layout(options.many), &options.region)?;
+                let region = Region::receive(socket, layout(options.many), &options.region_options())?;
                 Ok($end::from_end(End::attach(region, options, $role)?))
             }
 
@@ -551,10 +574,13 @@ impl Sender {
         fits(&self.end, self.head_seen, self.tail, size)
     }
 
-    /// Re-reads the positions, which other senders may have moved.
-    fn refresh(&mut self) {
+    /// Re-reads the positions, which other senders may have moved; after a
+    /// sender died holding the lock, past what it may have committed without
+    /// publishing.
+    fn refresh(&mut self, after_death: bool) {
         self.head_seen = self.end.ring().head();
-        self.tail = committed_end(&self.end, self.head_seen, self.end.ring().tail());
+        let tail = self.end.ring().tail();
+        self.tail = if after_death { committed_end(&self.end, self.head_seen, tail) } else { tail };
     }
 
     #[inline]
@@ -590,11 +616,12 @@ impl Sender {
         self.check_len(len)?;
         let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
             SideLock::Busy => return Err(ShmError::Full),
-            side => side == SideLock::Held,
+            SideLock::Held { after_death } => {
+                self.refresh(after_death);
+                true
+            }
+            SideLock::Unneeded => false,
         };
-        if locked {
-            self.refresh();
-        }
         let found = self.room(record_size(len));
         if let Ok(Some((padding, offset))) = found {
             return Ok(self.reservation(len, padding, offset, locked));
@@ -635,11 +662,12 @@ impl Sender {
         let since = self.end.many.then(Instant::now);
         let locked = match self.end.take_role_lock(timeout)? {
             SideLock::Busy => return Err(ShmError::Timeout(timeout.unwrap_or_default())),
-            side => side == SideLock::Held,
+            SideLock::Held { after_death } => {
+                self.refresh(after_death);
+                true
+            }
+            SideLock::Unneeded => false,
         };
-        if locked {
-            self.refresh();
-        }
         let size = record_size(len);
         let Sender { end, tail, head_seen } = self;
         let ready = || fits(end, end.ring().head(), *tail, size).map_or(true, |r| r.is_some());
@@ -749,10 +777,13 @@ impl std::ops::DerefMut for Reservation<'_> {
 
 /// Where the committed records end, from the published `tail` on. A sender
 /// that died between a commit and its store of `tail` left committed records
-/// past the tail it published (never more than one, with the zeroed header
-/// after it); the next sender must write after them, not over them. Stops at
-/// the first zero header, or one that does not check out.
-fn committed_end(end: &End, head: u64, mut tail: u64) -> u64 {
+/// past the tail it published (those of one reservation: a message, and the
+/// padding before it), which the receiver may have read already (its head is
+/// then past the tail); the next sender must write after them, not over
+/// them. Stops at the first zero header, or one that does not check out.
+fn committed_end(end: &End, head: u64, tail: u64) -> u64 {
+    let ahead = head.checked_sub(tail).is_some_and(|d| d <= end.capacity as u64);
+    let mut tail = if ahead { head } else { tail };
     while let Ok(used) = check_positions(head, tail, end.capacity) {
         let offset = (tail as usize) & (end.capacity - 1);
         // SAFETY: offset is 8-aligned (positions move by record sizes, multiples of 8) and inside the data.
@@ -831,7 +862,7 @@ impl Receiver {
 
     #[inline]
     fn message(&mut self, Found { offset, len, new_head }: Found, locked: bool) -> Message<'_> {
-        // SAFETY: offset..offset+len lies inside the data (check_record).
+        // SAFETY: offset..offset+len lies inside the data (checked by peek_record or check_record).
         let bytes = unsafe { self.end.data.add(offset) }.cast_const();
         Message { receiver: self, bytes, len, new_head, locked, keep: false }
     }
@@ -845,14 +876,17 @@ impl Receiver {
     /// are written many times, and a receiver polling them would take them
     /// back from the sender between its writes. The header is still what
     /// counts: a tail that runs ahead of the committed records (which only a
-    /// broken peer writes) finds a zero header, which is "nothing yet".
+    /// broken peer writes) finds a zero header, which is "nothing yet"; a
+    /// tail behind the head (a sender died before publishing a message that
+    /// the full look then found) shows nothing new until a sender's tail
+    /// passes the head again.
     #[inline(always)]
     fn attempt(&self) -> Result<Option<(Found, bool)>> {
         if !self.end.many {
             let head = self.head.get();
-            if head == self.tail_seen.get() {
+            if head >= self.tail_seen.get() {
                 let tail = self.end.ring().tail();
-                if tail == head {
+                if tail <= head {
                     return Ok(None);
                 }
                 self.tail_seen.set(tail);
@@ -879,7 +913,8 @@ impl Receiver {
     fn full_attempt(&self) -> Result<Option<(Found, bool)>> {
         let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
             SideLock::Busy => return Ok(None),
-            side => side == SideLock::Held,
+            SideLock::Held { .. } => true,
+            SideLock::Unneeded => false,
         };
         if locked {
             self.head.set(self.end.ring().head());
@@ -908,9 +943,14 @@ impl Receiver {
     /// The next message, waiting at most `timeout` (`None`: as long as it takes).
     #[inline(always)]
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
+        // Whether an attempt could find something: what the quick look
+        // checks for one receiver, the header at the head for many.
         let ready = || {
-            let head = if self.end.many { self.end.ring().head() } else { self.head.get() };
-            let offset = (head as usize) & (self.end.capacity - 1);
+            if !self.end.many {
+                let head = self.head.get();
+                return head < self.tail_seen.get() || self.end.ring().tail() > head;
+            }
+            let offset = (self.end.ring().head() as usize) & (self.end.capacity - 1);
             // SAFETY: the offset is 8-aligned and inside the data.
             unsafe { poll_record(self.end.data, offset, self.end.capacity) }.is_some()
         };
