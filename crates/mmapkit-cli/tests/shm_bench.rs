@@ -71,8 +71,11 @@ fn transports_can_be_picked_and_unknown_ones_are_refused() {
     expected.extend([64u64, 4096, 65536, 1 << 20].map(|p| ("uds".to_owned(), p)));
     assert_eq!(rows.iter().cloned().collect::<BTreeSet<_>>(), expected.into_iter().collect::<BTreeSet<_>>());
 
-    let output =
-        Command::cargo_bin("mmapkit").unwrap().args(["shm", "bench", "--transports", "uds,tcp"]).output().unwrap();
+    let output = Command::cargo_bin("mmapkit")
+        .unwrap()
+        .args(["shm", "bench", "--quick", "--transports", "uds,tcp"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("tcp") && stderr.contains("shm-spin"), "{stderr}");

@@ -116,7 +116,14 @@ fn spawn_peer(
     cmd.spawn().context("cannot start the peer process")
 }
 
-/// Ping-pong `rounds` times, then send `messages` one way and wait for the ack.
+/// Round trips at the start of every block that are not counted: the first
+/// one waits for the peer process to start, and the next few for the caches
+/// and branch predictors to settle. Every transport gets the same.
+const WARMUP: usize = 16;
+
+/// Ping-pong `rounds` times, then send `messages` one way and wait for the
+/// ack. The first [`WARMUP`] round trips are not counted (the peer must be
+/// started with `rounds` of them).
 fn drive(link: &mut dyn Link, payload: usize, rounds: usize, messages: usize) -> anyhow::Result<(Vec<u64>, f64)> {
     let mut rtts = Vec::with_capacity(rounds);
     for round in 0..rounds {
@@ -125,6 +132,7 @@ fn drive(link: &mut dyn Link, payload: usize, rounds: usize, messages: usize) ->
         link.recv(payload)?;
         rtts.push(start.elapsed().as_nanos() as u64);
     }
+    rtts.drain(..WARMUP.min(rtts.len()));
     let start = Instant::now();
     for i in 0..messages {
         link.send(payload, i as u8)?;
@@ -183,7 +191,7 @@ fn measure_payload(
             let transport = transports[index];
             let name = format!("{run_id}-{transport}-{payload}-{block}");
             let one_way = if last { messages } else { 0 };
-            let (rtts, seconds) = ping_pong(transport, payload, block_rounds, one_way, &name)?;
+            let (rtts, seconds) = ping_pong(transport, payload, block_rounds + WARMUP, one_way, &name)?;
             samples[index].rtts.extend(rtts);
             if last {
                 samples[index].seconds = seconds;
@@ -211,8 +219,8 @@ fn measure_payload(
 }
 
 /// One block: a peer process, `rounds` round trips, then (if `messages` is
-/// not zero) a one-way run of `messages`. Returns the round-trip times and the
-/// one-way run's seconds.
+/// not zero) a one-way run of `messages`. Returns the round-trip times after
+/// the first [`WARMUP`], and the one-way run's seconds.
 fn ping_pong(
     transport: &'static str,
     payload: usize,
@@ -257,6 +265,7 @@ fn ping_pong(
                     link::floor_wait(&floor, 2 * round + 2)?;
                     rtts.push(start.elapsed().as_nanos() as u64);
                 }
+                rtts.drain(..WARMUP.min(rtts.len()));
                 Ok((rtts, 0.0))
             })();
             finish(&mut peer, result)
