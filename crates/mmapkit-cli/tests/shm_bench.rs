@@ -24,6 +24,8 @@ fn a_quick_run_reports_every_transport_and_payload() {
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report["memcpy_bytes_per_sec"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["blocks"], 2, "a quick run takes two blocks");
+    assert_eq!(report["warmup_round_trips_per_block"], 16);
     let results = report["results"].as_array().unwrap();
     let transports: BTreeSet<&str> = results.iter().map(|r| r["transport"].as_str().unwrap()).collect();
     assert_eq!(transports, BTreeSet::from(["floor", "pipe", "shm-block", "shm-spin", "uds"]));

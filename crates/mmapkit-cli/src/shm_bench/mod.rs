@@ -122,8 +122,7 @@ fn spawn_peer(
 const WARMUP: usize = 16;
 
 /// Ping-pong `rounds` times, then send `messages` one way and wait for the
-/// ack. The first [`WARMUP`] round trips are not counted (the peer must be
-/// started with `rounds` of them).
+/// ack. `rounds` includes the [`WARMUP`] round trips, which are not returned.
 fn drive(link: &mut dyn Link, payload: usize, rounds: usize, messages: usize) -> anyhow::Result<(Vec<u64>, f64)> {
     let mut rtts = Vec::with_capacity(rounds);
     for round in 0..rounds {
@@ -320,7 +319,7 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     }
     report::print(&results, memcpy, memcpy_1mib, two_cpus(), blocks(args.quick));
     if let Some(path) = &args.json {
-        report::write_json(path, &results, memcpy, memcpy_1mib)?;
+        report::write_json(path, &results, memcpy, memcpy_1mib, blocks(args.quick), WARMUP)?;
     }
     if let Some(path) = &args.plot {
         report::plot(path, &results)?;

@@ -91,11 +91,28 @@ struct Report<'a> {
     memcpy_bytes_per_sec: f64,
     /// Single-core memcpy on 1 MiB buffers.
     memcpy_1mib_bytes_per_sec: f64,
+    /// Blocks each payload's round trips were taken in, the transports taking turns.
+    blocks: usize,
+    /// Round trips at the start of each block that were not counted.
+    warmup_round_trips_per_block: usize,
 }
 
 /// Writes the results as JSON.
-pub fn write_json(path: &Path, results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> anyhow::Result<()> {
-    let report = Report { results, memcpy_bytes_per_sec: memcpy, memcpy_1mib_bytes_per_sec: memcpy_1mib };
+pub fn write_json(
+    path: &Path,
+    results: &[ShmResult],
+    memcpy: f64,
+    memcpy_1mib: f64,
+    blocks: usize,
+    warmup: usize,
+) -> anyhow::Result<()> {
+    let report = Report {
+        results,
+        memcpy_bytes_per_sec: memcpy,
+        memcpy_1mib_bytes_per_sec: memcpy_1mib,
+        blocks,
+        warmup_round_trips_per_block: warmup,
+    };
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
