@@ -39,12 +39,11 @@ pub struct RegionOptions {
     mode: u32,
     timeout: Duration,
     keep: bool,
-    populate: bool,
 }
 
 impl Default for RegionOptions {
     fn default() -> Self {
-        RegionOptions { mode: 0o600, timeout: Duration::from_secs(5), keep: false, populate: false }
+        RegionOptions { mode: 0o600, timeout: Duration::from_secs(5), keep: false }
     }
 }
 
@@ -70,15 +69,6 @@ impl RegionOptions {
     /// Leaves a created region's name in place when it is dropped.
     pub fn keep(&mut self) -> &mut Self {
         self.keep = true;
-        self
-    }
-
-    /// Maps every page when the region is created or opened
-    /// (`MAP_POPULATE`), so that no access pays a page fault later; the
-    /// pages are allocated and mapped up front. Off by default; channels
-    /// turn it on (see [`ChannelOptions::populate`](crate::ChannelOptions::populate)).
-    pub fn populate(&mut self) -> &mut Self {
-        self.populate = true;
         self
     }
 }
@@ -198,12 +188,9 @@ impl Region {
         Region::attach(own, Origin::Memfd, layout, options, false)
     }
 
-    fn map(fd: &OwnedFd, len: u64, origin: &Origin, guarded: bool, populate: bool) -> Result<MapMut> {
+    fn map(fd: &OwnedFd, len: u64, origin: &Origin, guarded: bool) -> Result<MapMut> {
         let mut options = MapOptions::new();
         options.len(len as usize);
-        if populate {
-            options.populate();
-        }
         if !guarded {
             // Sealed against shrinking: it cannot fault by truncation.
             options.unguarded();
@@ -234,7 +221,7 @@ impl Region {
         if !matches!(region.origin, Origin::Memfd) {
             ipc::set_len(&region.file, len).map_err(|e| ShmError::os("size", &describe, e))?;
         }
-        region.map = Region::map(&region.file, len, &region.origin, guarded, options.populate)?;
+        region.map = Region::map(&region.file, len, &region.origin, guarded)?;
         let header = region.header_ptr();
         // SAFETY: the mapping is `len >= HEADER_SIZE` bytes and writable.
         unsafe { header::begin(header, layout, payload_len as u64, ipc::process_id()) };
@@ -267,7 +254,7 @@ impl Region {
             std::thread::sleep(Duration::from_millis(1));
             len = ipc::file_status(&fd).map_err(|e| ShmError::os("inspect", &describe, e))?.len;
         }
-        let map = Region::map(&fd, len, &origin, guarded, options.populate)?;
+        let map = Region::map(&fd, len, &origin, guarded)?;
         let mut region = Region { map, file: fd, origin, remove_on_drop: false, payload_len: 0 };
         let remaining = options.timeout.saturating_sub(start.elapsed());
         // SAFETY: the mapping is at least HEADER_SIZE bytes and lives in `region`.
@@ -278,6 +265,17 @@ impl Region {
 
     fn header_ptr(&self) -> *mut Header {
         self.map.as_ptr().cast_mut().cast()
+    }
+
+    /// Maps in, writable, the first `len` bytes of the payload (at most all of
+    /// it), allocating them if they are not yet (`MADV_POPULATE_WRITE`), so
+    /// that touching them later costs no page fault. The bytes are not
+    /// changed. Fails on kernels before 5.14, and with `Fault` if the file was
+    /// cut short under the mapping.
+    pub fn populate(&self, len: usize) -> Result<()> {
+        self.map
+            .advise_range(mmapkit::Advice::PopulateWrite, HEADER_SIZE, len.min(self.payload_len))
+            .map_err(|e| ShmError::os("populate", &self.describe(), e.into()))
     }
 
     /// The first payload byte (aligned to 128 bytes).

@@ -199,15 +199,76 @@ fn a_message_committed_before_a_lost_tail_store_is_delivered_and_never_overwritt
         }
         // SAFETY: every end of these channels is this crate's, following its protocol.
         let mut next = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+        if !taken_first {
+            // The new sender published the orphan when it attached: it
+            // arrives while that sender sits idle (alive, so no last look).
+            assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"orphan");
+        }
         for message in [&b"next"[..], b"and the one after"] {
             next.send(message).unwrap();
-        }
-        if !taken_first {
-            assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"orphan");
         }
         assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"next", "taken first: {taken_first}");
         assert_eq!(&*rx.try_recv().unwrap(), b"and the one after", "taken first: {taken_first}");
     }
+}
+
+/// CPU time this thread has used, in clock ticks (user and system).
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_blocking_receiver_sleeps_while_a_dead_senders_message_waits_for_the_last_look() {
+    // The header is committed but the tail never moved: the receiver's
+    // quick look finds nothing, so its futex wait must find nothing either
+    // and sleep until the liveness check, not spin on the header.
+    let name = unique("sleeps");
+    let mut options = small(4096);
+    options.wait(Wait::Block).peer_check(Duration::from_secs(1));
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    tx.send(b"stranded").unwrap();
+    lose_last_tail_store(&name, b"stranded".len());
+    drop(tx);
+    let before = thread_cpu_ticks();
+    assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"stranded");
+    let used = thread_cpu_ticks() - before;
+    // Spinning through the one-second wait would use about 100 ticks.
+    assert!(used < 50, "the wait used {used} clock ticks of CPU");
+}
+
+#[test]
+fn positions_near_the_top_of_u64_give_errors_never_an_overflow() {
+    let name = unique("top");
+    let mut kept = small(4096);
+    kept.region(RegionOptions::new().keep().clone());
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    drop(unsafe { Receiver::create_named(&name, &kept) }.unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    let top = (u64::MAX - 300) & !7;
+    file.write_all_at(&top.to_le_bytes(), TAIL_AT).unwrap();
+    file.write_all_at(&top.to_le_bytes(), TAIL_AT + 128).unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    for _ in 0..8 {
+        match tx.try_send(&[7u8; 100]) {
+            Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+        match rx.try_recv() {
+            Ok(message) => assert_eq!(&*message, &[7u8; 100]),
+            Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    std::fs::remove_file(format!("/dev/shm/{name}")).unwrap();
 }
 
 #[test]
@@ -229,6 +290,19 @@ fn a_channel_maps_its_whole_ring_up_front_unless_told_not_to() {
             assert!(resident < total / 2, "not populated: {resident} of {total} pages mapped");
         }
     }
+
+    // An end that opens a ring larger than the capacity it was given maps no
+    // more than that: a peer cannot make it allocate more than it asked for.
+    let name = unique("populate-bound");
+    let mut lazy = small(1 << 20);
+    lazy.populate(false);
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let _rx = unsafe { Receiver::create_named(&name, &lazy) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let _tx = unsafe { Sender::open_named(&name, &small(64 * 1024)) }.unwrap();
+    let file = std::fs::File::open(format!("/dev/shm/{name}")).unwrap();
+    let resident = mmapkit::page_cache::residency(&file).unwrap().resident_pages();
+    assert!((16..=24).contains(&resident), "64 KiB of a 1 MiB ring and the headers: {resident} pages mapped");
 }
 
 #[test]

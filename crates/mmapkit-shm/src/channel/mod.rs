@@ -112,23 +112,15 @@ impl ChannelOptions {
         self
     }
 
-    /// Whether each end maps the whole ring when it creates or opens the
-    /// channel (default: yes), so that no message pays a page fault on the
-    /// ring's first lap; with `false`, pages are mapped as messages first
-    /// reach them. (The creating end of a memfd channel always maps them as
-    /// messages reach them; the receiving end follows this option.)
+    /// Whether each end maps the ring in when it attaches (default: yes), so
+    /// that no message pays a page fault on the ring's first lap; with
+    /// `false`, pages are mapped as messages first reach them. An end maps at
+    /// most the capacity it was given here, whatever the ring's creator
+    /// chose, so a peer cannot make it allocate more than it asked for. On
+    /// kernels before 5.14 (no `MADV_POPULATE_WRITE`) this does nothing.
     pub fn populate(&mut self, yes: bool) -> &mut Self {
         self.populate = yes;
         self
-    }
-
-    /// The region options in effect: those given, populating if asked.
-    fn region_options(&self) -> RegionOptions {
-        let mut options = self.region.clone();
-        if self.populate {
-            options.populate();
-        }
-        options
     }
 }
 
@@ -261,6 +253,10 @@ impl End {
         let fits = (RING_HEADER_SIZE as u64).checked_add(capacity).is_some_and(|n| n <= region.payload_len() as u64);
         if !capacity.is_power_of_two() || capacity < 64 || !fits {
             return Err(corrupt(format!("a ring capacity of {capacity} bytes does not fit the region")));
+        }
+        if options.populate {
+            // A hint: a kernel without MADV_POPULATE_WRITE maps pages as they are reached instead.
+            let _ = region.populate(RING_HEADER_SIZE + (capacity as usize).min(options.capacity));
         }
         let mine = if role == Role::Sender { &header.sender_state } else { &header.receiver_state };
         // Claim a liveness byte: the only one for a one-to-one channel, the
@@ -489,7 +485,7 @@ macro_rules! constructors {
             /// write out of bounds.
             pub unsafe fn create_named(name: &str, options: &ChannelOptions) -> Result<$end> {
                 let end = End::create(
-                    |layout, len, init| Region::create_named(name, layout, len, &options.region_options(), init),
+                    |layout, len, init| Region::create_named(name, layout, len, &options.region, init),
                     options,
                     $role,
                 )?;
@@ -501,7 +497,7 @@ macro_rules! constructors {
             /// # Safety
             /// As for [`create_named`](Self::create_named).
             pub unsafe fn open_named(name: &str, options: &ChannelOptions) -> Result<$end> {
-                let region = Region::open_named(name, layout(options.many), &options.region_options())?;
+                let region = Region::open_named(name, layout(options.many), &options.region)?;
                 Ok($end::from_end(End::attach(region, options, $role)?))
             }
 
@@ -521,7 +517,7 @@ macro_rules! constructors {
             /// # Safety
             /// As for [`create_named`](Self::create_named).
             pub unsafe fn receive_region(socket: &UnixStream, options: &ChannelOptions) -> Result<$end> {
-                let region = Region::receive(socket, layout(options.many), &options.region_options())?;
+                let region = Region::receive(socket, layout(options.many), &options.region)?;
                 Ok($end::from_end(End::attach(region, options, $role)?))
             }
 
@@ -558,7 +554,11 @@ constructors!(Receiver, Role::Receiver);
 impl Sender {
     fn from_end(end: End) -> Sender {
         let head_seen = end.ring().head();
-        let tail = committed_end(&end, head_seen, end.ring().tail());
+        let mut tail = end.ring().tail();
+        if !end.many {
+            // The only sender (the liveness byte says so) may publish.
+            tail = catch_up(&end, head_seen, tail);
+        }
         Sender { end, tail, head_seen }
     }
 
@@ -580,7 +580,8 @@ impl Sender {
     fn refresh(&mut self, after_death: bool) {
         self.head_seen = self.end.ring().head();
         let tail = self.end.ring().tail();
-        self.tail = if after_death { committed_end(&self.end, self.head_seen, tail) } else { tail };
+        // Under the senders' lock, which the dead sender held.
+        self.tail = if after_death { catch_up(&self.end, self.head_seen, tail) } else { tail };
     }
 
     #[inline]
@@ -591,7 +592,7 @@ impl Sender {
             // `at..at+padding` is free space at the data's end (checked by `fits`).
             (self.end.data.wrapping_add(at), padding - RECORD_HEADER)
         });
-        let new_tail = self.tail + (padding + size) as u64;
+        let new_tail = self.tail.wrapping_add((padding + size) as u64);
         // SAFETY: `offset..offset+size` is free space inside the data.
         let record = unsafe { self.end.data.add(offset) };
         Reservation {
@@ -775,6 +776,20 @@ impl std::ops::DerefMut for Reservation<'_> {
     }
 }
 
+/// Moves the published `tail` past records a dead sender committed but did
+/// not publish ([`committed_end`]), and wakes the receivers, which wait on the
+/// tail; returns the new tail. Only a sender that no other sender can race
+/// may call it: the only sender of a one-to-one channel, or one holding the
+/// senders' lock.
+fn catch_up(end: &End, head: u64, published: u64) -> u64 {
+    let tail = committed_end(end, head, published);
+    if tail != published {
+        end.ring().tail.0.store(tail, Ordering::Release);
+        end.ring().data_ready.notify_all();
+    }
+    tail
+}
+
 /// Where the committed records end, from the published `tail` on. A sender
 /// that died between a commit and its store of `tail` left committed records
 /// past the tail it published (those of one reservation: a message, and the
@@ -786,10 +801,10 @@ fn committed_end(end: &End, head: u64, tail: u64) -> u64 {
     let mut tail = if ahead { head } else { tail };
     while let Ok(used) = check_positions(head, tail, end.capacity) {
         let offset = (tail as usize) & (end.capacity - 1);
-        // SAFETY: offset is 8-aligned (positions move by record sizes, multiples of 8) and inside the data.
+        // SAFETY: offset is inside the data and 8-aligned: positions are read through `aligned()` and move by record sizes, multiples of 8.
         let Some(record) = (unsafe { read_record(end.data.add(offset)) }) else { break };
         match check_record(record, offset, end.capacity) {
-            Ok(size) if used + size <= end.capacity => tail += size as u64,
+            Ok(size) if used + size <= end.capacity => tail = tail.wrapping_add(size as u64),
             _ => break,
         }
     }
@@ -895,7 +910,7 @@ impl Receiver {
             // SAFETY: the offset is 8-aligned (every record size is a multiple of 8) and inside the data.
             match unsafe { peek_record(self.end.data, offset, self.end.capacity) } {
                 Peek::Message { len } => {
-                    let new_head = head + record_size(len) as u64;
+                    let new_head = head.wrapping_add(record_size(len) as u64);
                     return Ok(Some((Found { offset: offset + RECORD_HEADER, len, new_head }, false)));
                 }
                 Peek::Nothing => return Ok(None),
@@ -995,10 +1010,11 @@ fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>> {
         };
         let size = check_record(record, offset, end.capacity).map_err(|e| end.corrupt(e))?;
         if record.kind == KIND_PADDING {
-            release(end, head, head.get() + size as u64);
+            release(end, head, head.get().wrapping_add(size as u64));
             continue;
         }
-        return Ok(Some(Found { offset: offset + RECORD_HEADER, len: record.len, new_head: head.get() + size as u64 }));
+        let new_head = head.get().wrapping_add(size as u64);
+        return Ok(Some(Found { offset: offset + RECORD_HEADER, len: record.len, new_head }));
     }
 }
 
