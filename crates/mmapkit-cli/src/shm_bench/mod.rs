@@ -6,6 +6,7 @@
 mod link;
 mod report;
 
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -240,7 +241,7 @@ fn ping_pong(
             let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
             let mut peer = spawn_peer(transport, payload, rounds, messages, path.to_str().unwrap_or_default(), false)?;
             let (stream, _) = listener.accept().context("the peer never connected")?;
-            let mut link = StreamLink { reader: stream.try_clone()?, writer: stream, buf: Vec::new() };
+            let mut link = StreamLink { reader: buffered(stream.try_clone()?), writer: stream, buf: Vec::new() };
             let result = drive(&mut link, payload, rounds, messages);
             finish(&mut peer, result)
         }
@@ -248,7 +249,7 @@ fn ping_pong(
             let mut peer = spawn_peer(transport, payload, rounds, messages, name, true)?;
             let writer = peer.stdin.take().context("no pipe to the peer")?;
             let reader = peer.stdout.take().context("no pipe from the peer")?;
-            let mut link = StreamLink { reader, writer, buf: Vec::new() };
+            let mut link = StreamLink { reader: buffered(reader), writer, buf: Vec::new() };
             let result = drive(&mut link, payload, rounds, messages);
             drop(link);
             finish(&mut peer, result)
@@ -270,6 +271,13 @@ fn ping_pong(
             finish(&mut peer, result)
         }
     }
+}
+
+/// The reading side of a byte stream, as both stream transports use it: one
+/// buffer, so that a run of small messages costs one `read` per buffer
+/// rather than one per message, for the socket and the pipe alike.
+fn buffered<R: std::io::Read>(reader: R) -> std::io::BufReader<R> {
+    std::io::BufReader::with_capacity(64 * 1024, reader)
 }
 
 /// Waits for the peer and merges its fate with ours.
@@ -341,12 +349,12 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
         "uds" => {
             let stream =
                 std::os::unix::net::UnixStream::connect(&name).with_context(|| format!("cannot connect to {name}"))?;
-            let mut link = StreamLink { reader: stream.try_clone()?, writer: stream, buf: Vec::new() };
+            let mut link = StreamLink { reader: buffered(stream.try_clone()?), writer: stream, buf: Vec::new() };
             echo(&mut link, payload, rounds, messages)
         }
         "pipe" => {
-            let mut link =
-                StreamLink { reader: std::io::stdin().lock(), writer: std::io::stdout().lock(), buf: Vec::new() };
+            let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+            let mut link = StreamLink { reader: buffered(stdin), writer: std::io::stdout().lock(), buf: Vec::new() };
             echo(&mut link, payload, rounds, messages)
         }
         "floor" => {
