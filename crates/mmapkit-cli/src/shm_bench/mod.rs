@@ -153,23 +153,34 @@ fn echo(link: &mut dyn Link, payload: usize, rounds: usize, messages: usize) -> 
     link.send(8, 0)
 }
 
-/// Round trips of one transport at one payload, taken in blocks that
-/// alternate with the other transports' (see [`BLOCKS`]), and the one-way
-/// run's seconds.
+/// What one transport measured at one payload over its blocks.
 struct Samples {
+    /// Every counted round trip, from all blocks.
     rtts: Vec<u64>,
-    seconds: f64,
+    /// Each block's one-way rate, in messages per second.
+    rates: Vec<f64>,
 }
 
 /// Ping-pong is split into this many blocks, and a payload's transports take
-/// turns block by block (each block in a rotated order), so that a change in
-/// the machine's speed during the run (these are shared virtual machines)
-/// falls on every transport alike, and the ratios compare like with like.
-/// The one-way run comes with each transport's last block.
+/// turns block by block, so that a change in the machine's speed during the
+/// run (these are shared virtual machines) falls on every transport alike,
+/// and the ratios compare like with like. Each block also runs its share of
+/// the one-way messages; the rate reported is the median block's.
 const BLOCKS: usize = 5;
+
+/// The order of a block: the transports the targets compare stand next to
+/// each other (the floor and the spinning channel, which take milliseconds;
+/// the blocking channel and the socket), and every other block runs it
+/// backwards, so that no transport always goes first.
+const BLOCK_ORDER: [&str; 5] = ["floor", "shm-spin", "shm-block", "uds", "pipe"];
 
 fn blocks(quick: bool) -> usize {
     if quick { 2 } else { BLOCKS }
+}
+
+/// `total` split into `blocks` shares; the last one takes the remainder.
+fn share(total: usize, blocks: usize, block: usize) -> usize {
+    total / blocks + if block + 1 == blocks { total % blocks } else { 0 }
 }
 
 /// Measures every transport in `transports` at `payload`, block by block.
@@ -182,29 +193,29 @@ fn measure_payload(
     let (rounds, messages) = counts(payload, quick);
     let blocks = blocks(quick);
     let mut samples: Vec<Samples> =
-        transports.iter().map(|_| Samples { rtts: Vec::with_capacity(rounds), seconds: 0.0 }).collect();
+        transports.iter().map(|_| Samples { rtts: Vec::with_capacity(rounds), rates: Vec::new() }).collect();
     let mut order: Vec<usize> = (0..transports.len()).collect();
+    order.sort_by_key(|&i| BLOCK_ORDER.iter().position(|&t| t == transports[i]));
     for block in 0..blocks {
-        let last = block + 1 == blocks;
-        let block_rounds = rounds / blocks + if last { rounds % blocks } else { 0 };
+        let (block_rounds, block_messages) = (share(rounds, blocks, block), share(messages, blocks, block));
         for &index in &order {
             let transport = transports[index];
             let name = format!("{run_id}-{transport}-{payload}-{block}");
-            let one_way = if last { messages } else { 0 };
-            let (rtts, seconds) = ping_pong(transport, payload, block_rounds + WARMUP, one_way, &name)?;
+            let (rtts, seconds) = ping_pong(transport, payload, block_rounds + WARMUP, block_messages, &name)?;
             samples[index].rtts.extend(rtts);
-            if last {
-                samples[index].seconds = seconds;
+            if transport != "floor" && seconds > 0.0 {
+                samples[index].rates.push(block_messages as f64 / seconds);
             }
         }
-        order.rotate_left(1);
+        order.reverse();
     }
     Ok(transports
         .iter()
         .zip(samples)
-        .map(|(&transport, Samples { mut rtts, seconds })| {
+        .map(|(&transport, Samples { mut rtts, mut rates })| {
             rtts.sort_unstable();
-            let one_way = (transport != "floor" && seconds > 0.0).then(|| messages as f64 / seconds);
+            rates.sort_by(f64::total_cmp);
+            let one_way = rates.get(rates.len() / 2).copied();
             ShmResult {
                 transport,
                 payload_bytes: if transport == "floor" { 8 } else { payload },

@@ -20,7 +20,10 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
         "mmapkit shm bench: two processes{}; every payload written and read in full",
         if pinned { " pinned to CPUs 0 and 1" } else { " (one CPU: not pinned)" }
     );
-    println!("round trips in {blocks} blocks per payload, the transports taking turns block by block");
+    println!(
+        "round trips and one-way runs in {blocks} blocks per payload, the transports taking turns block by block; \
+         msgs/s is the median block's"
+    );
     println!(
         "single-core memcpy: {:.2} GB/s on 64 MiB buffers (memory), {:.2} GB/s on 1 MiB (caches)",
         memcpy / 1e9,
