@@ -31,7 +31,8 @@ impl Event {
     /// the notifier changes before it calls [`notify_one`](Self::notify_one)
     /// or [`notify_all`](Self::notify_all).
     pub fn wait_until(&self, mut ready: impl FnMut() -> bool, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout past what the clock can name is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if ready() {
                 return true;

@@ -91,6 +91,11 @@ fn timeouts_hold_for_every_way_of_waiting() {
         let waited = start.elapsed();
         assert!(matches!(err, ShmError::Timeout(t) if t == timeout), "{wait:?}: {err}");
         assert!(waited >= timeout && waited < Duration::from_secs(5), "{wait:?}: gave up after {waited:?}");
+        // A timeout too long for the clock is no deadline, not a panic: the
+        // wait ends when the peer is found gone.
+        drop(rx);
+        let err = tx.send_timeout(&[1u8; 1000], Some(Duration::MAX)).unwrap_err();
+        assert!(matches!(err, ShmError::PeerGone { .. }), "{wait:?}: {err}");
     }
 }
 
@@ -242,33 +247,92 @@ fn a_blocking_receiver_sleeps_while_a_dead_senders_message_waits_for_the_last_lo
     assert!(used < 50, "the wait used {used} clock ticks of CPU");
 }
 
-#[test]
-fn positions_near_the_top_of_u64_give_errors_never_an_overflow() {
+/// Makes a kept channel region with the head at `at` and the tail at
+/// `tail` (one-to-one, or many-to-many with `options`), and optionally a
+/// committed 100-byte message at the head.
+fn positions_at(at: u64, tail: u64, stranded: bool, options: &ChannelOptions) -> String {
     let name = unique("top");
-    let mut kept = small(4096);
+    let mut kept = options.clone();
     kept.region(RegionOptions::new().keep().clone());
     // SAFETY: every end of these channels is this crate's, following its protocol.
     drop(unsafe { Receiver::create_named(&name, &kept) }.unwrap());
     let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
-    let top = (u64::MAX - 300) & !7;
-    file.write_all_at(&top.to_le_bytes(), TAIL_AT).unwrap();
-    file.write_all_at(&top.to_le_bytes(), TAIL_AT + 128).unwrap();
-    // SAFETY: every end of these channels is this crate's, following its protocol.
-    let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
-    // SAFETY: every end of these channels is this crate's, following its protocol.
-    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
-    for _ in 0..8 {
-        match tx.try_send(&[7u8; 100]) {
-            Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) => {}
-            Err(other) => panic!("unexpected error {other}"),
-        }
-        match rx.try_recv() {
-            Ok(message) => assert_eq!(&*message, &[7u8; 100]),
-            Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) => {}
-            Err(other) => panic!("unexpected error {other}"),
+    file.write_all_at(&tail.to_le_bytes(), TAIL_AT).unwrap();
+    file.write_all_at(&at.to_le_bytes(), TAIL_AT + 128).unwrap();
+    if stranded {
+        // The data starts after the region header and the 1024-byte ring header.
+        let offset = 128 + 1024 + (at % 4096);
+        file.write_all_at(&[7u8; 100], offset + 8).unwrap();
+        file.write_all_at(&(0x4d53_4721u64 << 32 | 100).to_le_bytes(), offset).unwrap();
+    }
+    name
+}
+
+/// Removes a kept region when dropped, whatever the test did.
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/dev/shm/{}", self.0));
+    }
+}
+
+/// Takes what is there: errors, or messages (garbled, perhaps, but inside
+/// the limit), never a panic.
+fn take_any(rx: &mut Receiver) {
+    match rx.try_recv() {
+        Ok(message) => assert!(message.len() <= 2040),
+        Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn positions_near_the_top_of_u64_give_errors_never_an_overflow() {
+    // Positions a peer put just below 2^64: 304 below, and 112 below (a
+    // 100-byte message then ends exactly at 2^64); with a message committed
+    // there but not published (a sender attaching walks past it), or
+    // published by a tail further on (the receiver's quick look takes it);
+    // with the sender alive, replaced, and gone (the receiver's last look);
+    // one-to-one and many-to-many.
+    let top = |below: u64| u64::MAX - below + 1;
+    let cases = [
+        (top(304), top(304), false),
+        (top(112), top(112), false),
+        (top(112), top(112), true),
+        (top(304), top(304), true),
+        (top(112), top(8), true),
+    ];
+    for (at, tail, stranded) in cases {
+        for many in [false, true] {
+            let mut options = small(4096);
+            if many {
+                options.many();
+            }
+            let name = positions_at(at, tail, stranded, &options);
+            let _remove = RemoveOnDrop(name.clone());
+            // SAFETY: every end of these channels is this crate's, following its protocol.
+            let mut rx = unsafe { Receiver::open_named(&name, &options) }.unwrap();
+            // SAFETY: every end of these channels is this crate's, following its protocol.
+            let mut tx = unsafe { Sender::open_named(&name, &options) }.unwrap();
+            for round in 0..8 {
+                take_any(&mut rx);
+                if round == 4 {
+                    drop(tx);
+                    // SAFETY: every end of these channels is this crate's, following its protocol.
+                    tx = unsafe { Sender::open_named(&name, &options) }.unwrap();
+                }
+                match tx.try_send(&[7u8; 100]) {
+                    Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) => {}
+                    Err(other) => panic!("unexpected error {other}"),
+                }
+            }
+            drop(tx);
+            for _ in 0..3 {
+                take_any(&mut rx);
+            }
         }
     }
-    std::fs::remove_file(format!("/dev/shm/{name}")).unwrap();
 }
 
 #[test]
@@ -303,6 +367,43 @@ fn a_channel_maps_its_whole_ring_up_front_unless_told_not_to() {
     let file = std::fs::File::open(format!("/dev/shm/{name}")).unwrap();
     let resident = mmapkit::page_cache::residency(&file).unwrap().resident_pages();
     assert!((16..=24).contains(&resident), "64 KiB of a 1 MiB ring and the headers: {resident} pages mapped");
+}
+
+#[test]
+fn a_sender_catching_up_wakes_a_blocked_receiver() {
+    // The receiver sleeps (its liveness check is far off); the sender that
+    // attaches after the dead one publishes the stranded message and must
+    // wake it, or the message waits out the receiver's whole timeout.
+    let name = unique("catch-up-wakes");
+    let mut options = small(4096);
+    options.wait(Wait::Block).peer_check(Duration::from_secs(60));
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    tx.send(b"stranded").unwrap();
+    lose_last_tail_store(&name, b"stranded".len());
+    drop(tx);
+    // The new sender stays attached until the receiver is done: its
+    // closing would wake the receiver too.
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let name = &name;
+        s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: every end of these channels is this crate's, following its protocol.
+            let next = unsafe { Sender::open_named(name, &small(4096)) }.unwrap();
+            let _ = wait_done.recv_timeout(Duration::from_secs(15));
+            drop(next);
+        });
+        let start = Instant::now();
+        let got = rx.recv_timeout(Some(Duration::from_secs(10))).map(|m| m.to_vec());
+        let waited = start.elapsed();
+        done.send(()).unwrap();
+        assert_eq!(got.unwrap(), b"stranded");
+        // About 300 ms with the wake-up; without it, the whole 10 s nap.
+        assert!(waited < Duration::from_secs(5), "the receiver slept {waited:?} past the catch-up");
+    });
 }
 
 #[test]

@@ -160,6 +160,20 @@ fn child_wait_for_mail() {
 }
 
 #[test]
+fn a_timeout_too_long_for_the_clock_waits_without_a_deadline() {
+    let name = unique("forever");
+    let mutex =
+        // SAFETY: only this test reaches the value, and only through the lock.
+        unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 0, to: 0 }) }.unwrap();
+    drop(mutex.lock_timeout(Duration::MAX).unwrap());
+    let name = unique("forever-event");
+    // SAFETY: Mailbox is used only through its atomics and event.
+    let mailbox = unsafe { Shared::<Mailbox>::create_named(&name, "Mailbox", &RegionOptions::new(), |_| {}) }.unwrap();
+    mailbox.flag.store(1, Ordering::SeqCst);
+    assert!(mailbox.event.wait_until(|| mailbox.flag.load(Ordering::SeqCst) == 1, Some(Duration::MAX)));
+}
+
+#[test]
 fn an_event_wait_times_out_and_no_wake_up_is_lost() {
     let name = unique("timeout");
     // SAFETY: Mailbox is used only through its atomics and event.

@@ -165,7 +165,7 @@ fn layout(many: bool) -> Layout {
 /// takes; zero: one try). A holder's death is repaired by construction (the
 /// ring's positions change only at commit and release; a sender that died
 /// between its commit and its store of `tail` is caught up with by
-/// [`committed_end`]). `Busy` if another holder kept it for the whole timeout.
+/// [`catch_up`]). `Busy` if another holder kept it for the whole timeout.
 fn take(lock: &ipc::RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<SideLock> {
     // SAFETY: the locks are initialised by the creator before publishing.
     match unsafe { lock.lock(timeout) }.map_err(|e| ShmError::os("lock", &region.describe(), e))? {
@@ -254,10 +254,6 @@ impl End {
         if !capacity.is_power_of_two() || capacity < 64 || !fits {
             return Err(corrupt(format!("a ring capacity of {capacity} bytes does not fit the region")));
         }
-        if options.populate {
-            // A hint: a kernel without MADV_POPULATE_WRITE maps pages as they are reached instead.
-            let _ = region.populate(RING_HEADER_SIZE + (capacity as usize).min(options.capacity));
-        }
         let mine = if role == Role::Sender { &header.sender_state } else { &header.receiver_state };
         // Claim a liveness byte: the only one for a one-to-one channel, the
         // first free of MAX_ENDS for a many-to-many one.
@@ -272,6 +268,10 @@ impl End {
         }
         if !claimed {
             return Err(ShmError::EndTaken { region: describe, role: role.name() });
+        }
+        if options.populate {
+            // A hint: a kernel without MADV_POPULATE_WRITE maps pages as they are reached instead.
+            let _ = region.populate(RING_HEADER_SIZE + (capacity as usize).min(options.capacity));
         }
         if options.wait != Wait::Spin {
             let may_sleep = if role == Role::Sender { &header.sender_may_sleep } else { &header.receiver_may_sleep };
@@ -370,7 +370,7 @@ impl End {
         last_look: impl FnOnce() -> Result<Option<T>>,
     ) -> Result<T> {
         // (deadline, next liveness check), once the clock has been read.
-        let mut clock = since.map(|s| (timeout.map(|t| s + t), s + self.peer_check));
+        let mut clock = since.map(|s| (deadline(s, timeout), later(s, self.peer_check)));
         let mut spins: u32 = 0;
         loop {
             if let Some(value) = attempt()? {
@@ -405,7 +405,7 @@ impl End {
         ready: &dyn Fn() -> bool,
     ) -> Result<Paced> {
         let now = Instant::now();
-        let (deadline, next_check) = clock.get_or_insert((timeout.map(|t| now + t), now + self.peer_check));
+        let (deadline, next_check) = clock.get_or_insert((deadline(now, timeout), later(now, self.peer_check)));
         if deadline.is_some_and(|d| now >= d) {
             return Err(ShmError::Timeout(timeout.unwrap_or_default()));
         }
@@ -413,7 +413,7 @@ impl End {
             if self.peer_gone()? {
                 return Ok(Paced::PeerGone);
             }
-            *next_check = now + self.peer_check;
+            *next_check = later(now, self.peer_check);
         }
         if spinning {
             std::hint::spin_loop();
@@ -424,6 +424,17 @@ impl End {
         }
         Ok(Paced::Again)
     }
+}
+
+/// When a wait of `timeout` from `start` ends: never for `None`, nor for a
+/// timeout past what the clock can name.
+fn deadline(start: Instant, timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| start.checked_add(t))
+}
+
+/// `start + wait`, or a year from `start` if that is past what the clock can name.
+fn later(start: Instant, wait: Duration) -> Instant {
+    start.checked_add(wait).unwrap_or_else(|| start + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// What a wait does after [`End::pace`].

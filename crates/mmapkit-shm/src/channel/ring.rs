@@ -4,7 +4,8 @@
 //! The payload of a channel region is a `RingHeader` followed by `capacity`
 //! data bytes (a power of two). Positions `head` and `tail` count bytes since
 //! the start and only grow (arithmetic on them wraps: a peer that puts them
-//! near 2^64 gets `Corrupt` at the next check, never an overflow). A record is an 8-byte header word (`len` in the low
+//! near 2^64 garbles the channel, to `Corrupt` or to nothing more arriving,
+//! never to an overflow). A record is an 8-byte header word (`len` in the low
 //! half, `kind` in the high half; zero means "nothing here yet") and `len`
 //! bytes, padded to 8. A record never wraps: where one would not fit before the
 //! end of the data, a padding record fills the end first.

@@ -222,11 +222,22 @@ pub(crate) unsafe fn robust_mutex_lock(
         }
         Some(t) => {
             let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-            let deadline = Duration::new(now.tv_sec as u64, now.tv_nsec as u32) + t;
-            let abs =
-                libc::timespec { tv_sec: deadline.as_secs() as libc::time_t, tv_nsec: deadline.subsec_nanos() as _ };
-            // SAFETY: as above; `abs` is a valid timespec.
-            unsafe { libc::pthread_mutex_timedlock(mutex, &abs) }
+            let deadline = Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+                .checked_add(t)
+                .filter(|d| d.as_secs() <= libc::time_t::MAX as u64);
+            match deadline {
+                // A deadline past what the clock can name is no deadline.
+                // SAFETY: as above.
+                None => unsafe { libc::pthread_mutex_lock(mutex) },
+                Some(deadline) => {
+                    let abs = libc::timespec {
+                        tv_sec: deadline.as_secs() as libc::time_t,
+                        tv_nsec: deadline.subsec_nanos() as _,
+                    };
+                    // SAFETY: as above; `abs` is a valid timespec.
+                    unsafe { libc::pthread_mutex_timedlock(mutex, &abs) }
+                }
+            }
         }
     };
     lock_outcome(rc)
