@@ -165,8 +165,9 @@ struct Samples {
 /// turns block by block, so that a change in the machine's speed during the
 /// run (these are shared virtual machines) falls on every transport alike,
 /// and the ratios compare like with like. Each block also runs its share of
-/// the one-way messages; the rate reported is the median block's.
-const BLOCKS: usize = 5;
+/// the one-way messages; the rate reported is the median block's. An even
+/// number, so that the order below runs forwards and backwards equally often.
+const BLOCKS: usize = 6;
 
 /// The order of a block: the transports the targets compare stand next to
 /// each other (the floor and the spinning channel, which take milliseconds;
@@ -176,6 +177,17 @@ const BLOCK_ORDER: [&str; 5] = ["floor", "shm-spin", "shm-block", "uds", "pipe"]
 
 fn blocks(quick: bool) -> usize {
     if quick { 2 } else { BLOCKS }
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(values[mid]),
+        _ => Some((values[mid - 1] + values[mid]) / 2.0),
+    }
 }
 
 /// `total` split into `blocks` shares; the last one takes the remainder.
@@ -203,7 +215,7 @@ fn measure_payload(
             let name = format!("{run_id}-{transport}-{payload}-{block}");
             let (rtts, seconds) = ping_pong(transport, payload, block_rounds + WARMUP, block_messages, &name)?;
             samples[index].rtts.extend(rtts);
-            if transport != "floor" && seconds > 0.0 {
+            if transport != "floor" && block_messages > 0 && seconds > 0.0 {
                 samples[index].rates.push(block_messages as f64 / seconds);
             }
         }
@@ -214,8 +226,7 @@ fn measure_payload(
         .zip(samples)
         .map(|(&transport, Samples { mut rtts, mut rates })| {
             rtts.sort_unstable();
-            rates.sort_by(f64::total_cmp);
-            let one_way = rates.get(rates.len() / 2).copied();
+            let one_way = median(&mut rates);
             ShmResult {
                 transport,
                 payload_bytes: if transport == "floor" { 8 } else { payload },
@@ -365,7 +376,8 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
         }
         "pipe" => {
             let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
-            let mut link = StreamLink { reader: buffered(stdin), writer: std::io::stdout().lock(), buf: Vec::new() };
+            let stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+            let mut link = StreamLink { reader: buffered(stdin), writer: stdout, buf: Vec::new() };
             echo(&mut link, payload, rounds, messages)
         }
         "floor" => {
@@ -377,5 +389,27 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
             Ok(())
         }
         other => bail!("unknown transport {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{median, share};
+
+    #[test]
+    fn shares_add_up_and_the_last_takes_the_remainder() {
+        for (total, blocks) in [(100_000, 6), (1_000, 6), (20, 2), (7, 3), (5, 6)] {
+            let shares: Vec<usize> = (0..blocks).map(|b| share(total, blocks, b)).collect();
+            assert_eq!(shares.iter().sum::<usize>(), total, "{total} in {blocks}");
+            assert!(shares[..blocks - 1].iter().all(|&s| s == total / blocks));
+        }
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0]), Some(3.0));
+        assert_eq!(median(&mut [9.0, 1.0, 5.0]), Some(5.0));
+        assert_eq!(median(&mut [8.0, 1.0, 4.0, 100.0]), Some(6.0));
     }
 }

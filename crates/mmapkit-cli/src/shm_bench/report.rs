@@ -94,7 +94,7 @@ struct Report<'a> {
     memcpy_bytes_per_sec: f64,
     /// Single-core memcpy on 1 MiB buffers.
     memcpy_1mib_bytes_per_sec: f64,
-    /// Blocks each payload's round trips were taken in, the transports taking turns.
+    /// Blocks each payload's round trips and one-way runs were taken in, the transports taking turns.
     blocks: usize,
     /// Round trips at the start of each block that were not counted.
     warmup_round_trips_per_block: usize,
