@@ -432,9 +432,10 @@ fn deadline(start: Instant, timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| start.checked_add(t))
 }
 
-/// `start + wait`, or a year from `start` if that is past what the clock can name.
+/// `start + wait`, or a year from `start` if that is past what the clock can
+/// name (and `start` itself if even that is).
 fn later(start: Instant, wait: Duration) -> Instant {
-    start.checked_add(wait).unwrap_or_else(|| start + Duration::from_secs(365 * 24 * 3600))
+    start.checked_add(wait).or_else(|| start.checked_add(Duration::from_secs(365 * 24 * 3600))).unwrap_or(start)
 }
 
 /// What a wait does after [`End::pace`].
