@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Started, child_command, name_from_env, spawn_until, unique};
+use common::{Started, TAIL_AT, child_command, lose_last_tail_store, name_from_env, spawn_until, unique};
 
 use std::os::unix::fs::FileExt;
 use std::process::Stdio;
@@ -145,20 +145,6 @@ fn a_closed_sender_is_reported_after_its_messages() {
 
 const MILLION: u64 = 1_000_000;
 
-/// Where the ring header's `tail` word sits in the region's file: after the
-/// 128-byte region header and the 128-byte capacity line.
-const TAIL_AT: u64 = 128 + 128;
-
-/// The state a sender leaves when it dies between committing a message and
-/// publishing its tail: the tail word rolled back over the last message.
-fn lose_last_tail_store(name: &str, last_len: usize) {
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(format!("/dev/shm/{name}")).unwrap();
-    let mut word = [0u8; 8];
-    file.read_exact_at(&mut word, TAIL_AT).unwrap();
-    let record = 8 + last_len.next_multiple_of(8) as u64;
-    file.write_all_at(&(u64::from_le_bytes(word) - record).to_le_bytes(), TAIL_AT).unwrap();
-}
-
 #[test]
 fn a_message_committed_before_a_lost_tail_store_is_delivered_and_never_overwritten() {
     // The receiver waits on the tail, but the header is the commit: a
@@ -225,21 +211,28 @@ fn thread_cpu_ticks() -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// A blocking receiver (liveness checked every `peer_check`) and the message
+/// "stranded", committed by a sender that then closed without publishing
+/// its tail.
+fn stranded_for_a_blocking_receiver(tag: &str, peer_check: Duration) -> (String, Receiver) {
+    let name = unique(tag);
+    let mut options = small(4096);
+    options.wait(Wait::Block).peer_check(peer_check);
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
+    tx.send(b"stranded").unwrap();
+    lose_last_tail_store(&name, b"stranded".len());
+    (name, rx)
+}
+
 #[test]
 fn a_blocking_receiver_sleeps_while_a_dead_senders_message_waits_for_the_last_look() {
     // The header is committed but the tail never moved: the receiver's
     // quick look finds nothing, so its futex wait must find nothing either
     // and sleep until the liveness check, not spin on the header.
-    let name = unique("sleeps");
-    let mut options = small(4096);
-    options.wait(Wait::Block).peer_check(Duration::from_secs(1));
-    // SAFETY: every end of these channels is this crate's, following its protocol.
-    let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
-    // SAFETY: every end of these channels is this crate's, following its protocol.
-    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
-    tx.send(b"stranded").unwrap();
-    lose_last_tail_store(&name, b"stranded".len());
-    drop(tx);
+    let (_name, mut rx) = stranded_for_a_blocking_receiver("sleeps", Duration::from_secs(1));
     let before = thread_cpu_ticks();
     assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"stranded");
     let used = thread_cpu_ticks() - before;
@@ -374,16 +367,7 @@ fn a_sender_catching_up_wakes_a_blocked_receiver() {
     // The receiver sleeps (its liveness check is far off); the sender that
     // attaches after the dead one publishes the stranded message and must
     // wake it, or the message waits out the receiver's whole timeout.
-    let name = unique("catch-up-wakes");
-    let mut options = small(4096);
-    options.wait(Wait::Block).peer_check(Duration::from_secs(60));
-    // SAFETY: every end of these channels is this crate's, following its protocol.
-    let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
-    // SAFETY: every end of these channels is this crate's, following its protocol.
-    let mut tx = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap();
-    tx.send(b"stranded").unwrap();
-    lose_last_tail_store(&name, b"stranded".len());
-    drop(tx);
+    let (name, mut rx) = stranded_for_a_blocking_receiver("catch-up-wakes", Duration::from_secs(60));
     // The new sender stays attached until the receiver is done: its
     // closing would wake the receiver too.
     let (done, wait_done) = std::sync::mpsc::channel::<()>();

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{Started, child_command, name_from_env, spawn_until, unique};
+use common::{Started, child_command, lose_last_tail_store, name_from_env, spawn_until, unique};
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -239,12 +238,7 @@ fn a_message_committed_by_a_sender_that_died_before_publishing_it_is_kept() {
         let Started { mut child, stdout: _out } = spawn_until("child_reserve_and_hang", &name, "holding");
         child.kill().unwrap();
         child.wait().unwrap();
-        // The tail word: after the 128-byte region header and the 128-byte capacity line.
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(format!("/dev/shm/{name}")).unwrap();
-        let mut word = [0u8; 8];
-        file.read_exact_at(&mut word, 256).unwrap();
-        let rolled_back = u64::from_le_bytes(word) - (8 + first.len().next_multiple_of(8)) as u64;
-        file.write_all_at(&rolled_back.to_le_bytes(), 256).unwrap();
+        lose_last_tail_store(&name, first.len());
         if taken_first {
             assert_eq!(check(&rx.recv_timeout(Some(Duration::from_secs(5))).unwrap()), (1, 0));
         }

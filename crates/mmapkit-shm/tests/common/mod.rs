@@ -44,3 +44,19 @@ pub fn spawn_until(test: &str, name: &str, ready: &str) -> Started {
     }
     Started { child, stdout }
 }
+
+/// Where a channel ring's `tail` word sits in its region's file: after the
+/// 128-byte region header and the 128-byte capacity line.
+pub const TAIL_AT: u64 = 128 + 128;
+
+/// The state a sender leaves when it dies between committing a message and
+/// publishing its tail: the tail word of channel `name` rolled back over its
+/// last message, of `last_len` bytes.
+pub fn lose_last_tail_store(name: &str, last_len: usize) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(format!("/dev/shm/{name}")).unwrap();
+    let mut word = [0u8; 8];
+    file.read_exact_at(&mut word, TAIL_AT).unwrap();
+    let record = 8 + last_len.next_multiple_of(8) as u64;
+    file.write_all_at(&(u64::from_le_bytes(word) - record).to_le_bytes(), TAIL_AT).unwrap();
+}
