@@ -48,6 +48,15 @@ fn a_quick_run_reports_every_transport_and_payload() {
     }
     let floor = results.iter().find(|r| r["transport"] == "floor").unwrap();
     assert!(floor["msgs_per_sec"].is_null());
+    // The blocking floor is reported apart from `results`, with its own word size.
+    let block_floor = &report["block_floor"];
+    assert_eq!(block_floor["transport"], "floor-block");
+    assert_eq!(block_floor["payload_bytes"], 4);
+    assert!(block_floor["msgs_per_sec"].is_null());
+    assert!(block_floor["rtt_p50_ns"].as_u64().unwrap() > 0, "{block_floor}");
+    assert!(block_floor["rtt_p50_ns"].as_u64() <= block_floor["rtt_p99_ns"].as_u64());
+    assert!(block_floor["rtt_p99_ns"].as_u64() <= block_floor["rtt_p999_ns"].as_u64());
+    assert!(stdout.contains("floor-block") && stdout.contains("the blocking floor"), "{stdout}");
     assert!(std::fs::read_to_string(&svg).unwrap().contains("shm-spin"));
 }
 
@@ -72,6 +81,7 @@ fn transports_can_be_picked_and_unknown_ones_are_refused() {
     let mut expected = vec![("floor".to_owned(), 8)];
     expected.extend([64u64, 4096, 65536, 1 << 20].map(|p| ("uds".to_owned(), p)));
     assert_eq!(rows.iter().cloned().collect::<BTreeSet<_>>(), expected.into_iter().collect::<BTreeSet<_>>());
+    assert!(report["block_floor"].is_null(), "not asked for, so not measured");
 
     let output = Command::cargo_bin("mmapkit")
         .unwrap()

@@ -2,8 +2,8 @@
 //! send a payload written in full, receive one and read it in full.
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use mmapkit_shm::{ChannelOptions, Receiver, RegionOptions, Sender, Shared, Wait};
@@ -112,31 +112,40 @@ impl<R: Read, W: Write> Link for StreamLink<R, W> {
     }
 }
 
-/// The floor: one counter bounced between the two processes, nothing else.
+/// The floors: a value handed back and forth between the two processes
+/// through shared memory, nothing else. The spinning floor bounces `counter`
+/// (the cost of moving one cache line between the CPUs, which no channel can
+/// beat); the blocking floor hands `turn` over with a futex wake and sleeps on
+/// it (the cost of waking a sleeping process on the other CPU, which no
+/// blocking transport can beat: each pays it once per message).
 #[derive(FromBytes, KnownLayout)]
 #[repr(C)]
 pub struct Floor {
     counter: AtomicU64,
+    turn: AtomicU32,
 }
 
 pub fn floor_create(name: &str) -> anyhow::Result<Shared<Floor>> {
-    // SAFETY: Floor is touched only through its atomic.
-    Ok(unsafe { Shared::<Floor>::create_named(name, "Floor v1", &RegionOptions::new(), |_| {}) }?)
+    // SAFETY: Floor is touched only through its atomics.
+    Ok(unsafe { Shared::<Floor>::create_named(name, "Floor v2", &RegionOptions::new(), |_| {}) }?)
 }
 
 pub fn floor_open(name: &str) -> anyhow::Result<Shared<Floor>> {
     // SAFETY: as above.
-    Ok(unsafe { Shared::<Floor>::open_named(name, "Floor v1", &RegionOptions::new()) }?)
+    Ok(unsafe { Shared::<Floor>::open_named(name, "Floor v2", &RegionOptions::new()) }?)
 }
 
-/// Waits (spinning) until the counter reaches `value`; gives up after 10 s.
+/// How long a floor waits for the other process before giving up.
+const FLOOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits (spinning) until the counter reaches `value`.
 pub fn floor_wait(floor: &Floor, value: u64) -> anyhow::Result<()> {
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     let mut spins = 0u32;
     while floor.counter.load(Ordering::Acquire) != value {
         std::hint::spin_loop();
         spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(65_536) && start.elapsed() > Duration::from_secs(10) {
+        if spins.is_multiple_of(65_536) && start.elapsed() > FLOOR_TIMEOUT {
             bail!("the peer stopped answering");
         }
     }
@@ -145,4 +154,39 @@ pub fn floor_wait(floor: &Floor, value: u64) -> anyhow::Result<()> {
 
 pub fn floor_set(floor: &Floor, value: u64) {
     floor.counter.store(value, Ordering::Release);
+}
+
+/// The bit of `turn` a waiter sets before it sleeps, so that a handover
+/// makes the wake-up system call only when somebody sleeps (the least a
+/// correct futex handoff can do).
+const SLEEPING: u32 = 1 << 31;
+
+/// Sleeps on the turn (a futex wait) until it is `value` (below [`SLEEPING`]).
+pub fn block_floor_wait(floor: &Floor, value: u32) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let seen = floor.turn.load(Ordering::Acquire);
+        if seen & !SLEEPING == value {
+            return Ok(());
+        }
+        if start.elapsed() > FLOOR_TIMEOUT {
+            bail!("the peer stopped answering");
+        }
+        if seen & SLEEPING == 0
+            && floor.turn.compare_exchange(seen, seen | SLEEPING, Ordering::Acquire, Ordering::Relaxed).is_err()
+        {
+            continue;
+        }
+        mmapkit::ipc::futex_wait(&floor.turn, seen | SLEEPING, Some(FLOOR_TIMEOUT))
+            .context("cannot wait on the floor's futex")?;
+    }
+}
+
+/// Hands the turn over (`value`, below [`SLEEPING`]) and wakes the other
+/// process if it sleeps.
+pub fn block_floor_set(floor: &Floor, value: u32) -> anyhow::Result<()> {
+    if floor.turn.swap(value, Ordering::AcqRel) & SLEEPING != 0 {
+        mmapkit::ipc::futex_wake(&floor.turn, 1).context("cannot wake the floor's futex")?;
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! `mmapkit shm bench`: round trips and one-way throughput between two
 //! processes over the shared-memory channel (spinning and blocking), a Unix
-//! socket, a pipe pair, and the floor (one counter bounced through shared
-//! memory), for several payload sizes, every payload written and read in full.
+//! socket, a pipe pair, and two floors (one value bounced through shared
+//! memory, spinning or with a futex wake-up), for several payload sizes, every
+//! payload written and read in full.
 
 mod link;
 mod report;
@@ -19,7 +20,13 @@ use crate::bench::percentile;
 use link::{Link, ShmLink, StreamLink};
 
 /// The transports, in report order.
-pub const TRANSPORTS: [&str; 5] = ["shm-spin", "shm-block", "uds", "pipe", "floor"];
+pub const TRANSPORTS: [&str; 6] = ["shm-spin", "shm-block", "uds", "pipe", "floor", "floor-block"];
+
+/// Whether `transport` is one of the floors, which carry no payload and are
+/// measured at the first payload size only.
+pub(super) fn is_floor(transport: &str) -> bool {
+    transport == "floor" || transport == "floor-block"
+}
 
 /// Options of `mmapkit shm bench`.
 #[derive(Debug, clap::Args)]
@@ -34,7 +41,7 @@ pub struct ShmBenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// Measure only these transports (comma-separated, among shm-spin,
-    /// shm-block, uds, pipe and floor); all by default.
+    /// shm-block, uds, pipe, floor and floor-block); all by default.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(TRANSPORTS))]
     pub transports: Vec<String>,
 }
@@ -64,7 +71,7 @@ pub struct ShmResult {
     pub rtt_p50_ns: u64,
     pub rtt_p99_ns: u64,
     pub rtt_p999_ns: u64,
-    /// One-way messages per second (none for the floor, which carries no payload).
+    /// One-way messages per second (none for the floors, which carry no payload).
     pub msgs_per_sec: Option<f64>,
     pub bytes_per_sec: Option<f64>,
 }
@@ -171,9 +178,9 @@ const BLOCKS: usize = 6;
 
 /// The order of a block: the transports the targets compare stand next to
 /// each other (the floor and the spinning channel, which take milliseconds;
-/// the blocking channel and the socket), and every other block runs it
-/// backwards, so that no transport always goes first.
-const BLOCK_ORDER: [&str; 5] = ["floor", "shm-spin", "shm-block", "uds", "pipe"];
+/// the blocking floor, the blocking channel and the socket), and every other
+/// block runs it backwards, so that no transport always goes first.
+const BLOCK_ORDER: [&str; 6] = ["floor", "shm-spin", "floor-block", "shm-block", "uds", "pipe"];
 
 fn blocks(quick: bool) -> usize {
     if quick { 2 } else { BLOCKS }
@@ -215,7 +222,7 @@ fn measure_payload(
             let name = format!("{run_id}-{transport}-{payload}-{block}");
             let (rtts, seconds) = ping_pong(transport, payload, block_rounds + WARMUP, block_messages, &name)?;
             samples[index].rtts.extend(rtts);
-            if transport != "floor" && block_messages > 0 && seconds > 0.0 {
+            if !is_floor(transport) && block_messages > 0 && seconds > 0.0 {
                 samples[index].rates.push(block_messages as f64 / seconds);
             }
         }
@@ -229,7 +236,11 @@ fn measure_payload(
             let one_way = median(&mut rates);
             ShmResult {
                 transport,
-                payload_bytes: if transport == "floor" { 8 } else { payload },
+                payload_bytes: match transport {
+                    "floor" => 8,
+                    "floor-block" => 4,
+                    _ => payload,
+                },
                 rtt_p50_ns: percentile(&rtts, 0.50).unwrap_or(0),
                 rtt_p99_ns: percentile(&rtts, 0.99).unwrap_or(0),
                 rtt_p999_ns: percentile(&rtts, 0.999).unwrap_or(0),
@@ -279,20 +290,58 @@ fn ping_pong(
         _ => {
             let floor = link::floor_create(name)?;
             let mut peer = spawn_peer(transport, 0, rounds, 0, name, false)?;
-            let result = (|| -> anyhow::Result<(Vec<u64>, f64)> {
-                let mut rtts = Vec::with_capacity(rounds);
-                for round in 0..rounds as u64 {
-                    let start = Instant::now();
-                    link::floor_set(&floor, 2 * round + 1);
-                    link::floor_wait(&floor, 2 * round + 2)?;
-                    rtts.push(start.elapsed().as_nanos() as u64);
-                }
-                rtts.drain(..WARMUP.min(rtts.len()));
-                Ok((rtts, 0.0))
-            })();
-            finish(&mut peer, result)
+            let result = if transport == "floor" {
+                floor_rounds(
+                    rounds,
+                    |v| {
+                        link::floor_set(&floor, v);
+                        Ok(())
+                    },
+                    |v| link::floor_wait(&floor, v),
+                )
+            } else {
+                floor_rounds(
+                    rounds,
+                    |v| link::block_floor_set(&floor, v as u32),
+                    |v| link::block_floor_wait(&floor, v as u32),
+                )
+            };
+            finish(&mut peer, result.map(|rtts| (rtts, 0.0)))
         }
     }
+}
+
+/// A floor's side of `rounds` round trips: hands the value over (`set`) and
+/// waits (`wait`) for the peer's answer; returns the round trips after the
+/// first [`WARMUP`]. Generic, so that each floor's loop holds nothing but its
+/// own two calls.
+fn floor_rounds(
+    rounds: usize,
+    mut set: impl FnMut(u64) -> anyhow::Result<()>,
+    mut wait: impl FnMut(u64) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<u64>> {
+    let mut rtts = Vec::with_capacity(rounds);
+    for round in 0..rounds as u64 {
+        let start = Instant::now();
+        set(2 * round + 1)?;
+        wait(2 * round + 2)?;
+        rtts.push(start.elapsed().as_nanos() as u64);
+    }
+    rtts.drain(..WARMUP.min(rtts.len()));
+    Ok(rtts)
+}
+
+/// The peer's half of [`floor_rounds`].
+fn floor_echo(
+    rounds: usize,
+    mut set: impl FnMut(u64) -> anyhow::Result<()>,
+    mut wait: impl FnMut(u64) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for round in 0..rounds as u64 {
+        wait(2 * round + 1)?;
+        set(2 * round + 2)?;
+    }
+    Ok(())
 }
 
 /// The reading side of a byte stream, as both stream transports use it: one
@@ -343,7 +392,7 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
         let transports: Vec<&'static str> = TRANSPORTS
             .into_iter()
             .filter(|&t| args.transports.is_empty() || args.transports.iter().any(|a| a == t))
-            .filter(|&t| t != "floor" || payload == PAYLOADS[0])
+            .filter(|&t| !is_floor(t) || payload == PAYLOADS[0])
             .collect();
         results.extend(measure_payload(&transports, payload, args.quick, &run_id)?);
     }
@@ -382,11 +431,22 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
         }
         "floor" => {
             let floor = link::floor_open(&name)?;
-            for round in 0..rounds as u64 {
-                link::floor_wait(&floor, 2 * round + 1)?;
-                link::floor_set(&floor, 2 * round + 2);
-            }
-            Ok(())
+            floor_echo(
+                rounds,
+                |v| {
+                    link::floor_set(&floor, v);
+                    Ok(())
+                },
+                |v| link::floor_wait(&floor, v),
+            )
+        }
+        "floor-block" => {
+            let floor = link::floor_open(&name)?;
+            floor_echo(
+                rounds,
+                |v| link::block_floor_set(&floor, v as u32),
+                |v| link::block_floor_wait(&floor, v as u32),
+            )
         }
         other => bail!("unknown transport {other:?}"),
     }

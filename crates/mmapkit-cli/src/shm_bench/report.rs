@@ -6,12 +6,12 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::{ShmResult, TRANSPORTS};
+use super::{ShmResult, TRANSPORTS, is_floor};
 use crate::bench::format_ns;
 use crate::units::format_bytes;
 
 fn find<'a>(results: &'a [ShmResult], transport: &str, payload: usize) -> Option<&'a ShmResult> {
-    results.iter().find(|r| r.transport == transport && (r.payload_bytes == payload || transport == "floor"))
+    results.iter().find(|r| r.transport == transport && (r.payload_bytes == payload || is_floor(transport)))
 }
 
 /// Prints a table per payload size, then the comparisons the issue asks for.
@@ -29,24 +29,24 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
         memcpy / 1e9,
         memcpy_1mib / 1e9
     );
-    let mut payloads: Vec<usize> = results.iter().filter(|r| r.transport != "floor").map(|r| r.payload_bytes).collect();
+    let mut payloads: Vec<usize> = results.iter().filter(|r| !is_floor(r.transport)).map(|r| r.payload_bytes).collect();
     payloads.dedup();
     for payload in payloads {
         println!("\npayload {}", format_bytes(payload as u64));
         println!(
-            "  {:<10} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
+            "  {:<11} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
             "transport", "rtt p50", "rtt p99", "rtt p99.9", "msgs/s", "GB/s", "p50 vs uds"
         );
         let uds = find(results, "uds", payload);
         for transport in TRANSPORTS {
-            if transport == "floor" && payload != 64 {
+            if is_floor(transport) && payload != 64 {
                 continue;
             }
             let Some(r) = find(results, transport, payload) else { continue };
             let ratio = uds
                 .map_or(String::new(), |u| format!("{:.1}x faster", u.rtt_p50_ns as f64 / r.rtt_p50_ns.max(1) as f64));
             println!(
-                "  {:<10} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
+                "  {:<11} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
                 r.transport,
                 format_ns(r.rtt_p50_ns),
                 format_ns(r.rtt_p99_ns),
@@ -75,6 +75,15 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
         "  shm-block rtt p50 = {:.2}x the Unix socket's (target <= 1)",
         block.rtt_p50_ns as f64 / uds.rtt_p50_ns.max(1) as f64
     );
+    if let Some(wake) = find(results, "floor-block", 64) {
+        println!(
+            "  the blocking floor (a futex wake-up each way, nothing else) rtt p50 = {}: shm-block {:.2}x it, \
+             the Unix socket {:.2}x",
+            format_ns(wake.rtt_p50_ns),
+            block.rtt_p50_ns as f64 / wake.rtt_p50_ns.max(1) as f64,
+            uds.rtt_p50_ns as f64 / wake.rtt_p50_ns.max(1) as f64
+        );
+    }
     if let (Some(s), Some(u)) = (spin.msgs_per_sec, uds.msgs_per_sec) {
         println!("  shm-spin throughput = {:.1}x the Unix socket's (target >= 10)", s / u);
     }
@@ -89,7 +98,11 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
 
 #[derive(Serialize)]
 struct Report<'a> {
-    results: &'a [ShmResult],
+    /// Every transport at every payload, but the blocking floor.
+    results: Vec<&'a ShmResult>,
+    /// The blocking floor, apart, so that `results` holds only the transports
+    /// its format names.
+    block_floor: Option<&'a ShmResult>,
     /// Single-core memcpy on 64 MiB buffers.
     memcpy_bytes_per_sec: f64,
     /// Single-core memcpy on 1 MiB buffers.
@@ -110,7 +123,8 @@ pub fn write_json(
     warmup: usize,
 ) -> anyhow::Result<()> {
     let report = Report {
-        results,
+        results: results.iter().filter(|r| r.transport != "floor-block").collect(),
+        block_floor: results.iter().find(|r| r.transport == "floor-block"),
         memcpy_bytes_per_sec: memcpy,
         memcpy_1mib_bytes_per_sec: memcpy_1mib,
         blocks,
@@ -123,7 +137,7 @@ pub fn write_json(
 /// Draws round-trip p50 per payload and transport, on a log scale.
 pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
     let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot draw {}: {e}", path.display());
-    let mut payloads: Vec<usize> = results.iter().filter(|r| r.transport != "floor").map(|r| r.payload_bytes).collect();
+    let mut payloads: Vec<usize> = results.iter().filter(|r| !is_floor(r.transport)).map(|r| r.payload_bytes).collect();
     payloads.dedup();
     let slots = TRANSPORTS.len() + 1;
     let max = results.iter().map(|r| r.rtt_p50_ns).max().unwrap_or(1) as f64 * 2.0;
@@ -159,11 +173,12 @@ pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
         RGBColor(44, 160, 44),
         RGBColor(214, 39, 40),
         RGBColor(120, 120, 120),
+        RGBColor(60, 60, 60),
     ];
     for (j, transport) in TRANSPORTS.iter().enumerate() {
         let color = colors[j % colors.len()];
         let bars = payloads.iter().enumerate().filter_map(|(g, &payload)| {
-            let r = find(results, transport, payload).filter(|_| *transport != "floor" || g == 0)?;
+            let r = find(results, transport, payload).filter(|_| !is_floor(transport) || g == 0)?;
             let x = (g * slots + j) as u32;
             Some(Rectangle::new(
                 [(SegmentValue::Exact(x), 10.0), (SegmentValue::Exact(x + 1), r.rtt_p50_ns.max(11) as f64)],
