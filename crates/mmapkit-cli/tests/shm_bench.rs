@@ -47,12 +47,12 @@ fn a_quick_run_reports_every_transport_and_payload() {
         }
     }
     let floor = results.iter().find(|r| r["transport"] == "floor").unwrap();
-    assert!(floor["msgs_per_sec"].is_null());
+    assert_eq!(floor.get("msgs_per_sec"), Some(&Value::Null));
     // The blocking floor is reported apart from `results`, with its own word size.
     let block_floor = &report["block_floor"];
     assert_eq!(block_floor["transport"], "floor-block");
     assert_eq!(block_floor["payload_bytes"], 4);
-    assert!(block_floor["msgs_per_sec"].is_null());
+    assert_eq!(block_floor.get("msgs_per_sec"), Some(&Value::Null));
     assert!(block_floor["rtt_p50_ns"].as_u64().unwrap() > 0, "{block_floor}");
     assert!(block_floor["rtt_p50_ns"].as_u64() <= block_floor["rtt_p99_ns"].as_u64());
     assert!(block_floor["rtt_p99_ns"].as_u64() <= block_floor["rtt_p999_ns"].as_u64());
@@ -81,7 +81,7 @@ fn transports_can_be_picked_and_unknown_ones_are_refused() {
     let mut expected = vec![("floor".to_owned(), 8)];
     expected.extend([64u64, 4096, 65536, 1 << 20].map(|p| ("uds".to_owned(), p)));
     assert_eq!(rows.iter().cloned().collect::<BTreeSet<_>>(), expected.into_iter().collect::<BTreeSet<_>>());
-    assert!(report["block_floor"].is_null(), "not asked for, so not measured");
+    assert_eq!(report.get("block_floor"), Some(&Value::Null), "not asked for, so not measured");
 
     let output = Command::cargo_bin("mmapkit")
         .unwrap()
@@ -91,4 +91,29 @@ fn transports_can_be_picked_and_unknown_ones_are_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("tcp") && stderr.contains("shm-spin"), "{stderr}");
+}
+
+#[test]
+fn the_blocking_floor_alone_with_the_blocking_channel_is_compared_and_kept_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("shm.json");
+    let output = Command::cargo_bin("mmapkit")
+        .unwrap()
+        .args(["shm", "bench", "--quick", "--transports", "floor-block,shm-block", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The comparison needs only the floor and one transport, not every other one.
+    assert!(
+        stdout.contains("the blocking floor") && stdout.contains("shm-block") && stdout.contains("x it"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Unix socket"), "the socket was not measured: {stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let transports: BTreeSet<&str> =
+        report["results"].as_array().unwrap().iter().map(|r| r["transport"].as_str().unwrap()).collect();
+    assert_eq!(transports, BTreeSet::from(["shm-block"]));
+    assert_eq!(report["block_floor"]["transport"], "floor-block");
 }

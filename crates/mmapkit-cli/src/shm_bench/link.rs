@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use mmapkit_shm::{ChannelOptions, Receiver, RegionOptions, Sender, Shared, Wait};
 use zerocopy::{FromBytes, KnownLayout};
 
@@ -136,7 +136,7 @@ pub fn floor_open(name: &str) -> anyhow::Result<Shared<Floor>> {
 }
 
 /// How long a floor waits for the other process before giving up.
-const FLOOR_TIMEOUT: Duration = Duration::from_secs(10);
+pub const FLOOR_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Waits (spinning) until the counter reaches `value`.
 pub fn floor_wait(floor: &Floor, value: u64) -> anyhow::Result<()> {
@@ -161,30 +161,32 @@ pub fn floor_set(floor: &Floor, value: u64) {
 /// correct futex handoff can do).
 const SLEEPING: u32 = 1 << 31;
 
-/// Sleeps on the turn (a futex wait) until it is `value` (below [`SLEEPING`]).
-pub fn block_floor_wait(floor: &Floor, value: u32) -> anyhow::Result<()> {
+/// Sleeps on the turn (a futex wait) until it is `value`, for at most
+/// `timeout`.
+pub fn block_floor_wait(floor: &Floor, value: u32, timeout: Duration) -> anyhow::Result<()> {
+    ensure!(value & SLEEPING == 0, "a blocking floor's turn stays below {SLEEPING}, not {value}");
     let start = Instant::now();
     loop {
         let seen = floor.turn.load(Ordering::Acquire);
         if seen & !SLEEPING == value {
             return Ok(());
         }
-        if start.elapsed() > FLOOR_TIMEOUT {
+        let Some(left) = timeout.checked_sub(start.elapsed()).filter(|left| !left.is_zero()) else {
             bail!("the peer stopped answering");
-        }
+        };
         if seen & SLEEPING == 0
             && floor.turn.compare_exchange(seen, seen | SLEEPING, Ordering::Acquire, Ordering::Relaxed).is_err()
         {
             continue;
         }
-        mmapkit::ipc::futex_wait(&floor.turn, seen | SLEEPING, Some(FLOOR_TIMEOUT))
+        mmapkit::ipc::futex_wait(&floor.turn, seen | SLEEPING, Some(left))
             .context("cannot wait on the floor's futex")?;
     }
 }
 
-/// Hands the turn over (`value`, below [`SLEEPING`]) and wakes the other
-/// process if it sleeps.
+/// Hands the turn over (`value`) and wakes the other process if it sleeps.
 pub fn block_floor_set(floor: &Floor, value: u32) -> anyhow::Result<()> {
+    ensure!(value & SLEEPING == 0, "a blocking floor's turn stays below {SLEEPING}, not {value}");
     if floor.turn.swap(value, Ordering::AcqRel) & SLEEPING != 0 {
         mmapkit::ipc::futex_wake(&floor.turn, 1).context("cannot wake the floor's futex")?;
     }

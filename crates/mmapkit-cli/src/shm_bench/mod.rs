@@ -87,7 +87,10 @@ fn counts(payload: usize, quick: bool) -> (usize, usize) {
     if quick { (rounds / 50, messages / 50) } else { (rounds, messages) }
 }
 
-const PAYLOADS: [usize; 4] = [64, 4096, 65536, 1 << 20];
+const PAYLOADS: [usize; 4] = [FLOOR_PAYLOAD, 4096, 65536, 1 << 20];
+
+/// The payload the floors are measured next to (and the targets compare at).
+pub(super) const FLOOR_PAYLOAD: usize = 64;
 
 /// Whether the two processes get a CPU each. Decided once, before this
 /// process pins itself (which would shrink what it sees), and kept.
@@ -287,7 +290,7 @@ fn ping_pong(
             drop(link);
             finish(&mut peer, result)
         }
-        _ => {
+        "floor" | "floor-block" => {
             let floor = link::floor_create(name)?;
             let mut peer = spawn_peer(transport, 0, rounds, 0, name, false)?;
             let result = if transport == "floor" {
@@ -302,13 +305,19 @@ fn ping_pong(
             } else {
                 floor_rounds(
                     rounds,
-                    |v| link::block_floor_set(&floor, v as u32),
-                    |v| link::block_floor_wait(&floor, v as u32),
+                    |v| link::block_floor_set(&floor, turn(v)?),
+                    |v| link::block_floor_wait(&floor, turn(v)?, link::FLOOR_TIMEOUT),
                 )
             };
             finish(&mut peer, result.map(|rtts| (rtts, 0.0)))
         }
+        other => bail!("unknown transport {other:?}"),
     }
+}
+
+/// A round's value as the blocking floor's 32-bit turn.
+fn turn(value: u64) -> anyhow::Result<u32> {
+    u32::try_from(value).with_context(|| format!("round value {value} does not fit the blocking floor's turn"))
 }
 
 /// A floor's side of `rounds` round trips: hands the value over (`set`) and
@@ -392,7 +401,7 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
         let transports: Vec<&'static str> = TRANSPORTS
             .into_iter()
             .filter(|&t| args.transports.is_empty() || args.transports.iter().any(|a| a == t))
-            .filter(|&t| !is_floor(t) || payload == PAYLOADS[0])
+            .filter(|&t| !is_floor(t) || payload == FLOOR_PAYLOAD)
             .collect();
         results.extend(measure_payload(&transports, payload, args.quick, &run_id)?);
     }
@@ -444,8 +453,8 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
             let floor = link::floor_open(&name)?;
             floor_echo(
                 rounds,
-                |v| link::block_floor_set(&floor, v as u32),
-                |v| link::block_floor_wait(&floor, v as u32),
+                |v| link::block_floor_set(&floor, turn(v)?),
+                |v| link::block_floor_wait(&floor, turn(v)?, link::FLOOR_TIMEOUT),
             )
         }
         other => bail!("unknown transport {other:?}"),
@@ -454,7 +463,52 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, share};
+    use std::time::{Duration, Instant};
+
+    use zerocopy::FromZeros;
+
+    use super::link::{self, Floor};
+    use super::{WARMUP, floor_echo, floor_rounds, median, share, turn};
+
+    /// Two threads hand the blocking floor's turn back and forth: a lost
+    /// wake-up would leave one asleep until the timeout and fail the round.
+    #[test]
+    fn the_blocking_floor_hands_the_turn_over_every_round() {
+        const ROUNDS: usize = 5_000;
+        let floor = Floor::new_zeroed();
+        let timeout = Duration::from_secs(10);
+        let rtts = std::thread::scope(|s| {
+            let peer = s.spawn(|| {
+                floor_echo(
+                    ROUNDS,
+                    |v| link::block_floor_set(&floor, turn(v)?),
+                    |v| link::block_floor_wait(&floor, turn(v)?, timeout),
+                )
+            });
+            let rtts = floor_rounds(
+                ROUNDS,
+                |v| link::block_floor_set(&floor, turn(v)?),
+                |v| link::block_floor_wait(&floor, turn(v)?, timeout),
+            );
+            peer.join().unwrap().unwrap();
+            rtts.unwrap()
+        });
+        assert_eq!(rtts.len(), ROUNDS - WARMUP);
+        assert!(rtts.iter().all(|&ns| ns < timeout.as_nanos() as u64));
+    }
+
+    #[test]
+    fn the_blocking_floor_gives_up_after_its_timeout_and_refuses_the_sleeping_bit() {
+        let floor = Floor::new_zeroed();
+        let start = Instant::now();
+        let err = link::block_floor_wait(&floor, 1, Duration::from_millis(50)).unwrap_err();
+        let waited = start.elapsed();
+        assert!(err.to_string().contains("stopped answering"), "{err}");
+        assert!(waited >= Duration::from_millis(50) && waited < Duration::from_secs(5), "{waited:?}");
+        let err = link::block_floor_set(&floor, 1 << 31).unwrap_err();
+        assert!(err.to_string().contains("2147483648"), "{err}");
+        assert!(turn(1 << 32).unwrap_err().to_string().contains("4294967296"));
+    }
 
     #[test]
     fn shares_add_up_and_the_last_takes_the_remainder() {

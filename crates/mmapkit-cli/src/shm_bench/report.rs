@@ -6,12 +6,22 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::{ShmResult, TRANSPORTS, is_floor};
+use super::{FLOOR_PAYLOAD, ShmResult, TRANSPORTS, is_floor};
 use crate::bench::format_ns;
 use crate::units::format_bytes;
 
 fn find<'a>(results: &'a [ShmResult], transport: &str, payload: usize) -> Option<&'a ShmResult> {
     results.iter().find(|r| r.transport == transport && (r.payload_bytes == payload || is_floor(transport)))
+}
+
+/// The payload sizes measured, in order; the floors count with the first,
+/// which they are measured next to.
+fn payload_groups(results: &[ShmResult]) -> Vec<usize> {
+    let mut payloads: Vec<usize> =
+        results.iter().map(|r| if is_floor(r.transport) { FLOOR_PAYLOAD } else { r.payload_bytes }).collect();
+    payloads.sort_unstable();
+    payloads.dedup();
+    payloads
 }
 
 /// Prints a table per payload size, then the comparisons the issue asks for.
@@ -29,8 +39,7 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
         memcpy / 1e9,
         memcpy_1mib / 1e9
     );
-    let mut payloads: Vec<usize> = results.iter().filter(|r| !is_floor(r.transport)).map(|r| r.payload_bytes).collect();
-    payloads.dedup();
+    let payloads = payload_groups(results);
     for payload in payloads {
         println!("\npayload {}", format_bytes(payload as u64));
         println!(
@@ -39,7 +48,7 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
         );
         let uds = find(results, "uds", payload);
         for transport in TRANSPORTS {
-            if is_floor(transport) && payload != 64 {
+            if is_floor(transport) && payload != FLOOR_PAYLOAD {
                 continue;
             }
             let Some(r) = find(results, transport, payload) else { continue };
@@ -57,48 +66,64 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
             );
         }
     }
-    let (Some(spin), Some(block), Some(uds), Some(floor)) = (
-        find(results, "shm-spin", 64),
-        find(results, "shm-block", 64),
-        find(results, "uds", 64),
-        find(results, "floor", 64),
-    ) else {
-        return;
-    };
-    println!("\nAgainst the targets (64 B unless said):");
-    println!(
-        "  shm-spin rtt p50 = {:.2}x the floor (target <= 2), 1/{:.1} of the Unix socket's (target >= 20)",
-        spin.rtt_p50_ns as f64 / floor.rtt_p50_ns.max(1) as f64,
-        uds.rtt_p50_ns as f64 / spin.rtt_p50_ns.max(1) as f64
-    );
-    println!(
-        "  shm-block rtt p50 = {:.2}x the Unix socket's (target <= 1)",
-        block.rtt_p50_ns as f64 / uds.rtt_p50_ns.max(1) as f64
-    );
-    if let Some(wake) = find(results, "floor-block", 64) {
-        println!(
-            "  the blocking floor (a futex wake-up each way, nothing else) rtt p50 = {}: shm-block {:.2}x it, \
-             the Unix socket {:.2}x",
-            format_ns(wake.rtt_p50_ns),
-            block.rtt_p50_ns as f64 / wake.rtt_p50_ns.max(1) as f64,
-            uds.rtt_p50_ns as f64 / wake.rtt_p50_ns.max(1) as f64
-        );
+    let lines = comparisons(results, memcpy, memcpy_1mib);
+    if !lines.is_empty() {
+        println!("\nAgainst the targets (64 B unless said):");
+        for line in lines {
+            println!("  {line}");
+        }
     }
-    if let (Some(s), Some(u)) = (spin.msgs_per_sec, uds.msgs_per_sec) {
-        println!("  shm-spin throughput = {:.1}x the Unix socket's (target >= 10)", s / u);
+}
+
+/// The comparisons the targets make, each one whose transports were measured.
+fn comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Vec<String> {
+    let at = |transport| find(results, transport, FLOOR_PAYLOAD);
+    let p50 = |r: &ShmResult| r.rtt_p50_ns.max(1) as f64;
+    let mut lines = Vec::new();
+    if let Some(spin) = at("shm-spin") {
+        let parts: Vec<String> = [
+            at("floor").map(|f| format!("{:.2}x the floor (target <= 2)", p50(spin) / p50(f))),
+            at("uds").map(|u| format!("1/{:.1} of the Unix socket's (target >= 20)", p50(u) / p50(spin))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !parts.is_empty() {
+            lines.push(format!("shm-spin rtt p50 = {}", parts.join(", ")));
+        }
+    }
+    if let (Some(block), Some(uds)) = (at("shm-block"), at("uds")) {
+        lines.push(format!("shm-block rtt p50 = {:.2}x the Unix socket's (target <= 1)", p50(block) / p50(uds)));
+    }
+    if let Some(wake) = at("floor-block") {
+        let against: Vec<String> = [("shm-block", "shm-block"), ("uds", "the Unix socket")]
+            .into_iter()
+            .filter_map(|(t, name)| at(t).map(|r| format!("{name} {:.2}x it", p50(r) / p50(wake))))
+            .collect();
+        lines.push(format!(
+            "the blocking floor (a futex wake-up each way, nothing else) rtt p50 = {}{}{}",
+            format_ns(wake.rtt_p50_ns),
+            if against.is_empty() { "" } else { ": " },
+            against.join(", ")
+        ));
+    }
+    if let (Some(s), Some(u)) = (at("shm-spin").and_then(|r| r.msgs_per_sec), at("uds").and_then(|r| r.msgs_per_sec)) {
+        lines.push(format!("shm-spin throughput = {:.1}x the Unix socket's (target >= 10)", s / u));
     }
     if let Some(big) = find(results, "shm-spin", 1 << 20).and_then(|r| r.bytes_per_sec) {
-        println!(
-            "  shm-spin at 1 MiB = {:.2} of a 1 MiB memcpy, {:.2} of a 64 MiB one (target >= 0.5)",
+        lines.push(format!(
+            "shm-spin at 1 MiB = {:.2} of a 1 MiB memcpy, {:.2} of a 64 MiB one (target >= 0.5)",
             big / memcpy_1mib,
             big / memcpy
-        );
+        ));
     }
+    lines
 }
 
 #[derive(Serialize)]
 struct Report<'a> {
-    /// Every transport at every payload, but the blocking floor.
+    /// Every transport at every payload (the spinning floor at the first
+    /// payload only), but the blocking floor.
     results: Vec<&'a ShmResult>,
     /// The blocking floor, apart, so that `results` holds only the transports
     /// its format names.
@@ -137,8 +162,7 @@ pub fn write_json(
 /// Draws round-trip p50 per payload and transport, on a log scale.
 pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
     let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot draw {}: {e}", path.display());
-    let mut payloads: Vec<usize> = results.iter().filter(|r| !is_floor(r.transport)).map(|r| r.payload_bytes).collect();
-    payloads.dedup();
+    let payloads = payload_groups(results);
     let slots = TRANSPORTS.len() + 1;
     let max = results.iter().map(|r| r.rtt_p50_ns).max().unwrap_or(1) as f64 * 2.0;
     let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
@@ -173,7 +197,7 @@ pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
         RGBColor(44, 160, 44),
         RGBColor(214, 39, 40),
         RGBColor(120, 120, 120),
-        RGBColor(60, 60, 60),
+        RGBColor(148, 103, 189),
     ];
     for (j, transport) in TRANSPORTS.iter().enumerate() {
         let color = colors[j % colors.len()];
