@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{Started, TAIL_AT, child_command, lose_last_tail_store, name_from_env, spawn_until, unique};
+use common::{
+    DATA_READY_AT, Started, TAIL_AT, child_command, lose_last_tail_store, name_from_env, spawn_until, unique,
+};
 
 use std::os::unix::fs::FileExt;
 use std::process::Stdio;
@@ -387,6 +389,62 @@ fn a_sender_catching_up_wakes_a_blocked_receiver() {
         assert_eq!(got.unwrap(), b"stranded");
         // About 300 ms with the wake-up; without it, the whole 10 s nap.
         assert!(waited < Duration::from_secs(5), "the receiver slept {waited:?} past the catch-up");
+    });
+}
+
+/// The `seq` and `waiters` words of channel `name`'s `data_ready` event.
+fn data_ready_words(file: &std::fs::File) -> (u32, u32) {
+    let mut words = [0u8; 8];
+    file.read_exact_at(&mut words, DATA_READY_AT).unwrap();
+    (u32::from_le_bytes(words[..4].try_into().unwrap()), u32::from_le_bytes(words[4..].try_into().unwrap()))
+}
+
+#[test]
+fn a_large_reservation_wakes_a_sleeping_receiver_before_its_commit() {
+    let name = unique("early-wake");
+    let mut options = small(1 << 16);
+    options.wait(Wait::Block);
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::create_named(&name, &options) }.unwrap();
+    // SAFETY: as above.
+    let mut rx = unsafe { Receiver::open_named(&name, &options) }.unwrap();
+    let file = std::fs::File::open(format!("/dev/shm/{name}")).unwrap();
+    // The receiver says when it has taken each message, so that a sleeper
+    // counted below is its next wait, not the one it is waking from.
+    let (took, taken) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let receiver = s.spawn(move || {
+            let mut lens = Vec::new();
+            for _ in 0..2 {
+                lens.push(rx.recv_timeout(Some(Duration::from_secs(10))).map(|m| m.len()));
+                took.send(()).unwrap();
+            }
+            lens
+        });
+        let asleep = || {
+            let start = Instant::now();
+            while data_ready_words(&file).1 == 0 {
+                assert!(start.elapsed() < Duration::from_secs(10), "the receiver never went to sleep");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            data_ready_words(&file).0
+        };
+        // A small message is written too fast to gain from waking early:
+        // the receiver is notified at the commit only.
+        let before = asleep();
+        let small_one = tx.reserve(64).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(data_ready_words(&file).0, before, "a 64-byte reservation notified the receiver");
+        small_one.commit();
+        taken.recv_timeout(Duration::from_secs(10)).unwrap();
+        // A large one wakes it at the reservation, before a byte is written.
+        let before = asleep();
+        let mut large = tx.reserve(4096).unwrap();
+        assert_ne!(data_ready_words(&file).0, before, "a 4 KiB reservation left the receiver asleep");
+        large.fill(7);
+        large.commit();
+        let lens = receiver.join().unwrap();
+        assert_eq!(lens.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [64, 4096]);
     });
 }
 

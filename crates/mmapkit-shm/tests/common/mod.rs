@@ -49,6 +49,12 @@ pub fn spawn_until(test: &str, name: &str, ready: &str) -> Started {
 /// 128-byte region header and the 128-byte capacity line.
 pub const TAIL_AT: u64 = 128 + 128;
 
+/// Where a channel ring's `data_ready` event sits in its region's file: its
+/// `seq` word (bumped by every notify that finds a sleeper), then its
+/// `waiters` word; after the region header and the capacity, tail and head
+/// lines.
+pub const DATA_READY_AT: u64 = 128 + 3 * 128;
+
 /// The state a sender leaves when it dies between committing a message and
 /// publishing its tail: the tail word of channel `name` rolled back over its
 /// last message, of `last_len` bytes.
