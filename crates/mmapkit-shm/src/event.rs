@@ -58,7 +58,9 @@ impl Event {
         }
     }
 
-    /// Wakes one waiter. Call it after making its condition true.
+    /// Wakes one waiter. Call it after making its condition true; a call
+    /// before (to start a waiter's wake-up early) costs that waiter only a
+    /// spurious wake-up: it finds its condition false and waits again.
     pub fn notify_one(&self) {
         self.notify(1);
     }

@@ -116,8 +116,10 @@ impl<R: Read, W: Write> Link for StreamLink<R, W> {
 /// through shared memory, nothing else. The spinning floor bounces `counter`
 /// (the cost of moving one cache line between the CPUs, which no channel can
 /// beat); the blocking floor hands `turn` over with a futex wake and sleeps on
-/// it (the cost of waking a sleeping process on the other CPU, which no
-/// blocking transport can beat: each pays it once per message).
+/// it: a bare futex handoff, the least a blocking transport does. Its round
+/// trip is two wake-ups of a sleeping process on the other CPU, unless the
+/// two processes keep finding their turn before they fall asleep (a regime a
+/// blocking channel can enter too).
 #[derive(FromBytes, KnownLayout)]
 #[repr(C)]
 pub struct Floor {

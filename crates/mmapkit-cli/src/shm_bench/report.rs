@@ -101,7 +101,7 @@ fn comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Vec<Stri
             .filter_map(|(t, name)| at(t).map(|r| format!("{name} {:.2}x it", p50(r) / p50(wake))))
             .collect();
         lines.push(format!(
-            "the blocking floor (a futex wake-up each way, nothing else) rtt p50 = {}{}{}",
+            "the blocking floor (a bare futex handoff) rtt p50 = {}{}{}",
             format_ns(wake.rtt_p50_ns),
             if against.is_empty() { "" } else { ": " },
             against.join(", ")

@@ -42,7 +42,8 @@ use ring::{
 pub enum Wait {
     /// Spin on the shared counters: the lowest latency, a busy core.
     Spin,
-    /// Sleep on a futex until the other end signals.
+    /// Sleep on a futex until the other end signals (see
+    /// [`Sender::reserve_timeout`] for when a sender does).
     Block,
     /// Spin this many times, then sleep.
     SpinThenBlock(u32),
@@ -563,15 +564,18 @@ macro_rules! constructors {
 constructors!(Sender, Role::Sender);
 constructors!(Receiver, Role::Receiver);
 
-/// Messages of this many bytes or more wake a sleeping receiver when they
-/// are reserved, not only when they are committed, so that its wake-up (tens
-/// of microseconds on a virtual machine whose idle CPUs halt) overlaps the
-/// writing of the message. To the receiver this is a spurious wake-up: it
-/// looks, finds nothing yet, and sleeps until the commit's notify, unless the
-/// commit came first. Measured with `mmapkit shm bench`, it took the blocking
-/// round trip from 1.10-1.26x to 0.77-0.84x a Unix socket's at 64 KiB, and
-/// from 1.16-1.34x to 1.08-1.15x at 4 KiB; at 64 bytes it changed nothing, so
-/// smaller messages skip it (and its fence).
+/// A one-to-one channel's messages of this many bytes or more wake a
+/// sleeping receiver when they are reserved, not only when they are
+/// committed, so that the receiver's CPU starts coming out of idle (tens of
+/// microseconds on a virtual machine whose idle CPUs halt) while the message
+/// is written. To the receiver this is a spurious wake-up: it looks, finds
+/// nothing yet, and sleeps until the commit's notify, unless the commit came
+/// first. Measured with `mmapkit shm bench`, it took the blocking round trip
+/// from 1.10-1.26x to 0.77-0.84x a Unix socket's at 64 KiB, and from
+/// 1.16-1.34x to 1.08-1.15x at 4 KiB; at 64 bytes it changed nothing, so
+/// smaller messages skip it (and its fence). Many-to-many channels skip it
+/// too: the commit's notify could wake another receiver than the early one,
+/// and the senders' lock is held across both.
 const EARLY_WAKE_LEN: usize = 4096;
 
 impl Sender {
@@ -616,7 +620,7 @@ impl Sender {
             (self.end.data.wrapping_add(at), padding - RECORD_HEADER)
         });
         let new_tail = self.tail.wrapping_add((padding + size) as u64);
-        if len >= EARLY_WAKE_LEN {
+        if len >= EARLY_WAKE_LEN && !self.end.many {
             let ring = self.end.ring();
             if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
                 ring.data_ready.notify_one();
@@ -665,6 +669,11 @@ impl Sender {
 
     /// Reserves room for a `len`-byte message, waiting for the receiver to
     /// make room (up to `timeout`, if given).
+    ///
+    /// A receiver that may sleep ([`Wait::Block`] or [`Wait::SpinThenBlock`])
+    /// is woken by the [`commit`](Reservation::commit); on a one-to-one
+    /// channel, a message of 4 KiB or more also wakes it once the room is
+    /// found, so that its wake-up starts while the message is written.
     #[inline(always)]
     pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
         // The quick way, for one sender with room by the head last read: no
