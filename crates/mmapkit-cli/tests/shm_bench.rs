@@ -5,24 +5,31 @@ use std::collections::BTreeSet;
 use assert_cmd::Command;
 use serde_json::Value;
 
-#[test]
-fn a_quick_run_reports_every_transport_and_payload() {
+/// Runs `mmapkit shm bench --quick` with `args` and `--json`, which must
+/// succeed; returns what it printed and the JSON report.
+fn quick_run(args: &[&std::ffi::OsStr]) -> (String, Value) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("shm.json");
-    let svg = dir.path().join("shm.svg");
     let output = Command::cargo_bin("mmapkit")
         .unwrap()
-        .args(["shm", "bench", "--quick", "--json"])
+        .args(["shm", "bench", "--quick"])
+        .args(args)
+        .arg("--json")
         .arg(&json)
-        .arg("--plot")
-        .arg(&svg)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (String::from_utf8_lossy(&output.stdout).into_owned(), report)
+}
+
+#[test]
+fn a_quick_run_reports_every_transport_and_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("shm.svg");
+    let (stdout, report) = quick_run(&["--plot".as_ref(), svg.as_os_str()]);
     assert!(stdout.contains("Against the targets"), "{stdout}");
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report["memcpy_bytes_per_sec"].as_f64().unwrap() > 0.0);
     assert_eq!(report["blocks"], 2, "a quick run takes two blocks");
     assert_eq!(report["warmup_round_trips_per_block"], 16);
@@ -62,16 +69,7 @@ fn a_quick_run_reports_every_transport_and_payload() {
 
 #[test]
 fn transports_can_be_picked_and_unknown_ones_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("shm.json");
-    let output = Command::cargo_bin("mmapkit")
-        .unwrap()
-        .args(["shm", "bench", "--quick", "--transports", "floor,uds", "--json"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (_, report) = quick_run(&["--transports".as_ref(), "floor,uds".as_ref()]);
     let rows: Vec<(String, u64)> = report["results"]
         .as_array()
         .unwrap()
@@ -95,23 +93,13 @@ fn transports_can_be_picked_and_unknown_ones_are_refused() {
 
 #[test]
 fn the_blocking_floor_alone_with_the_blocking_channel_is_compared_and_kept_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("shm.json");
-    let output = Command::cargo_bin("mmapkit")
-        .unwrap()
-        .args(["shm", "bench", "--quick", "--transports", "floor-block,shm-block", "--json"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (stdout, report) = quick_run(&["--transports".as_ref(), "floor-block,shm-block".as_ref()]);
     // The comparison needs only the floor and one transport, not every other one.
     assert!(
         stdout.contains("the blocking floor") && stdout.contains("shm-block") && stdout.contains("x it"),
         "{stdout}"
     );
     assert!(!stdout.contains("Unix socket"), "the socket was not measured: {stdout}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let transports: BTreeSet<&str> =
         report["results"].as_array().unwrap().iter().map(|r| r["transport"].as_str().unwrap()).collect();
     assert_eq!(transports, BTreeSet::from(["shm-block"]));

@@ -194,3 +194,45 @@ pub fn block_floor_set(floor: &Floor, value: u32) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// How a floor hands its value over and waits for the answer. The two floors
+/// are the two kinds; the loops that drive them are generic over it, so that
+/// each loop compiles to its own floor's two calls.
+pub trait Handoff {
+    /// Hands `value` over to the other process.
+    fn set(&self, floor: &Floor, value: u64) -> anyhow::Result<()>;
+    /// Waits until the other process has handed `value` over.
+    fn wait(&self, floor: &Floor, value: u64) -> anyhow::Result<()>;
+}
+
+/// The spinning floor: `counter`, spun on.
+pub struct Spinning;
+
+/// The blocking floor: `turn`, slept on with a futex.
+pub struct Blocking;
+
+impl Handoff for Spinning {
+    fn set(&self, floor: &Floor, value: u64) -> anyhow::Result<()> {
+        floor_set(floor, value);
+        Ok(())
+    }
+
+    fn wait(&self, floor: &Floor, value: u64) -> anyhow::Result<()> {
+        floor_wait(floor, value)
+    }
+}
+
+impl Handoff for Blocking {
+    fn set(&self, floor: &Floor, value: u64) -> anyhow::Result<()> {
+        block_floor_set(floor, turn(value)?)
+    }
+
+    fn wait(&self, floor: &Floor, value: u64) -> anyhow::Result<()> {
+        block_floor_wait(floor, turn(value)?, FLOOR_TIMEOUT)
+    }
+}
+
+/// A round's value as the blocking floor's 32-bit turn.
+pub fn turn(value: u64) -> anyhow::Result<u32> {
+    u32::try_from(value).with_context(|| format!("round value {value} does not fit the blocking floor's turn"))
+}

@@ -294,20 +294,9 @@ fn ping_pong(
             let floor = link::floor_create(name)?;
             let mut peer = spawn_peer(transport, 0, rounds, 0, name, false)?;
             let result = if transport == "floor" {
-                floor_rounds(
-                    rounds,
-                    |v| {
-                        link::floor_set(&floor, v);
-                        Ok(())
-                    },
-                    |v| link::floor_wait(&floor, v),
-                )
+                floor_rounds(&floor, rounds, &link::Spinning)
             } else {
-                floor_rounds(
-                    rounds,
-                    |v| link::block_floor_set(&floor, turn(v)?),
-                    |v| link::block_floor_wait(&floor, turn(v)?, link::FLOOR_TIMEOUT),
-                )
+                floor_rounds(&floor, rounds, &link::Blocking)
             };
             finish(&mut peer, result.map(|rtts| (rtts, 0.0)))
         }
@@ -315,25 +304,15 @@ fn ping_pong(
     }
 }
 
-/// A round's value as the blocking floor's 32-bit turn.
-fn turn(value: u64) -> anyhow::Result<u32> {
-    u32::try_from(value).with_context(|| format!("round value {value} does not fit the blocking floor's turn"))
-}
-
-/// A floor's side of `rounds` round trips: hands the value over (`set`) and
-/// waits (`wait`) for the peer's answer; returns the round trips after the
-/// first [`WARMUP`]. Generic, so that each floor's loop holds nothing but its
-/// own two calls.
-fn floor_rounds(
-    rounds: usize,
-    mut set: impl FnMut(u64) -> anyhow::Result<()>,
-    mut wait: impl FnMut(u64) -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<u64>> {
+/// A floor's side of `rounds` round trips: hands the value over and waits
+/// for the peer's answer; returns the round trips after the first
+/// [`WARMUP`].
+fn floor_rounds(floor: &link::Floor, rounds: usize, handoff: &impl link::Handoff) -> anyhow::Result<Vec<u64>> {
     let mut rtts = Vec::with_capacity(rounds);
     for round in 0..rounds as u64 {
         let start = Instant::now();
-        set(2 * round + 1)?;
-        wait(2 * round + 2)?;
+        handoff.set(floor, 2 * round + 1)?;
+        handoff.wait(floor, 2 * round + 2)?;
         rtts.push(start.elapsed().as_nanos() as u64);
     }
     rtts.drain(..WARMUP.min(rtts.len()));
@@ -341,14 +320,10 @@ fn floor_rounds(
 }
 
 /// The peer's half of [`floor_rounds`].
-fn floor_echo(
-    rounds: usize,
-    mut set: impl FnMut(u64) -> anyhow::Result<()>,
-    mut wait: impl FnMut(u64) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+fn floor_echo(floor: &link::Floor, rounds: usize, handoff: &impl link::Handoff) -> anyhow::Result<()> {
     for round in 0..rounds as u64 {
-        wait(2 * round + 1)?;
-        set(2 * round + 2)?;
+        handoff.wait(floor, 2 * round + 1)?;
+        handoff.set(floor, 2 * round + 2)?;
     }
     Ok(())
 }
@@ -438,25 +413,8 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
             let mut link = StreamLink { reader: buffered(stdin), writer: stdout, buf: Vec::new() };
             echo(&mut link, payload, rounds, messages)
         }
-        "floor" => {
-            let floor = link::floor_open(&name)?;
-            floor_echo(
-                rounds,
-                |v| {
-                    link::floor_set(&floor, v);
-                    Ok(())
-                },
-                |v| link::floor_wait(&floor, v),
-            )
-        }
-        "floor-block" => {
-            let floor = link::floor_open(&name)?;
-            floor_echo(
-                rounds,
-                |v| link::block_floor_set(&floor, turn(v)?),
-                |v| link::block_floor_wait(&floor, turn(v)?, link::FLOOR_TIMEOUT),
-            )
-        }
+        "floor" => floor_echo(&*link::floor_open(&name)?, rounds, &link::Spinning),
+        "floor-block" => floor_echo(&*link::floor_open(&name)?, rounds, &link::Blocking),
         other => bail!("unknown transport {other:?}"),
     }
 }
@@ -467,8 +425,8 @@ mod tests {
 
     use zerocopy::FromZeros;
 
-    use super::link::{self, Floor};
-    use super::{WARMUP, floor_echo, floor_rounds, median, share, turn};
+    use super::link::{self, Blocking, Floor, turn};
+    use super::{WARMUP, floor_echo, floor_rounds, median, share};
 
     /// Two threads hand the blocking floor's turn back and forth: a lost
     /// wake-up would leave one asleep until the timeout and fail the round.
@@ -476,25 +434,14 @@ mod tests {
     fn the_blocking_floor_hands_the_turn_over_every_round() {
         const ROUNDS: usize = 5_000;
         let floor = Floor::new_zeroed();
-        let timeout = Duration::from_secs(10);
         let rtts = std::thread::scope(|s| {
-            let peer = s.spawn(|| {
-                floor_echo(
-                    ROUNDS,
-                    |v| link::block_floor_set(&floor, turn(v)?),
-                    |v| link::block_floor_wait(&floor, turn(v)?, timeout),
-                )
-            });
-            let rtts = floor_rounds(
-                ROUNDS,
-                |v| link::block_floor_set(&floor, turn(v)?),
-                |v| link::block_floor_wait(&floor, turn(v)?, timeout),
-            );
+            let peer = s.spawn(|| floor_echo(&floor, ROUNDS, &Blocking));
+            let rtts = floor_rounds(&floor, ROUNDS, &Blocking);
             peer.join().unwrap().unwrap();
             rtts.unwrap()
         });
         assert_eq!(rtts.len(), ROUNDS - WARMUP);
-        assert!(rtts.iter().all(|&ns| ns < timeout.as_nanos() as u64));
+        assert!(rtts.iter().all(|&ns| ns < link::FLOOR_TIMEOUT.as_nanos() as u64));
     }
 
     #[test]
