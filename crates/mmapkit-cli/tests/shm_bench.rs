@@ -23,6 +23,15 @@ fn quick_run(args: &[&std::ffi::OsStr]) -> (String, Value) {
     (String::from_utf8_lossy(&output.stdout).into_owned(), report)
 }
 
+/// A power-of-two byte count as the table prints it.
+fn human(bytes: u64) -> String {
+    match bytes.trailing_zeros() {
+        20.. => format!("{} MiB", bytes >> 20),
+        10.. => format!("{} KiB", bytes >> 10),
+        _ => format!("{bytes} B"),
+    }
+}
+
 #[test]
 fn a_quick_run_reports_every_transport_and_payload() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,6 +60,15 @@ fn a_quick_run_reports_every_transport_and_payload() {
             let bytes = row["bytes_per_sec"].as_f64().unwrap();
             let msgs = row["msgs_per_sec"].as_f64().unwrap();
             assert!((bytes - msgs * payload as f64).abs() <= 1e-6 * bytes, "{row}");
+            // The channel says how large its rings were, and the table too.
+            match row["ring_bytes"].as_u64() {
+                Some(ring) if transport.starts_with("shm") => {
+                    assert!(ring.is_power_of_two() && ring / 2 >= payload + 8, "{row}");
+                    assert!(stdout.contains(&format!("the channel's rings: {} each", human(ring))), "{ring}: {stdout}");
+                }
+                None if !transport.starts_with("shm") => assert_eq!(row.get("ring_bytes"), Some(&Value::Null)),
+                _ => panic!("ring_bytes in {row}"),
+            }
         }
     }
     let floor = results.iter().find(|r| r["transport"] == "floor").unwrap();

@@ -25,10 +25,20 @@ pub struct ShmLink {
     pub rx: Receiver,
 }
 
-/// Ring capacity for a payload: room for a few in flight, at least 1 MiB.
+/// Ring capacity for a payload. Small payloads get the smallest ring with
+/// room for two (8 KiB at 64 B, 16 KiB at 4 KiB): the two rings then stay in
+/// the CPUs' first-level caches. Large ones get room for four and at least
+/// 4 MiB, so that a ring's lines have left the other CPU's second-level cache
+/// by the time the sender writes them again.
 pub fn ring_capacity(payload: usize) -> usize {
-    (4 * payload + 4096).max(1 << 20).next_power_of_two()
+    let small = (2 * (payload + 8) + 4096).next_power_of_two();
+    if small <= SMALL_RING_MAX { small } else { (4 * payload + 4096).max(LARGE_RING_MIN).next_power_of_two() }
 }
+
+/// The largest ring given the small-payload rule.
+const SMALL_RING_MAX: usize = 32 << 10;
+/// The least ring given the large-payload rule.
+const LARGE_RING_MIN: usize = 4 << 20;
 
 pub fn channel_options(payload: usize, spin: bool) -> ChannelOptions {
     let mut options = ChannelOptions::new();

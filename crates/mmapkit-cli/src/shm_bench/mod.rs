@@ -74,6 +74,8 @@ pub struct ShmResult {
     /// One-way messages per second (none for the floors, which carry no payload).
     pub msgs_per_sec: Option<f64>,
     pub bytes_per_sec: Option<f64>,
+    /// The capacity of each of the channel's two rings (none for the other transports).
+    pub ring_bytes: Option<usize>,
 }
 
 /// (round trips, one-way messages) for a payload size.
@@ -249,6 +251,7 @@ fn measure_payload(
                 rtt_p999_ns: percentile(&rtts, 0.999).unwrap_or(0),
                 msgs_per_sec: one_way,
                 bytes_per_sec: one_way.map(|m| m * payload as f64),
+                ring_bytes: matches!(transport, "shm-spin" | "shm-block").then(|| link::ring_capacity(payload)),
             }
         })
         .collect())
@@ -455,6 +458,22 @@ mod tests {
         let err = link::block_floor_set(&floor, 1 << 31).unwrap_err();
         assert!(err.to_string().contains("2147483648"), "{err}");
         assert!(turn(1 << 32).unwrap_err().to_string().contains("4294967296"));
+    }
+
+    /// Every ring the bench makes carries its payload (else the run fails
+    /// with `MessageTooLarge`); small payloads get rings that stay in the
+    /// first-level caches, two of them, and large ones rings past the
+    /// second-level cache.
+    #[test]
+    fn every_ring_carries_its_payload_and_the_sizes_keep_to_their_caches() {
+        for payload in [0, 1, 64, 4096, 14_328, 14_329, 65_536, 1 << 20, 3 << 20] {
+            let ring = link::ring_capacity(payload);
+            // SAFETY: the channel is this test's alone, made and dropped here.
+            let sender = unsafe { mmapkit_shm::Sender::create_memfd(&link::channel_options(payload, true)) }.unwrap();
+            assert!(sender.max_message() >= payload, "{payload} B in a ring of {ring} B");
+            assert!(ring <= 16 << 10 || payload > 4096, "{payload} B: a ring of {ring} B");
+            assert!(ring <= 32 << 10 || ring >= 4 << 20, "{payload} B: a ring of {ring} B");
+        }
     }
 
     #[test]

@@ -41,7 +41,12 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool,
     );
     let payloads = payload_groups(results);
     for payload in payloads {
-        println!("\npayload {}", format_bytes(payload as u64));
+        let ring = results.iter().filter(|r| r.payload_bytes == payload).find_map(|r| r.ring_bytes);
+        println!(
+            "\npayload {}{}",
+            format_bytes(payload as u64),
+            ring.map_or(String::new(), |bytes| format!(" (the channel's rings: {} each)", format_bytes(bytes as u64)))
+        );
         println!(
             "  {:<11} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
             "transport", "rtt p50", "rtt p99", "rtt p99.9", "msgs/s", "GB/s", "p50 vs uds"
