@@ -64,7 +64,8 @@ fn a_quick_run_reports_every_transport_and_payload() {
             match row["ring_bytes"].as_u64() {
                 Some(ring) if transport.starts_with("shm") => {
                     assert!(ring.is_power_of_two() && ring / 2 >= payload + 8, "{row}");
-                    assert!(stdout.contains(&format!("the channel's rings: {} each", human(ring))), "{ring}: {stdout}");
+                    let heading = format!("payload {} (the channel's rings: {} each)", human(payload), human(ring));
+                    assert!(stdout.contains(&heading), "{heading}: {stdout}");
                 }
                 None if !transport.starts_with("shm") => assert_eq!(row.get("ring_bytes"), Some(&Value::Null)),
                 _ => panic!("ring_bytes in {row}"),

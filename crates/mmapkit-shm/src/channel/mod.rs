@@ -83,19 +83,24 @@ impl ChannelOptions {
     /// Data bytes in the ring (rounded up to a power of two, at least 4 KiB).
     /// A message may take up to half of it.
     ///
-    /// Through the CPU caches, the capacity moves latency as much as the code
-    /// does. For small messages, pick a ring small enough that it and the
-    /// reply ring stay in the first-level caches. For large ones, pick a ring
-    /// large enough that its lines have left the reading CPU's second-level
-    /// cache before the sender writes them again, yet small enough for the
-    /// last-level cache. On a 2-vCPU AMD EPYC VM (32 KiB L1d and 1 MiB L2 per
-    /// core), spinning round trips in `mmapkit shm bench`, each ring size
-    /// against another in the same run, measured:
-    /// - 64 bytes: with 8 KiB rings, 0.71-0.81x the time of 1 MiB rings
-    ///   (0.32x once; six runs). Rings of 16-256 KiB took 1.10-1.44x the
-    ///   time of 8 KiB ones.
-    /// - 64 KiB: with 4 MiB rings, 0.65-0.81x the time of 1 MiB rings.
-    /// - 1 MiB: with 16 MiB rings, 1.84-1.91x the time of 8 MiB rings.
+    /// The capacity matters for speed. Measured with `mmapkit shm bench` on
+    /// a 2-vCPU AMD EPYC VM (32 KiB L1d and 1 MiB L2 per core), each ring
+    /// size against another in the same run:
+    /// - Spinning 64-byte round trips: with 8 KiB rings, 0.71-0.81x the time
+    ///   of 1 MiB rings in five runs of six, 0.32x in the sixth. Rings of
+    ///   16-256 KiB took 1.10-1.44x the time of 8 KiB ones.
+    /// - Spinning 64 KiB round trips: with 4 MiB rings, 0.65-0.81x the time
+    ///   of 1 MiB rings.
+    /// - Spinning 1 MiB round trips: with 16 MiB rings, 1.84-1.91x the time
+    ///   of 8 MiB rings.
+    /// - A blocking sender that outruns its receiver sleeps whenever the
+    ///   ring is full. A ring with room for only three 4 KiB messages cut
+    ///   the one-way rate to a tenth.
+    ///
+    /// The figures fit this reading: small rings gain while both rings stay
+    /// in the first-level caches. Large messages gain when a ring's lines
+    /// have left the reading CPU's second-level cache before the sender
+    /// writes them again.
     pub fn capacity(&mut self, bytes: usize) -> &mut Self {
         self.capacity = bytes.max(4096).next_power_of_two();
         self
