@@ -42,6 +42,8 @@ fn a_quick_run_reports_every_transport_and_payload() {
     assert!(report["memcpy_bytes_per_sec"].as_f64().unwrap() > 0.0);
     assert_eq!(report["blocks"], 2, "a quick run takes two blocks");
     assert_eq!(report["warmup_round_trips_per_block"], 16);
+    assert_eq!(report["shallow_idle"], false);
+    assert!(stdout.contains("CPU idle: as the machine sets it"), "{stdout}");
     let results = report["results"].as_array().unwrap();
     let transports: BTreeSet<&str> = results.iter().map(|r| r["transport"].as_str().unwrap()).collect();
     assert_eq!(transports, BTreeSet::from(["floor", "pipe", "shm-block", "shm-spin", "uds"]));
@@ -123,4 +125,33 @@ fn the_blocking_floor_alone_with_the_blocking_channel_is_compared_and_kept_apart
         report["results"].as_array().unwrap().iter().map(|r| r["transport"].as_str().unwrap()).collect();
     assert_eq!(transports, BTreeSet::from(["shm-block"]));
     assert_eq!(report["block_floor"]["transport"], "floor-block");
+}
+
+/// `--shallow-idle` holds the CPUs out of deep idle where it may (as root)
+/// and says so; where it may not, the run fails with the file named rather
+/// than measuring something other than what was asked.
+#[test]
+fn shallow_idle_is_held_and_reported_or_refused_with_the_file_named() {
+    let may_write = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency").is_ok();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("shm.json");
+    let output = Command::cargo_bin("mmapkit")
+        .unwrap()
+        .args(["shm", "bench", "--quick", "--shallow-idle", "--transports", "floor-block", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if may_write {
+        assert!(output.status.success(), "{stderr}");
+        assert!(stdout.contains("CPU idle: held shallow for the run"), "{stdout}");
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(report["shallow_idle"], true);
+        assert_eq!(report["block_floor"]["transport"], "floor-block");
+    } else {
+        assert!(!output.status.success(), "{stdout}");
+        assert!(stderr.contains("/dev/cpu_dma_latency"), "{stderr}");
+        assert!(!json.exists(), "nothing measured, nothing written");
+    }
 }

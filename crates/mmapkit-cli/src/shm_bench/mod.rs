@@ -4,6 +4,7 @@
 //! memory, spinning or with a futex wake-up), for several payload sizes, every
 //! payload written and read in full.
 
+mod idle;
 mod link;
 mod report;
 
@@ -44,6 +45,12 @@ pub struct ShmBenchArgs {
     /// shm-block, uds, pipe, floor and floor-block); all by default.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(TRANSPORTS))]
     pub transports: Vec<String>,
+    /// Hold the CPUs out of deep idle states for the run (a latency of 0
+    /// written to /dev/cpu_dma_latency, as cyclictest does; usually needs
+    /// root): a sleeping process's CPU then polls instead of halting, and the
+    /// blocking transports are measured without the CPUs' return from halt.
+    #[arg(long)]
+    pub shallow_idle: bool,
 }
 
 /// The child's side of one measurement (an internal subcommand).
@@ -371,6 +378,8 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     if two_cpus() {
         mmapkit::ipc::pin_current_thread(0).context("cannot pin the benchmark to CPU 0")?;
     }
+    // Held until the run ends; the kernel drops it if this process dies.
+    let _idle = args.shallow_idle.then(idle::ShallowIdle::hold).transpose()?;
     let run_id = format!("mmapkit-shm-bench-{}", std::process::id());
     let memcpy = memcpy_bandwidth(64 << 20);
     let memcpy_1mib = memcpy_bandwidth(1 << 20);
@@ -383,9 +392,10 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
             .collect();
         results.extend(measure_payload(&transports, payload, args.quick, &run_id)?);
     }
-    report::print(&results, memcpy, memcpy_1mib, two_cpus(), blocks(args.quick));
+    let setup = report::Setup { pinned: two_cpus(), blocks: blocks(args.quick), shallow_idle: args.shallow_idle };
+    report::print(&results, memcpy, memcpy_1mib, &setup);
     if let Some(path) = &args.json {
-        report::write_json(path, &results, memcpy, memcpy_1mib, blocks(args.quick), WARMUP)?;
+        report::write_json(path, &results, memcpy, memcpy_1mib, &setup, WARMUP)?;
     }
     if let Some(path) = &args.plot {
         report::plot(path, &results)?;

@@ -24,15 +24,34 @@ fn payload_groups(results: &[ShmResult]) -> Vec<usize> {
     payloads
 }
 
+/// How a run was taken, as the table and the JSON report it.
+pub struct Setup {
+    /// Whether the two processes had a CPU each.
+    pub pinned: bool,
+    /// Blocks per payload.
+    pub blocks: usize,
+    /// Whether the CPUs were held out of deep idle states.
+    pub shallow_idle: bool,
+}
+
 /// Prints a table per payload size, then the comparisons the issue asks for.
-pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, pinned: bool, blocks: usize) {
+pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup) {
     println!(
         "mmapkit shm bench: two processes{}; every payload written and read in full",
-        if pinned { " pinned to CPUs 0 and 1" } else { " (one CPU: not pinned)" }
+        if setup.pinned { " pinned to CPUs 0 and 1" } else { " (one CPU: not pinned)" }
     );
     println!(
-        "round trips and one-way runs in {blocks} blocks per payload, the transports taking turns block by block; \
-         msgs/s is the median block's"
+        "round trips and one-way runs in {} blocks per payload, the transports taking turns block by block; \
+         msgs/s is the median block's",
+        setup.blocks
+    );
+    println!(
+        "{}",
+        if setup.shallow_idle {
+            "CPU idle: held shallow for the run (a latency of 0 in /dev/cpu_dma_latency): an idle CPU polls"
+        } else {
+            "CPU idle: as the machine sets it (an idle CPU may halt; --shallow-idle keeps it polling)"
+        }
     );
     println!(
         "single-core memcpy: {:.2} GB/s on 64 MiB buffers (memory), {:.2} GB/s on 1 MiB (caches)",
@@ -141,6 +160,8 @@ struct Report<'a> {
     blocks: usize,
     /// Round trips at the start of each block that were not counted.
     warmup_round_trips_per_block: usize,
+    /// Whether the CPUs were held out of deep idle states (`--shallow-idle`).
+    shallow_idle: bool,
 }
 
 /// Writes the results as JSON.
@@ -149,7 +170,7 @@ pub fn write_json(
     results: &[ShmResult],
     memcpy: f64,
     memcpy_1mib: f64,
-    blocks: usize,
+    setup: &Setup,
     warmup: usize,
 ) -> anyhow::Result<()> {
     let report = Report {
@@ -157,8 +178,9 @@ pub fn write_json(
         block_floor: results.iter().find(|r| r.transport == "floor-block"),
         memcpy_bytes_per_sec: memcpy,
         memcpy_1mib_bytes_per_sec: memcpy_1mib,
-        blocks,
+        blocks: setup.blocks,
         warmup_round_trips_per_block: warmup,
+        shallow_idle: setup.shallow_idle,
     };
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
