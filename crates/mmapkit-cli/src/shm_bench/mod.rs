@@ -45,10 +45,12 @@ pub struct ShmBenchArgs {
     /// shm-block, uds, pipe, floor and floor-block); all by default.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(TRANSPORTS))]
     pub transports: Vec<String>,
-    /// Hold the CPUs out of deep idle states for the run (a latency of 0
-    /// written to /dev/cpu_dma_latency, as cyclictest does; usually needs
-    /// root): a sleeping process's CPU then polls instead of halting, and the
-    /// blocking transports are measured without the CPUs' return from halt.
+    /// Hold the CPUs out of deep idle states for the run (Linux: a latency of
+    /// 0 written to /dev/cpu_dma_latency, as cyclictest does; usually needs
+    /// root). Where the shallowest idle state polls, a sleeping process's CPU
+    /// then polls instead of halting, and the blocking transports are
+    /// measured without the CPUs' return from halt. Refused where it would
+    /// change nothing.
     #[arg(long)]
     pub shallow_idle: bool,
 }
@@ -379,7 +381,8 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
         mmapkit::ipc::pin_current_thread(0).context("cannot pin the benchmark to CPU 0")?;
     }
     // Held until the run ends; the kernel drops it if this process dies.
-    let _idle = args.shallow_idle.then(idle::ShallowIdle::hold).transpose()?;
+    let held = args.shallow_idle.then(idle::ShallowIdle::hold).transpose()?;
+    let mut idle = idle::observe(held.as_ref());
     let run_id = format!("mmapkit-shm-bench-{}", std::process::id());
     let memcpy = memcpy_bandwidth(64 << 20);
     let memcpy_1mib = memcpy_bandwidth(1 << 20);
@@ -392,7 +395,8 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
             .collect();
         results.extend(measure_payload(&transports, payload, args.quick, &run_id)?);
     }
-    let setup = report::Setup { pinned: two_cpus(), blocks: blocks(args.quick), shallow_idle: args.shallow_idle };
+    idle.granted_latency_us_at_end = idle::granted_now(held.as_ref());
+    let setup = report::Setup { pinned: two_cpus(), blocks: blocks(args.quick), idle };
     report::print(&results, memcpy, memcpy_1mib, &setup);
     if let Some(path) = &args.json {
         report::write_json(path, &results, memcpy, memcpy_1mib, &setup, WARMUP)?;

@@ -30,8 +30,8 @@ pub struct Setup {
     pub pinned: bool,
     /// Blocks per payload.
     pub blocks: usize,
-    /// Whether the CPUs were held out of deep idle states.
-    pub shallow_idle: bool,
+    /// The CPUs' idle setup, and whether the run held it shallow.
+    pub idle: super::idle::IdleReport,
 }
 
 /// Prints a table per payload size, then the comparisons the issue asks for.
@@ -45,14 +45,7 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup
          msgs/s is the median block's",
         setup.blocks
     );
-    println!(
-        "{}",
-        if setup.shallow_idle {
-            "CPU idle: held shallow for the run (a latency of 0 in /dev/cpu_dma_latency): an idle CPU polls"
-        } else {
-            "CPU idle: as the machine sets it (an idle CPU may halt; --shallow-idle keeps it polling)"
-        }
-    );
+    println!("{}", setup.idle.describe());
     println!(
         "single-core memcpy: {:.2} GB/s on 64 MiB buffers (memory), {:.2} GB/s on 1 MiB (caches)",
         memcpy / 1e9,
@@ -160,8 +153,8 @@ struct Report<'a> {
     blocks: usize,
     /// Round trips at the start of each block that were not counted.
     warmup_round_trips_per_block: usize,
-    /// Whether the CPUs were held out of deep idle states (`--shallow-idle`).
-    shallow_idle: bool,
+    /// The CPUs' idle setup, and whether the run held it shallow (`--shallow-idle`).
+    cpu_idle: &'a super::idle::IdleReport,
 }
 
 /// Writes the results as JSON.
@@ -180,7 +173,7 @@ pub fn write_json(
         memcpy_1mib_bytes_per_sec: memcpy_1mib,
         blocks: setup.blocks,
         warmup_round_trips_per_block: warmup,
-        shallow_idle: setup.shallow_idle,
+        cpu_idle: &setup.idle,
     };
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
