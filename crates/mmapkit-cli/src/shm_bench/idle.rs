@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 /// The kernel's CPU latency request file.
-pub const CPU_LATENCY: &str = "/dev/cpu_dma_latency";
+const CPU_LATENCY: &str = "/dev/cpu_dma_latency";
 const CPUIDLE_DRIVER: &str = "/sys/devices/system/cpu/cpuidle/current_driver";
 const SHALLOWEST_STATE: &str = "/sys/devices/system/cpu/cpu0/cpuidle/state0/name";
 /// The name of the idle state that polls rather than halts.
@@ -44,7 +44,7 @@ pub struct IdleReport {
 }
 
 impl IdleReport {
-    /// The line the table starts with.
+    /// The table's line for it, under the run's first two.
     pub fn describe(&self) -> String {
         let granted = match self.granted_latency_us_at_start {
             Some(NO_LIMIT_US) => "no limit".to_owned(),
