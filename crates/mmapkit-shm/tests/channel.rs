@@ -582,6 +582,100 @@ fn a_receiver_killed_while_the_sender_waits_is_peer_gone() {
     assert!(start.elapsed() < Duration::from_secs(1), "noticed after {:?}", start.elapsed());
 }
 
+/// Voluntary context switches of this thread so far: one per sleep it went into.
+fn thread_sleeps() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_blocked_end_with_no_deadline_sleeps_until_woken_not_on_a_timer() {
+    // The peer watch looks at the peer, so the waiting thread itself sleeps
+    // on its futex with no timeout: with a 10 ms peer check, a timed wait
+    // would wake about 50 times in the half second below.
+    let name = unique("untimed");
+    let mut options = small(4096);
+    options.wait(Wait::Block).peer_check(Duration::from_millis(10));
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
+    // SAFETY: as above.
+    let mut tx = unsafe { Sender::open_named(&name, &options) }.unwrap();
+    let receiver = std::thread::spawn(move || {
+        let before = thread_sleeps();
+        let got = rx.recv().unwrap().to_vec();
+        (got, thread_sleeps() - before)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    tx.send(b"after half a second").unwrap();
+    let (got, sleeps) = receiver.join().unwrap();
+    assert_eq!(got, b"after half a second");
+    assert!(sleeps <= 5, "the receiver went to sleep {sleeps} times while it waited");
+}
+
+/// Runs `wait` on another thread and returns what it returned and how long
+/// after `kill` it did; fails (instead of hanging) if it takes over 10 s.
+fn ends_after_kill<T: Send + 'static>(wait: impl FnOnce() -> T + Send + 'static, kill: impl FnOnce()) -> (T, Duration) {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let value = wait();
+        let _ = done.send((value, Instant::now()));
+    });
+    // Long enough for the waiter to be asleep.
+    std::thread::sleep(Duration::from_millis(300));
+    kill();
+    let killed = Instant::now();
+    let (value, at) = result.recv_timeout(Duration::from_secs(10)).expect("the waiter never woke");
+    (value, at.saturating_duration_since(killed))
+}
+
+#[test]
+fn a_receiver_blocked_with_no_deadline_learns_its_sender_was_killed() {
+    let name = unique("killed-untimed-sender");
+    let mut options = small(65536);
+    options.wait(Wait::Block);
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
+    let Started { child: mut sender, stdout: _out } =
+        spawn_until("child_send_then_hang_mid_message", &name, "mid-message");
+    let (outcome, after) = ends_after_kill(
+        move || {
+            let taken: Vec<Vec<u8>> = (0..3).map(|_| rx.recv().unwrap().to_vec()).collect();
+            (taken, rx.recv().map(|m| m.to_vec()))
+        },
+        || {
+            sender.kill().unwrap();
+            sender.wait().unwrap();
+        },
+    );
+    let (taken, last) = outcome;
+    assert_eq!(taken, (0..3).map(message).collect::<Vec<_>>());
+    let err = last.unwrap_err();
+    assert!(matches!(err, ShmError::PeerGone { peer: "sender", .. }), "{err}");
+    assert!(after < Duration::from_secs(1), "noticed {after:?} after the kill");
+}
+
+#[test]
+fn a_sender_blocked_with_no_deadline_learns_its_receiver_was_killed() {
+    let name = unique("killed-untimed-receiver");
+    let mut options = small(4096);
+    options.wait(Wait::Block);
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut tx = unsafe { Sender::create_named(&name, &options) }.unwrap();
+    let Started { child: mut receiver, stdout: _out } = spawn_until("child_attach_and_hang", &name, "attached");
+    while tx.try_send(&[1u8; 1000]).is_ok() {}
+    let (last, after) = ends_after_kill(
+        move || tx.send(&[1u8; 1000]),
+        || {
+            receiver.kill().unwrap();
+            receiver.wait().unwrap();
+        },
+    );
+    let err = last.unwrap_err();
+    assert!(matches!(err, ShmError::PeerGone { peer: "receiver", .. }), "{err}");
+    assert!(after < Duration::from_secs(1), "noticed {after:?} after the kill");
+}
+
 #[test]
 #[ignore = "child process of a_receiver_killed_while_the_sender_waits_is_peer_gone"]
 fn child_attach_and_hang() {

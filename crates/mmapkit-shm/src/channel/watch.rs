@@ -1,0 +1,196 @@
+//! The peer watch: one thread per process that looks, for every end that may
+//! sleep, whether the other end is still alive, and wakes the end when it is
+//! not.
+//!
+//! It is what lets a blocked end sleep on its futex with no timeout. A timed
+//! futex wait arms and cancels a timer on every sleep, and on the 2-vCPU VM
+//! this crate is measured on that alone took a polling CPU's futex round trip
+//! from about 5 µs to about 14 µs (`README.md`, "Idle regimes"). With the
+//! watch, an end waiting without a deadline sleeps until a message, room, or
+//! the watch wakes it; the timers are the watch's own, one per
+//! [`ChannelOptions::peer_check`](super::ChannelOptions::peer_check) for the
+//! whole process.
+//!
+//! The watch looks the way an end does (the state word, then the kernel's
+//! byte-range locks), so a peer cannot fake being alive after it died. What it
+//! finds is only a reason to wake: the woken end looks again itself before it
+//! reports `PeerGone`.
+//!
+//! An end registers when it attaches and leaves in its `Drop`, before its
+//! region is unmapped; the watch holds the registry's lock while it touches
+//! an end's memory. In a child made by `fork` (no watch thread there), and if
+//! the thread cannot be started, ends fall back to timed sleeps.
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::{PeerSeen, Role, later, look_at_peer};
+use crate::event::Event;
+
+/// What the watch needs to look at one end's peer and wake the end.
+pub(super) struct Watched {
+    /// The region's descriptor, open while registered.
+    fd: RawFd,
+    /// The peer's state word, in the mapping.
+    peer_state: *const AtomicU32,
+    /// The event the end sleeps on, in the mapping.
+    event: *const Event,
+    /// The role of the peer.
+    peer: Role,
+    many: bool,
+    every: Duration,
+    /// Set by the watch when its look found the peer gone (or its state
+    /// word unreadable); taken by the end.
+    woke: AtomicBool,
+}
+
+// SAFETY: the pointers reach atomics in a shared mapping (and the descriptor
+// is only passed to fcntl), which any thread may touch; the end that made
+// the Watched keeps the mapping and the descriptor alive until it has
+// removed the Watched from the registry, and the watch touches them only
+// under the registry's lock.
+unsafe impl Send for Watched {}
+// SAFETY: as above; every field is read-only after construction except the atomic `woke`.
+unsafe impl Sync for Watched {}
+
+impl Watched {
+    /// Whether the watch woke this end since the last call; clears it.
+    pub(super) fn take_wake(&self) -> bool {
+        self.woke.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether the watch woke this end (a condition to sleep on).
+    pub(super) fn woken(&self) -> bool {
+        self.woke.load(Ordering::Acquire)
+    }
+
+    /// Looks at the peer; on anything but "here", wakes the end.
+    ///
+    /// # Safety
+    ///
+    /// The end that registered `self` has not yet removed it (so its mapping
+    /// and descriptor are alive).
+    unsafe fn look(&self) {
+        // SAFETY: the caller promises the descriptor is open.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        // SAFETY: the caller promises the mapping is alive.
+        let state = unsafe { &*self.peer_state };
+        if !matches!(look_at_peer(fd, state, self.peer, self.many), Ok(PeerSeen::Here)) {
+            self.woke.store(true, Ordering::Release);
+            // SAFETY: as above.
+            unsafe { &*self.event }.notify_all();
+        }
+    }
+}
+
+/// An end's place in the watch; leaving it (on drop) happens under the
+/// registry's lock, so the watch never touches the end's memory afterwards.
+pub(super) struct Registration(Arc<Watched>);
+
+impl std::ops::Deref for Registration {
+    type Target = Watched;
+
+    fn deref(&self) -> &Watched {
+        &self.0
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // In a forked child the list is a copy no thread reads, and its lock
+        // may have been held at the fork: leave it alone.
+        if watching_here() {
+            WATCH.lock().retain(|(w, _)| !Arc::ptr_eq(w, &self.0));
+        }
+    }
+}
+
+/// The registered ends (each with when to look next) and the thread that looks.
+struct Watch {
+    ends: Mutex<Vec<(Arc<Watched>, Instant)>>,
+    /// Signalled when an end registers, so the thread sleeps until the
+    /// earliest look.
+    registered: Condvar,
+}
+
+/// The watch looks at an end at most this often, whatever its peer check says.
+const MIN_PERIOD: Duration = Duration::from_millis(1);
+
+static WATCH: Watch = Watch { ends: Mutex::new(Vec::new()), registered: Condvar::new() };
+
+/// The process that started the watch thread (`None`: it could not start).
+static STARTED_BY: OnceLock<Option<u32>> = OnceLock::new();
+
+/// Whether this process has a watch thread (not a forked child of the one
+/// that started it), starting it on first use.
+fn watching_here() -> bool {
+    *STARTED_BY.get_or_init(start) == Some(std::process::id())
+}
+
+impl Watch {
+    fn lock(&self) -> MutexGuard<'_, Vec<(Arc<Watched>, Instant)>> {
+        // Nothing panics while holding it; a poisoned list is still a list.
+        self.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The thread: sleeps while no end is registered, else until the
+    /// earliest look is due; looks at every end that is due.
+    fn run(&self) {
+        let mut ends = self.lock();
+        loop {
+            if ends.is_empty() {
+                ends = self.registered.wait(ends).unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            let now = Instant::now();
+            let mut next = None::<Instant>;
+            for (watched, due) in ends.iter_mut() {
+                if now >= *due {
+                    // SAFETY: registered, and we hold the registry's lock.
+                    unsafe { watched.look() };
+                    *due = later(now, watched.every);
+                }
+                next = Some(next.map_or(*due, |n| n.min(*due)));
+            }
+            let sleep = next.map_or(Duration::ZERO, |n| n.saturating_duration_since(Instant::now()));
+            ends = self.registered.wait_timeout(ends, sleep).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+        }
+    }
+}
+
+/// Registers an end (whose region's descriptor is `fd`, whose peer's state
+/// word is `peer_state` and who sleeps on `event`) with the process's watch,
+/// starting its thread on first use. `None` where there is no watch (a
+/// forked child, or a thread that could not start).
+///
+/// # Safety
+///
+/// `fd`, `peer_state` and `event` stay valid until the returned
+/// registration is dropped.
+pub(super) unsafe fn register(
+    fd: BorrowedFd<'_>,
+    peer_state: &AtomicU32,
+    event: &Event,
+    peer: Role,
+    many: bool,
+    every: Duration,
+) -> Option<Registration> {
+    if !watching_here() {
+        return None;
+    }
+    let every = every.max(MIN_PERIOD);
+    let watched =
+        Arc::new(Watched { fd: fd.as_raw_fd(), peer_state, event, peer, many, every, woke: AtomicBool::new(false) });
+    let now = Instant::now();
+    WATCH.lock().push((watched.clone(), later(now, every)));
+    WATCH.registered.notify_one();
+    Some(Registration(watched))
+}
+
+/// Starts the watch thread; the process that did, or `None` if it cannot be started.
+fn start() -> Option<u32> {
+    std::thread::Builder::new().name("mmapkit-shm-watch".into()).spawn(|| WATCH.run()).ok()?;
+    Some(std::process::id())
+}
