@@ -23,6 +23,11 @@ pub trait Link {
 pub struct ShmLink {
     pub tx: Sender,
     pub rx: Receiver,
+    /// Whether the other process has attached both its ends. Until then the
+    /// waits are timed ([`PEER_TIMEOUT`]), since a peer that dies before it
+    /// attaches is never seen to die; after, they wait as long as it takes,
+    /// as a user's would, and the channel's peer watch notices a death.
+    attached: bool,
 }
 
 /// Ring capacity for a payload, chosen by measurement on this project's VM.
@@ -68,7 +73,7 @@ impl ShmLink {
         let tx = unsafe { Sender::create_named(&ping, &options) }?;
         // SAFETY: as above.
         let rx = unsafe { Receiver::create_named(&pong, &options) }?;
-        Ok(ShmLink { tx, rx })
+        Ok(ShmLink { tx, rx, attached: false })
     }
 
     /// The child's side: opens both channels.
@@ -79,17 +84,19 @@ impl ShmLink {
         let rx = unsafe { Receiver::open_named(&ping, &options) }?;
         // SAFETY: as above.
         let tx = unsafe { Sender::open_named(&pong, &options) }?;
-        Ok(ShmLink { tx, rx })
+        // The creator made both of its ends before it started this process.
+        Ok(ShmLink { tx, rx, attached: true })
     }
 }
 
-/// How long either side waits for the other before giving up (a peer that
-/// died before attaching would otherwise be waited for forever).
+/// How long the creating side waits for the other before it has answered
+/// once (a peer that died before attaching would otherwise be waited for
+/// forever).
 const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Link for ShmLink {
     fn send(&mut self, len: usize, fill: u8) -> anyhow::Result<()> {
-        let mut slot = self.tx.reserve_timeout(len, Some(PEER_TIMEOUT))?;
+        let mut slot = self.tx.reserve_timeout(len, (!self.attached).then_some(PEER_TIMEOUT))?;
         slot.fill(fill);
         std::hint::black_box(&mut *slot);
         slot.commit();
@@ -97,10 +104,12 @@ impl Link for ShmLink {
     }
 
     fn recv(&mut self, len: usize) -> anyhow::Result<u64> {
-        let message = self.rx.recv_timeout(Some(PEER_TIMEOUT))?;
+        let message = self.rx.recv_timeout((!self.attached).then_some(PEER_TIMEOUT))?;
         if message.len() != len {
             bail!("expected a {len}-byte message, got {}", message.len());
         }
+        // It answered through the ring it opened, after opening the other.
+        self.attached = true;
         // black_box: the checksum is the proof the bytes were read; without
         // it the compiler could drop the reading.
         Ok(std::hint::black_box(sum_words(&message)))
@@ -155,7 +164,7 @@ pub fn floor_open(name: &str) -> anyhow::Result<Shared<Floor>> {
     Ok(unsafe { Shared::<Floor>::open_named(name, "Floor v2", &RegionOptions::new()) }?)
 }
 
-/// How long a floor waits for the other process before giving up.
+/// How long the spinning floor waits for the other process before giving up.
 pub const FLOOR_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Waits (spinning) until the counter reaches `value`.
@@ -181,36 +190,51 @@ pub fn floor_set(floor: &Floor, value: u64) {
 /// correct futex handoff can do).
 const SLEEPING: u32 = 1 << 31;
 
-/// Sleeps on the turn (a futex wait) until it is `value`, for at most
-/// `timeout`.
-pub fn block_floor_wait(floor: &Floor, value: u32, timeout: Duration) -> anyhow::Result<()> {
-    ensure!(value & SLEEPING == 0, "a blocking floor's turn stays below {SLEEPING}, not {value}");
-    let start = Instant::now();
+/// The bit of `turn` that says a side gave up (see [`block_floor_abandon`]).
+const ABANDONED: u32 = 1 << 30;
+
+/// Sleeps on the turn (a futex wait with no timeout, as the channel's ends
+/// make when the peer watch runs) until it is `value`, or until a side
+/// abandons the floor.
+pub fn block_floor_wait(floor: &Floor, value: u32) -> anyhow::Result<()> {
+    ensure!(value < ABANDONED, "a blocking floor's turn stays below {ABANDONED}, not {value}");
     loop {
         let seen = floor.turn.load(Ordering::Acquire);
-        if seen & !SLEEPING == value {
+        if seen & !(SLEEPING | ABANDONED) == value {
             return Ok(());
         }
-        let Some(left) = timeout.checked_sub(start.elapsed()).filter(|left| !left.is_zero()) else {
+        if seen & ABANDONED != 0 {
             bail!("the peer stopped answering");
-        };
+        }
         if seen & SLEEPING == 0
             && floor.turn.compare_exchange(seen, seen | SLEEPING, Ordering::Acquire, Ordering::Relaxed).is_err()
         {
             continue;
         }
-        mmapkit::ipc::futex_wait(&floor.turn, seen | SLEEPING, Some(left))
-            .context("cannot wait on the floor's futex")?;
+        mmapkit::ipc::futex_wait(&floor.turn, seen | SLEEPING, None).context("cannot wait on the floor's futex")?;
     }
 }
 
 /// Hands the turn over (`value`) and wakes the other process if it sleeps.
 pub fn block_floor_set(floor: &Floor, value: u32) -> anyhow::Result<()> {
-    ensure!(value & SLEEPING == 0, "a blocking floor's turn stays below {SLEEPING}, not {value}");
-    if floor.turn.swap(value, Ordering::AcqRel) & SLEEPING != 0 {
+    ensure!(value < ABANDONED, "a blocking floor's turn stays below {ABANDONED}, not {value}");
+    let before = floor.turn.swap(value, Ordering::AcqRel);
+    if before & ABANDONED != 0 {
+        // The swap cleared it: give up again, waking whoever slept meanwhile.
+        block_floor_abandon(floor);
+    } else if before & SLEEPING != 0 {
         mmapkit::ipc::futex_wake(&floor.turn, 1).context("cannot wake the floor's futex")?;
     }
     Ok(())
+}
+
+/// Gives the blocking floor up: whoever waits on it, or waits next, fails
+/// with "the peer stopped answering" instead of sleeping for good. What
+/// stands in for the timeout the floor's waits do not have: each process
+/// calls it when it sees the other exit.
+pub fn block_floor_abandon(floor: &Floor) {
+    floor.turn.fetch_or(ABANDONED, Ordering::AcqRel);
+    let _ = mmapkit::ipc::futex_wake(&floor.turn, u32::MAX);
 }
 
 /// How a floor hands its value over and waits for the answer. The two floors
@@ -246,7 +270,7 @@ impl Handoff for Blocking {
     }
 
     fn wait(&self, floor: &Floor, value: u64) -> anyhow::Result<()> {
-        block_floor_wait(floor, turn(value)?, FLOOR_TIMEOUT)
+        block_floor_wait(floor, turn(value)?)
     }
 }
 

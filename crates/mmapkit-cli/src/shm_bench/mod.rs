@@ -302,15 +302,34 @@ fn ping_pong(
             drop(link);
             finish(&mut peer, result)
         }
-        "floor" | "floor-block" => {
+        "floor" => {
             let floor = link::floor_create(name)?;
             let mut peer = spawn_peer(transport, 0, rounds, 0, name, false)?;
-            let result = if transport == "floor" {
-                floor_rounds(&floor, rounds, &link::Spinning)
-            } else {
-                floor_rounds(&floor, rounds, &link::Blocking)
-            };
+            let result = floor_rounds(&floor, rounds, &link::Spinning);
             finish(&mut peer, result.map(|rtts| (rtts, 0.0)))
+        }
+        "floor-block" => {
+            let floor = link::floor_create(name)?;
+            // The peer's stdin is a pipe it reads to its end: this process exits.
+            let mut peer = spawn_peer(transport, 0, rounds, 0, name, true)?;
+            let to_peer = peer.stdin.take();
+            let (result, status) = std::thread::scope(|s| {
+                // The floor's waits have no timeout: the peer's exit abandons it.
+                let exited = s.spawn(|| {
+                    let status = peer.wait();
+                    link::block_floor_abandon(&floor);
+                    status
+                });
+                let result = floor_rounds(&floor, rounds, &link::Blocking);
+                if result.is_err() {
+                    link::block_floor_abandon(&floor);
+                }
+                drop(to_peer);
+                (result, exited.join())
+            });
+            let status =
+                status.unwrap_or_else(|_| Err(std::io::Error::other("the thread waiting for the peer panicked")));
+            merge(status, result.map(|rtts| (rtts, 0.0)))
         }
         other => bail!("unknown transport {other:?}"),
     }
@@ -352,7 +371,12 @@ fn finish<T>(peer: &mut Child, result: anyhow::Result<T>) -> anyhow::Result<T> {
     if result.is_err() {
         let _ = peer.kill();
     }
-    let status = peer.wait().context("cannot wait for the peer")?;
+    merge(peer.wait(), result)
+}
+
+/// Our result, unless the peer (which ended with `status`) failed.
+fn merge<T>(status: std::io::Result<std::process::ExitStatus>, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    let status = status.context("cannot wait for the peer")?;
     let value = result?;
     if !status.success() {
         bail!("the peer process failed: {status}");
@@ -431,7 +455,22 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
             echo(&mut link, payload, rounds, messages)
         }
         "floor" => floor_echo(&*link::floor_open(&name)?, rounds, &link::Spinning),
-        "floor-block" => floor_echo(&*link::floor_open(&name)?, rounds, &link::Blocking),
+        "floor-block" => {
+            let floor = link::floor_open(&name)?;
+            std::thread::scope(|s| {
+                // The parent closes our stdin when it is done or gone: then
+                // nobody answers any more, and the floor's waits have no timeout.
+                s.spawn(|| {
+                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+                    link::block_floor_abandon(&floor);
+                });
+                let result = floor_echo(&floor, rounds, &link::Blocking);
+                if result.is_err() {
+                    link::block_floor_abandon(&floor);
+                }
+                result
+            })
+        }
         other => bail!("unknown transport {other:?}"),
     }
 }
@@ -446,31 +485,50 @@ mod tests {
     use super::{WARMUP, floor_echo, floor_rounds, median, share};
 
     /// Two threads hand the blocking floor's turn back and forth: a lost
-    /// wake-up would leave one asleep until the timeout and fail the round.
+    /// wake-up would leave one asleep (the waits have no timeout) until the
+    /// guard abandons the floor after 30 s, failing the round.
     #[test]
     fn the_blocking_floor_hands_the_turn_over_every_round() {
         const ROUNDS: usize = 5_000;
         let floor = Floor::new_zeroed();
-        let rtts = std::thread::scope(|s| {
-            let peer = s.spawn(|| floor_echo(&floor, ROUNDS, &Blocking));
-            let rtts = floor_rounds(&floor, ROUNDS, &Blocking);
-            peer.join().unwrap().unwrap();
-            rtts.unwrap()
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let (rtts, guard_fired) = std::thread::scope(|s| {
+            let floor = &floor;
+            let guard = s.spawn(move || {
+                let fired = finished.recv_timeout(Duration::from_secs(30)).is_err();
+                if fired {
+                    link::block_floor_abandon(floor);
+                }
+                fired
+            });
+            let peer = s.spawn(|| floor_echo(floor, ROUNDS, &Blocking));
+            let rtts = floor_rounds(floor, ROUNDS, &Blocking);
+            let echoed = peer.join().unwrap();
+            let _ = done.send(());
+            (rtts.and_then(|rtts| echoed.map(|()| rtts)), guard.join().unwrap())
         });
-        assert_eq!(rtts.len(), ROUNDS - WARMUP);
-        assert!(rtts.iter().all(|&ns| ns < link::FLOOR_TIMEOUT.as_nanos() as u64));
+        assert!(!guard_fired, "a round was still asleep after 30 s");
+        assert_eq!(rtts.unwrap().len(), ROUNDS - WARMUP);
     }
 
     #[test]
-    fn the_blocking_floor_gives_up_after_its_timeout_and_refuses_the_sleeping_bit() {
+    fn an_abandoned_blocking_floor_wakes_its_sleeper_and_stays_abandoned() {
         let floor = Floor::new_zeroed();
         let start = Instant::now();
-        let err = link::block_floor_wait(&floor, 1, Duration::from_millis(50)).unwrap_err();
-        let waited = start.elapsed();
+        let err = std::thread::scope(|s| {
+            let sleeper = s.spawn(|| link::block_floor_wait(&floor, 1));
+            std::thread::sleep(Duration::from_millis(50));
+            link::block_floor_abandon(&floor);
+            sleeper.join().unwrap().unwrap_err()
+        });
         assert!(err.to_string().contains("stopped answering"), "{err}");
-        assert!(waited >= Duration::from_millis(50) && waited < Duration::from_secs(5), "{waited:?}");
-        let err = link::block_floor_set(&floor, 1 << 31).unwrap_err();
-        assert!(err.to_string().contains("2147483648"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        // A handover after it keeps it abandoned, yet is seen.
+        link::block_floor_set(&floor, 5).unwrap();
+        link::block_floor_wait(&floor, 5).unwrap();
+        assert!(link::block_floor_wait(&floor, 7).unwrap_err().to_string().contains("stopped answering"));
+        let err = link::block_floor_set(&floor, 1 << 30).unwrap_err();
+        assert!(err.to_string().contains("1073741824"), "{err}");
         assert!(turn(1 << 32).unwrap_err().to_string().contains("4294967296"));
     }
 
