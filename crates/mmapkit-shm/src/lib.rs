@@ -45,6 +45,10 @@
 //!   zero-copy on both ends ([`Sender::reserve`], [`Receiver::recv`]), with
 //!   spin, block or spin-then-block waiting, timeouts, and `PeerGone` when the
 //!   other end dies; one of each, or ([`ChannelOptions::many`]) up to 64 of each.
+//!   An end that may sleep makes the process start one thread, named
+//!   `mmapkit-shm-watch`, that looks after the peers of sleeping ends, so that
+//!   a blocked end sleeps with no timer ([`ChannelOptions::peer_check`];
+//!   [`ChannelOptions::peer_watch`] turns it off).
 //!
 //! # Soundness
 //!

@@ -589,14 +589,13 @@ fn thread_sleeps() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-#[test]
-fn a_blocked_end_with_no_deadline_sleeps_until_woken_not_on_a_timer() {
-    // The peer watch looks at the peer, so the waiting thread itself sleeps
-    // on its futex with no timeout: with a 10 ms peer check, a timed wait
-    // would wake about 50 times in the half second below.
+/// How many times a receiver (blocking, looking at its peer every 10 ms,
+/// with or without the peer watch) goes to sleep while it waits half a
+/// second for a message.
+fn sleeps_waiting_half_a_second(peer_watch: bool) -> u64 {
     let name = unique("untimed");
     let mut options = small(4096);
-    options.wait(Wait::Block).peer_check(Duration::from_millis(10));
+    options.wait(Wait::Block).peer_check(Duration::from_millis(10)).peer_watch(peer_watch);
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
     // SAFETY: as above.
@@ -610,7 +609,18 @@ fn a_blocked_end_with_no_deadline_sleeps_until_woken_not_on_a_timer() {
     tx.send(b"after half a second").unwrap();
     let (got, sleeps) = receiver.join().unwrap();
     assert_eq!(got, b"after half a second");
-    assert!(sleeps <= 5, "the receiver went to sleep {sleeps} times while it waited");
+    sleeps
+}
+
+#[test]
+fn a_blocked_end_with_no_deadline_sleeps_until_woken_not_on_a_timer() {
+    // The peer watch looks at the peer, so the waiting thread itself sleeps
+    // on its futex with no timeout. Without the watch, its sleeps are timed
+    // for its next look: about 50 in the half second.
+    let watched = sleeps_waiting_half_a_second(true);
+    assert!(watched <= 5, "with the watch, the receiver went to sleep {watched} times");
+    let unwatched = sleeps_waiting_half_a_second(false);
+    assert!(unwatched >= 20, "without the watch, the receiver went to sleep only {unwatched} times");
 }
 
 /// Runs `wait` on another thread and returns what it returned and how long

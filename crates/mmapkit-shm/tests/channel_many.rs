@@ -8,9 +8,9 @@ use common::{Started, child_command, lose_last_tail_store, name_from_env, spawn_
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError};
+use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError, Wait};
 
 fn many() -> ChannelOptions {
     let mut options = ChannelOptions::new();
@@ -255,6 +255,43 @@ fn a_message_committed_by_a_sender_that_died_before_publishing_it_is_kept() {
         }
         assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
     }
+}
+
+#[test]
+fn a_receiver_blocked_with_no_deadline_learns_when_the_last_sender_is_killed() {
+    let name = unique("many-untimed");
+    let mut options = many();
+    options.wait(Wait::Block);
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let mut rx = unsafe { Receiver::create_named(&name, &options) }.unwrap();
+    let Started { child: mut first, stdout: _first_out } = spawn_until("child_open_and_hang", &name, "attached");
+    let Started { child: mut second, stdout: _second_out } = spawn_until("child_open_and_hang", &name, "attached");
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = rx.recv().map(|m| m.to_vec());
+        let _ = done.send((outcome, Instant::now()));
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // One sender is left: the receiver sleeps on (past three 100 ms looks).
+    assert!(result.recv_timeout(Duration::from_millis(400)).is_err(), "woke with a sender still alive");
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let killed = Instant::now();
+    let (outcome, at) = result.recv_timeout(Duration::from_secs(10)).expect("the receiver never woke");
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, ShmError::PeerGone { peer: "sender", .. }), "{err}");
+    let after = at.saturating_duration_since(killed);
+    assert!(after < Duration::from_secs(1), "noticed {after:?} after the last kill");
+}
+
+#[test]
+#[ignore = "child process of a_receiver_blocked_with_no_deadline_learns_when_the_last_sender_is_killed"]
+fn child_open_and_hang() {
+    // SAFETY: every end of these channels is this crate's, following its protocol.
+    let _tx = unsafe { Sender::open_named(&name_from_env(), &many()) }.unwrap();
+    println!("attached");
+    std::thread::sleep(Duration::from_secs(60));
 }
 
 #[test]

@@ -110,13 +110,27 @@ fn two_cpus() -> bool {
     *TWO.get_or_init(|| std::thread::available_parallelism().map(|n| n.get() >= 2).unwrap_or(false))
 }
 
+/// Which of the peer's standard streams are pipes to this process (the
+/// others are `/dev/null`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pipes {
+    /// Neither.
+    None,
+    /// Its stdin: the peer learns this process is done or gone when it ends.
+    Stdin,
+    /// Both: the pipe transport.
+    Both,
+}
+
+/// Starts the peer process: `mmapkit shm peer` with the same measurement,
+/// pinned to CPU 1 where there are two.
 fn spawn_peer(
     transport: &str,
     payload: usize,
     rounds: usize,
     messages: usize,
     name: &str,
-    piped: bool,
+    pipes: Pipes,
 ) -> anyhow::Result<Child> {
     let mut cmd = Command::new(std::env::current_exe().context("cannot find the mmapkit binary")?);
     cmd.args(["shm", "peer", "--transport", transport, "--payload"]).arg(payload.to_string()).args([
@@ -130,11 +144,8 @@ fn spawn_peer(
     if two_cpus() {
         cmd.args(["--cpu", "1"]);
     }
-    if piped {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-    } else {
-        cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    }
+    let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::null() };
+    cmd.stdin(piped(pipes != Pipes::None)).stdout(piped(pipes == Pipes::Both));
     cmd.spawn().context("cannot start the peer process")
 }
 
@@ -279,7 +290,7 @@ fn ping_pong(
     match transport {
         "shm-spin" | "shm-block" => {
             let mut link = ShmLink::create(name, payload, transport == "shm-spin")?;
-            let mut peer = spawn_peer(transport, payload, rounds, messages, name, false)?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, name, Pipes::None)?;
             let result = drive(&mut link, payload, rounds, messages);
             finish(&mut peer, result)
         }
@@ -287,14 +298,15 @@ fn ping_pong(
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
             let path = dir.path().join("socket");
             let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
-            let mut peer = spawn_peer(transport, payload, rounds, messages, path.to_str().unwrap_or_default(), false)?;
+            let mut peer =
+                spawn_peer(transport, payload, rounds, messages, path.to_str().unwrap_or_default(), Pipes::None)?;
             let (stream, _) = listener.accept().context("the peer never connected")?;
             let mut link = StreamLink { reader: buffered(stream.try_clone()?), writer: stream, buf: Vec::new() };
             let result = drive(&mut link, payload, rounds, messages);
             finish(&mut peer, result)
         }
         "pipe" => {
-            let mut peer = spawn_peer(transport, payload, rounds, messages, name, true)?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, name, Pipes::Both)?;
             let writer = peer.stdin.take().context("no pipe to the peer")?;
             let reader = peer.stdout.take().context("no pipe from the peer")?;
             let mut link = StreamLink { reader: buffered(reader), writer, buf: Vec::new() };
@@ -304,14 +316,14 @@ fn ping_pong(
         }
         "floor" => {
             let floor = link::floor_create(name)?;
-            let mut peer = spawn_peer(transport, 0, rounds, 0, name, false)?;
+            let mut peer = spawn_peer(transport, 0, rounds, 0, name, Pipes::None)?;
             let result = floor_rounds(&floor, rounds, &link::Spinning);
             finish(&mut peer, result.map(|rtts| (rtts, 0.0)))
         }
         "floor-block" => {
             let floor = link::floor_create(name)?;
             // The peer's stdin is a pipe it reads to its end: this process exits.
-            let mut peer = spawn_peer(transport, 0, rounds, 0, name, true)?;
+            let mut peer = spawn_peer(transport, 0, rounds, 0, name, Pipes::Stdin)?;
             let to_peer = peer.stdin.take();
             let (result, status) = std::thread::scope(|s| {
                 // The floor's waits have no timeout: the peer's exit abandons it.

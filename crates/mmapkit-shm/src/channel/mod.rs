@@ -49,7 +49,9 @@ pub enum Wait {
     /// Spin on the shared counters: the lowest latency, a busy core.
     Spin,
     /// Sleep on a futex until the other end signals (see
-    /// [`Sender::reserve_timeout`] for when a sender does).
+    /// [`Sender::reserve_timeout`] for when a sender does). With the peer
+    /// watch (the default, see [`ChannelOptions::peer_check`]) a wait with
+    /// no deadline sleeps with no timeout.
     Block,
     /// Spin this many times, then sleep.
     SpinThenBlock(u32),
@@ -64,6 +66,7 @@ pub struct ChannelOptions {
     region: RegionOptions,
     many: bool,
     populate: bool,
+    peer_watch: bool,
 }
 
 impl Default for ChannelOptions {
@@ -75,6 +78,7 @@ impl Default for ChannelOptions {
             region: RegionOptions::new(),
             many: false,
             populate: true,
+            peer_watch: true,
         }
     }
 }
@@ -141,6 +145,15 @@ impl ChannelOptions {
     /// different layouts and refuse each other.
     pub fn many(&mut self) -> &mut Self {
         self.many = true;
+        self
+    }
+
+    /// Whether an end that may sleep is looked after by the process's peer
+    /// watch (default: yes; see [`peer_check`](Self::peer_check)). Without
+    /// it the process runs no thread for the channel, and each of the end's
+    /// sleeps is a futex wait timed for its next look at the peer.
+    pub fn peer_watch(&mut self, yes: bool) -> &mut Self {
+        self.peer_watch = yes;
         self
     }
 
@@ -319,15 +332,15 @@ impl End {
             may_sleep.store(1, Ordering::SeqCst);
         }
         mine.store(END_ATTACHED, Ordering::Release);
-        let watch = if options.wait == Wait::Spin {
+        let watch = if options.wait == Wait::Spin || !options.peer_watch {
             None
         } else {
             let (peer_state, event) = match role {
                 Role::Sender => (&header.receiver_state, &header.space_ready),
                 Role::Receiver => (&header.sender_state, &header.data_ready),
             };
-            // SAFETY: the End owns `region` (its descriptor and its mapping,
-            // where both words are) and drops the registration first.
+            // The End owns `region` (its descriptor, and its mapping where both words are) and drops the registration first.
+            // SAFETY: so the descriptor and the words outlive the registration.
             unsafe { watch::register(region.file(), peer_state, event, role.other(), options.many, options.peer_check) }
         };
         Ok(End {
@@ -468,8 +481,10 @@ impl End {
         if spinning {
             std::hint::spin_loop();
         } else {
+            // An end made before a fork has no watch in the child.
+            let watch = self.watch.as_deref().filter(|_| watch::watching_here());
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let nap = match &self.watch {
+            let nap = match watch {
                 // The watch looks at the peer: sleep until the deadline, if any.
                 Some(_) => left,
                 None => {
@@ -477,11 +492,16 @@ impl End {
                     Some(left.map_or(until_check, |left| left.min(until_check)))
                 }
             };
-            let watch = self.watch.as_deref();
+            if let Some(watch) = watch {
+                watch.set_sleeping(true);
+            }
             event.wait_until(
                 || ready() || watch.is_some_and(watch::Watched::woken),
                 nap.map(|nap| nap.max(Duration::from_micros(50))),
             );
+            if let Some(watch) = watch {
+                watch.set_sleeping(false);
+            }
         }
         Ok(Paced::Again)
     }

@@ -1,15 +1,15 @@
-//! The peer watch: one thread per process that looks, for every end that may
-//! sleep, whether the other end is still alive, and wakes the end when it is
-//! not.
+//! The peer watch: one thread per process that looks, for every end asleep,
+//! whether the other end is still alive, and wakes the end when it is not.
 //!
 //! It is what lets a blocked end sleep on its futex with no timeout. A timed
 //! futex wait arms and cancels a timer on every sleep, and on the 2-vCPU VM
-//! this crate is measured on that alone took a polling CPU's futex round trip
-//! from about 5 µs to about 14 µs (`README.md`, "Idle regimes"). With the
-//! watch, an end waiting without a deadline sleeps until a message, room, or
-//! the watch wakes it; the timers are the watch's own, one per
-//! [`ChannelOptions::peer_check`](super::ChannelOptions::peer_check) for the
-//! whole process.
+//! this crate is measured on, with its CPUs kept polling, the blocking
+//! 64-byte round trip measured 5.2 µs with untimed waits against 8.1-13.9 µs
+//! with timed ones (the README's shm bench section). With the watch, an end
+//! waiting without a deadline sleeps until a message, room, or the watch
+//! wakes it. The timers are the watch's own: ends with the same
+//! [`peer_check`](super::ChannelOptions::peer_check) share its ticks, and
+//! an end is looked at only while it sleeps.
 //!
 //! The watch looks the way an end does (the state word, then the kernel's
 //! byte-range locks), so a peer cannot fake being alive after it died. What it
@@ -18,8 +18,10 @@
 //!
 //! An end registers when it attaches and leaves in its `Drop`, before its
 //! region is unmapped; the watch holds the registry's lock while it touches
-//! an end's memory. In a child made by `fork` (no watch thread there), and if
-//! the thread cannot be started, ends fall back to timed sleeps.
+//! an end's memory. The thread inherits the CPU affinity and scheduling of
+//! the thread that attaches the process's first such end. In a child made by
+//! `fork` (no watch thread there), and if the thread cannot be started, ends
+//! fall back to timed sleeps.
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -44,6 +46,8 @@ pub(super) struct Watched {
     /// Set by the watch when its look found the peer gone (or its state
     /// word unreadable); taken by the end.
     woke: AtomicBool,
+    /// Set by the end while it sleeps: the watch looks only at sleepers.
+    sleeping: AtomicBool,
 }
 
 // SAFETY: the pointers reach atomics in a shared mapping (and the descriptor
@@ -52,7 +56,7 @@ pub(super) struct Watched {
 // removed the Watched from the registry, and the watch touches them only
 // under the registry's lock.
 unsafe impl Send for Watched {}
-// SAFETY: as above; every field is read-only after construction except the atomic `woke`.
+// SAFETY: as above; every field is read-only after construction except the atomics.
 unsafe impl Sync for Watched {}
 
 impl Watched {
@@ -64,6 +68,12 @@ impl Watched {
     /// Whether the watch woke this end (a condition to sleep on).
     pub(super) fn woken(&self) -> bool {
         self.woke.load(Ordering::Acquire)
+    }
+
+    /// Marks the end asleep (or awake again): the watch looks at its peer
+    /// only while it sleeps, so idle ends cost nothing.
+    pub(super) fn set_sleeping(&self, sleeping: bool) {
+        self.sleeping.store(sleeping, Ordering::SeqCst);
     }
 
     /// Looks at the peer; on anything but "here", wakes the end.
@@ -120,13 +130,29 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 static WATCH: Watch = Watch { ends: Mutex::new(Vec::new()), registered: Condvar::new() };
 
-/// The process that started the watch thread (`None`: it could not start).
-static STARTED_BY: OnceLock<Option<u32>> = OnceLock::new();
+/// The process that started the watch thread (`None`: it could not start),
+/// and when: ends with the same period are looked at on the same ticks, so
+/// the thread wakes once per period, however many ends there are.
+static STARTED: OnceLock<Option<(u32, Instant)>> = OnceLock::new();
 
 /// Whether this process has a watch thread (not a forked child of the one
-/// that started it), starting it on first use.
-fn watching_here() -> bool {
-    *STARTED_BY.get_or_init(start) == Some(std::process::id())
+/// that started it), starting it on first use. Ends made before a `fork`
+/// ask it before every sleep, so that in the child they fall back to timed
+/// sleeps.
+pub(super) fn watching_here() -> bool {
+    STARTED.get_or_init(start).is_some_and(|(pid, _)| pid == std::process::id())
+}
+
+/// The first tick after `now` of a clock that ticks every `every` from the
+/// thread's start (or `every` after `now`, if that cannot be named).
+fn next_tick(now: Instant, every: Duration) -> Instant {
+    let Some(Some((_, epoch))) = STARTED.get() else {
+        return later(now, every);
+    };
+    let every_ns = every.as_nanos().max(1);
+    let ticks = now.saturating_duration_since(*epoch).as_nanos() / every_ns + 1;
+    let since_epoch = ticks.checked_mul(every_ns).and_then(|ns| u64::try_from(ns).ok()).map(Duration::from_nanos);
+    since_epoch.and_then(|d| epoch.checked_add(d)).unwrap_or_else(|| later(now, every))
 }
 
 impl Watch {
@@ -148,9 +174,11 @@ impl Watch {
             let mut next = None::<Instant>;
             for (watched, due) in ends.iter_mut() {
                 if now >= *due {
-                    // SAFETY: registered, and we hold the registry's lock.
-                    unsafe { watched.look() };
-                    *due = later(now, watched.every);
+                    if watched.sleeping.load(Ordering::SeqCst) {
+                        // SAFETY: registered, and we hold the registry's lock.
+                        unsafe { watched.look() };
+                    }
+                    *due = next_tick(now, watched.every);
                 }
                 next = Some(next.map_or(*due, |n| n.min(*due)));
             }
@@ -181,16 +209,30 @@ pub(super) unsafe fn register(
         return None;
     }
     let every = every.max(MIN_PERIOD);
-    let watched =
-        Arc::new(Watched { fd: fd.as_raw_fd(), peer_state, event, peer, many, every, woke: AtomicBool::new(false) });
+    let watched = Arc::new(Watched {
+        fd: fd.as_raw_fd(),
+        peer_state,
+        event,
+        peer,
+        many,
+        every,
+        woke: AtomicBool::new(false),
+        sleeping: AtomicBool::new(false),
+    });
     let now = Instant::now();
-    WATCH.lock().push((watched.clone(), later(now, every)));
+    WATCH.lock().push((watched.clone(), next_tick(now, every)));
     WATCH.registered.notify_one();
     Some(Registration(watched))
 }
 
-/// Starts the watch thread; the process that did, or `None` if it cannot be started.
-fn start() -> Option<u32> {
-    std::thread::Builder::new().name("mmapkit-shm-watch".into()).spawn(|| WATCH.run()).ok()?;
-    Some(std::process::id())
+/// The watch thread's stack: it keeps a list, reads the clock and makes two
+/// kinds of system call.
+const STACK: usize = 64 << 10;
+
+/// Starts the watch thread; the process that did and when, or `None` if it
+/// cannot be started (the ends then time their sleeps themselves).
+fn start() -> Option<(u32, Instant)> {
+    let started = (std::process::id(), Instant::now());
+    std::thread::Builder::new().name("mmapkit-shm-watch".into()).stack_size(STACK).spawn(|| WATCH.run()).ok()?;
+    Some(started)
 }
