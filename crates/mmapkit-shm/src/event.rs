@@ -62,19 +62,28 @@ impl Event {
     /// before (to start a waiter's wake-up early) costs that waiter only a
     /// spurious wake-up: it finds its condition false and waits again.
     pub fn notify_one(&self) {
-        self.notify(1);
+        self.notify(1, false);
     }
 
     /// Wakes every waiter. Call it after making their condition true.
     pub fn notify_all(&self) {
-        self.notify(u32::MAX);
+        self.notify(u32::MAX, false);
     }
 
-    fn notify(&self, count: u32) {
+    /// [`notify_one`](Self::notify_one), and how long its wake-up system
+    /// call took, if it made one (a waiter was registered).
+    pub(crate) fn notify_one_timed(&self) -> Option<Duration> {
+        self.notify(1, true)
+    }
+
+    fn notify(&self, count: u32, timed: bool) -> Option<Duration> {
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            self.seq.fetch_add(1, Ordering::SeqCst);
-            let _ = mmapkit::ipc::futex_wake(&self.seq, count);
+        if self.waiters.load(Ordering::Relaxed) == 0 {
+            return None;
         }
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        let start = timed.then(Instant::now);
+        let _ = mmapkit::ipc::futex_wake(&self.seq, count);
+        start.map(|start| start.elapsed())
     }
 }

@@ -72,7 +72,7 @@ mod mutex;
 mod region;
 mod shared;
 
-pub use channel::{ChannelOptions, Message, Receiver, Reservation, Sender, Wait};
+pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
 pub use error::{Result, ShmError};
 pub use event::Event;
 pub use layout::Layout;

@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mmapkit_shm::{ChannelOptions, Receiver, RegionOptions, Sender, ShmError, Wait};
+use mmapkit_shm::{ChannelOptions, EarlyWake, Receiver, RegionOptions, Sender, ShmError, Wait};
 use proptest::prelude::*;
 
 /// Message `seq`: a length from 0 to 1000 and bytes that depend on both.
@@ -401,12 +401,12 @@ fn data_ready_words(file: &std::fs::File) -> (u32, u32) {
 
 /// Whether reserving a 64-byte and then a 4 KiB message notified the
 /// receiver, asleep on the channel, before either was committed.
-fn reservations_notify_a_sleeping_receiver(tag: &str, many: bool) -> [bool; 2] {
+fn reservations_notify_a_sleeping_receiver(tag: &str, many: bool, early: EarlyWake) -> [bool; 2] {
     let name = unique(tag);
     let mut options = small(1 << 16);
     // One nap covers the whole test: a nap that ended (for the liveness
     // check) would leave a moment with no sleeper counted.
-    options.wait(Wait::Block).peer_check(Duration::from_secs(60));
+    options.wait(Wait::Block).peer_check(Duration::from_secs(60)).early_wake(early);
     if many {
         options.many();
     }
@@ -455,10 +455,15 @@ fn a_large_reservation_wakes_a_sleeping_receiver_before_its_commit() {
     // A small message is written too fast to gain from waking early: the
     // receiver is notified at the commit only. A large one notifies it at the
     // reservation too, before a byte is written.
-    assert_eq!(reservations_notify_a_sleeping_receiver("early-wake", false), [false, true]);
+    assert_eq!(reservations_notify_a_sleeping_receiver("early-wake", false, EarlyWake::Always), [false, true]);
     // With many receivers the commit might wake another one than the early
     // notify did, so neither size notifies early.
-    assert_eq!(reservations_notify_a_sleeping_receiver("early-wake-many", true), [false, false]);
+    assert_eq!(reservations_notify_a_sleeping_receiver("early-wake-many", true, EarlyWake::Always), [false, false]);
+    assert_eq!(reservations_notify_a_sleeping_receiver("early-wake-never", false, EarlyWake::Never), [false, false]);
+    // By default only once waking the receiver has been slow, which a
+    // fresh sender has not seen (its 64-byte message's wake-up is not timed).
+    let default = EarlyWake::default();
+    assert_eq!(reservations_notify_a_sleeping_receiver("early-wake-default", false, default), [false, false]);
 }
 
 #[test]

@@ -137,6 +137,15 @@ pub fn recv_fd(socket: &UnixStream) -> io::Result<OwnedFd> {
     sys::recv_fd(socket)
 }
 
+/// Registers `handler` to run in the child process after every `fork`
+/// (`pthread_atfork`), for state that must not be trusted there, such as
+/// threads the parent started. The handler runs in a child of a possibly
+/// multi-threaded process, so it may only do what is async-signal-safe
+/// (storing to an atomic is).
+pub fn on_fork_in_child(handler: extern "C" fn()) -> io::Result<()> {
+    sys::on_fork_in_child(handler)
+}
+
 /// Restricts the calling thread to one CPU (`sched_setaffinity`), as a
 /// benchmark does to keep two processes on two cores.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {

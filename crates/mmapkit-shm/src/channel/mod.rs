@@ -23,6 +23,7 @@
 //! positions and lengths they cannot be validated: a peer that scribbles on
 //! them breaks the constructors' contract.
 
+mod early_wake;
 mod ring;
 mod watch;
 
@@ -34,10 +35,13 @@ use std::time::{Duration, Instant};
 
 use mmapkit::ipc;
 
+pub use early_wake::EarlyWake;
+
 use crate::error::{Result, ShmError};
 use crate::event::Event;
 use crate::layout::Layout;
 use crate::region::{Region, RegionOptions};
+use early_wake::WakeCost;
 use ring::{
     END_ATTACHED, END_CLOSED, END_NONE, KIND_MESSAGE, KIND_PADDING, Peek, RECORD_HEADER, RING_HEADER_SIZE, RingHeader,
     check_positions, check_record, clear_record, commit_record, peek_record, poll_record, read_record, record_size,
@@ -67,6 +71,7 @@ pub struct ChannelOptions {
     many: bool,
     populate: bool,
     peer_watch: bool,
+    early_wake: EarlyWake,
 }
 
 impl Default for ChannelOptions {
@@ -79,6 +84,7 @@ impl Default for ChannelOptions {
             many: false,
             populate: true,
             peer_watch: true,
+            early_wake: EarlyWake::default(),
         }
     }
 }
@@ -154,6 +160,16 @@ impl ChannelOptions {
     /// sleeps is a futex wait timed for its next look at the peer.
     pub fn peer_watch(&mut self, yes: bool) -> &mut Self {
         self.peer_watch = yes;
+        self
+    }
+
+    /// When a one-to-one channel's sender of a message of 4 KiB or more
+    /// wakes a sleeping receiver: at the reservation too, so that its CPU
+    /// comes out of idle while the message is written, or at the commit
+    /// only. By default, only while waking the receiver has been slow, which
+    /// is where it pays (idle CPUs that halt rather than poll).
+    pub fn early_wake(&mut self, when: EarlyWake) -> &mut Self {
+        self.early_wake = when;
         self
     }
 
@@ -262,6 +278,8 @@ struct End {
     /// The process's peer watch, for an end that may sleep: with it, a wait
     /// with no deadline sleeps with no timeout.
     watch: Option<watch::Registration>,
+    /// When a sender wakes the receiver before its commit.
+    early_wake: EarlyWake,
 }
 
 // SAFETY: the raw pointers point into `region`, which the End owns; the
@@ -353,6 +371,7 @@ impl End {
             peer_check: options.peer_check,
             many: options.many,
             watch,
+            early_wake: options.early_wake,
         })
     }
 
@@ -574,6 +593,10 @@ pub struct Sender {
     /// The head as last read: room we know of without touching the
     /// receiver's cache line.
     head_seen: u64,
+    /// How long the wake-up system calls that found the receiver asleep
+    /// took (those of messages of at least [`EARLY_WAKE_LEN`] bytes, the
+    /// first for each message).
+    wake_cost: WakeCost,
 }
 
 /// Room for one message, in the ring; [`commit`](Self::commit) publishes it,
@@ -588,6 +611,8 @@ pub struct Reservation<'a> {
     new_tail: u64,
     /// Whether this reservation holds the senders' lock (many-to-many).
     locked: bool,
+    /// Whether reserving it woke the receiver (see [`EARLY_WAKE_LEN`]).
+    woke_early: bool,
 }
 
 /// Defines the constructors of an end.
@@ -671,18 +696,30 @@ macro_rules! constructors {
 constructors!(Sender, Role::Sender);
 constructors!(Receiver, Role::Receiver);
 
-/// A one-to-one channel's messages of this many bytes or more wake a
+/// A one-to-one channel's messages of this many bytes or more may wake a
 /// sleeping receiver when they are reserved, not only when they are
-/// committed, so that the receiver's CPU starts coming out of idle (tens of
-/// microseconds on a virtual machine whose idle CPUs halt) while the message
-/// is written. To the receiver this is a spurious wake-up: it looks, finds
-/// nothing yet, and sleeps until the commit's notify, unless the commit came
-/// first. Measured with `mmapkit shm bench`, it took the blocking round trip
-/// from 1.10-1.26x to 0.77-0.84x a Unix socket's at 64 KiB, and from
-/// 1.16-1.34x to 1.08-1.15x at 4 KiB; at 64 bytes it changed nothing, so
-/// smaller messages skip it (and its fence). Many-to-many channels skip it
-/// too: the commit's notify could wake another receiver than the early one,
-/// and the senders' lock is held across both.
+/// committed, so that the receiver's CPU starts coming out of idle while the
+/// message is written. To the receiver this is a spurious wake-up: it
+/// looks, finds nothing yet, and sleeps until the commit's notify, unless
+/// the commit came first. Many-to-many channels never do it: the commit's
+/// notify could wake another receiver than the early one, and the senders'
+/// lock is held across both.
+///
+/// Whether it pays depends on how the receiver's CPU idles, so by default
+/// the sender does it only while waking the receiver is slow
+/// ([`EarlyWake::WhenWakingIsSlow`]). Measured with `mmapkit shm bench` on
+/// this project's 2-vCPU VM, round trip against the Unix socket's:
+/// - Idle CPUs halting (the VM as it is), three runs each: at 64 KiB 0.81-0.89x
+///   always waking early, 1.06-1.18x never; at 4 KiB 1.03-1.13x and
+///   1.04-1.30x. The default, alternated with always in three more runs:
+///   0.84-0.94x at 64 KiB and 0.97-1.01x at 4 KiB, against 0.81-1.03x and
+///   1.06-1.16x.
+/// - Idle CPUs polling (`--shallow-idle`), three runs each: never waking
+///   early took 6.0-7.1 µs at 4 KiB and 10.8-11.2 µs at 64 KiB, always
+///   13.4-13.9 µs and 16.0-16.6 µs, the default 6.1-6.2 µs and 10.8-10.9 µs
+///   (two runs). A receiver woken early answers so soon that its reply
+///   reaches the sender before the sender's CPU has gone idle, and such a
+///   wake-up costs an interrupt.
 const EARLY_WAKE_LEN: usize = 4096;
 
 impl Sender {
@@ -693,7 +730,7 @@ impl Sender {
             // The only sender (the liveness byte says so) may publish.
             tail = catch_up(&end, head_seen, tail);
         }
-        Sender { end, tail, head_seen }
+        Sender { end, tail, head_seen, wake_cost: WakeCost::default() }
     }
 
     /// Where a record of `size` bytes goes, if there is room now: (padding
@@ -727,10 +764,14 @@ impl Sender {
             (self.end.data.wrapping_add(at), padding - RECORD_HEADER)
         });
         let new_tail = self.tail.wrapping_add((padding + size) as u64);
-        if len >= EARLY_WAKE_LEN && !self.end.many {
+        let mut woke_early = false;
+        if len >= EARLY_WAKE_LEN && !self.end.many && self.wake_cost.wakes_early(self.end.early_wake) {
             let ring = self.end.ring();
-            if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
-                ring.data_ready.notify_one();
+            if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0
+                && let Some(took) = ring.data_ready.notify_one_timed()
+            {
+                self.wake_cost.note(took);
+                woke_early = true;
             }
         }
         // SAFETY: `offset..offset+size` is free space inside the data.
@@ -742,6 +783,7 @@ impl Sender {
             padding: padding_record,
             new_tail,
             locked,
+            woke_early,
             sender: self,
         }
     }
@@ -815,7 +857,7 @@ impl Sender {
             SideLock::Unneeded => false,
         };
         let size = record_size(len);
-        let Sender { end, tail, head_seen } = self;
+        let Sender { end, tail, head_seen, .. } = self;
         let ready = || fits(end, end.ring().head(), *tail, size).map_or(true, |r| r.is_some());
         let attempt = || {
             // The receiver's head is read only when the last value read shows
@@ -888,7 +930,11 @@ impl Reservation<'_> {
         ring.tail.0.store(self.new_tail, Ordering::Release);
         self.sender.tail = self.new_tail;
         if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
-            ring.data_ready.notify_one();
+            if self.len < EARLY_WAKE_LEN || self.woke_early || end.many {
+                ring.data_ready.notify_one();
+            } else if let Some(took) = ring.data_ready.notify_one_timed() {
+                self.sender.wake_cost.note(took);
+            }
         }
         // Dropping `self` gives back the senders' lock, if held.
     }

@@ -130,23 +130,33 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 static WATCH: Watch = Watch { ends: Mutex::new(Vec::new()), registered: Condvar::new() };
 
-/// The process that started the watch thread (`None`: it could not start),
-/// and when: ends with the same period are looked at on the same ticks, so
-/// the thread wakes once per period, however many ends there are.
-static STARTED: OnceLock<Option<(u32, Instant)>> = OnceLock::new();
+/// When the watch thread started (`None`: it could not start): ends with
+/// the same period are looked at on the same ticks, so the thread wakes once
+/// per period, however many ends there are.
+static STARTED: OnceLock<Option<Instant>> = OnceLock::new();
 
-/// Whether this process has a watch thread (not a forked child of the one
-/// that started it), starting it on first use. Ends made before a `fork`
-/// ask it before every sleep, so that in the child they fall back to timed
-/// sleeps.
+/// Set in the child of a `fork` (which has no watch thread), by a handler
+/// registered when the thread starts.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn forked() {
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// Whether this process has a watch thread (it is not a forked child of the
+/// one that started it), starting it on first use. Ends made before a
+/// `fork` ask it before every sleep, so that in the child they fall back to
+/// timed sleeps: two loads, no system call, since the way into sleep is
+/// measured in the round trip (a longer one made more wake-ups land before
+/// the sleeper's CPU was idle, each then costing an interrupt).
 pub(super) fn watching_here() -> bool {
-    STARTED.get_or_init(start).is_some_and(|(pid, _)| pid == std::process::id())
+    !FORKED.load(Ordering::Relaxed) && STARTED.get_or_init(start).is_some()
 }
 
 /// The first tick after `now` of a clock that ticks every `every` from the
 /// thread's start (or `every` after `now`, if that cannot be named).
 fn next_tick(now: Instant, every: Duration) -> Instant {
-    let Some(Some((_, epoch))) = STARTED.get() else {
+    let Some(Some(epoch)) = STARTED.get() else {
         return later(now, every);
     };
     let every_ns = every.as_nanos().max(1);
@@ -229,10 +239,11 @@ pub(super) unsafe fn register(
 /// kinds of system call.
 const STACK: usize = 64 << 10;
 
-/// Starts the watch thread; the process that did and when, or `None` if it
-/// cannot be started (the ends then time their sleeps themselves).
-fn start() -> Option<(u32, Instant)> {
-    let started = (std::process::id(), Instant::now());
+/// Starts the watch thread; when, or `None` if it cannot be started (the
+/// ends then time their sleeps themselves).
+fn start() -> Option<Instant> {
+    let started = Instant::now();
+    mmapkit::ipc::on_fork_in_child(forked).ok()?;
     std::thread::Builder::new().name("mmapkit-shm-watch".into()).stack_size(STACK).spawn(|| WATCH.run()).ok()?;
     Some(started)
 }

@@ -261,6 +261,15 @@ pub(crate) unsafe fn robust_mutex_unlock(mutex: *mut libc::pthread_mutex_t) -> i
     check(unsafe { libc::pthread_mutex_unlock(mutex) })
 }
 
+/// Registers `handler` to run in the child after every `fork` (`pthread_atfork`).
+pub(crate) fn on_fork_in_child(handler: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: pthread_atfork only records the handler; a plain `extern "C" fn()` is what it calls.
+    match unsafe { libc::pthread_atfork(None, None, Some(handler)) } {
+        0 => Ok(()),
+        code => Err(io::Error::from_raw_os_error(code)),
+    }
+}
+
 /// Restricts the calling thread to CPU `cpu`.
 pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     let mut set = rustix::thread::CpuSet::new();
