@@ -24,8 +24,9 @@ pub enum EarlyWake {
 /// halted and had to be interrupted. On this project's 2-vCPU VM, timed
 /// around `futex_wake` in quick `mmapkit shm bench` runs, wake-ups of a
 /// receiver whose CPU halts averaged 6.4-6.7 µs (64-byte messages), and of
-/// one whose CPU polls 0.9-2.3 µs. At 4 µs the sender woke early in fewer
-/// runs where that paid than at 3 µs.
+/// one whose CPU polls 0.9-2.3 µs. With a 4 µs bar, three runs where CPUs
+/// halt measured the 64 KiB round trip at 0.83-1.00x the Unix socket's and
+/// 4 KiB at 0.98-1.11x; with 3 µs, 0.84-0.94x and 0.97-1.01x.
 const SLOW_WAKE: Duration = Duration::from_micros(3);
 
 /// How long the sender's wake-up system calls that found the receiver
