@@ -71,7 +71,7 @@ impl Event {
     }
 
     /// [`notify_one`](Self::notify_one), and how long its wake-up system
-    /// call took, if it made one (a waiter was registered).
+    /// call took, if it woke a waiter asleep on the futex.
     pub(crate) fn notify_one_timed(&self) -> Option<Duration> {
         self.notify(1, true)
     }
@@ -83,7 +83,19 @@ impl Event {
         }
         self.seq.fetch_add(1, Ordering::SeqCst);
         let start = timed.then(Instant::now);
-        let _ = mmapkit::ipc::futex_wake(&self.seq, count);
-        start.map(|start| start.elapsed())
+        let woken = mmapkit::ipc::futex_wake(&self.seq, count);
+        start.filter(|_| woken.is_ok_and(|n| n > 0)).map(|start| start.elapsed())
+    }
+
+    /// The sequence word, bumped by every notify that finds a waiter.
+    #[cfg(test)]
+    pub(crate) fn seq(&self) -> u32 {
+        self.seq.load(Ordering::SeqCst)
+    }
+
+    /// Counts a waiter that is not there, as one about to sleep would be.
+    #[cfg(test)]
+    pub(crate) fn pretend_a_waiter(&self) {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
     }
 }

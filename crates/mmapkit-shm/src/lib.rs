@@ -47,8 +47,10 @@
 //!   other end dies; one of each, or ([`ChannelOptions::many`]) up to 64 of each.
 //!   An end that may sleep makes the process start one thread, named
 //!   `mmapkit-shm-watch`, that looks after the peers of sleeping ends, so that
-//!   a blocked end sleeps with no timer ([`ChannelOptions::peer_check`];
-//!   [`ChannelOptions::peer_watch`] turns it off).
+//!   a blocked end sleeps with no timer, and register a `pthread_atfork`
+//!   handler so that a forked child knows it has no such thread
+//!   ([`ChannelOptions::peer_check`]; [`ChannelOptions::peer_watch`] turns it
+//!   off).
 //!
 //! # Soundness
 //!

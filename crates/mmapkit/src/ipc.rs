@@ -137,11 +137,13 @@ pub fn recv_fd(socket: &UnixStream) -> io::Result<OwnedFd> {
     sys::recv_fd(socket)
 }
 
-/// Registers `handler` to run in the child process after every `fork`
+/// Registers `handler` to run in the child process after a `fork`
 /// (`pthread_atfork`), for state that must not be trusted there, such as
-/// threads the parent started. The handler runs in a child of a possibly
-/// multi-threaded process, so it may only do what is async-signal-safe
-/// (storing to an atomic is).
+/// threads the parent started. It stays registered for the life of the
+/// process. The handler runs in a child of a possibly multi-threaded
+/// process, so it may only do what is async-signal-safe (storing to an
+/// atomic is). A child made by a raw `clone` system call or by `_Fork`
+/// does not run it.
 pub fn on_fork_in_child(handler: extern "C" fn()) -> io::Result<()> {
     sys::on_fork_in_child(handler)
 }

@@ -6,12 +6,17 @@ use std::time::Duration;
 /// Whether a one-to-one channel's sender wakes a sleeping receiver when it
 /// reserves a message of 4 KiB or more, so that the receiver's CPU comes out
 /// of idle while the message is written (see
-/// [`ChannelOptions::early_wake`](super::ChannelOptions::early_wake)).
+/// [`ChannelOptions::early_wake`](super::ChannelOptions::early_wake)). Only
+/// the sender's setting matters, and either way only a receiver counted as
+/// waiting is woken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum EarlyWake {
-    /// While waking the receiver has been slow (the sender times its
-    /// wake-up system calls): where idle CPUs halt, it pays; where they
-    /// poll, it costs.
+    /// While waking the receiver has been slow: each sender times its
+    /// wake-up system calls that wake the receiver from its futex (for
+    /// messages of 4 KiB or more) and wakes early while they average 3 µs
+    /// or more, which a few in a row do. A new sender starts without. Where
+    /// idle CPUs halt, waking early pays; where they poll, it costs.
     #[default]
     WhenWakingIsSlow,
     /// For every such message.
@@ -21,13 +26,18 @@ pub enum EarlyWake {
 }
 
 /// A wake-up system call this slow (smoothed) means the receiver's CPU was
-/// halted and had to be interrupted. On this project's 2-vCPU VM, timed
-/// around `futex_wake` in quick `mmapkit shm bench` runs, wake-ups of a
-/// receiver whose CPU halts averaged 6.4-6.7 µs (64-byte messages), and of
-/// one whose CPU polls 0.9-2.3 µs. With a 4 µs bar, three runs where CPUs
-/// halt measured the 64 KiB round trip at 0.83-1.00x the Unix socket's and
-/// 4 KiB at 0.98-1.11x; with 3 µs, 0.84-0.94x and 0.97-1.01x.
+/// halted and had to be interrupted. On this project's 2-vCPU VM, a scratch
+/// build that timed every `futex_wake` of the blocking channel in quick
+/// `mmapkit shm bench` runs measured averages of 6.4-6.7 µs for 64-byte
+/// messages where CPUs halt, and 0.9-2.3 µs where they poll. With a 4 µs
+/// bar, three runs where CPUs halt measured the 64 KiB round trip at
+/// 0.83-1.00x the Unix socket's and 4 KiB at 0.98-1.11x; with 3 µs (three
+/// more runs), 0.84-0.94x and 0.97-1.01x.
 const SLOW_WAKE: Duration = Duration::from_micros(3);
+
+/// Longer wake-ups count as this long: the sender may have been preempted
+/// in the call, and one such sample should not hold the average up.
+const LONGEST_COUNTED: Duration = Duration::from_micros(10);
 
 /// How long the sender's wake-up system calls that found the receiver
 /// asleep took, smoothed over the last eight or so.
@@ -39,7 +49,7 @@ pub(super) struct WakeCost {
 impl WakeCost {
     /// Folds in one wake-up that took `took`.
     pub(super) fn note(&mut self, took: Duration) {
-        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).min(u64::from(u32::MAX));
+        let took = took.min(LONGEST_COUNTED).as_nanos() as u64;
         self.smoothed_ns = ((u64::from(self.smoothed_ns) * 7 + took) / 8) as u32;
     }
 
@@ -77,8 +87,15 @@ mod tests {
             assert!(fast_needed < 100, "1 µs wake-ups never counted as fast");
         }
         assert!(!cost.wakes_early(EarlyWake::Never));
-        // A wake-up longer than the count can hold saturates it, then decays.
+        // A wake-up of any length counts as at most 10 µs: one preemption
+        // in the call does not hold waking early on for long.
         cost.note(Duration::MAX);
         assert!(cost.wakes_early(EarlyWake::WhenWakingIsSlow));
+        let mut back = 0;
+        while cost.wakes_early(EarlyWake::WhenWakingIsSlow) {
+            cost.note(Duration::from_nanos(1_000));
+            back += 1;
+        }
+        assert!(back <= 6, "{back} fast wake-ups to forget one endless one");
     }
 }

@@ -135,12 +135,17 @@ impl ChannelOptions {
     /// Either way a waiting end learns of a death within about this time
     /// (the watch looks at most once a millisecond).
     ///
-    /// The watch is there so that a sleeping end needs no timer: with a
-    /// futex wait timed for the next look, the blocking 64-byte round trip
-    /// measured 13.6-13.9 µs against 5.2 µs without, on this project's
-    /// 2-vCPU VM with its CPUs kept polling (`mmapkit shm bench
-    /// --shallow-idle`). A waiting end falls back to timed looks of its own
-    /// in a child made by `fork` and if the watch thread cannot start.
+    /// The watch is there so that a sleeping end needs no timer. On this
+    /// project's 2-vCPU VM with its CPUs kept polling (`mmapkit shm bench
+    /// --shallow-idle`), the blocking 64-byte round trip measured 5.2 µs in
+    /// each of four runs with the watch, against 8.2-13.9 µs with futex
+    /// waits timed for the next look (the code before, in runs alternated
+    /// with it). A waiting end falls back to timed looks of its own in a
+    /// child made by `fork` and if the watch thread cannot start.
+    ///
+    /// The first end that uses the watch starts its thread and registers a
+    /// `pthread_atfork` handler, both for the life of the process. Applies to
+    /// each end separately; see also [`peer_watch`](Self::peer_watch).
     pub fn peer_check(&mut self, every: Duration) -> &mut Self {
         self.peer_check = every;
         self
@@ -767,11 +772,13 @@ impl Sender {
         let mut woke_early = false;
         if len >= EARLY_WAKE_LEN && !self.end.many && self.wake_cost.wakes_early(self.end.early_wake) {
             let ring = self.end.ring();
-            if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0
-                && let Some(took) = ring.data_ready.notify_one_timed()
-            {
-                self.wake_cost.note(took);
-                woke_early = true;
+            if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
+                if self.end.early_wake != EarlyWake::WhenWakingIsSlow {
+                    ring.data_ready.notify_one();
+                } else if let Some(took) = ring.data_ready.notify_one_timed() {
+                    self.wake_cost.note(took);
+                    woke_early = true;
+                }
             }
         }
         // SAFETY: `offset..offset+size` is free space inside the data.
@@ -821,8 +828,9 @@ impl Sender {
     ///
     /// A receiver that may sleep ([`Wait::Block`] or [`Wait::SpinThenBlock`])
     /// is woken by the [`commit`](Reservation::commit); on a one-to-one
-    /// channel, a message of 4 KiB or more also wakes it once the room is
-    /// found, so that its wake-up starts while the message is written.
+    /// channel, a message of 4 KiB or more may also wake it once the room is
+    /// found, so that its wake-up starts while the message is written (see
+    /// [`ChannelOptions::early_wake`]).
     #[inline(always)]
     pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
         // The quick way, for one sender with room by the head last read: no
@@ -930,7 +938,8 @@ impl Reservation<'_> {
         ring.tail.0.store(self.new_tail, Ordering::Release);
         self.sender.tail = self.new_tail;
         if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
-            if self.len < EARLY_WAKE_LEN || self.woke_early || end.many {
+            let timed = end.early_wake == EarlyWake::WhenWakingIsSlow;
+            if self.len < EARLY_WAKE_LEN || self.woke_early || end.many || !timed {
                 ring.data_ready.notify_one();
             } else if let Some(took) = ring.data_ready.notify_one_timed() {
                 self.sender.wake_cost.note(took);
@@ -1253,5 +1262,39 @@ impl Drop for Message<'_> {
 impl std::fmt::Debug for Message<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Message").field("len", &self.len).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether reserving a 4 KiB message notifies a receiver counted as
+    /// asleep, for a sender under `policy` that has seen eight wake-ups
+    /// taking `seen` each (or none).
+    fn reserving_notifies(policy: EarlyWake, seen: Option<Duration>) -> bool {
+        let mut options = ChannelOptions::new();
+        options.capacity(1 << 16).wait(Wait::Block).early_wake(policy);
+        // SAFETY: the channel is this test's alone, made and dropped here.
+        let mut tx = unsafe { Sender::create_memfd(&options) }.unwrap();
+        for took in std::iter::repeat_n(seen, 8).flatten() {
+            tx.wake_cost.note(took);
+        }
+        let ring = tx.end.ring();
+        ring.receiver_may_sleep.store(1, Ordering::SeqCst);
+        ring.data_ready.pretend_a_waiter();
+        let before = ring.data_ready.seq();
+        let reservation = tx.reserve(4096).unwrap();
+        reservation.sender.end.ring().data_ready.seq() != before
+    }
+
+    #[test]
+    fn a_sender_wakes_early_after_slow_wake_ups_or_when_told() {
+        let (fast, slow) = (Some(Duration::from_micros(1)), Some(Duration::from_micros(7)));
+        assert!(!reserving_notifies(EarlyWake::WhenWakingIsSlow, None));
+        assert!(!reserving_notifies(EarlyWake::WhenWakingIsSlow, fast));
+        assert!(reserving_notifies(EarlyWake::WhenWakingIsSlow, slow));
+        assert!(reserving_notifies(EarlyWake::Always, None));
+        assert!(!reserving_notifies(EarlyWake::Never, slow));
     }
 }

@@ -4,8 +4,9 @@
 //! It is what lets a blocked end sleep on its futex with no timeout. A timed
 //! futex wait arms and cancels a timer on every sleep, and on the 2-vCPU VM
 //! this crate is measured on, with its CPUs kept polling, the blocking
-//! 64-byte round trip measured 5.2 µs with untimed waits against 8.1-13.9 µs
-//! with timed ones (the README's shm bench section). With the watch, an end
+//! 64-byte round trip measured 5.2 µs in each of four runs with the watch,
+//! against 8.2-13.9 µs with waits timed for the next look (the README's shm
+//! bench section). With the watch, an end
 //! waiting without a deadline sleeps until a message, room, or the watch
 //! wakes it. The timers are the watch's own: ends with the same
 //! [`peer_check`](super::ChannelOptions::peer_check) share its ticks, and
@@ -20,8 +21,13 @@
 //! region is unmapped; the watch holds the registry's lock while it touches
 //! an end's memory. The thread inherits the CPU affinity and scheduling of
 //! the thread that attaches the process's first such end. In a child made by
-//! `fork` (no watch thread there), and if the thread cannot be started, ends
-//! fall back to timed sleeps.
+//! `fork` (no watch thread there; a `pthread_atfork` handler tells), and if
+//! the thread cannot be started, ends fall back to timed sleeps. Two forks
+//! escape that: one made by a raw `clone` or `_Fork`, which skip the
+//! handlers (an end carried into such a child sleeps untimed with nobody
+//! watching its peer), and one made by another thread while the first end
+//! is starting the watch (the child then waits for good at its first
+//! attach, for a start that has no thread in it).
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
