@@ -628,9 +628,13 @@ fn a_blocked_end_with_no_deadline_sleeps_until_woken_not_on_a_timer() {
     assert!(unwatched >= 20, "without the watch, the receiver went to sleep only {unwatched} times");
 }
 
-/// Runs `wait` on another thread and returns what it returned and how long
-/// after `kill` it did; fails (instead of hanging) if it takes over 10 s.
-fn ends_after_kill<T: Send + 'static>(wait: impl FnOnce() -> T + Send + 'static, kill: impl FnOnce()) -> (T, Duration) {
+/// Runs `wait` on another thread, kills `peer` once it sleeps, and returns
+/// what `wait` returned and how long after the kill; fails (instead of
+/// hanging) if it takes over 10 s.
+fn ends_after_kill<T: Send + 'static>(
+    wait: impl FnOnce() -> T + Send + 'static,
+    peer: &mut std::process::Child,
+) -> (T, Duration) {
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let value = wait();
@@ -638,7 +642,8 @@ fn ends_after_kill<T: Send + 'static>(wait: impl FnOnce() -> T + Send + 'static,
     });
     // Long enough for the waiter to be asleep.
     std::thread::sleep(Duration::from_millis(300));
-    kill();
+    peer.kill().unwrap();
+    peer.wait().unwrap();
     let killed = Instant::now();
     let (value, at) = result.recv_timeout(Duration::from_secs(10)).expect("the waiter never woke");
     (value, at.saturating_duration_since(killed))
@@ -658,10 +663,7 @@ fn a_receiver_blocked_with_no_deadline_learns_its_sender_was_killed() {
             let taken: Vec<Vec<u8>> = (0..3).map(|_| rx.recv().unwrap().to_vec()).collect();
             (taken, rx.recv().map(|m| m.to_vec()))
         },
-        || {
-            sender.kill().unwrap();
-            sender.wait().unwrap();
-        },
+        &mut sender,
     );
     let (taken, last) = outcome;
     assert_eq!(taken, (0..3).map(message).collect::<Vec<_>>());
@@ -679,13 +681,7 @@ fn a_sender_blocked_with_no_deadline_learns_its_receiver_was_killed() {
     let mut tx = unsafe { Sender::create_named(&name, &options) }.unwrap();
     let Started { child: mut receiver, stdout: _out } = spawn_until("child_attach_and_hang", &name, "attached");
     while tx.try_send(&[1u8; 1000]).is_ok() {}
-    let (last, after) = ends_after_kill(
-        move || tx.send(&[1u8; 1000]),
-        || {
-            receiver.kill().unwrap();
-            receiver.wait().unwrap();
-        },
-    );
+    let (last, after) = ends_after_kill(move || tx.send(&[1u8; 1000]), &mut receiver);
     let err = last.unwrap_err();
     assert!(matches!(err, ShmError::PeerGone { peer: "receiver", .. }), "{err}");
     assert!(after < Duration::from_secs(1), "noticed {after:?} after the kill");
