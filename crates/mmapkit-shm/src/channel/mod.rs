@@ -616,7 +616,8 @@ pub struct Reservation<'a> {
     new_tail: u64,
     /// Whether this reservation holds the senders' lock (many-to-many).
     locked: bool,
-    /// Whether reserving it woke the receiver (see [`EARLY_WAKE_LEN`]).
+    /// Whether reserving it woke the receiver with a timed wake-up (see
+    /// [`EARLY_WAKE_LEN`]); the commit's is then not timed.
     woke_early: bool,
 }
 
@@ -769,18 +770,11 @@ impl Sender {
             (self.end.data.wrapping_add(at), padding - RECORD_HEADER)
         });
         let new_tail = self.tail.wrapping_add((padding + size) as u64);
-        let mut woke_early = false;
-        if len >= EARLY_WAKE_LEN && !self.end.many && self.wake_cost.wakes_early(self.end.early_wake) {
-            let ring = self.end.ring();
-            if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
-                if self.end.early_wake != EarlyWake::WhenWakingIsSlow {
-                    ring.data_ready.notify_one();
-                } else if let Some(took) = ring.data_ready.notify_one_timed() {
-                    self.wake_cost.note(took);
-                    woke_early = true;
-                }
-            }
-        }
+        let woke_early = len >= EARLY_WAKE_LEN
+            && !self.end.many
+            && self.wake_cost.wakes_early(self.end.early_wake)
+            && self.end.ring().receiver_may_sleep.load(Ordering::Relaxed) != 0
+            && self.wake_timing();
         // SAFETY: `offset..offset+size` is free space inside the data.
         let record = unsafe { self.end.data.add(offset) };
         Reservation {
@@ -793,6 +787,22 @@ impl Sender {
             woke_early,
             sender: self,
         }
+    }
+
+    /// Wakes the receiver for a message of [`EARLY_WAKE_LEN`] bytes or
+    /// more on a one-to-one channel; under [`EarlyWake::WhenWakingIsSlow`]
+    /// times the system call and counts it. Whether a timed one woke a sleeper.
+    fn wake_timing(&mut self) -> bool {
+        let event = &self.end.ring().data_ready;
+        if self.end.early_wake != EarlyWake::WhenWakingIsSlow {
+            event.notify_one();
+            return false;
+        }
+        let took = event.notify_one_timed();
+        if let Some(took) = took {
+            self.wake_cost.note(took);
+        }
+        took.is_some()
     }
 
     fn check_len(&self, len: usize) -> Result<()> {
@@ -938,11 +948,10 @@ impl Reservation<'_> {
         ring.tail.0.store(self.new_tail, Ordering::Release);
         self.sender.tail = self.new_tail;
         if ring.receiver_may_sleep.load(Ordering::Relaxed) != 0 {
-            let timed = end.early_wake == EarlyWake::WhenWakingIsSlow;
-            if self.len < EARLY_WAKE_LEN || self.woke_early || end.many || !timed {
+            if self.len < EARLY_WAKE_LEN || self.woke_early || end.many {
                 ring.data_ready.notify_one();
-            } else if let Some(took) = ring.data_ready.notify_one_timed() {
-                self.sender.wake_cost.note(took);
+            } else {
+                self.sender.wake_timing();
             }
         }
         // Dropping `self` gives back the senders' lock, if held.
