@@ -125,6 +125,31 @@ pub enum ErrorKind {
     /// shrank, or its storage failed, while it was mapped.
     #[error("{0}")]
     Fault(crate::Fault),
+    /// A guarded map could not be made, because the fault guard could not
+    /// keep its promise for it: a fault would kill the process.
+    #[error("{0}")]
+    GuardUnavailable(GuardProblem),
+}
+
+/// Why the fault guard cannot protect a new map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardProblem {
+    /// Another SIGBUS handler has been installed since the guard's. A fault
+    /// reaches that handler first, which may not pass it on.
+    #[error(
+        "the fault guard's SIGBUS handler has been replaced by another one, so a file that shrank under the map could kill the process; \
+         install other SIGBUS handlers before the first guarded map (the guard passes them every signal that is not its own), \
+         or map with MapOptions::unguarded"
+    )]
+    HandlerReplaced,
+    /// The calling thread blocks SIGBUS. A fault on a thread that blocks it
+    /// never reaches a handler: the kernel ends the process.
+    #[error(
+        "this thread blocks SIGBUS, and a fault on a thread that blocks it kills the process whatever handler is installed; \
+         unblock SIGBUS in threads that use guarded maps, or map with MapOptions::unguarded"
+    )]
+    SignalBlocked,
 }
 
 /// An error from mmapkit: the operation, the file's path where known, and the cause.
@@ -206,7 +231,7 @@ impl From<Error> for io::Error {
         let kind = match err.kind() {
             ErrorKind::Os(e) => e.kind(),
             ErrorKind::PastEndOfFile { .. } => io::ErrorKind::UnexpectedEof,
-            ErrorKind::Fault(_) => io::ErrorKind::Other,
+            ErrorKind::Fault(_) | ErrorKind::GuardUnavailable(_) => io::ErrorKind::Other,
             ErrorKind::NotMappable(_) | ErrorKind::AccessMode { .. } => io::ErrorKind::Unsupported,
             ErrorKind::ReservationExceeded { .. } => io::ErrorKind::OutOfMemory,
             ErrorKind::OutsideMapping { .. }

@@ -121,7 +121,7 @@ impl GrowableMap {
         // part mapped to the file, which `extend` keeps it informed of.
         map.guard = Some(
             Guard::new(GuardedRange::new(base.as_ptr() as usize, reserved, 0, writable, 0, 0))
-                .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.as_fd())))?,
+                .map_err(|kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(map.file.as_fd())))?,
         );
         // The file is already `info.len` bytes long: map that much, allocate nothing.
         map.extend(&mut map.lock_mapped(), info.len as usize)
@@ -222,9 +222,37 @@ impl GrowableMap {
 
     /// The fault that has hit this map, if any: a page whose file data was
     /// gone (the file shrank under the map, or its storage failed) was accessed,
-    /// and from that page on the map reads as zeros.
+    /// and from that page on the map reads as zeros. It carries the file's
+    /// length as it is now ([`Fault::file_len`]), which tells a truncation
+    /// from a failed read or a full disk.
     pub fn fault(&self) -> Option<Fault> {
-        self.guard.as_ref().and_then(|g| g.range().fault())
+        self.guard.as_ref().and_then(|g| g.range().fault()).map(|fault| self.measured(fault))
+    }
+
+    /// `fault` with the file's length as it is now, where it can be read.
+    fn measured(&self, fault: Fault) -> Fault {
+        match sys::file_info(self.file.as_fd()) {
+            Ok(info) => fault.with_file_len(info.len),
+            Err(_) => fault,
+        }
+    }
+
+    /// Bytes `range` of the map, as a slice, once every page of them has been
+    /// touched: an error if the range is outside the map or reaches a page
+    /// whose file data is gone. The zero-copy way to read bytes that must be
+    /// the file's: a plain slice of a lost page reads zeros without an error.
+    pub fn get_checked(&self, range: std::ops::Range<usize>) -> Result<&[u8]> {
+        let len = crate::span::range_len(&range, Operation::Read)?;
+        let map_len = self.len();
+        let bytes = self.get(range.clone()).ok_or_else(|| {
+            Error::new(Operation::Read, ErrorKind::OutsideMapping { offset: range.start, len, map_len })
+        })?;
+        crate::guard::touch_pages(bytes);
+        match self.guard.as_ref().and_then(|g| g.range().fault_over(range.start, len)) {
+            None => Ok(bytes),
+            Some(fault) => Err(Error::new(Operation::Read, ErrorKind::Fault(self.measured(fault)))
+                .with_path(sys::fd_path(self.file.as_fd()))),
+        }
     }
 
     /// Writes changed pages back to the file and waits (`msync(MS_SYNC)`).

@@ -92,6 +92,13 @@ impl GrowableReadMap {
         self.0.file()
     }
 
+    /// Bytes `range` of the map, once every page of them has been touched: an
+    /// error if the range is outside the map or reaches a page whose file data
+    /// is gone (see [`GrowableMap::get_checked`]).
+    pub fn get_checked(&self, range: std::ops::Range<usize>) -> Result<&[u8]> {
+        self.0.get_checked(range)
+    }
+
     /// The fault that has hit this map, if any (see [`GrowableMap::fault`]).
     pub fn fault(&self) -> Option<Fault> {
         self.0.fault()

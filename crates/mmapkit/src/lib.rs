@@ -97,16 +97,25 @@
 //! - Every guarded map is registered in a table the handler searches with
 //!   atomic loads only (no lock, no allocation), in time that does not grow
 //!   with the number of maps.
-//! - On a fault inside a guarded map, the handler maps zero pages over the
-//!   faulting page through the end of the map, records the fault, and returns:
-//!   the access completes, reading zeros. A fault anywhere else goes to the
-//!   previous handler, so real bugs still crash.
+//! - On a fault inside a guarded map, the handler records the fault, then
+//!   maps zero pages over the faulting page through the end of the map, and
+//!   returns: the access completes, reading zeros. A fault anywhere else goes
+//!   to the previous handler, so real bugs still crash.
 //! - [`Map::checked`] runs a closure and returns its result only if no fault
 //!   has hit the map; [`Map::read_at`] and [`MapMut::write_at`] fail only when
 //!   their range reaches a lost page; [`MapMut::flush`] fails after a fault,
 //!   since writes to lost pages could not reach the file; [`Map::fault`] says
-//!   what happened; [`Map::remap`] maps the file again at its current length.
-//!   The check is one atomic load.
+//!   what happened; [`Map::remap`] maps the requested range again, as much of
+//!   it as the file holds now. The check is one atomic load.
+//!
+//! **The guarantee.** Bytes that `checked`, `read_at` or `write_at` return
+//! (or accept) as `Ok` are the file's bytes, from any thread, at any moment of
+//! a truncation: a fault is recorded before any zero page exists, and the
+//! check after an access loads the fault count behind an acquire fence, so a
+//! thread that reads zeros another thread's fault mapped sees that fault
+//! (on weakly ordered CPUs such as aarch64 too). What a fault was is in
+//! [`Fault`]: where, why, and, for maps that own their file, the file's length
+//! after it, which tells a truncation from a failed read or a full disk.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -127,10 +136,38 @@
 //! # }
 //! ```
 //!
-//! What it cannot do: bytes in lost pages are gone (they read as zeros, and
-//! plain slice reads return those zeros without an error: use `checked`,
-//! `read_at` or `fault` where it matters); a raw pointer handed to C code keeps
-//! reading zeros without being told; a map made with `unguarded` still dies.
+//! **Signals.** A `SIGBUS` that a process sent (`kill`, `raise`, `sigqueue`)
+//! is never a guarded map's fault. It does what it would do without mmapkit:
+//! it goes to the handler the program installed before the first guarded
+//! map, is ignored if `SIGBUS` was ignored, and otherwise ends the process
+//! with `SIGBUS`, its default action. (Rust's own stack-overflow handler
+//! answers a `SIGBUS` that is not an overflow by resetting it to the default
+//! action and returning, expecting the faulting access to run again and kill
+//! the process; for a sent signal mmapkit carries that out.) Whatever the
+//! program's handler does, the guard stays installed.
+//!
+//! **Limits.** Bytes in lost pages are gone (they read as zeros, and plain
+//! slice reads return those zeros without an error: use `checked`, `read_at`
+//! or `fault` where it matters). A raw pointer handed to C code keeps reading
+//! zeros without being told. A map made with `unguarded` still dies. A file
+//! cut inside a page leaves the rest of that page reading zeros with no fault
+//! at all: the kernel faults only for whole pages past the end, so the guard
+//! cannot see it (it can see every whole page). And two things in the program
+//! can switch the guard off; both are refused when a guarded map is made,
+//! with [`ErrorKind::GuardUnavailable`] (maps made before are not protected
+//! any more):
+//! - a thread that blocks `SIGBUS`: the kernel never delivers a fault's
+//!   `SIGBUS` to a thread that blocks it, and ends the process instead. A
+//!   guarded map made on such a thread is an error
+//!   ([`GuardProblem::SignalBlocked`]); a thread that blocks `SIGBUS` and
+//!   reads a guarded map made elsewhere dies on a fault;
+//! - a `SIGBUS` handler installed after mmapkit's that does not pass on what
+//!   is not its own. mmapkit cannot tell whether a later handler passes
+//!   signals on, so once another one has replaced its handler, every new
+//!   guarded map is an error ([`GuardProblem::HandlerReplaced`]). Install
+//!   your own handlers before the first guarded map: mmapkit then passes them
+//!   every signal that is not its own.
+//!
 //! Growable maps reserve their file's blocks with `fallocate` before mapping
 //! them, so a write there cannot meet a full disk in the first place.
 //!
@@ -169,7 +206,7 @@ mod span;
 mod sys;
 
 pub use advice::{Advice, DestructiveAdvice};
-pub use error::{Error, ErrorKind, Operation, Result, Unchanged};
+pub use error::{Error, ErrorKind, GuardProblem, Operation, Result, Unchanged};
 pub use growable::GrowableMap;
 pub use growable_read::GrowableReadMap;
 #[doc(hidden)]

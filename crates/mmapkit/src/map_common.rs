@@ -34,10 +34,23 @@ macro_rules! impl_map_common {
                 self.raw.read_at(offset, buf)
             }
 
-            /// Maps `file` (the one this map was made from) again after a fault:
-            /// the same offset, through the file's current end (or over the same
-            /// range, clipped to it, if a length was given). The old mapping is
-            /// dropped.
+            /// Bytes `range` of the map, as a slice, once every page of them has
+            /// been touched: an error if the range is outside the map or
+            /// reaches a page whose file data is gone (the checked, zero-copy
+            /// counterpart of [`read_at`](Self::read_at)). The bytes are the
+            /// file's when it returns; a truncation afterwards turns them into
+            /// zeros like any other slice's, and [`fault`](Self::fault) tells.
+            pub fn get_checked(&self, range: ::std::ops::Range<usize>) -> $crate::Result<&[u8]> {
+                self.raw.get_checked(range.start, $crate::span::range_len(&range, $crate::Operation::Read)?)
+            }
+
+            /// Maps `file` (the one this map was made from) again, after a
+            /// fault or once the file has changed length: the range the map was
+            /// asked for (its offset, and its length or "to the end of the
+            /// file"), as much of it as the file holds now, with the same
+            /// options. A file that now ends before the offset gives an empty
+            /// map, which a later `remap` maps again once the file has grown
+            /// back. The old mapping is dropped; on an error it is kept.
             ///
             /// # Safety
             /// The constructor's contract applies to the new mapping.

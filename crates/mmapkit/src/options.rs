@@ -222,42 +222,8 @@ impl MapOptions {
         sharing: Sharing,
         known_path: Option<&Path>,
     ) -> Result<RawMap> {
-        // The path is looked up only when an error needs it, off the fast path.
-        let path_of = || known_path.map(Path::to_path_buf).or_else(|| sys::fd_path(fd));
-        let fail = |kind| Error::new(Operation::Map, kind).with_path(path_of());
-
-        let info = sys::file_info(fd).map_err(|e| fail(ErrorKind::Os(e)))?;
-        if !matches!(info.kind, FileKind::Regular | FileKind::BlockDevice) {
-            return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
-        }
-        let len = resolve_len(self.offset, self.len, info.len).map_err(fail)?;
-        let origin = Origin { offset: self.offset, to_end: self.len.is_none(), sharing, guarded: !self.unguarded };
-        if len == 0 {
-            // No mmap call will check the access mode, so check it here.
-            return match access_problem(fd, prot, sharing) {
-                Some(kind) => Err(fail(kind)),
-                None => Ok(RawMap::empty(prot, Some(origin))),
-            };
-        }
-        let span = Span::new(self.offset, len, sys::page_size())
-            .ok_or_else(|| fail(ErrorKind::TooLarge { offset: self.offset, len: len as u64 }))?;
-        let behavior = Behavior { populate: self.populate, no_reserve: self.no_reserve, huge_log2: None };
-        let base = sys::map_file(span.map_len, prot, sharing, behavior, fd, span.file_offset).map_err(|e| {
-            // EACCES usually means the file was not opened for the access the
-            // map needs; say which, rather than just "permission denied".
-            let explained =
-                (e.kind() == std::io::ErrorKind::PermissionDenied).then(|| access_problem(fd, prot, sharing)).flatten();
-            fail(explained.unwrap_or(ErrorKind::Os(e)))
-        })?;
-        // SAFETY: `base` is a fresh mapping of `span.map_len` bytes that nothing else owns.
-        let mut raw = unsafe { RawMap::from_parts(base, span.lead, len, span.map_len, prot, Some(origin)) };
-        if !self.unguarded {
-            raw.guard(span.file_offset).map_err(|e| fail(ErrorKind::Os(e)))?;
-        }
-        if self.huge.is_some() {
-            raw.advise(Advice::HugePage, None).map_err(|e| e.with_path(path_of()))?;
-        }
-        self.lock_if_asked(raw).map_err(|e| e.with_path(path_of()))
+        let origin = Origin { options: self.clone(), sharing };
+        map_origin(origin, fd, prot, known_path, Fit::Exact)
     }
 
     fn map_anon_raw(&self, sharing: Sharing) -> Result<RawMap> {
@@ -286,23 +252,16 @@ impl MapOptions {
         self.lock_if_asked(raw)
     }
 
-    /// Maps `file` again the way `old` was mapped: same offset, protection and
-    /// sharing, through the file's current end for a whole-file map, or over the
-    /// same range clipped to the file's current end.
+    /// Maps `file` again as `old` was asked to be mapped: the same offset,
+    /// protection, sharing and options, over the bytes of the requested range
+    /// that the file holds now (to its current end for a whole-file map). A
+    /// file now shorter than the offset gives an empty map that remembers the
+    /// request, so a later remap, once the file has grown back, maps it again.
     pub(crate) fn remap(old: &RawMap, fd: BorrowedFd<'_>) -> Result<RawMap> {
         let Some(origin) = old.origin() else {
             return Err(Error::new(Operation::Map, ErrorKind::InvalidArgument("only file maps can be mapped again")));
         };
-        let file_len = sys::file_info(fd).map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(fd)))?.len;
-        let mut options = MapOptions::new();
-        options.offset(origin.offset.min(file_len));
-        if !origin.to_end {
-            options.len(old.len().min((file_len.saturating_sub(origin.offset)) as usize));
-        }
-        if !origin.guarded {
-            options.unguarded();
-        }
-        options.map_file(fd, old.protection(), origin.sharing, None)
+        map_origin(origin.clone(), fd, old.protection(), None, Fit::ClipToFile)
     }
 
     fn lock_if_asked(&self, raw: RawMap) -> Result<RawMap> {
@@ -311,6 +270,76 @@ impl MapOptions {
         }
         Ok(raw)
     }
+}
+
+/// How a requested range meets a file shorter than it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// The range must lie inside the file: an error names what is missing.
+    Exact,
+    /// The part of the range the file holds is mapped (none, if it holds none).
+    ClipToFile,
+}
+
+/// Maps what `origin` asks for of the file behind `fd`.
+fn map_origin(
+    origin: Origin,
+    fd: BorrowedFd<'_>,
+    prot: Protection,
+    known_path: Option<&Path>,
+    fit: Fit,
+) -> Result<RawMap> {
+    // The path is looked up only when an error needs it, off the fast path.
+    let path_of = || known_path.map(Path::to_path_buf).or_else(|| sys::fd_path(fd));
+    let fail = |kind| Error::new(Operation::Map, kind).with_path(path_of());
+    let options = &origin.options;
+    let sharing = origin.sharing;
+
+    let info = sys::file_info(fd).map_err(|e| fail(ErrorKind::Os(e)))?;
+    if !matches!(info.kind, FileKind::Regular | FileKind::BlockDevice) {
+        return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
+    }
+    let len = match fit {
+        Fit::Exact => resolve_len(options.offset, options.len, info.len).map_err(fail)?,
+        Fit::ClipToFile => {
+            let end = match options.len {
+                Some(len) => options.offset.saturating_add(len as u64).min(info.len),
+                None => info.len,
+            };
+            let held = end.saturating_sub(options.offset);
+            usize::try_from(held).map_err(|_| fail(ErrorKind::TooLarge { offset: options.offset, len: held }))?
+        }
+    };
+    if len == 0 {
+        // No mmap call will check the access mode, so check it here.
+        return match access_problem(fd, prot, sharing) {
+            Some(kind) => Err(fail(kind)),
+            None => Ok(RawMap::empty(prot, Some(origin))),
+        };
+    }
+    let span = Span::new(options.offset, len, sys::page_size())
+        .ok_or_else(|| fail(ErrorKind::TooLarge { offset: options.offset, len: len as u64 }))?;
+    let behavior = Behavior { populate: options.populate, no_reserve: options.no_reserve, huge_log2: None };
+    let base = sys::map_file(span.map_len, prot, sharing, behavior, fd, span.file_offset).map_err(|e| {
+        // EACCES usually means the file was not opened for the access the
+        // map needs; say which, rather than just "permission denied".
+        let explained =
+            (e.kind() == std::io::ErrorKind::PermissionDenied).then(|| access_problem(fd, prot, sharing)).flatten();
+        fail(explained.unwrap_or(ErrorKind::Os(e)))
+    })?;
+    let (guarded, huge, lock) = (!options.unguarded, options.huge.is_some(), options.lock);
+    // SAFETY: `base` is a fresh mapping of `span.map_len` bytes that nothing else owns.
+    let mut raw = unsafe { RawMap::from_parts(base, span.lead, len, span.map_len, prot, Some(origin)) };
+    if guarded {
+        raw.guard(span.file_offset).map_err(|e| e.with_path(path_of()))?;
+    }
+    if huge {
+        raw.advise(Advice::HugePage, None).map_err(|e| e.with_path(path_of()))?;
+    }
+    if lock {
+        raw.set_locked(true).map_err(|e| e.with_path(path_of()))?;
+    }
+    Ok(raw)
 }
 
 /// What is wrong with `fd`'s access mode for a map of `prot` and `sharing`, if anything.

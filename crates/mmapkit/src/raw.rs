@@ -2,24 +2,25 @@
 //! It owns the address range and unmaps it on drop.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{Ordering, compiler_fence};
 
 use crate::advice::{Advice, DestructiveAdvice};
 use crate::error::{Error, ErrorKind, Operation, Result};
-use crate::guard::{Fault, Guard, GuardedRange};
+use crate::guard::{Fault, Guard, GuardedRange, touch_pages};
+use crate::options::MapOptions;
 use crate::residency::Residency;
 use crate::span::{pages_covering, pages_within};
 use crate::sys::{self, Protection, Sharing};
 
-/// Where a file mapping came from, so it can be made again after a fault.
-#[derive(Clone, Copy, Debug)]
+/// What a file mapping was asked to be, so it can be made again: after a
+/// fault, or once the file has grown back. It keeps the request as given (not
+/// what the file held at the time), so a map made again covers the same
+/// bytes of the file, as many of them as exist then.
+#[derive(Clone, Debug)]
 pub(crate) struct Origin {
-    /// File offset of the first data byte.
-    pub offset: u64,
-    /// Whether the map ran to the end of the file (no explicit length).
-    pub to_end: bool,
+    /// The options the map was made with: its offset, its length (`None`:
+    /// to the end of the file) and its behaviour.
+    pub options: MapOptions,
     pub sharing: Sharing,
-    pub guarded: bool,
 }
 
 /// A live mapping: `unmap_len` bytes from `base`, of which the caller's data are
@@ -71,19 +72,19 @@ impl RawMap {
 
     /// Registers the mapping with the fault guard, so that a page whose file
     /// data disappears reads as zeros and is reported instead of killing the process.
-    pub(crate) fn guard(&mut self, file_offset: u64) -> std::io::Result<()> {
+    pub(crate) fn guard(&mut self, file_offset: u64) -> Result<()> {
         if self.unmap_len == 0 {
             return Ok(());
         }
         let start = self.base.as_ptr() as usize;
         let writable = self.prot == Protection::ReadWrite;
         let range = GuardedRange::new(start, self.unmap_len, self.unmap_len, writable, self.lead, file_offset);
-        self.guard = Some(Guard::new(range)?);
+        self.guard = Some(Guard::new(range).map_err(|kind| Error::new(Operation::Map, kind))?);
         Ok(())
     }
 
-    pub(crate) fn origin(&self) -> Option<Origin> {
-        self.origin
+    pub(crate) fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
     }
 
     pub(crate) fn protection(&self) -> Protection {
@@ -96,18 +97,14 @@ impl RawMap {
     }
 
     /// Runs `f` and returns its result only if no fault has hit the mapping.
-    ///
-    /// The fast path is one relaxed load of the fault counter. The SIGBUS
-    /// handler runs on the faulting thread itself, between the faulting
-    /// instruction and the next, so a compiler fence (a signal fence) is all
-    /// that orders the counter's load after the accesses `f` made.
+    /// The check is one load of the fault counter after `f`, ordered after
+    /// every access `f` made (see `GuardedRange::faults_after_access`).
     #[inline]
     pub(crate) fn checked<T>(&self, f: impl FnOnce() -> T) -> Result<T, Fault> {
-        let counter = self.guard.as_ref().map(|g| g.range().fault_counter());
+        let range = self.guard.as_ref().map(|g| g.range());
         let result = f();
-        compiler_fence(Ordering::SeqCst);
-        match counter {
-            Some(counter) if counter.load(Ordering::Relaxed) != 0 => Err(self.recorded_fault()),
+        match range {
+            Some(range) if range.faults_after_access() != 0 => Err(self.recorded_fault()),
             _ => Ok(result),
         }
     }
@@ -120,17 +117,24 @@ impl RawMap {
     }
 
     /// Fails if bytes `offset..offset+len`, just accessed, include a page the
-    /// guard patched (or are outside the map).
+    /// guard patched.
     fn check_range(&self, op: Operation, offset: usize, len: usize) -> Result<()> {
         let Some(guard) = &self.guard else { return Ok(()) };
-        compiler_fence(Ordering::SeqCst);
-        if guard.range().fault_counter().load(Ordering::Relaxed) == 0 {
-            return Ok(());
+        match guard.range().fault_over(offset, len) {
+            Some(fault) => Err(Error::new(op, ErrorKind::Fault(fault))),
+            None => Ok(()),
         }
-        match guard.range().patched_from() {
-            Some(from) if offset + len > from => Err(Error::new(op, ErrorKind::Fault(self.recorded_fault()))),
-            _ => Ok(()),
-        }
+    }
+
+    /// Bytes `offset..offset+len`, every page of them touched first, so that a
+    /// page whose file data is gone is found now: an error if the range is
+    /// outside the map or reaches such a page.
+    pub(crate) fn get_checked(&self, offset: usize, len: usize) -> Result<&[u8]> {
+        self.check_inside(Operation::Read, offset, len)?;
+        let bytes = &self.bytes()[offset..offset + len];
+        touch_pages(bytes);
+        self.check_range(Operation::Read, offset, len)?;
+        Ok(bytes)
     }
 
     fn check_inside(&self, op: Operation, offset: usize, len: usize) -> Result<()> {

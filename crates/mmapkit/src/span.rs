@@ -50,6 +50,15 @@ pub(crate) fn resolve_len(offset: u64, len: Option<usize>, file_len: u64) -> Res
     }
 }
 
+/// The length of `range`, or, for a range that ends before it starts, an
+/// error for `op` naming it.
+pub(crate) fn range_len(range: &std::ops::Range<usize>, op: crate::Operation) -> crate::Result<usize> {
+    range
+        .end
+        .checked_sub(range.start)
+        .ok_or_else(|| crate::Error::new(op, ErrorKind::InvalidArgument("the range ends before it starts")))
+}
+
 /// Checks that `offset..offset+len` lies inside a mapping's `data_len` bytes.
 fn check_inside(data_len: usize, offset: usize, len: usize) -> Result<usize, ErrorKind> {
     offset.checked_add(len).filter(|&end| end <= data_len).ok_or(ErrorKind::OutsideMapping {

@@ -6,29 +6,15 @@
 mod common;
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestFile, assert_child_passed, child_env, pattern, pattern_byte, run_child};
+use common::{TestFile, assert_child_passed, child_env, describe, pattern, pattern_byte, run_child, truncate};
 use mmapkit::{ErrorKind, FaultCause, Map, MapMut, MapOptions};
 
 const PAGE: usize = 4096;
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn truncate(path: &Path, len: u64) {
-    OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
-}
 
 /// Sums every page's first byte through plain slice reads (which fault).
 fn touch_every_page(bytes: &[u8]) -> u64 {
@@ -64,8 +50,14 @@ fn child_truncated_map() {
     assert_eq!(fault.file_offset(), cut as u64);
     assert_eq!(fault.cause(), FaultCause::PastEnd);
     assert_eq!(map.fault(), Some(fault));
+    // A map does not hold its file, so it cannot tell a truncation from a
+    // failed read; given the file's length, the fault says which it was.
     let message = fault.to_string();
-    assert!(message.contains(&format!("truncated to {cut} bytes or fewer")), "{message}");
+    assert!(message.contains(&format!("the page at file byte {cut} could not be read or allocated")), "{message}");
+    assert_eq!(fault.file_len(), None);
+    let measured = fault.with_file_len(tf.open().metadata().unwrap().len());
+    let message = measured.to_string();
+    assert!(message.starts_with(&format!("the file was truncated to {cut} bytes while mapped")), "{message}");
 
     // The bytes before the cut are intact and still readable without error.
     let mut before = vec![0u8; cut];
@@ -74,6 +66,11 @@ fn child_truncated_map() {
     let mut across = vec![0u8; 2];
     let err = map.read_at(cut - 1, &mut across).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Fault(f) if f.offset() == cut), "{err}");
+    // The same, zero-copy.
+    assert_eq!(map.get_checked(0..cut).unwrap(), &pattern(cut)[..]);
+    let err = map.get_checked(cut - 1..cut + 1).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Fault(f) if f.offset() == cut), "{err}");
+    assert!(matches!(map.get_checked(0..len + 1).unwrap_err().kind(), ErrorKind::OutsideMapping { .. }));
 
     // Mapping again gives the file as it is now.
     let mut map = map;
@@ -82,6 +79,81 @@ fn child_truncated_map() {
     assert_eq!(map.len(), cut);
     assert!(map.fault().is_none());
     assert_eq!(map.checked(|b| b.to_vec()).unwrap(), pattern(cut));
+}
+
+// --- a growable read map: checked slices, and a fault that knows the file's length
+
+#[test]
+fn a_growable_read_map_checks_every_page_of_a_slice_and_tells_a_truncation() {
+    assert_child_passed(&run_child("child_growable_read_truncated", &[]));
+}
+
+#[test]
+#[ignore = "child process of a_growable_read_map_checks_every_page_of_a_slice_and_tells_a_truncation"]
+fn child_growable_read_truncated() {
+    let len = 32 * PAGE;
+    let cut = 20 * PAGE;
+    let tf = TestFile::new(len);
+    // SAFETY: nothing writes the file; the truncation is what the guard is for.
+    let map = unsafe { mmapkit::GrowableReadMap::new(tf.open(), 1 << 30) }.unwrap();
+    // A slice whose first page is still there, and whose later pages are not.
+    assert_eq!(map.get_checked(cut - PAGE..cut).unwrap(), &pattern(cut)[cut - PAGE..]);
+    truncate(&tf.path, cut as u64);
+    let err = map.get_checked(cut - 100..cut + 3 * PAGE).unwrap_err();
+    let ErrorKind::Fault(fault) = err.kind() else { panic!("{err}") };
+    assert_eq!(fault.file_offset(), cut as u64);
+    assert_eq!(fault.file_len(), Some(cut as u64), "a map that owns its file measures it");
+    let message = err.to_string();
+    assert!(message.starts_with("cannot read "), "{message}");
+    assert!(message.contains(&tf.path.display().to_string()), "{message}");
+    assert!(message.contains(&format!("the file was truncated to {cut} bytes while mapped")), "{message}");
+    assert_eq!(map.fault(), Some(*fault));
+    // Pages before the cut stay good.
+    assert_eq!(map.get_checked(0..cut).unwrap(), &pattern(cut)[..]);
+}
+
+// --- remapping keeps the range that was asked for -------------------------------
+
+#[test]
+fn a_whole_file_map_at_an_offset_remaps_to_the_same_offset_after_the_file_grows_back() {
+    let len = 16 * PAGE;
+    let offset = 8 * PAGE as u64;
+    let tf = TestFile::new(len);
+    // SAFETY: this test changes the file only by cutting it and writing the same bytes back.
+    let mut map = unsafe { MapOptions::new().offset(offset).map(&tf.open()) }.unwrap();
+    assert_eq!(map.len(), len - 8 * PAGE);
+    truncate(&tf.path, 2 * PAGE as u64);
+    // SAFETY: as above.
+    unsafe { map.remap(&tf.open()) }.unwrap();
+    assert_eq!(map.len(), 0, "the file now ends before the map's offset");
+    std::fs::write(&tf.path, pattern(len)).unwrap();
+    // SAFETY: as above.
+    unsafe { map.remap(&tf.open()) }.unwrap();
+    assert_eq!(map.len(), len - 8 * PAGE);
+    assert_eq!(
+        map.checked(|b| b.to_vec()).unwrap(),
+        pattern(len)[8 * PAGE..],
+        "the map must start at the offset asked for"
+    );
+}
+
+#[test]
+fn a_map_of_an_explicit_range_remaps_what_the_file_holds_of_it() {
+    let tf = TestFile::new(16 * PAGE);
+    let (offset, want) = (3 * PAGE as u64 + 100, 6 * PAGE);
+    // SAFETY: as in the test above.
+    let mut map = unsafe { MapOptions::new().offset(offset).len(want).map(&tf.open()) }.unwrap();
+    let expected = |n: usize| pattern(16 * PAGE)[offset as usize..offset as usize + n].to_vec();
+    for (file_len, held) in
+        [(2 * PAGE, 0), (5 * PAGE, 5 * PAGE - offset as usize), (16 * PAGE, want), (0, 0), (12 * PAGE, want)]
+    {
+        truncate(&tf.path, 0);
+        std::fs::write(&tf.path, &pattern(16 * PAGE)[..file_len]).unwrap();
+        // SAFETY: as above.
+        unsafe { map.remap(&tf.open()) }.unwrap();
+        assert_eq!(map.len(), held, "a {file_len}-byte file holds {held} bytes of the range");
+        assert_eq!(map.checked(|b| b.to_vec()).unwrap(), expected(held));
+    }
 }
 
 // --- writes into a page a truncation removed --------------------------------
@@ -104,7 +176,7 @@ fn child_write_to_removed_page() {
     // The fault is recorded at the page the access hit.
     let err = map.write_at(20 * PAGE, b"lost").unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Fault(f) if f.offset() == 20 * PAGE), "{err}");
-    assert!(err.to_string().starts_with("cannot write: the file was truncated"), "{err}");
+    assert!(err.to_string().starts_with("cannot write: the page at file byte 81920 could not be read"), "{err}");
     // A write before the cut still lands, but the flush reports the lost one.
     map.write_at(PAGE, b"ok").unwrap();
     let err = map.flush().unwrap_err();
@@ -318,144 +390,15 @@ fn child_full_disk() {
     let failed_at = failed_at.expect("4 MiB of writes fit on a 256 KiB tmpfs");
     assert!(failed_at <= 256 * 1024, "writes failed only at {failed_at}");
     assert!(map.flush().is_err(), "flush must report the writes that found no space");
-    println!("full disk reported at offset {failed_at}: {}", map.fault().unwrap());
-}
-
-// --- chaining to the handlers that were there before ---------------------------
-
-/// Makes a guarded map, so that mmapkit's handler is installed.
-fn install_guard(tf: &TestFile) -> Map {
-    // SAFETY: nothing changes the file.
-    let map = unsafe { Map::new(&tf.open()) }.unwrap();
-    assert!(map.fault().is_none());
-    map
-}
-
-#[test]
-fn a_null_page_read_still_dies_of_sigsegv() {
-    let output = run_child("child_null_read", &[]);
-    assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "{}", describe(&output));
-}
-
-#[test]
-#[ignore = "child process of a_null_page_read_still_dies_of_sigsegv"]
-fn child_null_read() {
-    let tf = TestFile::new(PAGE);
-    let _map = install_guard(&tf);
-    // SAFETY: deliberately unsound: the parent test checks that this read, from the unmapped page at address 16, still kills the process.
-    let value = unsafe { std::ptr::read_volatile(16 as *const u8) };
-    println!("read {value} from the null page");
-}
-
-#[test]
-fn a_stack_overflow_still_gets_rusts_message() {
-    let output = run_child("child_stack_overflow", &[]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("has overflowed its stack"), "{}", describe(&output));
-    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{}", describe(&output));
-}
-
-#[inline(never)]
-#[allow(unconditional_recursion)]
-fn recurse(depth: u64, buf: &mut [u8; 1024]) -> u64 {
-    let mut local = [0u8; 1024];
-    local[(depth % 1024) as usize] = buf[0].wrapping_add(1);
-    std::hint::black_box(&mut local);
-    recurse(depth + 1, &mut local) + u64::from(local[0])
-}
-
-#[test]
-#[ignore = "child process of a_stack_overflow_still_gets_rusts_message"]
-fn child_stack_overflow() {
-    let tf = TestFile::new(PAGE);
-    let _map = install_guard(&tf);
-    // Run in a thread of known stack size so the overflow comes quickly.
-    let handle = std::thread::Builder::new().stack_size(256 * 1024).spawn(|| recurse(0, &mut [0u8; 1024])).unwrap();
-    println!("{:?}", handle.join());
-}
-
-/// Maps `tf` with a raw `mmap` (no mmapkit), truncates it, and touches the lost page.
-fn raw_mapping_fault(tf: &TestFile) {
-    let file = tf.open();
-    use std::os::fd::AsRawFd;
-    let (len, fd) = (4 * PAGE, file.as_raw_fd());
-    // SAFETY: a plain read-only mapping of 4 pages of our own file.
-    let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd, 0) };
-    assert_ne!(ptr, libc::MAP_FAILED);
-    truncate(&tf.path, 0);
-    // SAFETY: deliberately faults: the page's file data is gone, and the parent test checks what the process does about it.
-    let value = unsafe { std::ptr::read_volatile(ptr.cast::<u8>().add(2 * PAGE)) };
-    println!("read {value} past the end of a raw mapping");
-}
-
-static OWN_HANDLER_RAN: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn own_sigbus_handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    OWN_HANDLER_RAN.store(true, Ordering::SeqCst);
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-    let code = unsafe { (*info).si_code };
-    // SAFETY: _exit is async-signal-safe; the exit status tells the parent this ran.
-    unsafe { libc::_exit(if code == 2 { 42 } else { 43 }) };
-}
-
-#[test]
-fn a_handler_installed_before_mmapkit_still_runs_for_other_faults() {
-    let output = run_child("child_own_handler_first", &[]);
-    assert_eq!(output.status.code(), Some(42), "{}", describe(&output));
-}
-
-#[test]
-#[ignore = "child process of a_handler_installed_before_mmapkit_still_runs_for_other_faults"]
-fn child_own_handler_first() {
-    // SAFETY: installs a plain SA_SIGINFO handler for SIGBUS; zeroed is a valid sigaction.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction =
-            own_sigbus_handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as usize;
-        action.sa_flags = libc::SA_SIGINFO;
-        libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()), 0);
-    }
-    let guarded = TestFile::new(16 * PAGE);
-    let map = install_guard(&guarded);
-    // mmapkit still repairs its own mappings...
-    truncate(&guarded.path, PAGE as u64);
-    assert_eq!(touch_every_page(&map), u64::from(pattern_byte(0)));
-    assert!(map.fault().is_some());
-    assert!(!OWN_HANDLER_RAN.load(Ordering::SeqCst), "mmapkit's own faults must not reach the program's handler");
-    // ...and hands every other fault to the handler that was there first.
-    raw_mapping_fault(&TestFile::new(4 * PAGE));
-}
-
-#[test]
-fn a_fault_outside_guarded_maps_still_dies_of_sigbus() {
-    let output = run_child("child_raw_fault", &[]);
-    assert_eq!(output.status.signal(), Some(libc::SIGBUS), "{}", describe(&output));
-}
-
-#[test]
-#[ignore = "child process of a_fault_outside_guarded_maps_still_dies_of_sigbus"]
-fn child_raw_fault() {
-    let tf = TestFile::new(PAGE);
-    let _map = install_guard(&tf);
-    raw_mapping_fault(&TestFile::new(4 * PAGE));
-}
-
-#[test]
-fn an_unguarded_map_dies_of_sigbus_as_documented() {
-    let output = run_child("child_unguarded", &[]);
-    assert_eq!(output.status.signal(), Some(libc::SIGBUS), "{}", describe(&output));
-}
-
-#[test]
-#[ignore = "child process of an_unguarded_map_dies_of_sigbus_as_documented"]
-fn child_unguarded() {
-    let tf = TestFile::new(4 * PAGE);
-    let _guarded = install_guard(&TestFile::new(PAGE));
-    // SAFETY: deliberately broken: the parent checks that the truncation kills us.
-    let map = unsafe { MapOptions::new().unguarded().map(&tf.open()) }.unwrap();
-    truncate(&tf.path, 0);
-    println!("{}", touch_every_page(&map));
+    // The file is as long as ever, so the fault was not a truncation, and,
+    // given the length, it says so.
+    let fault = map.fault().unwrap().with_file_len(file.metadata().unwrap().len());
+    let message = fault.to_string();
+    assert!(
+        message.contains(&format!("could not be read or allocated, although the file is {} bytes long", 4 << 20)),
+        "{message}"
+    );
+    println!("full disk reported at offset {failed_at}: {message}");
 }
 
 // --- stress ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! What the guard records about a fault, and how it is reported.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence};
 
 use crate::sys;
 
@@ -9,9 +9,10 @@ use crate::sys;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FaultCause {
-    /// `BUS_ADRERR`: the page has no file data behind it. Usually the file was
-    /// truncated while mapped; on x86_64 a failed read of the page, or a write
-    /// that found no space for it, is reported the same way.
+    /// `BUS_ADRERR`: the page has no file data behind it. The file was
+    /// truncated below it while mapped, or (Linux reports these the same way)
+    /// a read of the page failed, or a write into a hole found no space.
+    /// [`Fault::file_len`], where known, tells a truncation from the others.
     PastEnd,
     /// `BUS_OBJERR`: the file's storage reported an error (I/O error, no space).
     IoError,
@@ -43,6 +44,7 @@ pub struct Fault {
     file_offset: u64,
     cause: FaultCause,
     count: u64,
+    file_len: Option<u64>,
 }
 
 impl Fault {
@@ -67,19 +69,44 @@ impl Fault {
     pub fn count(&self) -> u64 {
         self.count
     }
+
+    /// The file's length after the fault, where it is known: maps that own
+    /// their file ([`GrowableMap`](crate::GrowableMap) and
+    /// [`GrowableReadMap`](crate::GrowableReadMap)) measure it when they
+    /// report the fault; for others, [`with_file_len`](Self::with_file_len)
+    /// adds it. At or below [`file_offset`](Self::file_offset), the file was
+    /// truncated; above it, the page's data could not be read or allocated.
+    pub fn file_len(&self) -> Option<u64> {
+        self.file_len
+    }
+
+    /// This fault, with the file's length (measured after the fault, for
+    /// example with `file.metadata()?.len()`) to tell what it was.
+    pub fn with_file_len(self, file_len: u64) -> Fault {
+        Fault { file_len: Some(file_len), ..self }
+    }
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.file_offset;
-        match self.cause {
-            FaultCause::PastEnd => write!(
+        match (self.cause, self.file_len) {
+            (FaultCause::PastEnd | FaultCause::IoError, Some(len)) if len <= at => {
+                write!(f, "the file was truncated to {len} bytes while mapped, cutting off the page at byte {at}")?
+            }
+            (FaultCause::PastEnd, Some(len)) => write!(
                 f,
-                "the file was truncated to {at} bytes or fewer while mapped (or the page at byte {at} could not be read or allocated)"
+                "the page at file byte {at} could not be read or allocated, although the file is {len} bytes long: \
+                 a read error, no space left to fill a hole, or a truncation since undone"
             )?,
-            FaultCause::IoError => write!(f, "an I/O error (or no space left) for the page at file byte {at}")?,
-            FaultCause::Hardware => write!(f, "a hardware memory error in the page at file byte {at}")?,
-            FaultCause::Other(code) => write!(f, "a bus error (si_code {code}) at file byte {at}")?,
+            (FaultCause::PastEnd, None) => write!(
+                f,
+                "the page at file byte {at} could not be read or allocated: the file was truncated below it \
+                 while mapped, its storage failed, or no space was left to fill a hole"
+            )?,
+            (FaultCause::IoError, _) => write!(f, "an I/O error (or no space left) for the page at file byte {at}")?,
+            (FaultCause::Hardware, _) => write!(f, "a hardware memory error in the page at file byte {at}")?,
+            (FaultCause::Other(code), _) => write!(f, "a bus error (si_code {code}) at file byte {at}")?,
         }
         write!(f, "; bytes from offset {} of the map on read as zeros", self.offset)?;
         if self.count > 1 {
@@ -177,7 +204,8 @@ impl GuardedRange {
         self.alive.store(false, Ordering::Release);
     }
 
-    /// Records a fault at page offset `offset` from `start`, patched from there on.
+    /// Records a fault at page offset `offset` from `start`, before the pages
+    /// from there on are patched with zeros.
     /// Called from the signal handler: atomics only.
     pub(crate) fn record(&self, offset: usize, code: i32) {
         // The first fault's cause and offset are kept; both are set before the
@@ -188,9 +216,35 @@ impl GuardedRange {
         self.faults.fetch_add(1, Ordering::Release);
     }
 
-    /// The fault counter, which the fast path of every checked access reads.
-    pub(crate) fn fault_counter(&self) -> &AtomicU64 {
-        &self.faults
+    /// The fault count, loaded after the accesses the caller made before:
+    /// the fast path of every checked access. The acquire fence keeps the
+    /// load after those accesses (free on x86, `dmb ishld` on aarch64), so a
+    /// read of a zero page that another thread's fault mapped sees the count
+    /// that fault raised: the handler records a fault before it maps the
+    /// zeros. A fault on the calling thread runs its handler between the
+    /// faulting instruction and the next, so it is seen in any case. The load
+    /// is an acquire, so a nonzero count comes with the fault's record (its
+    /// offset and how far the zeros reach) in view.
+    #[inline(always)]
+    pub(crate) fn faults_after_access(&self) -> u64 {
+        // The compiler fence keeps the compiler from moving the accesses past
+        // this point; the acquire fence keeps the CPU from doing so.
+        compiler_fence(Ordering::SeqCst);
+        fence(Ordering::Acquire);
+        self.faults.load(Ordering::Acquire)
+    }
+
+    /// After an access to data bytes `offset..offset + len`: the fault, if
+    /// one has reached them (bytes before the first patched page stay good).
+    #[inline]
+    pub(crate) fn fault_over(&self, offset: usize, len: usize) -> Option<Fault> {
+        if self.faults_after_access() == 0 {
+            return None;
+        }
+        match self.patched_from() {
+            Some(from) if offset.saturating_add(len) > from => self.fault(),
+            _ => None,
+        }
     }
 
     /// The first data byte (offset in the map) that reads as patched zeros, if any.
@@ -213,6 +267,7 @@ impl GuardedRange {
             file_offset: self.file_offset + first as u64,
             cause: FaultCause::from_code(self.cause.load(Ordering::Acquire)),
             count,
+            file_len: None,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! What happens on a SIGBUS: find the guarded mapping, patch it, record the fault.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use super::registry::Registry;
 use crate::sys;
@@ -35,12 +35,17 @@ pub(crate) fn repair(addr: usize, code: i32) -> bool {
     if page >= end {
         return false;
     }
+    // The fault is recorded before any zero page exists. Another thread may
+    // read these pages the moment the zeros are mapped, and its check (one
+    // load of the fault count after its access) must then see this fault:
+    // were the zeros first, it could read them and find no fault recorded.
+    range.record(page - range.start(), code);
+    // Orders the record's stores before the page-table change below, on
+    // weakly ordered CPUs too: a reader that sees a zero page, then loads the
+    // count behind an acquire fence, sees the count this fault raised.
+    fence(Ordering::SeqCst);
     // `page..end` is page-aligned and inside a live guarded mapping (found under `reading`), whose file data for
     // these pages is unreachable; zeros are what the guard promises to leave there.
     // SAFETY: the pages are ours to replace, and zeros are what the guard promises.
-    if !unsafe { sys::map_zeros_fixed(page, end - page, range.writable()) } {
-        return false;
-    }
-    range.record(page - range.start(), code);
-    true
+    unsafe { sys::map_zeros_fixed(page, end - page, range.writable()) }
 }

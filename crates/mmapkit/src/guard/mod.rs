@@ -12,12 +12,12 @@ mod fault;
 mod handler;
 mod registry;
 
-use std::io;
 use std::sync::Arc;
 
 pub(crate) use fault::GuardedRange;
 pub use fault::{Fault, FaultCause};
 
+use crate::error::{ErrorKind, GuardProblem};
 use crate::sys;
 
 /// A registration in the guard; removed on drop.
@@ -27,8 +27,10 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// Registers `range` (installing the handler on first use).
-    pub(crate) fn new(range: GuardedRange) -> io::Result<Guard> {
+    /// Registers `range` (installing the handler on first use). An error if
+    /// the guard could not protect it: the handler cannot be installed, was
+    /// replaced by another since, or the calling thread blocks SIGBUS.
+    pub(crate) fn new(range: GuardedRange) -> Result<Guard, ErrorKind> {
         install()?;
         let range = Arc::new(range);
         handler::REGISTRY.insert(Arc::clone(&range));
@@ -46,11 +48,37 @@ impl Drop for Guard {
     }
 }
 
-/// Installs the SIGBUS handler, once.
-fn install() -> io::Result<()> {
+/// Reads one byte of every page `bytes` reaches, so that a page whose file
+/// data is gone faults now (and is recorded) rather than when the caller
+/// reads it later.
+#[inline]
+pub(crate) fn touch_pages(bytes: &[u8]) {
+    let page = sys::page_size();
+    let start = bytes.as_ptr() as usize;
+    let mut at = 0;
+    while at < bytes.len() {
+        // A volatile read, so the compiler cannot drop a load whose value is unused.
+        // SAFETY: `at < bytes.len()`, so the byte lies inside the slice.
+        unsafe { std::ptr::read_volatile(bytes.as_ptr().add(at)) };
+        // The next page boundary after this byte.
+        at = (start + at + page) / page * page - start;
+    }
+}
+
+/// Installs the SIGBUS handler, once, and checks that it can still do its
+/// work: one `sigaction` and one `pthread_sigmask` query per guarded map,
+/// next to the `mmap` that made it.
+fn install() -> Result<(), ErrorKind> {
     static PREPARED: std::sync::Once = std::sync::Once::new();
     PREPARED.call_once(handler::prepare);
-    sys::install_sigbus_hook(handler::repair)
+    sys::install_sigbus_hook(handler::repair).map_err(ErrorKind::Os)?;
+    if !sys::sigbus_hook_in_place() {
+        return Err(ErrorKind::GuardUnavailable(GuardProblem::HandlerReplaced));
+    }
+    if sys::sigbus_blocked() {
+        return Err(ErrorKind::GuardUnavailable(GuardProblem::SignalBlocked));
+    }
+    Ok(())
 }
 
 /// The guard's registry, reachable from the benchmarks. Not part of the API.

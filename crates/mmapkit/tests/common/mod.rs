@@ -57,6 +57,21 @@ pub fn assert_child_passed(output: &Output) {
     assert!(stdout.contains("1 passed"), "child ran no test:\n{stdout}");
 }
 
+/// A child's status and output, for a failed assertion's message.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Cuts (or extends with a hole) the file at `path` to `len` bytes.
+pub fn truncate(path: &Path, len: u64) {
+    std::fs::OpenOptions::new().write(true).open(path).expect("open to truncate").set_len(len).expect("truncate");
+}
+
 /// The value of an environment variable a child test needs.
 pub fn child_env(key: &str) -> PathBuf {
     std::env::var_os(key)
