@@ -91,7 +91,6 @@ impl<'a> Range<'a> {
         }
         let value = value_bytes(pages, value)?;
         cursor.step(pages)?;
-        pages.check_fault()?;
         self.last_front = Some(key);
         Ok(Some((key, value)))
     }
@@ -125,7 +124,6 @@ impl<'a> Range<'a> {
         }
         let value = value_bytes(pages, value)?;
         cursor.step_back(pages)?;
-        pages.check_fault()?;
         self.last_back = Some(key);
         Ok(Some((key, value)))
     }
@@ -139,7 +137,7 @@ impl<'a> Range<'a> {
             }
             Err(e) => {
                 self.done = true;
-                Some(Err(e))
+                Some(Err(self.pages.fault_first(e)))
             }
         }
     }

@@ -6,7 +6,7 @@ use crate::catalog::{self, TableInfo};
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::meta::Meta;
-use crate::pages::MapPages;
+use crate::pages::{MapPages, Pages};
 use crate::range::Range;
 use crate::table_ops;
 
@@ -33,7 +33,7 @@ impl<'db> ReadTransaction<'db> {
     /// Opens a table for reading; [`Error::TableNotFound`] if it does not exist.
     pub fn open_table(&self, name: &str) -> Result<ReadTable<'_>> {
         catalog::check_name(name)?;
-        match catalog::lookup(&self.pages, self.meta.catalog, name)? {
+        match catalog::lookup(&self.pages, self.meta.catalog, name).map_err(|e| self.pages.fault_first(e))? {
             Some(info) => Ok(ReadTable { pages: &self.pages, info }),
             None => Err(Error::TableNotFound(name.to_string())),
         }
@@ -41,7 +41,7 @@ impl<'db> ReadTransaction<'db> {
 
     /// The names of every table, in order.
     pub fn list_tables(&self) -> Result<Vec<String>> {
-        catalog::names(&self.pages, self.meta.catalog)
+        catalog::names(&self.pages, self.meta.catalog).map_err(|e| self.pages.fault_first(e))
     }
 }
 

@@ -10,13 +10,16 @@ use crate::page::PageNo;
 use crate::pages::Pages;
 use crate::range::Range;
 
+// Every page these read is checked as it is read (see `Pages::page`): bytes
+// they return are the file's, and a page the file lost is a fault, even when
+// other pages were lost before.
+
 pub fn get<'p>(pages: &'p dyn Pages, root: PageNo, key: &[u8]) -> Result<Option<&'p [u8]>> {
-    let found = match btree::get(pages, root, key)? {
-        Some(v) => Some(value_bytes(pages, v)?),
-        None => None,
+    let found = || match btree::get(pages, root, key)? {
+        Some(v) => value_bytes(pages, v).map(Some),
+        None => Ok(None),
     };
-    pages.check_fault()?;
-    Ok(found)
+    found().map_err(|e| pages.fault_first(e))
 }
 
 pub fn range<'p, 'k>(pages: &'p dyn Pages, root: PageNo, bounds: impl RangeBounds<&'k [u8]>) -> Range<'p> {
@@ -25,11 +28,12 @@ pub fn range<'p, 'k>(pages: &'p dyn Pages, root: PageNo, bounds: impl RangeBound
 }
 
 pub fn edge(pages: &dyn Pages, root: PageNo, last: bool) -> Result<Option<(&[u8], &[u8])>> {
-    let cursor = Cursor::seek(pages, root, if last { Seek::Last } else { Seek::First })?;
-    let found = match cursor.entry(pages)? {
-        Some((k, v)) => Some((k, value_bytes(pages, v)?)),
-        None => None,
+    let found = || -> Result<_> {
+        let cursor = Cursor::seek(pages, root, if last { Seek::Last } else { Seek::First })?;
+        match cursor.entry(pages)? {
+            Some((k, v)) => Ok(Some((k, value_bytes(pages, v)?))),
+            None => Ok(None),
+        }
     };
-    pages.check_fault()?;
-    Ok(found)
+    found().map_err(|e| pages.fault_first(e))
 }
