@@ -367,3 +367,53 @@ fn reading_commands_need_only_read_permission() {
     assert!(stderr(&denied).contains("ermission denied"), "{}", stderr(&denied));
     assert_eq!(std::fs::read(&file).unwrap(), before, "reading commands left the file as it was");
 }
+
+/// The stored value of entry `i` in `a_scan_cut_short_under_it_prints_only_stored_entries_then_the_fault`.
+fn cut_scan_value(i: usize) -> String {
+    let letter = char::from(b'a' + (i % 26) as u8);
+    format!("{i}:{}", letter.to_string().repeat(6000))
+}
+
+/// A scan streams entries out as it reads them. With its output pipe full it
+/// stops mid-file; the file is cut to half its length there, and the scan
+/// goes on: every line it prints is a stored entry, and the first read of a
+/// lost page ends it with the fault, on one line.
+#[test]
+fn a_scan_cut_short_under_it_prints_only_stored_entries_then_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cut.db");
+    let input: String = (0..400).map(|i| format!("k{i:05}\t{}\n", cut_scan_value(i))).collect();
+    ok(load(&file, &[], &input));
+    let len = std::fs::metadata(&file).unwrap().len();
+    let cut = len / 2 / 4096 * 4096;
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mmapkit"))
+        .args(["db", "scan"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    // The scan fills the pipe (64 KiB: about ten entries) and waits there.
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(cut).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+
+    let lines: Vec<&str> = std::iter::once(first.trim_end()).chain(rest.lines()).collect();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(*line, format!("k{i:05}\t{}", cut_scan_value(i)), "line {i} is not the stored entry");
+    }
+    assert!(lines.len() < 400, "the scan read past the cut without an error");
+    assert!(!status.success(), "the scan must fail once it reaches a lost page");
+    assert_eq!(err.lines().count(), 1, "one line of error: {err}");
+    assert!(err.starts_with("mmapkit: "), "{err}");
+    assert!(err.contains(&file.display().to_string()) && err.contains("lost pages while open"), "{err}");
+    assert!(err.contains(&format!("the file was truncated to {cut} bytes while mapped")), "{err}");
+}
