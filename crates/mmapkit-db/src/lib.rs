@@ -8,8 +8,12 @@
 //!   reservation of address space ([`mmapkit::GrowableReadMap`]) and grows in
 //!   place: growth never waits for readers (bbolt) and never runs out of a
 //!   fixed map (LMDB's `MDB_MAP_FULL`).
-//! - **No SIGBUS.** A file truncated or failing under the process is an error
-//!   ([`Error::Fault`]) for the read that hit it, through the core's fault guard.
+//! - **No SIGBUS, no zeros.** A file truncated or failing under the process is
+//!   an error ([`Error::Fault`]) for the read that hit it, through the core's
+//!   fault guard. Every page a read uses, every page of a returned value
+//!   included, is checked present when it is read, so a key or value returned
+//!   as `Ok` is the file's bytes (a truncation after it returned turns the
+//!   slice's bytes into zeros, as for any mapped slice).
 //! - **Writes go through `pwrite` and `fdatasync`**, never through a writable
 //!   mapping: a stray pointer cannot corrupt the file, a full disk is an error.
 //! - **The file shrinks**: free pages at its end are returned when it is closed,
