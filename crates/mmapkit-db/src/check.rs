@@ -39,9 +39,10 @@ pub struct CheckReport {
     pub txn: u64,
     /// Pages in the file's used range (including the two meta pages).
     pub page_count: u64,
-    /// Pages reachable from the commit (tree nodes, overflow runs, free list).
+    /// Pages reachable from the commit (tree nodes, overflow runs, the pages
+    /// the free list is written on).
     pub pages_in_use: u64,
-    /// Pages on the free list.
+    /// Pages on the free list (ready or pending).
     pub pages_free: u64,
     /// Tables in the catalog.
     pub tables: u64,
@@ -271,7 +272,10 @@ impl Database {
             }
             c.report.entries += found;
         }
-        for &p in &writer.chain {
+        // The pages the free list is written on: the last durable commit's
+        // ready list, the segments released since (both freed by the next
+        // durable commit) and the pending segments.
+        for p in writer.free.list_pages() {
             if c.mark(p, 1, Mark::Used, "free-list page") {
                 match pages.page(p) {
                     Ok(b) if page::checksum_ok(b) && page::kind_byte(b) == Kind::FreeList as u8 => {}

@@ -10,18 +10,15 @@ use std::sync::{Mutex, MutexGuard};
 use mmapkit::GrowableReadMap;
 
 use crate::error::{Error, Result};
-use crate::freelist::FreePages;
+use crate::freelist::{self, FreePages};
 use crate::lock;
 use crate::meta::Meta;
 use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u64};
-use crate::pages::{MapPages, Pages};
+use crate::pages::MapPages;
 use crate::read::ReadTransaction;
 use crate::storage::{FileStorage, Storage};
 use crate::verified::Verified;
 use crate::write::WriteTransaction;
-
-/// Extents per free-list page: 16 bytes each after the header.
-pub(crate) const EXTENTS_PER_PAGE: usize = (PAGE_SIZE - HEADER) / 16;
 
 /// The address space reserved for a database's file to grow into by default:
 /// 1 TiB on 64-bit machines (it costs no memory; x86_64 user space has 128 TiB).
@@ -129,11 +126,10 @@ impl Builder {
         let map = unsafe { GrowableReadMap::new(file, self.reserve) }?;
         let verified = Verified::new(map.capacity());
         let pages = MapPages { map: &map, path: &path, page_count: meta.page_count, verified: Some(&verified) };
-        let (free, chain) = load_free_list(&pages, &meta)?;
+        let free = freelist::load(&pages, &meta)?;
         Ok(Database {
             writer: Mutex::new(Writer {
                 free,
-                chain,
                 durable_slot: slot,
                 last_durable: meta.txn,
                 next_txn: skipped.max(meta.txn) + 1,
@@ -245,42 +241,6 @@ fn written_pages_intact(file: &File, meta: &Meta, written: &[(PageNo, u64)]) -> 
     Ok(())
 }
 
-/// Reads the persisted free list: its extents (all ready) and its own pages.
-fn load_free_list(pages: &MapPages<'_>, meta: &Meta) -> Result<(FreePages, Vec<PageNo>)> {
-    let mut free = FreePages::default();
-    let mut chain = Vec::new();
-    let mut left = meta.free_extents;
-    let mut next = meta.freelist;
-    while next != 0 {
-        if chain.len() as u64 > meta.page_count {
-            return Err(pages.corrupt(next, "the free list loops".into()));
-        }
-        let p = pages.page(next)?;
-        if !page::checksum_ok(p) || page::kind_byte(p) != Kind::FreeList as u8 {
-            return Err(pages.corrupt(next, "free-list page fails its checksum or kind".into()));
-        }
-        let count = page::read_u16(p, 10) as usize;
-        if count > EXTENTS_PER_PAGE || count as u64 > left {
-            return Err(pages.corrupt(next, format!("free-list page claims {count} extents")));
-        }
-        for i in 0..count {
-            let (start, len) = (read_u64(p, HEADER + 16 * i), read_u64(p, HEADER + 16 * i + 8));
-            if start < 2 || len == 0 || start.checked_add(len).is_none_or(|end| end > meta.page_count) {
-                return Err(pages.corrupt(next, format!("free extent {start}+{len} is outside the file")));
-            }
-            free.add_ready(start, len);
-        }
-        left -= count as u64;
-        chain.push(next);
-        next = page::link(p);
-    }
-    pages.check_fault()?;
-    if left != 0 {
-        return Err(pages.corrupt(meta.freelist, format!("free list ends {left} extents short")));
-    }
-    Ok((free, chain))
-}
-
 /// An open database: one file, one writer at a time, any number of readers.
 ///
 /// See the [crate documentation](crate) for an example.
@@ -300,9 +260,8 @@ pub struct Database {
 
 /// What only the writer touches.
 pub(crate) struct Writer {
+    /// Free pages, and the pages the persisted free list is written on.
     pub free: FreePages,
-    /// Pages of the persisted free list of the last durable commit.
-    pub chain: Vec<PageNo>,
     /// The meta slot holding the last durable commit.
     pub durable_slot: usize,
     pub last_durable: u64,
@@ -396,6 +355,8 @@ impl Database {
             let shared = relock(&self.shared);
             (shared.current, shared.readers.keys().next().copied())
         };
+        // Pages freed up to `upto` are in no reader's snapshot and not in the
+        // durable state: their segments become ready (costing what they hold).
         let upto = oldest_reader.unwrap_or(u64::MAX).min(writer.last_durable);
         writer.free.release(upto);
         Ok(WriteTransaction::new(self, writer, meta))

@@ -21,17 +21,22 @@
 //! | 24..32 | root of the table catalog (0: no tables)   |
 //! | 32..40 | first page of the free list (0: none)      |
 //! | 40..48 | pages in use: the file's high-water mark   |
-//! | 48..56 | free-list extents                          |
+//! | 48..56 | pages of the free list to read (see `freelist.rs`) |
 //! | 56..60 | pages listed as written by the commit      |
+//! | 60..64 | zero                                       |
 //! | 64..72 | xxh3 checksum of bytes 0..64 and the list  |
 //! | 72..   | the list: (first page, checksum) per page or run |
+//!
+//! Version 2 made the free list a chain of the ready list and the pending
+//! segments, read up to a page count (version 1: one list, read to its end,
+//! with its extent count at 48..56).
 
 use crate::page::{PAGE_SIZE, PageNo, read_u32, read_u64, write_u32, write_u64};
 
 /// Identifies the file format.
 pub const MAGIC: [u8; 8] = *b"MMAPKVDB";
 /// The format version this code writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes of the record before the list of written pages.
 pub const META_LEN: usize = 72;
 /// The most written pages a record lists (a commit writing more syncs twice).
@@ -48,14 +53,14 @@ pub struct Meta {
     pub freelist: PageNo,
     /// Pages `0..page_count` are in use or free; beyond is unused file.
     pub page_count: u64,
-    /// Extents in the persisted free list.
-    pub free_extents: u64,
+    /// Pages of the persisted free list's chain to read from `freelist`.
+    pub free_list_pages: u64,
 }
 
 impl Meta {
     /// The state of a new, empty database.
     pub fn empty() -> Meta {
-        Meta { txn: 0, catalog: 0, freelist: 0, page_count: 2, free_extents: 0 }
+        Meta { txn: 0, catalog: 0, freelist: 0, page_count: 2, free_list_pages: 0 }
     }
 
     /// The record as written to its page, listing `written` pages and their
@@ -70,7 +75,7 @@ impl Meta {
         write_u64(&mut b, 24, self.catalog);
         write_u64(&mut b, 32, self.freelist);
         write_u64(&mut b, 40, self.page_count);
-        write_u64(&mut b, 48, self.free_extents);
+        write_u64(&mut b, 48, self.free_list_pages);
         write_u32(&mut b, 56, written.len() as u32);
         for (i, &(p, sum)) in written.iter().enumerate() {
             write_u64(&mut b, META_LEN + 16 * i, p);
@@ -111,7 +116,7 @@ impl Meta {
             catalog: read_u64(b, 24),
             freelist: read_u64(b, 32),
             page_count: read_u64(b, 40),
-            free_extents: read_u64(b, 48),
+            free_list_pages: read_u64(b, 48),
         };
         if meta.page_count < 2 {
             return Err(format!("page count {} is below the two meta pages", meta.page_count));
@@ -120,6 +125,12 @@ impl Meta {
             if page == 1 || (page != 0 && page >= meta.page_count) {
                 return Err(format!("{what} page {page} is outside pages 2..{}", meta.page_count));
             }
+        }
+        if (meta.freelist == 0) != (meta.free_list_pages == 0) || meta.free_list_pages > meta.page_count {
+            return Err(format!(
+                "a free list of {} pages from page {} does not fit {} pages",
+                meta.free_list_pages, meta.freelist, meta.page_count
+            ));
         }
         let written: Vec<(PageNo, u64)> =
             (0..listed).map(|i| (read_u64(b, META_LEN + 16 * i), read_u64(b, META_LEN + 16 * i + 8))).collect();

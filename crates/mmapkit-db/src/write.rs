@@ -7,11 +7,12 @@ use std::sync::MutexGuard;
 
 use crate::btree;
 use crate::catalog::{self, TableInfo};
-use crate::db::{Database, EXTENTS_PER_PAGE, Writer};
+use crate::db::{Database, Writer};
 use crate::error::{Error, Result};
+use crate::freelist;
 use crate::meta::{MAX_WRITTEN, Meta};
 use crate::node::{self, LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT};
-use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, write_u64};
+use crate::page::{self, Kind, PAGE_SIZE, PageNo};
 use crate::pages::Pages;
 use crate::range::Range;
 use crate::store::Store;
@@ -185,36 +186,16 @@ impl<'db> WriteTransaction<'db> {
         }
         let durable = self.durability == Durability::Immediate;
         let mut meta = Meta { txn, catalog, ..self.meta };
-        let mut chain = Vec::new();
-        if durable {
-            // The previous free list's pages are free once this one is written.
-            for &p in &self.writer.chain {
-                self.store.free(p, 1);
-            }
-            // Taking a page for the chain can split a merged extent (a freed
-            // page next to a free run), so the count is taken again after
-            // each page until the chain holds them all.
-            let extents = loop {
-                let extents = free_after(&self.store);
-                if chain.len() >= extents.len().div_ceil(EXTENTS_PER_PAGE) {
-                    break extents;
-                }
-                chain.push(self.store.alloc(1));
-            };
-            for (k, &p) in chain.iter().enumerate() {
-                let next = chain.get(k + 1).copied().unwrap_or(0);
-                let part = extents.chunks(EXTENTS_PER_PAGE).nth(k).unwrap_or(&[]);
-                let buf = self.store.page_mut(p);
-                page::init(buf, Kind::FreeList, next);
-                page::write_u16(buf, 10, part.len() as u16);
-                for (i, &(start, len)) in part.iter().enumerate() {
-                    write_u64(buf, HEADER + 16 * i, start);
-                    write_u64(buf, HEADER + 16 * i + 8, len);
-                }
-            }
-            meta.freelist = chain.first().copied().unwrap_or(0);
-            meta.free_extents = extents.len() as u64;
-        }
+        // A durable commit writes the free list its meta page names: the ready
+        // list, and a segment of what was freed since the last durable commit.
+        let saved = if durable {
+            let saved = freelist::save(&mut self.store, txn);
+            meta.freelist = saved.first;
+            meta.free_list_pages = saved.pages;
+            Some(saved)
+        } else {
+            None
+        };
         meta.page_count = self.store.page_count;
 
         let mut dirty: Vec<(PageNo, Box<[u8]>)> = std::mem::take(&mut self.store.dirty).into_iter().collect();
@@ -262,12 +243,12 @@ impl<'db> WriteTransaction<'db> {
         for (start, len) in self.store.recycled.ready_extents() {
             free.add_ready(start, len);
         }
-        free.add_pending(txn, std::mem::take(&mut self.store.freed));
+        match saved {
+            Some(saved) => free.saved(saved.list, saved.segment),
+            None => free.add_unsaved(std::mem::take(&mut self.store.freed)),
+        }
         self.writer.free = free;
         self.committed = true;
-        if durable {
-            self.writer.chain = chain;
-        }
         self.writer.next_txn = txn + 1;
         self.db.publish(meta);
         Ok(())
@@ -300,13 +281,6 @@ impl Drop for WriteTransaction<'_> {
         free.add_ready(self.trimmed_from, self.meta.page_count - self.trimmed_from);
         self.writer.free = free;
     }
-}
-
-/// Every free extent after this commit, merged: the commit's persisted free list.
-fn free_after(store: &Store<'_>) -> Vec<(PageNo, u64)> {
-    let extents = store.free.ready_extents().chain(store.free.pending_extents());
-    let extents = extents.chain(store.recycled.ready_extents()).chain(store.freed.iter().copied());
-    crate::freelist::merged(extents.collect())
 }
 
 /// A table opened in a write transaction: reads see the transaction's own changes.
@@ -405,12 +379,11 @@ impl Table<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use super::free_after;
     use crate::Database;
-    use crate::db::EXTENTS_PER_PAGE;
-    use crate::freelist::FreePages;
+    use crate::freelist::{self, EXTENTS_PER_PAGE, FreePages};
     use crate::node::edit;
     use crate::page::{self, Kind, PAGE_SIZE};
+    use crate::store::Store;
 
     /// Inserts land where a page has room, out of key order; a commit writes
     /// every node with its entries in key order, for scans.
@@ -454,40 +427,44 @@ mod tests {
         assert!(nodes > 50, "only {nodes} nodes found");
     }
 
-    /// Taking a chain page from a free run that a freed page joins splits one
-    /// persisted extent into two; when that crosses a page's worth, the chain
-    /// must grow, or the reopened file's free list comes up short.
+    /// The extents the ready list of a commit with these free pages holds.
+    fn ready_list(store: &Store<'_>) -> Vec<(u64, u64)> {
+        freelist::merged(store.free.ready_extents().chain(store.recycled.ready_extents()).collect())
+    }
+
+    /// Taking a page for the ready list from a recycled page between two ready
+    /// runs splits one persisted extent into two; when that crosses a page's
+    /// worth, the list must grow, or the reopened file's free list comes up short.
     #[test]
-    fn the_free_list_chain_holds_every_extent_when_its_own_page_splits_one() {
+    fn the_ready_list_holds_every_extent_when_its_own_page_splits_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chain.db");
         // SAFETY: the file is this test's own, in its own directory.
         let db = unsafe { Database::create(&path) }.unwrap();
         let mut w = db.begin_write().unwrap();
-        // Pages 9..13 and 100.. are declared free in a file of 2,000 pages: a
-        // freed page 9 next to the free run 10..13, and single free pages,
-        // as many as make the merged extents exactly one chain page's worth.
-        w.writer.chain.clear();
+        // Pages 8..13 and 100.. are declared free in a file of 2,000 pages:
+        // page 10 recycled between the ready runs 8..10 and 11..13, and single
+        // ready pages, as many as make the merged extents exactly one list page's worth.
         w.store.page_count = 2_000;
-        w.store.freed = vec![(9, 1)];
+        w.store.recycled.add_ready(10, 1);
         let mut free = FreePages::default();
-        free.add_ready(10, 3);
-        w.store.free = free.clone();
-        let singles = EXTENTS_PER_PAGE - free_after(&w.store).len();
-        for i in 0..singles as u64 {
+        free.add_ready(8, 2);
+        free.add_ready(11, 2);
+        for i in 0..EXTENTS_PER_PAGE as u64 - 1 {
             free.add_ready(100 + 2 * i, 1);
         }
         w.store.free = free;
-        assert_eq!(free_after(&w.store).len(), EXTENTS_PER_PAGE);
-        // No table changed: the first page taken is the chain's, page 10.
+        assert_eq!(ready_list(&w.store).len(), EXTENTS_PER_PAGE);
+        // No table changed and nothing was freed: the first page taken is the
+        // list's, page 10 (recycled pages go first).
         w.commit().unwrap();
         drop(db);
 
         // SAFETY: as above.
         let db = unsafe { Database::open(&path) }.unwrap();
         let ready: Vec<(u64, u64)> = db.writer.lock().unwrap().free.ready_extents().collect();
-        // Pages 10 and 11 hold the chain: the freed page and the rest of the run are two extents.
-        assert_eq!(ready[..2], [(9, 1), (12, 1)]);
+        // Pages 10 and 8 hold the list: the rest of the run is two extents.
+        assert_eq!(ready[..2], [(9, 1), (11, 2)]);
         assert_eq!(ready.len(), EXTENTS_PER_PAGE + 1);
     }
 }
