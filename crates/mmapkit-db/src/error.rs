@@ -28,7 +28,7 @@ pub enum Error {
     Locked {
         /// The database file.
         path: PathBuf,
-        /// The process holding the lock, when `/proc/locks` tells it.
+        /// The process holding the lock, where the OS tells (Linux's `/proc/locks`).
         pid: Option<u32>,
     },
     /// The file is not an mmapkit-db database, or no meta page can be trusted.

@@ -1,7 +1,7 @@
 //! The exclusive lock that keeps a second opener out, and who holds it.
 
-use std::fs::{self, File, TryLockError};
-use std::os::unix::fs::MetadataExt;
+use std::fs::{File, TryLockError};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -17,22 +17,7 @@ pub fn lock(file: &File, path: &Path, exclusive: bool) -> Result<()> {
     }
 }
 
-/// The pid `/proc/locks` gives for a lock on `file`'s inode, if any.
+/// The process holding the lock in our way, where the OS tells.
 fn holder(file: &File) -> Option<u32> {
-    let meta = file.metadata().ok()?;
-    let dev = meta.dev();
-    // glibc's gnu_dev_major / gnu_dev_minor.
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
-    let locks = fs::read_to_string("/proc/locks").ok()?;
-    // "1: FLOCK  ADVISORY  WRITE 4242 08:01:123456 0 EOF"
-    locks.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let at = fields.iter().position(|f| *f == id)?;
-        if at == 0 || fields.get(1) != Some(&"FLOCK") {
-            return None;
-        }
-        fields[at - 1].parse().ok()
-    })
+    mmapkit_sys::file::flock_holder(file.as_fd())
 }

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
 /// Writes and syncs of the database file. The engine never writes through its
@@ -14,7 +15,7 @@ use std::os::unix::fs::FileExt;
 pub trait Storage: Send + Sync {
     /// Writes all of `buf` at byte `offset` of `file`.
     fn write_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()>;
-    /// Makes every write so far durable (`fdatasync`).
+    /// Makes every write so far durable, through the drive's cache.
     fn sync(&self, file: &File) -> io::Result<()>;
 
     /// A hint that bytes `offset..offset + len`, just written, can go to disk
@@ -26,7 +27,9 @@ pub trait Storage: Send + Sync {
     }
 }
 
-/// Plain `pwrite` and `fdatasync`.
+/// Plain `pwrite`, and a sync that reaches the disk itself: `fdatasync` on
+/// Linux and FreeBSD, `fcntl(F_FULLFSYNC)` on macOS (whose `fsync` leaves the
+/// data in the drive's cache).
 ///
 /// Writes go out one page ([`WRITE_PIECE`] bytes) per `pwrite`. The kernel
 /// caches a range written in one big `pwrite` as large folios (Linux 6.18's
@@ -54,7 +57,7 @@ impl Storage for FileStorage {
     }
 
     fn sync(&self, file: &File) -> io::Result<()> {
-        file.sync_data()
+        mmapkit_sys::file::sync_data(file.as_fd())
     }
 
     /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`. A failure here is not

@@ -51,7 +51,7 @@ impl Event {
                 return true;
             }
             // A failing futex (it cannot, for a mapped word) degrades to a short sleep.
-            if mmapkit::ipc::futex_wait(&self.seq, seq, left).is_err() {
+            if mmapkit_sys::wait::wait(&self.seq, seq, left).is_err() {
                 std::thread::sleep(Duration::from_micros(100));
             }
             self.waiters.fetch_sub(1, Ordering::SeqCst);
@@ -83,8 +83,9 @@ impl Event {
         }
         self.seq.fetch_add(1, Ordering::SeqCst);
         let start = timed.then(Instant::now);
-        let woken = mmapkit::ipc::futex_wake(&self.seq, count);
-        start.filter(|_| woken.is_ok_and(|n| n > 0)).map(|start| start.elapsed())
+        let woken = mmapkit_sys::wait::wake(&self.seq, count);
+        // Where the OS does not say how many it woke, a waiter was there to wake.
+        start.filter(|_| woken.is_ok_and(|n| n.is_none_or(|n| n > 0))).map(|start| start.elapsed())
     }
 
     /// The sequence word, bumped by every notify that finds a waiter.

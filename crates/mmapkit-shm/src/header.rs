@@ -84,7 +84,7 @@ pub(crate) unsafe fn publish(header: *mut Header) {
     // SAFETY: per the caller.
     let state = unsafe { state(header) };
     state.store(READY, Ordering::Release);
-    let _ = mmapkit::ipc::futex_wake(state, u32::MAX);
+    let _ = mmapkit_sys::wait::wake(state, u32::MAX);
 }
 
 /// Reads every field once.
@@ -139,7 +139,7 @@ pub(crate) unsafe fn wait_ready(
         // that crashed, must not leave us asleep past the timeout.
         let nap = (timeout - waited).min(Duration::from_millis(10));
         if now == UNINITIALISED || now == INITIALISING {
-            let _ = mmapkit::ipc::futex_wait(state, now, Some(nap));
+            let _ = mmapkit_sys::wait::wait(state, now, Some(nap));
         } else {
             std::thread::sleep(nap);
         }

@@ -8,7 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::time::Duration;
 
-use mmapkit::ipc::{LockOutcome, RawRobustMutex};
+use mmapkit_sys::robust_mutex::{LockOutcome, RawRobustMutex};
 use zerocopy::{FromBytes, KnownLayout};
 
 use crate::error::{Result, ShmError};

@@ -9,7 +9,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use mmapkit::{MapMut, MapOptions, ipc};
+use mmapkit::{MapMut, MapOptions};
+use mmapkit_sys::{fd_passing, file, process, range_lock, shm};
 
 use crate::error::{Result, ShmError};
 use crate::header::{self, HEADER_SIZE, Header};
@@ -121,7 +122,7 @@ impl Region {
         init: impl FnOnce(*mut u8),
     ) -> Result<Region> {
         let name = shm_name(name)?;
-        let fd = ipc::shm_create(&name, options.mode).map_err(|e| match e.kind() {
+        let fd = shm::create(&name, options.mode).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => ShmError::Exists { region: format!("shared memory {name}") },
             _ => ShmError::os("create", &format!("shared memory {name}"), e),
         })?;
@@ -134,7 +135,7 @@ impl Region {
     pub fn open_named(name: &str, layout: Layout, options: &RegionOptions) -> Result<Region> {
         let name = shm_name(name)?;
         let describe = format!("shared memory {name}");
-        let fd = ipc::shm_open(&name).map_err(|e| ShmError::os("open", &describe, e))?;
+        let fd = shm::open(&name).map_err(|e| ShmError::os("open", &describe, e))?;
         Region::attach(fd, Origin::Named(name), layout, options, true)
     }
 
@@ -167,25 +168,29 @@ impl Region {
     /// it with [`send`](Self::send). It has no name to leak after a crash.
     pub fn create_memfd(layout: Layout, payload_len: usize, init: impl FnOnce(*mut u8)) -> Result<Region> {
         let len = (HEADER_SIZE + payload_len) as u64;
-        let fd = ipc::memfd_sealed("mmapkit-shm", len).map_err(|e| ShmError::os("create", "memfd region", e))?;
+        let fd = shm::anonymous("mmapkit-shm", len).map_err(|e| ShmError::os("create", "memfd region", e))?;
         Region::initialise(fd, Origin::Memfd, layout, payload_len, &RegionOptions::new(), init, false)
     }
 
     /// Sends this region's descriptor over a connected Unix socket.
     pub fn send(&self, socket: &UnixStream) -> Result<()> {
-        ipc::send_fd(socket, &self.file).map_err(|e| ShmError::os("send", &self.origin.describe(), e))
+        fd_passing::send_fd(socket, self.file.as_fd()).map_err(|e| ShmError::os("send", &self.origin.describe(), e))
     }
 
     /// Receives a memfd region sent with [`send`](Self::send), checks that it
     /// is sealed against shrinking and holds `layout`.
     pub fn receive(socket: &UnixStream, layout: Layout, options: &RegionOptions) -> Result<Region> {
-        let received = ipc::recv_fd(socket).map_err(|e| ShmError::os("receive", "memfd region", e))?;
-        if !ipc::is_sealed_against_shrinking(&received).map_err(|e| ShmError::os("check", "memfd region", e))? {
+        let received = fd_passing::recv_fd(socket).map_err(|e| ShmError::os("receive", "memfd region", e))?;
+        let sealed = shm::cannot_shrink(received.as_fd()).map_err(|e| ShmError::os("check", "memfd region", e))?;
+        // Where the OS can seal (Linux, FreeBSD), an unsealed one is refused;
+        // where it cannot (macOS), it is mapped under the fault guard, which
+        // turns a truncation by the sender into errors.
+        if !sealed && shm::CAN_SEAL {
             return Err(ShmError::NotSealed { region: "memfd region".to_owned() });
         }
         // A description of our own, so locks taken on it are this process's.
-        let own = ipc::reopen(&received).map_err(|e| ShmError::os("reopen", "memfd region", e))?;
-        Region::attach(own, Origin::Memfd, layout, options, false)
+        let own = range_lock::reopen(received.as_fd()).map_err(|e| ShmError::os("reopen", "memfd region", e))?;
+        Region::attach(own, Origin::Memfd, layout, options, !sealed)
     }
 
     fn map(fd: &OwnedFd, len: u64, origin: &Origin, guarded: bool) -> Result<MapMut> {
@@ -219,12 +224,12 @@ impl Region {
             payload_len,
         };
         if !matches!(region.origin, Origin::Memfd) {
-            ipc::set_len(&region.file, len).map_err(|e| ShmError::os("size", &describe, e))?;
+            file::set_len(region.file.as_fd(), len).map_err(|e| ShmError::os("size", &describe, e))?;
         }
         region.map = Region::map(&region.file, len, &region.origin, guarded)?;
         let header = region.header_ptr();
         // SAFETY: the mapping is `len >= HEADER_SIZE` bytes and writable.
-        unsafe { header::begin(header, layout, payload_len as u64, ipc::process_id()) };
+        unsafe { header::begin(header, layout, payload_len as u64, process::pid()) };
         init(region.payload_ptr());
         // SAFETY: as above.
         unsafe { header::publish(header) };
@@ -233,8 +238,8 @@ impl Region {
 
     fn attach(fd: OwnedFd, origin: Origin, layout: Layout, options: &RegionOptions, guarded: bool) -> Result<Region> {
         let describe = origin.describe();
-        let status = ipc::file_status(&fd).map_err(|e| ShmError::os("inspect", &describe, e))?;
-        let us = ipc::effective_uid();
+        let status = file::file_status(fd.as_fd()).map_err(|e| ShmError::os("inspect", &describe, e))?;
+        let us = process::effective_uid();
         if status.owner != us && us != 0 {
             return Err(ShmError::WrongOwner { region: describe, owner: status.owner, us });
         }
@@ -252,7 +257,7 @@ impl Region {
                 });
             }
             std::thread::sleep(Duration::from_millis(1));
-            len = ipc::file_status(&fd).map_err(|e| ShmError::os("inspect", &describe, e))?.len;
+            len = file::file_status(fd.as_fd()).map_err(|e| ShmError::os("inspect", &describe, e))?.len;
         }
         let map = Region::map(&fd, len, &origin, guarded)?;
         let mut region = Region { map, file: fd, origin, remove_on_drop: false, payload_len: 0 };
@@ -318,7 +323,7 @@ impl Drop for Region {
         }
         match &self.origin {
             Origin::Named(name) => {
-                let _ = ipc::shm_unlink(name);
+                let _ = shm::unlink(name);
             }
             Origin::File(path) => {
                 let _ = std::fs::remove_file(path);

@@ -75,7 +75,7 @@ fn named_regions_are_owner_only_exclusive_and_removed_on_drop() {
     kept.region_mut().keep();
     drop(kept);
     assert!(std::path::Path::new(&path).exists(), "a kept region stays");
-    mmapkit::ipc::shm_unlink(&format!("/{name}")).unwrap();
+    mmapkit_sys::shm::unlink(&format!("/{name}")).unwrap();
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn a_creator_that_dies_while_initialising_is_reported() {
     let err = unsafe { Shared::<State>::open_named(&name, "State v1", &opts) }.unwrap_err();
     assert!(matches!(err, ShmError::NotReady { .. }), "{err}");
     assert!(err.to_string().contains("may have died"), "{err}");
-    mmapkit::ipc::shm_unlink(&format!("/{name}")).unwrap();
+    mmapkit_sys::shm::unlink(&format!("/{name}")).unwrap();
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn two_processes_racing_to_create_get_one_region() {
     }
     assert_eq!(said.iter().filter(|s| s.contains("role=created")).count(), 1, "{said:?}");
     assert_eq!(said.iter().filter(|s| s.contains("role=opened")).count(), 1, "{said:?}");
-    let _ = mmapkit::ipc::shm_unlink(&format!("/{name}"));
+    let _ = mmapkit_sys::shm::unlink(&format!("/{name}"));
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn a_sealed_memfd_passes_over_a_socket_and_an_unsealed_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let plain = std::fs::File::create(dir.path().join("plain")).unwrap();
     plain.set_len(4096).unwrap();
-    mmapkit::ipc::send_fd(&a, &plain).unwrap();
+    mmapkit_sys::fd_passing::send_fd(&a, std::os::fd::AsFd::as_fd(&plain)).unwrap();
     let err = Region::receive(&b, Layout::of::<State>("State v1"), &opts).unwrap_err();
     assert!(matches!(err, ShmError::NotSealed { .. }), "{err}");
 }

@@ -125,6 +125,10 @@ pub enum ErrorKind {
     /// shrank, or its storage failed, while it was mapped.
     #[error("{0}")]
     Fault(crate::Fault),
+    /// This operating system does not offer what was asked for (the feature
+    /// and the OS are named).
+    #[error("{0}")]
+    Unsupported(mmapkit_sys::Unsupported),
     /// A guarded map could not be made, because the fault guard could not
     /// keep its promise for it: a fault would kill the process.
     #[error("{0}")]
@@ -152,6 +156,17 @@ pub enum GuardProblem {
     SignalBlocked,
 }
 
+impl ErrorKind {
+    /// What an OS call's error means here: [`ErrorKind::Unsupported`] when
+    /// the platform layer says the OS lacks the feature, else [`ErrorKind::Os`].
+    pub(crate) fn os(err: io::Error) -> ErrorKind {
+        match mmapkit_sys::Unsupported::of(&err) {
+            Some(unsupported) => ErrorKind::Unsupported(unsupported),
+            None => ErrorKind::Os(err),
+        }
+    }
+}
+
 /// An error from mmapkit: the operation, the file's path where known, and the cause.
 ///
 /// Its message reads as one line a user can act on, for example
@@ -175,7 +190,7 @@ impl Error {
     }
 
     pub(crate) fn os(op: Operation, err: io::Error) -> Self {
-        Error::new(op, ErrorKind::Os(err))
+        Error::new(op, ErrorKind::os(err))
     }
 
     pub(crate) fn with_path(mut self, path: Option<PathBuf>) -> Self {
@@ -232,7 +247,9 @@ impl From<Error> for io::Error {
             ErrorKind::Os(e) => e.kind(),
             ErrorKind::PastEndOfFile { .. } => io::ErrorKind::UnexpectedEof,
             ErrorKind::Fault(_) | ErrorKind::GuardUnavailable(_) => io::ErrorKind::Other,
-            ErrorKind::NotMappable(_) | ErrorKind::AccessMode { .. } => io::ErrorKind::Unsupported,
+            ErrorKind::NotMappable(_) | ErrorKind::AccessMode { .. } | ErrorKind::Unsupported(_) => {
+                io::ErrorKind::Unsupported
+            }
             ErrorKind::ReservationExceeded { .. } => io::ErrorKind::OutOfMemory,
             ErrorKind::OutsideMapping { .. }
             | ErrorKind::TooLarge { .. }

@@ -84,11 +84,11 @@ impl GrowableMap {
     pub(crate) unsafe fn with_protection(file: File, reserve: usize, protection: Protection) -> Result<GrowableMap> {
         let writable = protection == Protection::ReadWrite;
         let fail = |kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(file.as_fd()));
-        let info = sys::file_info(file.as_fd()).map_err(|e| fail(ErrorKind::Os(e)))?;
+        let info = sys::file_info(file.as_fd()).map_err(|e| fail(ErrorKind::os(e)))?;
         if info.kind != FileKind::Regular {
             return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
         }
-        let access = sys::access_mode(file.as_fd()).map_err(|e| fail(ErrorKind::Os(e)))?;
+        let access = sys::access_mode(file.as_fd()).map_err(|e| fail(ErrorKind::os(e)))?;
         if !access.can_read() {
             return Err(fail(ErrorKind::AccessMode {
                 opened: "write-only",
@@ -107,7 +107,7 @@ impl GrowableMap {
         if info.len > reserved as u64 {
             return Err(fail(ErrorKind::ReservationExceeded { requested: info.len, reserved }));
         }
-        let base = sys::reserve(reserved).map_err(|e| fail(ErrorKind::Os(e)))?;
+        let base = sys::reserve(reserved).map_err(|e| fail(ErrorKind::os(e)))?;
         let mut map = GrowableMap {
             file,
             base,
@@ -188,11 +188,11 @@ impl GrowableMap {
             return Ok(());
         }
         if allocate {
-            sys::allocate(self.file.as_fd(), new_len).map_err(|e| fail(ErrorKind::Os(e)))?;
+            sys::allocate(self.file.as_fd(), new_len).map_err(|e| fail(ErrorKind::os(e)))?;
         } else {
-            self.file.set_len(new_len).map_err(|e| fail(ErrorKind::Os(e)))?;
+            self.file.set_len(new_len).map_err(|e| fail(ErrorKind::os(e)))?;
         }
-        self.extend(&mut mapped, new_len as usize).map_err(|e| fail(ErrorKind::Os(e)))
+        self.extend(&mut mapped, new_len as usize).map_err(|e| fail(ErrorKind::os(e)))
     }
 
     /// The current length in bytes (the file's length).
@@ -269,7 +269,7 @@ impl GrowableMap {
             return self.fault().map_or(Ok(()), |fault| Err(fail(ErrorKind::Fault(fault))));
         }
         // SAFETY: `start..start+n` is page-aligned and below `len`, inside the mapped part.
-        unsafe { sys::sync(self.base.add(start), n, true) }.map_err(|e| fail(ErrorKind::Os(e)))?;
+        unsafe { sys::sync(self.base.add(start), n, true) }.map_err(|e| fail(ErrorKind::os(e)))?;
         match self.fault() {
             Some(fault) => Err(fail(ErrorKind::Fault(fault))),
             None => Ok(()),

@@ -46,8 +46,6 @@
 //!   advice can change what the bytes read as.
 //! - [`Residency`]: which pages are in memory (`mincore`); [`page_cache`] asks
 //!   the same of a whole file and drops files from the cache.
-//! - [`ipc`]: the OS building blocks `mmapkit-shm` stands on (shm objects,
-//!   sealed memfds, futexes, robust mutexes, descriptor passing).
 //! - [`PageFaults`]: this process's minor and major page-fault counts.
 //! - [`prefetch`]: a hint to bring a cache line close before reading it.
 //! - [`Fault`]: what the fault guard recorded when a mapped file's data
@@ -187,12 +185,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-mod advice;
 mod error;
 mod growable;
 mod growable_read;
 mod guard;
-pub mod ipc;
 mod map;
 mod map_common;
 mod map_mut;
@@ -205,7 +201,6 @@ mod residency;
 mod span;
 mod sys;
 
-pub use advice::{Advice, DestructiveAdvice};
 pub use error::{Error, ErrorKind, GuardProblem, Operation, Result, Unchanged};
 pub use growable::GrowableMap;
 pub use growable_read::GrowableReadMap;
@@ -214,6 +209,8 @@ pub use guard::bench_support;
 pub use guard::{Fault, FaultCause};
 pub use map::Map;
 pub use map_mut::MapMut;
+pub use mmapkit_sys::Unsupported;
+pub use mmapkit_sys::advice::{Advice, DestructiveAdvice};
 pub use options::{HugePageSize, MapOptions};
 pub use page_faults::PageFaults;
 pub use prefetch::prefetch;

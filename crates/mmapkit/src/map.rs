@@ -3,7 +3,7 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::advice::DestructiveAdvice;
+use crate::DestructiveAdvice;
 use crate::error::{Result, Unchanged};
 use crate::map_mut::MapMut;
 use crate::options::MapOptions;

@@ -4,7 +4,7 @@ use std::ops::DerefMut;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::advice::DestructiveAdvice;
+use crate::DestructiveAdvice;
 use crate::error::{Result, Unchanged};
 use crate::guard::Fault;
 use crate::map::Map;

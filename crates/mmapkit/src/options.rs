@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use crate::advice::Advice;
+use crate::Advice;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::map::Map;
 use crate::map_mut::MapMut;
@@ -295,7 +295,7 @@ fn map_origin(
     let options = &origin.options;
     let sharing = origin.sharing;
 
-    let info = sys::file_info(fd).map_err(|e| fail(ErrorKind::Os(e)))?;
+    let info = sys::file_info(fd).map_err(|e| fail(ErrorKind::os(e)))?;
     if !matches!(info.kind, FileKind::Regular | FileKind::BlockDevice) {
         return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
     }
@@ -325,7 +325,7 @@ fn map_origin(
         // map needs; say which, rather than just "permission denied".
         let explained =
             (e.kind() == std::io::ErrorKind::PermissionDenied).then(|| access_problem(fd, prot, sharing)).flatten();
-        fail(explained.unwrap_or(ErrorKind::Os(e)))
+        fail(explained.unwrap_or(ErrorKind::os(e)))
     })?;
     let (guarded, huge, lock) = (!options.unguarded, options.huge.is_some(), options.lock);
     // SAFETY: `base` is a fresh mapping of `span.map_len` bytes that nothing else owns.

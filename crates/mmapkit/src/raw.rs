@@ -3,13 +3,13 @@
 
 use std::ptr::NonNull;
 
-use crate::advice::{Advice, DestructiveAdvice};
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::guard::{Fault, Guard, GuardedRange, touch_pages};
 use crate::options::MapOptions;
 use crate::residency::Residency;
 use crate::span::{pages_covering, pages_within};
 use crate::sys::{self, Protection, Sharing};
+use crate::{Advice, DestructiveAdvice};
 
 /// What a file mapping was asked to be, so it can be made again: after a
 /// fault, or once the file has grown back. It keeps the request as given (not

@@ -211,7 +211,7 @@ pub fn block_floor_wait(floor: &Floor, value: u32) -> anyhow::Result<()> {
         {
             continue;
         }
-        mmapkit::ipc::futex_wait(&floor.turn, seen | SLEEPING, None).context("cannot wait on the floor's futex")?;
+        mmapkit_sys::wait::wait(&floor.turn, seen | SLEEPING, None).context("cannot wait on the floor's futex")?;
     }
 }
 
@@ -223,7 +223,7 @@ pub fn block_floor_set(floor: &Floor, value: u32) -> anyhow::Result<()> {
         // The swap cleared it: give up again, waking whoever slept meanwhile.
         block_floor_abandon(floor);
     } else if before & SLEEPING != 0 {
-        mmapkit::ipc::futex_wake(&floor.turn, 1).context("cannot wake the floor's futex")?;
+        mmapkit_sys::wait::wake(&floor.turn, 1).context("cannot wake the floor's futex")?;
     }
     Ok(())
 }
@@ -234,7 +234,7 @@ pub fn block_floor_set(floor: &Floor, value: u32) -> anyhow::Result<()> {
 /// calls it when it sees the other exit.
 pub fn block_floor_abandon(floor: &Floor) {
     floor.turn.fetch_or(ABANDONED, Ordering::AcqRel);
-    let _ = mmapkit::ipc::futex_wake(&floor.turn, u32::MAX);
+    let _ = mmapkit_sys::wait::wake(&floor.turn, u32::MAX);
 }
 
 /// How a floor hands its value over and waits for the answer. The two floors

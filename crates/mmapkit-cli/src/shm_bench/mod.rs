@@ -414,7 +414,7 @@ fn memcpy_bandwidth(bytes: usize) -> f64 {
 /// Runs the benchmark.
 pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     if two_cpus() {
-        mmapkit::ipc::pin_current_thread(0).context("cannot pin the benchmark to CPU 0")?;
+        mmapkit_sys::process::pin_current_thread(0).context("cannot pin the benchmark to CPU 0")?;
     }
     // Held until the run ends; the kernel drops it if this process dies.
     let held = args.shallow_idle.then(idle::ShallowIdle::hold).transpose()?;
@@ -446,7 +446,7 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
 /// The peer process: the other half of one measurement.
 pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
     if let Some(cpu) = args.cpu {
-        mmapkit::ipc::pin_current_thread(cpu).context("cannot pin the peer")?;
+        mmapkit_sys::process::pin_current_thread(cpu).context("cannot pin the peer")?;
     }
     let PeerArgs { transport, payload, rounds, messages, name, .. } = args;
     match transport.as_str() {

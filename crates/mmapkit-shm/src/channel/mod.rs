@@ -33,7 +33,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use mmapkit::ipc;
+use mmapkit_sys::range_lock;
+use mmapkit_sys::robust_mutex::{LockOutcome, RawRobustMutex};
 
 pub use early_wake::EarlyWake;
 
@@ -238,17 +239,17 @@ fn layout(many: bool) -> Layout {
 /// ring's positions change only at commit and release; a sender that died
 /// between its commit and its store of `tail` is caught up with by
 /// [`catch_up`]). `Busy` if another holder kept it for the whole timeout.
-fn take(lock: &ipc::RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<SideLock> {
+fn take(lock: &RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<SideLock> {
     // SAFETY: the locks are initialised by the creator before publishing.
     match unsafe { lock.lock(timeout) }.map_err(|e| ShmError::os("lock", &region.describe(), e))? {
-        ipc::LockOutcome::Acquired => Ok(SideLock::Held { after_death: false }),
-        ipc::LockOutcome::OwnerDied => {
+        LockOutcome::Acquired => Ok(SideLock::Held { after_death: false }),
+        LockOutcome::OwnerDied => {
             // SAFETY: we hold it, taken with OwnerDied.
             unsafe { lock.make_consistent() }.map_err(|e| ShmError::os("recover", &region.describe(), e))?;
             Ok(SideLock::Held { after_death: true })
         }
-        ipc::LockOutcome::NotRecoverable => Err(ShmError::NotRecoverable),
-        ipc::LockOutcome::Busy => Ok(SideLock::Busy),
+        LockOutcome::NotRecoverable => Err(ShmError::NotRecoverable),
+        LockOutcome::Busy => Ok(SideLock::Busy),
     }
 }
 
@@ -264,7 +265,7 @@ enum SideLock {
 }
 
 /// Releases a robust lock taken with [`take`].
-fn give(lock: &ipc::RawRobustMutex) {
+fn give(lock: &RawRobustMutex) {
     // SAFETY: callers hold the lock, on this thread (the guards are not Send).
     let _ = unsafe { lock.unlock() };
 }
@@ -338,7 +339,7 @@ impl End {
         let mut claimed = false;
         for slot in 0..slots {
             let byte = role.lock_base() + slot;
-            if ipc::try_lock_byte(&region.file(), byte).map_err(|e| ShmError::os("lock", &describe, e))? {
+            if range_lock::try_lock_byte(region.file(), byte).map_err(|e| ShmError::os("lock", &describe, e))? {
                 claimed = true;
                 break;
             }
@@ -549,7 +550,7 @@ fn look_at_peer(file: BorrowedFd<'_>, state: &AtomicU32, peer: Role, many: bool)
         END_CLOSED if !many => Ok(PeerSeen::Gone),
         END_ATTACHED | END_CLOSED => {
             let slots = if many { MAX_ENDS } else { 1 };
-            let alive = ipc::range_locked_by_other(&file, peer.lock_base(), slots)?;
+            let alive = range_lock::range_locked_by_other(file, peer.lock_base(), slots)?;
             Ok(if alive { PeerSeen::Here } else { PeerSeen::Gone })
         }
         other => Ok(PeerSeen::BadState(other)),

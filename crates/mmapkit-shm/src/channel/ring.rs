@@ -81,8 +81,8 @@ pub(crate) const LOCKS_OFFSET: usize = 512;
 /// and `head` change only at commit and release.
 #[repr(C)]
 pub(crate) struct Locks {
-    pub send: mmapkit::ipc::RawRobustMutex,
-    pub recv: mmapkit::ipc::RawRobustMutex,
+    pub send: mmapkit_sys::robust_mutex::RawRobustMutex,
+    pub recv: mmapkit_sys::robust_mutex::RawRobustMutex,
 }
 
 const _: () = assert!(size_of::<RingHeader>() <= LOCKS_OFFSET);

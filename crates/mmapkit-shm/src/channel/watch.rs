@@ -249,7 +249,7 @@ const STACK: usize = 64 << 10;
 /// ends then time their sleeps themselves).
 fn start() -> Option<Instant> {
     let started = Instant::now();
-    mmapkit::ipc::on_fork_in_child(forked).ok()?;
+    mmapkit_sys::process::on_fork_in_child(forked).ok()?;
     std::thread::Builder::new().name("mmapkit-shm-watch".into()).stack_size(STACK).spawn(|| WATCH.run()).ok()?;
     Some(started)
 }

@@ -1,17 +1,19 @@
 //! What the guard records about a fault, and how it is reported.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence};
 
-use crate::sys;
+use crate::sys::fault_signal::FaultClass;
 
-/// Why an access to a guarded mapping faulted, from the signal's `si_code`.
+/// Why an access to a guarded mapping faulted, from the signal's `si_code`,
+/// as far as the operating system tells: Linux tells the cases below apart;
+/// macOS and FreeBSD report every lost page as [`PastEnd`](Self::PastEnd).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FaultCause {
-    /// `BUS_ADRERR`: the page has no file data behind it. The file was
-    /// truncated below it while mapped, or (Linux reports these the same way)
-    /// a read of the page failed, or a write into a hole found no space.
+    /// `BUS_ADRERR` on Linux: the page has no file data behind it. The file
+    /// was truncated below it while mapped, or (reported the same way) a read
+    /// of the page failed, or a write into a hole found no space.
     /// [`Fault::file_len`], where known, tells a truncation from the others.
     PastEnd,
     /// `BUS_OBJERR`: the file's storage reported an error (I/O error, no space).
@@ -23,12 +25,32 @@ pub enum FaultCause {
 }
 
 impl FaultCause {
-    fn from_code(code: i32) -> FaultCause {
-        match code {
-            sys::BUS_ADRERR => FaultCause::PastEnd,
-            sys::BUS_OBJERR => FaultCause::IoError,
-            sys::BUS_MCEERR_AR | sys::BUS_MCEERR_AO => FaultCause::Hardware,
-            other => FaultCause::Other(other),
+    /// The cause the OS gave a fault.
+    pub(crate) fn of(class: FaultClass) -> FaultCause {
+        match class {
+            FaultClass::NoData => FaultCause::PastEnd,
+            FaultClass::StorageError => FaultCause::IoError,
+            FaultClass::Hardware => FaultCause::Hardware,
+            FaultClass::Other(code) => FaultCause::Other(code),
+        }
+    }
+
+    /// As one nonzero word, for the handler to store (0: none yet).
+    fn encode(self) -> i64 {
+        match self {
+            FaultCause::PastEnd => 1,
+            FaultCause::IoError => 2,
+            FaultCause::Hardware => 3,
+            FaultCause::Other(code) => (1 << 32) | i64::from(code as u32),
+        }
+    }
+
+    fn decode(word: i64) -> FaultCause {
+        match word {
+            1 => FaultCause::PastEnd,
+            2 => FaultCause::IoError,
+            3 => FaultCause::Hardware,
+            other => FaultCause::Other(other as u32 as i32),
         }
     }
 }
@@ -143,7 +165,8 @@ pub(crate) struct GuardedRange {
     first: AtomicUsize,
     /// Lowest offset from `start` patched with zeros.
     patched_from: AtomicUsize,
-    cause: AtomicI32,
+    /// The first fault's cause, encoded (0: none yet).
+    cause: AtomicI64,
 }
 
 impl GuardedRange {
@@ -166,7 +189,7 @@ impl GuardedRange {
             faults: AtomicU64::new(0),
             first: AtomicUsize::new(NONE),
             patched_from: AtomicUsize::new(NONE),
-            cause: AtomicI32::new(0),
+            cause: AtomicI64::new(0),
         }
     }
 
@@ -207,10 +230,10 @@ impl GuardedRange {
     /// Records a fault at page offset `offset` from `start`, before the pages
     /// from there on are patched with zeros.
     /// Called from the signal handler: atomics only.
-    pub(crate) fn record(&self, offset: usize, code: i32) {
+    pub(crate) fn record(&self, offset: usize, cause: FaultCause) {
         // The first fault's cause and offset are kept; both are set before the
         // count rises, so a reader that sees the count sees them.
-        let _ = self.cause.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.cause.compare_exchange(0, cause.encode(), Ordering::AcqRel, Ordering::Acquire);
         let _ = self.first.compare_exchange(NONE, offset, Ordering::AcqRel, Ordering::Acquire);
         self.patched_from.fetch_min(offset, Ordering::AcqRel);
         self.faults.fetch_add(1, Ordering::Release);
@@ -247,6 +270,11 @@ impl GuardedRange {
         }
     }
 
+    /// Whether the page at `offset` from `start` is already patched with zeros.
+    pub(crate) fn is_patched(&self, offset: usize) -> bool {
+        offset >= self.patched_from.load(Ordering::Acquire)
+    }
+
     /// The first data byte (offset in the map) that reads as patched zeros, if any.
     pub(crate) fn patched_from(&self) -> Option<usize> {
         match self.patched_from.load(Ordering::Acquire) {
@@ -265,7 +293,7 @@ impl GuardedRange {
         Some(Fault {
             offset: first.saturating_sub(self.lead),
             file_offset: self.file_offset + first as u64,
-            cause: FaultCause::from_code(self.cause.load(Ordering::Acquire)),
+            cause: FaultCause::decode(self.cause.load(Ordering::Acquire)),
             count,
             file_len: None,
         })

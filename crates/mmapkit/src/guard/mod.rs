@@ -71,11 +71,11 @@ pub(crate) fn touch_pages(bytes: &[u8]) {
 fn install() -> Result<(), ErrorKind> {
     static PREPARED: std::sync::Once = std::sync::Once::new();
     PREPARED.call_once(handler::prepare);
-    sys::install_sigbus_hook(handler::repair).map_err(ErrorKind::Os)?;
-    if !sys::sigbus_hook_in_place() {
+    sys::fault_signal::install(handler::repair).map_err(ErrorKind::os)?;
+    if !sys::fault_signal::in_place() {
         return Err(ErrorKind::GuardUnavailable(GuardProblem::HandlerReplaced));
     }
-    if sys::sigbus_blocked() {
+    if sys::fault_signal::blocked_here() {
         return Err(ErrorKind::GuardUnavailable(GuardProblem::SignalBlocked));
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Advice to the kernel about how a mapping will be used (`madvise`).
+//! Advice to the kernel about how a mapping will be used (`madvise`), and
+//! which of it this operating system takes.
 //!
 //! Advice comes in two kinds. [`Advice`] only changes how the kernel pages and
 //! caches memory; what the bytes read as stays the same, so it is safe to give
@@ -52,9 +53,9 @@ pub enum Advice {
 
 /// Advice that can change what a mapping's bytes read as.
 ///
-/// Given through [`MapMut::advise_destructive`](crate::MapMut::advise_destructive),
-/// which holds `&mut` so that no slice can observe the change, or through the
-/// `unsafe` [`Map::advise_destructive`](crate::Map::advise_destructive).
+/// mmapkit gives it through `MapMut::advise_destructive`, which holds `&mut`
+/// so that no slice can observe the change, or through the `unsafe`
+/// `Map::advise_destructive`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DestructiveAdvice {
@@ -69,4 +70,21 @@ pub enum DestructiveAdvice {
     Remove,
     /// Children made by `fork` see the range as zeros (`MADV_WIPEONFORK`).
     WipeOnFork,
+}
+
+impl Advice {
+    /// Whether this operating system takes this advice. Advice it does not
+    /// take is refused with an `Unsupported` error, never ignored.
+    pub fn is_supported(self) -> bool {
+        crate::os::advice(self).is_some()
+    }
+}
+
+impl DestructiveAdvice {
+    /// Whether this operating system takes this advice, with the effect
+    /// described (an OS whose `MADV_DONTNEED` is only a hint, as macOS's and
+    /// FreeBSD's are, does not take [`DestructiveAdvice::DontNeed`]).
+    pub fn is_supported(self) -> bool {
+        crate::os::destructive_advice(self).is_some()
+    }
 }

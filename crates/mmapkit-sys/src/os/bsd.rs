@@ -1,0 +1,60 @@
+//! What macOS and FreeBSD share where they both differ from Linux.
+
+use std::ffi::c_int;
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use crate::fault_signal::{FaultClass, FaultSignal};
+use crate::unsupported::Unsupported;
+
+/// No `MAP_POPULATE`: the pages are read ahead (`MADV_WILLNEED`) instead.
+pub(crate) const HAS_POPULATE: bool = false;
+
+/// `msync` through libc: rustix's BSD backend reports its errors as `-1`.
+///
+/// # Safety
+/// `addr` is page-aligned and the range lies in a live mapping.
+pub(crate) unsafe fn msync(addr: NonNull<u8>, len: usize, wait: bool) -> io::Result<()> {
+    let flags = if wait { libc::MS_SYNC } else { libc::MS_ASYNC };
+    // SAFETY: msync only reads page-table state of a range the caller keeps mapped.
+    if unsafe { libc::msync(addr.as_ptr().cast(), len, flags) } == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Huge pages of a size the caller picks (Linux's `MAP_HUGETLB`).
+pub(crate) fn default_huge_page_size() -> io::Result<usize> {
+    Err(Unsupported::error("huge pages of a chosen size (MAP_HUGETLB)"))
+}
+
+pub(crate) fn start_writeback(_fd: BorrowedFd<'_>, _offset: u64, _len: u64) -> io::Result<()> {
+    Err(Unsupported::error("starting the write-back of a byte range (sync_file_range)"))
+}
+
+/// No `/proc/locks` to ask.
+pub(crate) fn flock_holder(_fd: BorrowedFd<'_>) -> Option<u32> {
+    None
+}
+
+/// By the path the descriptor reports: a rename in between would defeat it.
+pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let path = super::fd_path(fd)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the descriptor's path cannot be read back"))?;
+    let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, rustix::fs::Mode::empty())?)
+}
+
+/// A lost page raises `SIGBUS`, and in some cases `SIGSEGV`.
+pub(crate) const FAULT_SIGNALS: &[c_int] = &[libc::SIGBUS, libc::SIGSEGV];
+
+/// Sent by a process: `si_code` zero or less, or one of the `SI_*` codes
+/// (`SI_USER`, `SI_QUEUE`, ... from 0x10001 on), which faults never carry.
+pub(crate) fn is_sent(code: c_int) -> bool {
+    code <= 0 || code >= 0x10001
+}
+
+/// The `si_code` of a lost page does not say why (macOS gives one code per
+/// CPU for every `SIGBUS`; FreeBSD gives `BUS_OBJERR` past the end of the
+/// file and for a failed read alike): every such fault is one of no data.
+pub(crate) fn fault_class(_signal: FaultSignal, _code: c_int) -> FaultClass {
+    FaultClass::NoData
+}
