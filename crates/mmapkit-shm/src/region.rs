@@ -5,6 +5,7 @@
 use std::fs::OpenOptions;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -172,13 +173,15 @@ impl Region {
         Region::initialise(fd, Origin::Memfd, layout, payload_len, &RegionOptions::new(), init, false)
     }
 
-    /// Sends this region's descriptor over a connected Unix socket.
+    /// Sends this region's descriptor over a connected Unix socket (Unix only).
+    #[cfg(unix)]
     pub fn send(&self, socket: &UnixStream) -> Result<()> {
         fd_passing::send_fd(socket, self.file.as_fd()).map_err(|e| ShmError::os("send", &self.origin.describe(), e))
     }
 
     /// Receives a memfd region sent with [`send`](Self::send), checks that it
     /// is sealed against shrinking and holds `layout`.
+    #[cfg(unix)]
     pub fn receive(socket: &UnixStream, layout: Layout, options: &RegionOptions) -> Result<Region> {
         let received = fd_passing::recv_fd(socket).map_err(|e| ShmError::os("receive", "memfd region", e))?;
         let sealed = shm::cannot_shrink(received.as_fd()).map_err(|e| ShmError::os("check", "memfd region", e))?;
@@ -295,7 +298,7 @@ impl Region {
     }
 
     /// The region's own open file description (for liveness locks).
-    pub fn file(&self) -> BorrowedFd<'_> {
+    pub(crate) fn file(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
 

@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -119,6 +120,7 @@ impl<T: FromBytes + KnownLayout + Sync> Shared<T> {
     ///
     /// # Safety
     /// As for [`create_named`](Self::create_named).
+    #[cfg(unix)]
     pub unsafe fn receive(socket: &UnixStream, type_name: &str, options: &RegionOptions) -> Result<Self> {
         Self::from_region(Region::receive(socket, Layout::of::<T>(type_name), options)?)
     }

@@ -11,6 +11,9 @@ use rustix::fs::{FileType, OFlags};
 
 use crate::os;
 
+/// An open file as the calls here take it: a borrowed descriptor on Unix.
+pub type Descriptor<'a> = BorrowedFd<'a>;
+
 /// The kind of object a file descriptor refers to, as far as mapping cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {

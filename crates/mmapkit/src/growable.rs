@@ -8,10 +8,10 @@
 //! size to outgrow (LMDB's `MDB_MAP_FULL`), only the reservation, which can be
 //! far larger than the file will ever be.
 
+use crate::source::MapSource;
 use std::fmt;
 use std::fs::File;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::AsFd;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,12 +83,12 @@ impl GrowableMap {
     /// As for [`GrowableMap::new`].
     pub(crate) unsafe fn with_protection(file: File, reserve: usize, protection: Protection) -> Result<GrowableMap> {
         let writable = protection == Protection::ReadWrite;
-        let fail = |kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(file.as_fd()));
-        let info = sys::file_info(file.as_fd()).map_err(|e| fail(ErrorKind::os(e)))?;
+        let fail = |kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(file.descriptor()));
+        let info = sys::file_info(file.descriptor()).map_err(|e| fail(ErrorKind::os(e)))?;
         if info.kind != FileKind::Regular {
             return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
         }
-        let access = sys::access_mode(file.as_fd()).map_err(|e| fail(ErrorKind::os(e)))?;
+        let access = sys::access_mode(file.descriptor()).map_err(|e| fail(ErrorKind::os(e)))?;
         if !access.can_read() {
             return Err(fail(ErrorKind::AccessMode {
                 opened: "write-only",
@@ -121,11 +121,11 @@ impl GrowableMap {
         // part mapped to the file, which `extend` keeps it informed of.
         map.guard = Some(
             Guard::new(GuardedRange::new(base.as_ptr() as usize, reserved, 0, writable, 0, 0))
-                .map_err(|kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(map.file.as_fd())))?,
+                .map_err(|kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(map.file.descriptor())))?,
         );
         // The file is already `info.len` bytes long: map that much, allocate nothing.
         map.extend(&mut map.lock_mapped(), info.len as usize)
-            .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.as_fd())))?;
+            .map_err(|e| Error::os(Operation::Map, e).with_path(sys::fd_path(map.file.descriptor())))?;
         Ok(map)
     }
 
@@ -150,7 +150,7 @@ impl GrowableMap {
                     needed - *mapped,
                     self.protection,
                     Sharing::Shared,
-                    self.file.as_fd(),
+                    self.file.descriptor(),
                     *mapped as u64,
                 )
             }?;
@@ -177,7 +177,7 @@ impl GrowableMap {
     pub(crate) fn grow(&self, new_len: u64, allocate: bool) -> Result<()> {
         let mut mapped = self.lock_mapped();
         let current = self.len.load(Ordering::Relaxed);
-        let fail = |kind| Error::new(Operation::Grow, kind).with_path(sys::fd_path(self.file.as_fd()));
+        let fail = |kind| Error::new(Operation::Grow, kind).with_path(sys::fd_path(self.file.descriptor()));
         if new_len < current as u64 {
             return Err(fail(ErrorKind::WouldShrink { requested: new_len, current }));
         }
@@ -188,7 +188,7 @@ impl GrowableMap {
             return Ok(());
         }
         if allocate {
-            sys::allocate(self.file.as_fd(), new_len).map_err(|e| fail(ErrorKind::os(e)))?;
+            sys::allocate(self.file.descriptor(), new_len).map_err(|e| fail(ErrorKind::os(e)))?;
         } else {
             self.file.set_len(new_len).map_err(|e| fail(ErrorKind::os(e)))?;
         }
@@ -231,7 +231,7 @@ impl GrowableMap {
 
     /// `fault` with the file's length as it is now, where it can be read.
     fn measured(&self, fault: Fault) -> Fault {
-        match sys::file_info(self.file.as_fd()) {
+        match sys::file_info(self.file.descriptor()) {
             Ok(info) => fault.with_file_len(info.len),
             Err(_) => fault,
         }
@@ -251,7 +251,7 @@ impl GrowableMap {
         match self.guard.as_ref().and_then(|g| g.range().fault_over(range.start, len)) {
             None => Ok(bytes),
             Some(fault) => Err(Error::new(Operation::Read, ErrorKind::Fault(self.measured(fault)))
-                .with_path(sys::fd_path(self.file.as_fd()))),
+                .with_path(sys::fd_path(self.file.descriptor()))),
         }
     }
 
@@ -263,7 +263,7 @@ impl GrowableMap {
 
     /// Writes bytes `offset..offset+len` back (rounded out to pages) and waits.
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
-        let fail = |kind| Error::new(Operation::Flush, kind).with_path(sys::fd_path(self.file.as_fd()));
+        let fail = |kind| Error::new(Operation::Flush, kind).with_path(sys::fd_path(self.file.descriptor()));
         let (start, n) = crate::span::pages_covering(0, self.len(), offset, len, sys::page_size()).map_err(fail)?;
         if n == 0 {
             return self.fault().map_or(Ok(()), |fault| Err(fail(ErrorKind::Fault(fault))));

@@ -1,4 +1,4 @@
-//! Memory-mapped I/O for Linux, with the sharp edges taken off.
+//! Memory-mapped I/O for Linux, macOS and FreeBSD, with the sharp edges taken off.
 //!
 //! A mapping shows a file (or anonymous memory) as a byte slice: no copy per
 //! read, and only the pages you touch are loaded. mmapkit wraps `mmap` in types
@@ -91,7 +91,10 @@
 //!
 //! - A process-wide `SIGBUS` handler is installed on the first guarded map
 //!   (`SA_SIGINFO | SA_ONSTACK | SA_NODEFER`), chained to whatever was there
-//!   before, including Rust's own stack-overflow handler.
+//!   before, including Rust's own stack-overflow handler. On macOS and
+//!   FreeBSD, where a lost page may raise `SIGSEGV` instead, it handles that
+//!   too; a `SIGSEGV` on a page the guard has already patched is a
+//!   protection fault, not a lost page, and is passed on.
 //! - Every guarded map is registered in a table the handler searches with
 //!   atomic loads only (no lock, no allocation), in time that does not grow
 //!   with the number of maps.
@@ -198,6 +201,7 @@ mod page_faults;
 mod prefetch;
 mod raw;
 mod residency;
+mod source;
 mod span;
 mod sys;
 
@@ -215,6 +219,7 @@ pub use options::{HugePageSize, MapOptions};
 pub use page_faults::PageFaults;
 pub use prefetch::prefetch;
 pub use residency::Residency;
+pub use source::MapSource;
 
 /// The size of a memory page on this machine, in bytes.
 pub fn page_size() -> usize {

@@ -1,6 +1,5 @@
 //! `Map`: a read-only mapping.
 
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::DestructiveAdvice;
@@ -8,6 +7,7 @@ use crate::error::{Result, Unchanged};
 use crate::map_mut::MapMut;
 use crate::options::MapOptions;
 use crate::raw::RawMap;
+use crate::source::MapSource;
 use crate::sys::Protection;
 
 /// A read-only mapping of a file (or of memory made writable and then frozen).
@@ -29,7 +29,7 @@ impl Map {
     /// # Safety
     /// No process may modify the file while the map is alive;
     /// see [`MapOptions::map`].
-    pub unsafe fn new<F: AsFd>(file: &F) -> Result<Map> {
+    pub unsafe fn new<F: MapSource + ?Sized>(file: &F) -> Result<Map> {
         // SAFETY: the caller accepts the same contract.
         unsafe { MapOptions::new().map(file) }
     }

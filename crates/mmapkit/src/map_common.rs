@@ -54,8 +54,8 @@ macro_rules! impl_map_common {
             ///
             /// # Safety
             /// The constructor's contract applies to the new mapping.
-            pub unsafe fn remap<F: ::std::os::fd::AsFd>(&mut self, file: &F) -> $crate::Result<()> {
-                self.raw = $crate::options::MapOptions::remap(&self.raw, file.as_fd())?;
+            pub unsafe fn remap<F: $crate::MapSource + ?Sized>(&mut self, file: &F) -> $crate::Result<()> {
+                self.raw = $crate::options::MapOptions::remap(&self.raw, $crate::MapSource::descriptor(file))?;
                 Ok(())
             }
 

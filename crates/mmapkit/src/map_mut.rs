@@ -1,7 +1,6 @@
 //! `MapMut`: a writable mapping (shared, copy-on-write, or anonymous).
 
 use std::ops::DerefMut;
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::DestructiveAdvice;
@@ -10,6 +9,7 @@ use crate::guard::Fault;
 use crate::map::Map;
 use crate::options::MapOptions;
 use crate::raw::RawMap;
+use crate::source::MapSource;
 use crate::sys::Protection;
 
 /// A writable mapping: of a file (shared, or copy-on-write), or anonymous memory.
@@ -32,7 +32,7 @@ impl MapMut {
     /// # Safety
     /// No other process, handle or mapping may modify the file while
     /// the map is alive; see [`MapOptions::map_mut`].
-    pub unsafe fn new<F: AsFd>(file: &F) -> Result<MapMut> {
+    pub unsafe fn new<F: MapSource + ?Sized>(file: &F) -> Result<MapMut> {
         // SAFETY: the caller accepts the same contract.
         unsafe { MapOptions::new().map_mut(file) }
     }

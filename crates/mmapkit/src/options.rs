@@ -1,7 +1,9 @@
 //! `MapOptions`: the builder every mapping is made with.
 
+use crate::sys::Descriptor;
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::source::MapSource;
 use std::path::Path;
 
 use crate::Advice;
@@ -30,7 +32,8 @@ impl HugePageSize {
             .then(|| HugePageSize { log2: bytes.trailing_zeros() as u8 })
     }
 
-    /// The system's default huge page size (`Hugepagesize` in `/proc/meminfo`).
+    /// The system's default huge page size (`Hugepagesize` in `/proc/meminfo`;
+    /// `Unsupported` on macOS and FreeBSD, which have no `MAP_HUGETLB`).
     pub fn system_default() -> Result<HugePageSize> {
         let bytes = sys::default_huge_page_size().map_err(|e| Error::os(Operation::Map, e))?;
         HugePageSize::from_bytes(bytes).ok_or(Error::new(
@@ -141,8 +144,8 @@ impl MapOptions {
     /// (this one included, through another handle or mapping) may modify the
     /// mapped part of the file while the map is alive. A truncation cannot
     /// crash a guarded map (see the crate docs on the fault guard).
-    pub unsafe fn map<F: AsFd>(&self, file: &F) -> Result<Map> {
-        self.map_file(file.as_fd(), Protection::Read, Sharing::Shared, None).map(Map::from_raw)
+    pub unsafe fn map<F: MapSource + ?Sized>(&self, file: &F) -> Result<Map> {
+        self.map_file(file.descriptor(), Protection::Read, Sharing::Shared, None).map(Map::from_raw)
     }
 
     /// Maps the file read-write, shared: writes reach the file (after
@@ -151,8 +154,8 @@ impl MapOptions {
     /// # Safety
     /// As for [`map`](Self::map): no other process, handle or mapping may modify
     /// the mapped part of the file while the map is alive.
-    pub unsafe fn map_mut<F: AsFd>(&self, file: &F) -> Result<MapMut> {
-        self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Shared, None).map(MapMut::from_raw)
+    pub unsafe fn map_mut<F: MapSource + ?Sized>(&self, file: &F) -> Result<MapMut> {
+        self.map_file(file.descriptor(), Protection::ReadWrite, Sharing::Shared, None).map(MapMut::from_raw)
     }
 
     /// Maps the file copy-on-write: the map is writable, but writes stay in this
@@ -161,8 +164,8 @@ impl MapOptions {
     /// # Safety
     /// Pages not yet written still show the file's current contents, so as for
     /// [`map`](Self::map) no one may modify the mapped part of the file.
-    pub unsafe fn map_copy<F: AsFd>(&self, file: &F) -> Result<MapMut> {
-        self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Private, None).map(MapMut::from_raw)
+    pub unsafe fn map_copy<F: MapSource + ?Sized>(&self, file: &F) -> Result<MapMut> {
+        self.map_file(file.descriptor(), Protection::ReadWrite, Sharing::Private, None).map(MapMut::from_raw)
     }
 
     /// Maps the file copy-on-write but read-only, so that it can later be made
@@ -170,8 +173,8 @@ impl MapOptions {
     ///
     /// # Safety
     /// As for [`map_copy`](Self::map_copy).
-    pub unsafe fn map_copy_read_only<F: AsFd>(&self, file: &F) -> Result<Map> {
-        self.map_file(file.as_fd(), Protection::Read, Sharing::Private, None).map(Map::from_raw)
+    pub unsafe fn map_copy_read_only<F: MapSource + ?Sized>(&self, file: &F) -> Result<Map> {
+        self.map_file(file.descriptor(), Protection::Read, Sharing::Private, None).map(Map::from_raw)
     }
 
     /// Opens the file at `path` read-only and maps it as [`map`](Self::map) does.
@@ -182,7 +185,7 @@ impl MapOptions {
     pub unsafe fn open<P: AsRef<Path>>(&self, path: P) -> Result<Map> {
         let path = path.as_ref();
         let file = open(path, OpenOptions::new().read(true))?;
-        self.map_file(file.as_fd(), Protection::Read, Sharing::Shared, Some(path)).map(Map::from_raw)
+        self.map_file(file.descriptor(), Protection::Read, Sharing::Shared, Some(path)).map(Map::from_raw)
     }
 
     /// Opens the file at `path` for reading and writing and maps it as
@@ -193,7 +196,7 @@ impl MapOptions {
     pub unsafe fn open_mut<P: AsRef<Path>>(&self, path: P) -> Result<MapMut> {
         let path = path.as_ref();
         let file = open(path, OpenOptions::new().read(true).write(true))?;
-        self.map_file(file.as_fd(), Protection::ReadWrite, Sharing::Shared, Some(path)).map(MapMut::from_raw)
+        self.map_file(file.descriptor(), Protection::ReadWrite, Sharing::Shared, Some(path)).map(MapMut::from_raw)
     }
 
     /// Maps `len` bytes of private, zero-filled memory.
@@ -217,7 +220,7 @@ impl MapOptions {
 
     fn map_file(
         &self,
-        fd: BorrowedFd<'_>,
+        fd: Descriptor<'_>,
         prot: Protection,
         sharing: Sharing,
         known_path: Option<&Path>,
@@ -257,7 +260,7 @@ impl MapOptions {
     /// that the file holds now (to its current end for a whole-file map). A
     /// file now shorter than the offset gives an empty map that remembers the
     /// request, so a later remap, once the file has grown back, maps it again.
-    pub(crate) fn remap(old: &RawMap, fd: BorrowedFd<'_>) -> Result<RawMap> {
+    pub(crate) fn remap(old: &RawMap, fd: Descriptor<'_>) -> Result<RawMap> {
         let Some(origin) = old.origin() else {
             return Err(Error::new(Operation::Map, ErrorKind::InvalidArgument("only file maps can be mapped again")));
         };
@@ -284,7 +287,7 @@ enum Fit {
 /// Maps what `origin` asks for of the file behind `fd`.
 fn map_origin(
     origin: Origin,
-    fd: BorrowedFd<'_>,
+    fd: Descriptor<'_>,
     prot: Protection,
     known_path: Option<&Path>,
     fit: Fit,
@@ -343,7 +346,7 @@ fn map_origin(
 }
 
 /// What is wrong with `fd`'s access mode for a map of `prot` and `sharing`, if anything.
-fn access_problem(fd: BorrowedFd<'_>, prot: Protection, sharing: Sharing) -> Option<ErrorKind> {
+fn access_problem(fd: Descriptor<'_>, prot: Protection, sharing: Sharing) -> Option<ErrorKind> {
     let access = sys::access_mode(fd).ok()?;
     if !access.can_read() {
         return Some(ErrorKind::AccessMode { opened: "write-only", needed: "every mapping needs read access" });

@@ -1,8 +1,8 @@
 //! The page cache seen from outside a mapping: how much of a file is in
 //! memory, dropping it (as vmtouch does), and starting its write-back early.
 
+use crate::source::MapSource;
 use std::fs::File;
-use std::os::fd::AsFd;
 
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::options::MapOptions;
@@ -29,17 +29,18 @@ pub fn residency(file: &File) -> Result<Residency> {
 /// batch lets the disk work while it prepares the next, so the `fdatasync`
 /// at the end has less left to wait for.
 pub fn start_writeback(file: &File, offset: u64, len: u64) -> Result<()> {
-    let path = || sys::fd_path(file.as_fd());
+    let path = || sys::fd_path(file.descriptor());
     if offset.checked_add(len).is_none_or(|end| end > i64::MAX as u64) {
         let kind = ErrorKind::InvalidArgument("the byte range to write back ends past the largest file offset");
         return Err(Error::new(Operation::Writeback, kind).with_path(path()));
     }
-    sys::start_writeback(file.as_fd(), offset, len).map_err(|e| Error::os(Operation::Writeback, e).with_path(path()))
+    sys::start_writeback(file.descriptor(), offset, len)
+        .map_err(|e| Error::os(Operation::Writeback, e).with_path(path()))
 }
 
 /// Writes `file`'s dirty pages back, then asks the kernel to drop all of its
 /// pages from the page cache (`posix_fadvise(DONTNEED)`). Pages that another
 /// process has mapped or locked may stay; check with [`residency`].
 pub fn evict(file: &File) -> Result<()> {
-    sys::evict(file.as_fd()).map_err(|e| Error::os(Operation::Evict, e).with_path(sys::fd_path(file.as_fd())))
+    sys::evict(file.descriptor()).map_err(|e| Error::os(Operation::Evict, e).with_path(sys::fd_path(file.descriptor())))
 }

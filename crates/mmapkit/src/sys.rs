@@ -3,7 +3,7 @@
 
 pub(crate) use mmapkit_sys::fault_signal;
 pub(crate) use mmapkit_sys::file::{
-    FileKind, access_mode, allocate, evict, fd_path, file_info, page_faults, start_writeback,
+    Descriptor, FileKind, access_mode, allocate, evict, fd_path, file_info, page_faults, start_writeback,
 };
 pub(crate) use mmapkit_sys::memory::{
     Behavior, Protection, Sharing, advise, advise_destructive, default_huge_page_size, lock, map_anon, map_file,

@@ -29,6 +29,7 @@ mod watch;
 
 use std::cell::Cell;
 use std::os::fd::BorrowedFd;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -668,12 +669,14 @@ macro_rules! constructors {
             ///
             /// # Safety
             /// As for [`create_named`](Self::create_named).
+            #[cfg(unix)]
             pub unsafe fn receive_region(socket: &UnixStream, options: &ChannelOptions) -> Result<$end> {
                 let region = Region::receive(socket, layout(options.many), &options.region)?;
                 Ok($end::from_end(End::attach(region, options, $role)?))
             }
 
             /// Sends the channel's region over a Unix socket, for the other end.
+            #[cfg(unix)]
             pub fn send_region(&self, socket: &UnixStream) -> Result<()> {
                 self.end.region.send(socket)
             }
