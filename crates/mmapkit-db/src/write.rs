@@ -31,7 +31,10 @@ const _: () =
 /// When a commit returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// After the commit's pages and meta page are on disk (`fdatasync` twice).
+    /// After the commit's pages and meta page are on disk, through the
+    /// drive's cache: `fdatasync` on Linux and FreeBSD, `fcntl(F_FULLFSYNC)`
+    /// on macOS (whose `fsync` stops at the drive's cache). One sync, or two
+    /// for a large commit.
     #[default]
     Immediate,
     /// At once: visible to new readers, durable with the next durable commit

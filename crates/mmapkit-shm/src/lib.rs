@@ -30,14 +30,20 @@
 //!
 //! # The pieces
 //!
-//! - [`Region`]: a shared-memory object (by name under `/dev/shm`, by file
-//!   path, or an anonymous sealed memfd passed over a Unix socket) with a
-//!   header: magic, format version, the [`Layout`] of what it holds, the
-//!   creator's pid, and an init state that openers wait on. Created `0600`
-//!   and `O_EXCL`; opening checks the owner; the creator removes the name on drop.
+//! - [`Region`]: a shared-memory object (by name, by file path, or an
+//!   anonymous one passed over a Unix socket) with a header: magic, format
+//!   version, the [`Layout`] of what it holds, the creator's pid, and an init
+//!   state that openers wait on. Created `0600` and `O_EXCL`; opening checks
+//!   the owner; the creator removes the name on drop. On macOS, whose
+//!   shared-memory names are at most 31 bytes, a longer name is given to the
+//!   OS as a hash of it (`/mmk.` and 16 hex digits), the same in every
+//!   process; an anonymous region there is an unlinked shared-memory object
+//!   rather than a sealed memfd, and one received is mapped under the fault
+//!   guard.
 //! - [`Shared<T>`]: a `#[repr(C)]` value in a region, `T: zerocopy::FromBytes`
 //!   so that no bytes a peer writes can make it invalid.
-//! - [`ShmMutex<T>`]: a value behind glibc's robust, process-shared mutex; if
+//! - [`ShmMutex<T>`]: a value behind a robust, process-shared mutex (the C
+//!   library's on Linux and FreeBSD, mmapkit's own on macOS); if
 //!   the holder dies, the next locker learns it and repairs the value.
 //! - [`Event`]: futex wait with timeout and wake one / wake all, with no lost
 //!   wake-ups.
