@@ -237,9 +237,8 @@ fn set_default(sig: c_int) {
 /// Ends the process with `sig`, as its default action does.
 fn die_of(sig: c_int) -> ! {
     set_default(sig);
-    // Our handler runs with SA_NODEFER, so the signal is not blocked here, and raising it with the default action
-    // in place ends the process at once.
-    // SAFETY: raise and _exit are async-signal-safe.
+    // SAFETY: raise and _exit are async-signal-safe. (Our handler runs with SA_NODEFER, so the signal is not
+    // blocked here, and raising it with the default action in place ends the process at once.)
     unsafe {
         libc::raise(sig);
         // Only reached if the program blocked the signal in its own handler's mask.

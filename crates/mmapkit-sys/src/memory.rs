@@ -192,20 +192,18 @@ pub unsafe fn sync(addr: NonNull<u8>, len: usize, wait: bool) -> io::Result<()> 
     unsafe { os::msync(addr, len, wait) }
 }
 
-/// `madvise` with a raw advice value, which the per-OS file chose.
+/// `madvise` with a raw advice value, which the per-OS file chose. It is
+/// `libc::madvise`, not rustix's: on macOS and FreeBSD rustix gives advice
+/// through `posix_madvise`, whose DONTNEED is only a hint there, and which
+/// has no FREE.
 ///
 /// # Safety
 /// `addr` must be page-aligned, the range must lie in a live mapping, and
 /// whatever `advice` does to the contents must be allowed by the caller.
 unsafe fn madvise(addr: NonNull<u8>, len: usize, advice: i32) -> io::Result<()> {
-    // `libc::madvise`, not rustix's: on macOS and FreeBSD rustix gives advice through `posix_madvise`, whose
-    // DONTNEED is only a hint there, and which has no FREE.
     // SAFETY: the range is mapped (caller); the advice's effect on contents is the caller's to allow.
-    if unsafe { libc::madvise(addr.as_ptr().cast(), len, advice) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::madvise(addr.as_ptr().cast(), len, advice) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// Gives the kernel advice that never changes what the bytes read as; an
@@ -292,9 +290,9 @@ pub unsafe fn residency(addr: NonNull<u8>, len: usize, out: &mut Vec<u8>) -> io:
     let pages = len.div_ceil(page_size());
     out.clear();
     out.resize(pages, 0);
-    // The vector's element type is `unsigned char` on Linux and `char` on the BSDs: one byte either way.
-    // SAFETY: `out` holds one byte for each of the `pages` pages mincore reports on, and the range is mapped
-    // (caller); mincore writes nothing else.
+    // SAFETY: `out` holds one byte for each of the `pages` pages mincore reports on (its element type is
+    // `unsigned char` on Linux and `char` on the BSDs: one byte either way), and the range is mapped (caller);
+    // mincore writes nothing else.
     let rc = unsafe { libc::mincore(addr.as_ptr().cast(), len, out.as_mut_ptr().cast()) };
     if rc != 0 {
         return Err(io::Error::last_os_error());

@@ -106,8 +106,7 @@ unsafe fn robust_mutex_lock(mutex: *mut libc::pthread_mutex_t, timeout: Option<D
                 .checked_add(t)
                 .filter(|d| d.as_secs() <= libc::time_t::MAX as u64);
             match deadline {
-                // A deadline past what the clock can name is no deadline.
-                // SAFETY: as above.
+                // SAFETY: as above (a deadline past what the clock can name is no deadline).
                 None => unsafe { libc::pthread_mutex_lock(mutex) },
                 Some(deadline) => {
                     let abs = libc::timespec {

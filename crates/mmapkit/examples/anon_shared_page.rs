@@ -1,4 +1,4 @@
-//! The seed's first snippet: one page of anonymous shared memory, written
+//! One page of anonymous shared memory, written
 //! straight into mapped memory and read back, with no read/write syscall.
 //!
 //! Run: `cargo run -p mmapkit --example anon_shared_page`

@@ -1,4 +1,4 @@
-//! The seed's second snippet: map a file read-only and print its first 4 bytes
+//! Map a file read-only and print its first 4 bytes
 //! and the byte at 1 MiB. Only the pages touched are read from disk.
 //!
 //! Run: `cargo run -p mmapkit --example read_file`

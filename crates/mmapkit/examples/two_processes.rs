@@ -1,4 +1,4 @@
-//! The seed's "Process A and Process B": two real processes map one file with
+//! "Process A and Process B": two real processes map one file with
 //! MAP_SHARED and see each other's writes. The kernel gives no synchronization,
 //! so a header holds an atomic flag that says whose turn it is.
 //!
@@ -19,9 +19,8 @@ const REPLY: std::ops::Range<usize> = 128..192;
 /// The flag at the start of the map. The map's base is page-aligned, so the
 /// first four bytes are a properly aligned `u32`.
 fn flag(map: &mut mmapkit::MapMut) -> &AtomicU32 {
-    // the pointer is page-aligned (so aligned for AtomicU32), points at 4 mapped bytes that live as long as `map`,
-    // and every process touches those bytes only through atomics.
-    // SAFETY: aligned, mapped, and only ever accessed atomically.
+    // SAFETY: the pointer is page-aligned (so aligned for AtomicU32), points at 4 mapped bytes that live as long as
+    // `map`, and every process touches those bytes only through atomics.
     unsafe { AtomicU32::from_ptr(map.as_mut_ptr().cast::<u32>()) }
 }
 
@@ -38,9 +37,8 @@ fn wait_for(flag: &AtomicU32, value: u32) -> Result<(), Box<dyn Error>> {
 
 fn map_shared(path: &Path) -> Result<mmapkit::MapMut, Box<dyn Error>> {
     let file = OpenOptions::new().read(true).write(true).open(path)?;
-    // the two processes take turns through the flag: each writes the message area only when the flag says it is its
-    // turn, and reads the other's bytes only after an Acquire load has seen the other's Release store.
-    // SAFETY: the processes take turns through the flag.
+    // SAFETY: the two processes take turns through the flag: each writes the message area only when the flag says
+    // it is its turn, and reads the other's bytes only after an Acquire load has seen the other's Release store.
     Ok(unsafe { mmapkit::MapMut::new(&file)? })
 }
 

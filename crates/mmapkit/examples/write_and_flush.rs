@@ -1,4 +1,4 @@
-//! The seed's writable map: mutate a shared mapping of a file, flush it
+//! A writable map: mutate a shared mapping of a file, flush it
 //! (msync), and read the file back through ordinary I/O.
 //!
 //! Run: `cargo run -p mmapkit --example write_and_flush`

@@ -60,9 +60,11 @@ impl fmt::Display for Operation {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The operating system refused.
+    /// The operating system refused. Its message is part of this error's own
+    /// (so it is not also given as the error's `source`, which would print
+    /// it twice in a chain).
     #[error("{0}")]
-    Os(#[source] io::Error),
+    Os(io::Error),
     /// The requested range reaches past the end of the file.
     #[error("bytes {offset}..{end} are past the end of the file ({file_len} bytes long)", end = *offset as u128 + *len as u128)]
     PastEndOfFile {
@@ -232,14 +234,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self.kind() {
-            ErrorKind::Os(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The message is complete in one line: the operating system's words are
+/// part of it, not a separate `source`.
+impl std::error::Error for Error {}
 
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {

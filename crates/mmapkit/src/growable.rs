@@ -139,9 +139,9 @@ impl GrowableMap {
     fn extend(&self, mapped: &mut usize, new_len: usize) -> std::io::Result<()> {
         let needed = new_len.next_multiple_of(sys::page_size());
         if needed > *mapped {
-            // `*mapped..needed` lies inside our reservation (new_len <= reserved, which is page-aligned) and above
-            // every byte a slice can cover (slices end at `len <= *mapped`), so nothing refers to it.
-            // SAFETY: the range is ours and nothing refers to it.
+            // SAFETY: `*mapped..needed` lies inside our reservation (new_len <= reserved, which is page-aligned), so
+            // the pointer stays in bounds; and it lies above every byte a slice can cover (slices end at
+            // `len <= *mapped`), so nothing refers to it.
             let tail = unsafe { self.base.add(*mapped) };
             // SAFETY: as above: the range is ours and unreferenced.
             unsafe {

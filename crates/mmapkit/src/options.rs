@@ -207,7 +207,7 @@ impl MapOptions {
     }
 
     /// Maps `len` bytes of zero-filled memory shared with the children this
-    /// process later creates with `fork` (the seed's `MAP_ANON|MAP_SHARED`).
+    /// process later creates with `fork` (`MAP_ANON | MAP_SHARED`).
     ///
     /// # Safety
     /// A forked child that writes the memory changes bytes under this process's

@@ -178,10 +178,9 @@ impl RawMap {
 
     /// The data bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        // `ptr()..ptr()+len` is mapped readable for as long as `self` lives (or is an empty slice at a dangling,
-        // aligned pointer). Whether other writers exist is the contract of the constructor that made the
-        // `Map`/`MapMut` this belongs to.
-        // SAFETY: mapped and readable for the borrow's life.
+        // SAFETY: `ptr()..ptr()+len` is mapped readable for as long as `self` lives (or is an empty slice at a
+        // dangling, aligned pointer). Whether other writers exist is the contract of the constructor that made
+        // the `Map`/`MapMut` this belongs to.
         unsafe { std::slice::from_raw_parts(self.ptr(), self.len) }
     }
 
@@ -300,9 +299,9 @@ impl Drop for RawMap {
         // that a new mapping may take after the unmap.
         drop(self.guard.take());
         if self.unmap_len > 0 {
-            // this RawMap owns the range, and borrows of it end with `self`. munmap of a range we mapped can only
-            // fail on invalid arguments, which `from_parts`' contract rules out, so the result is not needed.
-            // SAFETY: the range is ours and no longer borrowed.
+            // SAFETY: this RawMap owns the range, and borrows of it end with `self`. (munmap of a range we mapped
+            // can only fail on invalid arguments, which `from_parts`' contract rules out, so the result is not
+            // needed.)
             let _ = unsafe { sys::unmap(self.base, self.unmap_len) };
         }
     }

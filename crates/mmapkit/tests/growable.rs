@@ -83,8 +83,7 @@ fn growing_past_the_reservation_or_shrinking_is_an_error() {
     assert!(matches!(err.kind(), ErrorKind::WouldShrink { requested: 10, .. }), "{err}");
     assert_eq!(map.len(), 1 << 20, "a failed grow changes nothing");
     drop(map);
-    // A file already larger than the reservation is refused.
-    // SAFETY: as above.
+    // SAFETY: as above. (A file already larger than the reservation is refused.)
     let err = unsafe { GrowableMap::new(open_rw(&path), 4096) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::ReservationExceeded { .. }), "{err}");
 }

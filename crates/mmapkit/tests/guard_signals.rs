@@ -314,8 +314,7 @@ fn a_thread_that_blocks_sigbus_gets_an_error_instead_of_a_guarded_map() {
         let message = err.to_string();
         assert!(message.contains("this thread blocks SIGBUS"), "{message}");
         assert!(message.contains(&tf.path.display().to_string()), "the error names the file: {message}");
-        // An unguarded map is still there for the asking.
-        // SAFETY: as above.
+        // SAFETY: as above. (An unguarded map is still there for the asking.)
         let map = unsafe { MapOptions::new().unguarded().map(&file) }.unwrap();
         assert_eq!(map[1], pattern_byte(1));
     })

@@ -68,8 +68,7 @@ fn copy_on_write_changes_never_reach_the_file() {
     cow.flush().unwrap();
     assert!(cow.iter().all(|&b| b == 0x55));
     assert_eq!(std::fs::read(&tf.path).unwrap(), pattern(3 * 4096));
-    // A second, shared map of the file does not see the private writes either.
-    // SAFETY: as above.
+    // SAFETY: as above. (A second, shared map of the file does not see the private writes either.)
     let shared = unsafe { Map::new(&file) }.unwrap();
     assert_eq!(&shared[..], &pattern(3 * 4096)[..]);
     // Dropping the private pages brings back the file's contents.
@@ -93,8 +92,7 @@ fn unaligned_offsets_start_at_the_exact_byte() {
             let expected: Vec<u8> = (offset..offset + map_len as u64).map(pattern_byte).collect();
             assert_eq!(&map[..], &expected[..], "offset {offset} len {map_len}");
         }
-        // Without a length: to the end of the file.
-        // SAFETY: as above.
+        // SAFETY: as above. (Without a length: to the end of the file.)
         let rest = unsafe { MapOptions::new().offset(offset).map(&file) }.unwrap();
         assert_eq!(rest.len(), len - offset as usize);
         assert_eq!(rest[0], pattern_byte(offset));
@@ -144,7 +142,7 @@ fn empty_files_and_zero_lengths_give_empty_maps() {
 fn ranges_past_the_end_are_refused_at_map_time() {
     let tf = TestFile::new(100);
     let file = tf.open();
-    // SAFETY (all calls): the test owns the file.
+    // SAFETY: the test owns the file; nothing else changes it.
     let err = unsafe { MapOptions::new().len(8192).map(&file) }.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::PastEndOfFile { offset: 0, len: 8192, file_len: 100 }));
     let msg = err.to_string();
@@ -181,8 +179,7 @@ fn make_mut_on_a_read_only_file_fails_and_returns_the_map() {
     let unchanged = map.make_mut().unwrap_err();
     assert_eq!(unchanged.error.raw_os_error(), Some(libc_eacces()));
     assert_eq!(unchanged.map[10], pattern_byte(10), "the map came back usable");
-    // A private read-only map can be made writable; writes stay private.
-    // SAFETY: as above.
+    // SAFETY: as above. (A private read-only map can be made writable; writes stay private.)
     let cow = unsafe { MapOptions::new().map_copy_read_only(&tf.open()) }.unwrap();
     let mut cow = cow.make_mut().unwrap();
     cow[0] = !pattern_byte(0);

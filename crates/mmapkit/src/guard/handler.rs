@@ -57,9 +57,8 @@ pub(crate) fn repair(event: &FaultEvent) -> bool {
     // weakly ordered CPUs too: a reader that sees a zero page, then loads the
     // count behind an acquire fence, sees the count this fault raised.
     fence(Ordering::SeqCst);
-    // `page..end` is page-aligned and inside a live guarded mapping (found under `reading`), whose file data for
-    // these pages is unreachable; zeros are what the guard promises to leave there.
-    // SAFETY: the pages are ours to replace, and zeros are what the guard promises.
+    // SAFETY: `page..end` is page-aligned and inside a live guarded mapping (found under `reading`), whose file
+    // data for these pages is unreachable; replacing them with zeros is what the guard promises.
     unsafe { sys::map_zeros_fixed(page, end - page, range.writable()) }
 }
 

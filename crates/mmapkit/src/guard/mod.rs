@@ -57,8 +57,8 @@ pub(crate) fn touch_pages(bytes: &[u8]) {
     let start = bytes.as_ptr() as usize;
     let mut at = 0;
     while at < bytes.len() {
-        // A volatile read, so the compiler cannot drop a load whose value is unused.
-        // SAFETY: `at < bytes.len()`, so the byte lies inside the slice.
+        // SAFETY: `at < bytes.len()`, so the byte lies inside the slice. (Volatile, so that the compiler cannot
+        // drop a load whose value is unused.)
         unsafe { std::ptr::read_volatile(bytes.as_ptr().add(at)) };
         // The next page boundary after this byte.
         at = (start + at + page) / page * page - start;

@@ -94,9 +94,8 @@ impl Table {
                 EMPTY => return None,
                 k if k == key => {
                     let range = slot.range.load(Ordering::Acquire);
-                    // a pointer stored in a table stays valid while any lookup is counted in `readers` (see the
-                    // module docs), and the caller holds a `Reading`.
-                    // SAFETY: records outlive every counted lookup.
+                    // SAFETY: a pointer stored in a table stays valid while any lookup is counted in `readers`
+                    // (see the module docs), and the caller holds a `Reading`.
                     if !range.is_null() && unsafe { (*range).contains(addr) } {
                         return Some(range);
                     }
@@ -398,8 +397,7 @@ mod tests {
         let found = registry.find(0x3000_0010, &reading).map(|g| g as *const GuardedRange);
         registry.remove(&r);
         drop(r);
-        // The registry still holds its reference: the record has not been freed.
-        // SAFETY: that reference is what this test checks for.
+        // SAFETY: the registry still holds its reference, so the record has not been freed: what this test checks.
         assert_eq!(found.map(|p| unsafe { (*p).start() }), Some(0x3000_0000));
         drop(reading);
         let other = range(0x4000_0000, 4096);
