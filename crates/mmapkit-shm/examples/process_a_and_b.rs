@@ -1,6 +1,6 @@
-//! The seed's "Process A and Process B", with the synchronization the kernel
-//! does not give: two real processes share one region and update it under a
-//! robust cross-process mutex.
+//! Process A and process B share one region, with the synchronization the
+//! kernel does not give: the two real processes update it under a robust
+//! cross-process mutex.
 //!
 //! Run: `cargo run -p mmapkit-shm --example process_a_and_b`
 

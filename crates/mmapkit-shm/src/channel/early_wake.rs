@@ -26,13 +26,8 @@ pub enum EarlyWake {
 }
 
 /// A wake-up system call this slow (smoothed) means the receiver's CPU was
-/// halted and had to be interrupted. On this project's 2-vCPU VM, a scratch
-/// build that timed every `futex_wake` of the blocking channel in quick
-/// `mmapkit shm bench` runs measured averages per block of 6.4-6.7 µs for
-/// 64-byte messages where CPUs halt, and 0.9-3.8 µs where they poll. With a 4 µs
-/// bar, three runs where CPUs halt measured the 64 KiB round trip at
-/// 0.83-1.00x the Unix socket's and 4 KiB at 0.98-1.11x; with 3 µs (three
-/// more runs), 0.84-0.94x and 0.97-1.01x.
+/// halted and had to be interrupted. The wake-up times this bar separates
+/// are in docs/performance.md.
 const SLOW_WAKE: Duration = Duration::from_micros(3);
 
 /// Longer wake-ups count as this long: the sender may have been preempted

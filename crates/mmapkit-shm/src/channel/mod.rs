@@ -101,24 +101,11 @@ impl ChannelOptions {
     /// Data bytes in the ring (rounded up to a power of two, at least 4 KiB).
     /// A message may take up to half of it.
     ///
-    /// The capacity matters for speed. Measured with `mmapkit shm bench` on
-    /// a 2-vCPU AMD EPYC VM (32 KiB L1d and 1 MiB L2 per core), each ring
-    /// size against another in the same run:
-    /// - Spinning 64-byte round trips: with 8 KiB rings, 0.71-0.81x the time
-    ///   of 1 MiB rings in five runs of six, 0.32x in the sixth. Rings of
-    ///   16-256 KiB took 1.10-1.44x the time of 8 KiB ones.
-    /// - Spinning 64 KiB round trips: with 4 MiB rings, 0.65-0.81x the time
-    ///   of 1 MiB rings.
-    /// - Spinning 1 MiB round trips: with 16 MiB rings, 1.84-1.91x the time
-    ///   of 8 MiB rings.
-    /// - A blocking sender that outruns its receiver sleeps whenever the
-    ///   ring is full. A ring with room for only three 4 KiB messages cut
-    ///   the one-way rate to a tenth.
-    ///
-    /// The figures fit this reading: small rings gain while both rings stay
-    /// in the first-level caches. Large messages gain when a ring's lines
-    /// have left the reading CPU's second-level cache before the sender
-    /// writes them again.
+    /// Give the ring room for many messages, since a blocking sender that
+    /// outruns its receiver sleeps each time the ring is full, and for small
+    /// messages no more than that, since a ring is fastest while it stays in
+    /// the CPUs' caches. The measured effect of ring sizes is in
+    /// docs/performance.md.
     pub fn capacity(&mut self, bytes: usize) -> &mut Self {
         self.capacity = bytes.max(4096).next_power_of_two();
         self
@@ -137,13 +124,10 @@ impl ChannelOptions {
     /// Either way a waiting end learns of a death within about this time
     /// (the watch looks at most once a millisecond).
     ///
-    /// The watch is there so that a sleeping end needs no timer. On this
-    /// project's 2-vCPU VM with its CPUs kept polling (`mmapkit shm bench
-    /// --shallow-idle`), the blocking 64-byte round trip measured 5.2 µs in
-    /// each of four runs with the watch, against 8.2-13.9 µs with futex
-    /// waits timed for the next look (the code before, in runs alternated
-    /// with it). A waiting end falls back to timed looks of its own in a
-    /// child made by `fork` and if the watch thread cannot start.
+    /// The watch is there so that a sleeping end needs no timer: its futex
+    /// wait has no timeout (docs/performance.md has what that saves). A
+    /// waiting end falls back to timed looks of its own in a child made by
+    /// `fork` and if the watch thread cannot start.
     ///
     /// The first end that uses the watch starts its thread and registers a
     /// `pthread_atfork` handler, both for the life of the process. Applies to
@@ -715,21 +699,10 @@ constructors!(Receiver, Role::Receiver);
 /// notify could wake another receiver than the early one, and the senders'
 /// lock is held across both.
 ///
-/// Whether it pays depends on how the receiver's CPU idles, so by default
+/// It pays where idle CPUs halt and costs where they poll, so by default
 /// the sender does it only while waking the receiver is slow
-/// ([`EarlyWake::WhenWakingIsSlow`]). Measured with `mmapkit shm bench` on
-/// this project's 2-vCPU VM, round trip against the Unix socket's:
-/// - Idle CPUs halting (the VM as it is), three runs each: at 64 KiB 0.81-0.89x
-///   always waking early, 1.06-1.18x never; at 4 KiB 1.03-1.13x and
-///   1.04-1.30x. The default, alternated with always in three more runs:
-///   0.84-0.94x at 64 KiB and 0.97-1.01x at 4 KiB, against 0.81-1.03x and
-///   1.06-1.16x.
-/// - Idle CPUs polling (`--shallow-idle`), three runs each: never waking
-///   early took 6.0-7.1 µs at 4 KiB and 10.8-11.2 µs at 64 KiB, always
-///   13.4-13.9 µs and 16.0-16.6 µs, the default 6.1-6.2 µs and 10.8-10.9 µs
-///   (two runs). A receiver woken early answers so soon that its reply
-///   reaches the sender before the sender's CPU has gone idle, and such a
-///   wake-up costs an interrupt.
+/// ([`EarlyWake::WhenWakingIsSlow`]). The measurements behind this are in
+/// docs/performance.md.
 const EARLY_WAKE_LEN: usize = 4096;
 
 impl Sender {

@@ -1,14 +1,11 @@
 //! The peer watch: one thread per process that looks, for every end asleep,
 //! whether the other end is still alive, and wakes the end when it is not.
 //!
-//! It is what lets a blocked end sleep on its futex with no timeout. A timed
-//! futex wait arms and cancels a timer on every sleep, and on the 2-vCPU VM
-//! this crate is measured on, with its CPUs kept polling, the blocking
-//! 64-byte round trip measured 5.2 µs in each of four runs with the watch,
-//! against 8.2-13.9 µs with waits timed for the next look (the README's shm
-//! bench section). With the watch, an end
-//! waiting without a deadline sleeps until a message, room, or the watch
-//! wakes it. The timers are the watch's own: ends with the same
+//! It is what lets a blocked end sleep on its futex with no timeout, where a
+//! timed futex wait would arm and cancel a timer on every sleep (what that
+//! costs is in docs/performance.md). With the watch, an end waiting without
+//! a deadline sleeps until a message, room, or the watch wakes it. The
+//! timers are the watch's own: ends with the same
 //! [`peer_check`](super::ChannelOptions::peer_check) share its ticks, and
 //! an end is looked at only while it sleeps.
 //!
@@ -152,9 +149,8 @@ extern "C" fn forked() {
 /// Whether this process has a watch thread (it is not a forked child of the
 /// one that started it), starting it on first use. Ends made before a
 /// `fork` ask it before every sleep, so that in the child they fall back to
-/// timed sleeps: two loads, no system call, since the way into sleep is
-/// measured in the round trip (a longer one made more wake-ups land before
-/// the sleeper's CPU was idle, each then costing an interrupt).
+/// timed sleeps; it is two loads and no system call, since the way into
+/// sleep is part of every blocking round trip.
 pub(super) fn watching_here() -> bool {
     !FORKED.load(Ordering::Relaxed) && STARTED.get_or_init(start).is_some()
 }
