@@ -60,7 +60,8 @@ impl PthreadRobust {
 /// thread is using.
 unsafe fn robust_mutex_init(mutex: *mut libc::pthread_mutex_t) -> io::Result<()> {
     let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-    // SAFETY: `attr` is initialised by pthread_mutexattr_init before any other use and destroyed at the end; `mutex` is valid per the caller.
+    // SAFETY: `attr` is initialised by pthread_mutexattr_init before any other use and destroyed at the end; `mutex` is
+    // valid per the caller.
     unsafe {
         check(libc::pthread_mutexattr_init(attr.as_mut_ptr()))?;
         let result = check(libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED))

@@ -35,7 +35,8 @@ impl SharedLock {
     }
 
     fn lock(&self) -> &PidMutex {
-        // SAFETY: the page is mapped for as long as `self`, aligned, and a PidMutex is an atomic word valid for any bytes.
+        // SAFETY: the page is mapped for as long as `self`, aligned, and a PidMutex is an atomic word valid for any
+        // bytes.
         unsafe { &*self.base.as_ptr().cast::<PidMutex>() }
     }
 }

@@ -66,7 +66,10 @@ pub enum ErrorKind {
     #[error("{0}")]
     Os(io::Error),
     /// The requested range reaches past the end of the file.
-    #[error("bytes {offset}..{end} are past the end of the file ({file_len} bytes long)", end = *offset as u128 + *len as u128)]
+    #[error(
+        "bytes {offset}..{end} are past the end of the file ({file_len} bytes long)",
+        end = *offset as u128 + *len as u128
+    )]
     PastEndOfFile {
         /// First byte asked for.
         offset: u64,
@@ -76,7 +79,10 @@ pub enum ErrorKind {
         file_len: u64,
     },
     /// The requested range lies outside the mapping.
-    #[error("bytes {offset}..{end} are outside the mapping ({map_len} bytes long)", end = *offset as u128 + *len as u128)]
+    #[error(
+        "bytes {offset}..{end} are outside the mapping ({map_len} bytes long)",
+        end = *offset as u128 + *len as u128
+    )]
     OutsideMapping {
         /// First byte asked for, relative to the mapping's start.
         offset: usize,
@@ -144,16 +150,16 @@ pub enum GuardProblem {
     /// Another SIGBUS handler has been installed since the guard's. A fault
     /// reaches that handler first, which may not pass it on.
     #[error(
-        "the fault guard's SIGBUS handler has been replaced by another one, so a file that shrank under the map could kill the process; \
-         install other SIGBUS handlers before the first guarded map (the guard passes them every signal that is not its own), \
-         or map with MapOptions::unguarded"
+        "the fault guard's SIGBUS handler has been replaced by another one, so a file that shrank under the map \
+         could kill the process; install other SIGBUS handlers before the first guarded map (the guard passes \
+         them every signal that is not its own), or map with MapOptions::unguarded"
     )]
     HandlerReplaced,
     /// The calling thread blocks SIGBUS. A fault on a thread that blocks it
     /// never reaches a handler: the kernel ends the process.
     #[error(
-        "this thread blocks SIGBUS, and a fault on a thread that blocks it kills the process whatever handler is installed; \
-         unblock SIGBUS in threads that use guarded maps, or map with MapOptions::unguarded"
+        "this thread blocks SIGBUS, and a fault on a thread that blocks it kills the process whatever handler is \
+         installed; unblock SIGBUS in threads that use guarded maps, or map with MapOptions::unguarded"
     )]
     SignalBlocked,
 }

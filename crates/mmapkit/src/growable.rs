@@ -281,7 +281,8 @@ impl Deref for GrowableMap {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the first `len` bytes are mapped readable and stay mapped for the life of `self` (growth only adds pages above them).
+        // SAFETY: the first `len` bytes are mapped readable and stay mapped for the life of `self` (growth only adds
+        // pages above them).
         unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.len()) }
     }
 }
@@ -297,7 +298,8 @@ impl Drop for GrowableMap {
     fn drop(&mut self) {
         // Leave the guard before the address range can be reused.
         drop(self.guard.take());
-        // SAFETY: the reservation is ours and borrows of it end with `self`. munmap of our own reservation cannot fail, so the result is not needed.
+        // SAFETY: the reservation is ours and borrows of it end with `self`. munmap of our own reservation cannot fail,
+        // so the result is not needed.
         let _ = unsafe { sys::unmap(self.base, self.reserved) };
     }
 }

@@ -46,7 +46,8 @@ impl GrowableReadMap {
     /// of this map still refers to. (Writing bytes no slice covers, through the
     /// file, is how such a map is meant to be used.)
     pub unsafe fn new(file: File, reserve: usize) -> Result<GrowableReadMap> {
-        // SAFETY: the caller's contract is the one `with_protection` needs, narrowed to the bytes slices cover, which is all a read-only map can observe.
+        // SAFETY: the caller's contract is the one `with_protection` needs, narrowed to the bytes slices cover, which
+        // is all a read-only map can observe.
         unsafe { GrowableMap::with_protection(file, reserve, Protection::Read) }.map(GrowableReadMap)
     }
 

@@ -14,7 +14,8 @@ use crate::sys;
 /// The file is mapped for the duration of the call but its bytes are never
 /// read, so this is safe whatever other processes do to the file.
 pub fn residency(file: &File) -> Result<Residency> {
-    // SAFETY: the map lives only inside this function and its bytes are never dereferenced; mincore reads page-table state, not file contents.
+    // SAFETY: the map lives only inside this function and its bytes are never dereferenced; mincore reads page-table
+    // state, not file contents.
     let map = unsafe { MapOptions::new().map(file) }?;
     map.residency()
 }

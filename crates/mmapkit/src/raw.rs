@@ -189,13 +189,15 @@ impl RawMap {
     /// # Safety
     /// The mapping must be writable (made with `Protection::ReadWrite`).
     pub(crate) unsafe fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as for `bytes`, plus `&mut self` makes this the only view, and the caller guarantees the pages may be written.
+        // SAFETY: as for `bytes`, plus `&mut self` makes this the only view, and the caller guarantees the pages may be
+        // written.
         unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len) }
     }
 
     /// The address `start` bytes past the mapping's base.
     fn at(&self, start: usize) -> NonNull<u8> {
-        // SAFETY: callers pass `start` from `pages_covering`/`pages_within`, which never exceed the mapping, so the pointer stays inside it.
+        // SAFETY: callers pass `start` from `pages_covering`/`pages_within`, which never exceed the mapping, so the
+        // pointer stays inside it.
         unsafe { self.base.add(start) }
     }
 

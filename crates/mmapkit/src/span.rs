@@ -133,11 +133,18 @@ mod tests {
         }
 
         #[test]
-        fn resolved_length_never_passes_the_file_end(offset in 0u64..1 << 40, len in proptest::option::of(0usize..1 << 40), file_len in 0u64..1 << 40) {
+        fn resolved_length_never_passes_the_file_end(
+            offset in 0u64..1 << 40,
+            len in proptest::option::of(0usize..1 << 40),
+            file_len in 0u64..1 << 40,
+        ) {
             match resolve_len(offset, len, file_len) {
                 Ok(n) => {
                     prop_assert!(offset + n as u64 <= file_len);
-                    if let Some(asked) = len { prop_assert_eq!(n, asked) } else { prop_assert_eq!(offset + n as u64, file_len) }
+                    match len {
+                        Some(asked) => prop_assert_eq!(n, asked),
+                        None => prop_assert_eq!(offset + n as u64, file_len),
+                    }
                 }
                 Err(ErrorKind::PastEndOfFile { .. }) => {
                     prop_assert!(offset + len.unwrap_or(0) as u64 > file_len || offset > file_len);
@@ -147,7 +154,12 @@ mod tests {
         }
 
         #[test]
-        fn covering_pages_are_aligned_and_contain_the_range(lead in 0usize..PAGE, data_len in 0usize..1 << 30, offset in 0usize..1 << 30, len in 0usize..1 << 30) {
+        fn covering_pages_are_aligned_and_contain_the_range(
+            lead in 0usize..PAGE,
+            data_len in 0usize..1 << 30,
+            offset in 0usize..1 << 30,
+            len in 0usize..1 << 30,
+        ) {
             match pages_covering(lead, data_len, offset, len, PAGE) {
                 Ok((start, n)) => {
                     prop_assert!(offset + len <= data_len);
@@ -165,7 +177,12 @@ mod tests {
         }
 
         #[test]
-        fn pages_within_never_leave_the_range(lead in 0usize..PAGE, data_len in 0usize..1 << 30, offset in 0usize..1 << 30, len in 0usize..1 << 30) {
+        fn pages_within_never_leave_the_range(
+            lead in 0usize..PAGE,
+            data_len in 0usize..1 << 30,
+            offset in 0usize..1 << 30,
+            len in 0usize..1 << 30,
+        ) {
             match pages_within(lead, data_len, offset, len, PAGE) {
                 Ok((start, n)) => {
                     prop_assert!(offset + len <= data_len);

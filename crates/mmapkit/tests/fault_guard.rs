@@ -263,7 +263,8 @@ fn child_race_reader() {
     // A map is refused while the file is cut short; keep trying until 200 maps ran.
     let deadline = Instant::now() + Duration::from_secs(60);
     while rounds < RACE_ROUNDS && Instant::now() < deadline {
-        // SAFETY: the truncator's changes are what the fault guard is for; the file's bytes are only ever the pattern or zeros.
+        // SAFETY: the truncator's changes are what the fault guard is for; the file's bytes are only ever the pattern
+        // or zeros.
         let map = match unsafe { MapOptions::new().len(RACE_LEN).map(&file) } {
             Ok(map) => map,
             Err(e) if matches!(e.kind(), ErrorKind::PastEndOfFile { .. }) => {

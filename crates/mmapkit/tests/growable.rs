@@ -75,9 +75,11 @@ fn growing_past_the_reservation_or_shrinking_is_an_error() {
     assert_eq!(map.capacity(), 1 << 20);
     map.grow_to(1 << 20).unwrap();
     let err = map.grow_to((1 << 20) + 1).unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::ReservationExceeded { requested, reserved } if *requested == (1 << 20) + 1 && *reserved == 1 << 20)
-    );
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::ReservationExceeded { requested, reserved }
+            if *requested == (1 << 20) + 1 && *reserved == 1 << 20
+    ));
     assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
     let err = map.grow_to(10).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::WouldShrink { requested: 10, .. }), "{err}");

@@ -209,36 +209,8 @@ fn run_interleaving(
                 s.spawn(move || -> Result<u64, String> {
                     let mut oks = 0;
                     while !stop.load(Ordering::Acquire) {
-                        for op in script {
-                            match *op {
-                                ReadOp::Remap => {
-                                    let mut map = map.write().unwrap();
-                                    // SAFETY: as above.
-                                    unsafe { map.remap(file) }.map_err(|e| format!("remap: {e}"))?;
-                                    if map.len() > MAX_PAGES * PAGE - origin {
-                                        return Err(format!("remapped to {} bytes, past the range asked for", map.len()));
-                                    }
-                                }
-                                ReadOp::ReadAt { offset, len } | ReadOp::Checked { offset, len } => {
-                                    let map = map.read().unwrap();
-                                    let (offset, len) = clip(offset, len, map.len());
-                                    let read = if matches!(op, ReadOp::ReadAt { .. }) {
-                                        let mut buf = vec![0u8; len];
-                                        map.read_at(offset, &mut buf).map(|()| buf).ok()
-                                    } else {
-                                        map.checked(|b| b[offset..offset + len].to_vec()).ok()
-                                    };
-                                    if let Some(bytes) = read {
-                                        if !is_pattern(origin + offset, &bytes) {
-                                            return Err(format!(
-                                                "{op:?}: Ok with bytes that are not the file's at map offset {offset} (file offset {})",
-                                                origin + offset
-                                            ));
-                                        }
-                                        oks += 1;
-                                    }
-                                }
-                            }
+                        for &op in script {
+                            oks += u64::from(step(op, map, file, origin)?);
                         }
                     }
                     Ok(oks)
@@ -267,6 +239,42 @@ fn run_interleaving(
         handles.into_iter().map(|h| h.join().unwrap()).collect::<Result<Vec<u64>, String>>()
     });
     result.map(|_| ())
+}
+
+/// Runs one reader step on `map`, whose file starts at `origin` bytes into the
+/// file: `Ok(true)` for a read that returned bytes (they were the file's),
+/// `Ok(false)` for one that reported a fault or a remap, an error for bytes
+/// that were not the file's.
+fn step(op: ReadOp, map: &RwLock<mmapkit::Map>, file: &File, origin: usize) -> Result<bool, String> {
+    match op {
+        ReadOp::Remap => {
+            let mut map = map.write().unwrap();
+            // SAFETY: the owner's cuts are what the guard is for; the file only ever holds a prefix of the pattern.
+            unsafe { map.remap(file) }.map_err(|e| format!("remap: {e}"))?;
+            if map.len() > MAX_PAGES * PAGE - origin {
+                return Err(format!("remapped to {} bytes, past the range asked for", map.len()));
+            }
+            Ok(false)
+        }
+        ReadOp::ReadAt { offset, len } | ReadOp::Checked { offset, len } => {
+            let map = map.read().unwrap();
+            let (offset, len) = clip(offset, len, map.len());
+            let read = if matches!(op, ReadOp::ReadAt { .. }) {
+                let mut buf = vec![0u8; len];
+                map.read_at(offset, &mut buf).map(|()| buf).ok()
+            } else {
+                map.checked(|b| b[offset..offset + len].to_vec()).ok()
+            };
+            match read {
+                Some(bytes) if !is_pattern(origin + offset, &bytes) => Err(format!(
+                    "{op:?}: Ok with bytes that are not the file's at map offset {offset} (file offset {})",
+                    origin + offset
+                )),
+                Some(_) => Ok(true),
+                None => Ok(false),
+            }
+        }
+    }
 }
 
 /// `offset..offset+len` moved and shortened to fit a map of `map_len` bytes.

@@ -90,7 +90,8 @@ fn a_null_page_read_still_dies_of_sigsegv() {
 fn child_null_read() {
     let tf = TestFile::new(PAGE);
     let _map = install_guard(&tf);
-    // SAFETY: deliberately unsound: the parent test checks that this read, from the unmapped page at address 16, still kills the process.
+    // SAFETY: deliberately unsound: the parent test checks that this read, from the unmapped page at address 16, still
+    // kills the process.
     let value = unsafe { std::ptr::read_volatile(16 as *const u8) };
     println!("read {value} from the null page");
 }
@@ -131,7 +132,8 @@ fn raw_mapping_fault(tf: &TestFile) {
     let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd, 0) };
     assert_ne!(ptr, libc::MAP_FAILED);
     truncate(&tf.path, 0);
-    // SAFETY: deliberately faults: the page's file data is gone, and the parent test checks what the process does about it.
+    // SAFETY: deliberately faults: the page's file data is gone, and the parent test checks what the process does about
+    // it.
     let value = unsafe { std::ptr::read_volatile(ptr.cast::<u8>().add(2 * PAGE)) };
     println!("read {value} past the end of a raw mapping");
 }

@@ -322,7 +322,8 @@ fn page_cache_residency_of_a_file() {
 #[test]
 fn shared_writes_cross_processes() {
     let tf = TestFile::new(2 * 4096);
-    // SAFETY: only this test and the child it starts use the file, and they take turns: the child runs while this process does not touch the map.
+    // SAFETY: only this test and the child it starts use the file, and they take turns: the child runs while this
+    // process does not touch the map.
     let mut map = unsafe { MapMut::new(&tf.open_rw()) }.unwrap();
     map[..6].copy_from_slice(b"parent"); // not flushed: visible through the page cache
     let output = run_child("child_sees_parent_write_and_answers", &[("MMAPKIT_TEST_FILE", &tf.path)]);

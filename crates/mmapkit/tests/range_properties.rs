@@ -10,7 +10,11 @@ use proptest::prelude::*;
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     #[test]
-    fn maps_hold_exactly_the_requested_bytes(file_len in 0usize..40_000, offset in 0u64..45_000, len in proptest::option::of(0usize..45_000)) {
+    fn maps_hold_exactly_the_requested_bytes(
+        file_len in 0usize..40_000,
+        offset in 0u64..45_000,
+        len in proptest::option::of(0usize..45_000),
+    ) {
         let tf = TestFile::new(file_len);
         let mut options = MapOptions::new();
         options.offset(offset);

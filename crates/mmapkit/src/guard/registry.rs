@@ -239,7 +239,8 @@ impl Registry {
             }
         }
         if removed {
-            // SAFETY: `raw` came from `Arc::into_raw` in `insert`; this takes back the registry's reference exactly once.
+            // SAFETY: `raw` came from `Arc::into_raw` in `insert`; this takes back the registry's reference exactly
+            // once.
             writer.retired_ranges.push(unsafe { Arc::from_raw(raw) });
         }
         self.reclaim(writer);
