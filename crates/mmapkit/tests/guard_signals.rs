@@ -40,9 +40,10 @@ fn install_handler(handler: Option<extern "C" fn(libc::c_int, *mut libc::siginfo
 /// thread may take it, later), or to this thread with `raise` (handled before
 /// it returns).
 fn send_sigbus(how: &str) {
-    // SAFETY: kill on our own pid, or raise, with a valid signal number.
     let sent = match how {
+        // SAFETY: kill on our own pid with a valid signal number; what it does is under test.
         "kill" => unsafe { libc::kill(libc::getpid(), libc::SIGBUS) },
+        // SAFETY: raise with a valid signal number; what it does is under test.
         "raise" => unsafe { libc::raise(libc::SIGBUS) },
         other => panic!("no way to send called {other}"),
     };
