@@ -1,13 +1,14 @@
 //! `mmapkit`: measure mmap against read on your own files, inspect the page cache,
-//! and use the embedded key-value store from the shell.
+//! measure shared memory between processes, and use the embedded key-value store
+//! from the shell. One module per command (or family of commands); what several
+//! of them share lives in `common`.
 
 mod bench;
 mod cli;
+mod common;
 mod db_cmds;
-mod files;
 mod page_cache_cmds;
 mod shm_bench;
-mod units;
 
 use std::process::ExitCode;
 

@@ -4,18 +4,17 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use mmapkit::{Advice, Map, Residency};
+use mmapkit::Residency;
 use serde::Serialize;
 
-use crate::files;
-use crate::units::format_bytes;
+use crate::common::page_cache::read_into_cache;
+use crate::common::paths::regular_files;
+use crate::common::units::format_bytes;
 
 /// Width of the resident-map picture, in characters.
 const PICTURE_WIDTH: usize = 50;
-/// How much `touch` reads in before updating its progress bar.
-const TOUCH_CHUNK: usize = 16 << 20;
 
 fn open(path: &Path) -> anyhow::Result<File> {
     File::open(path).with_context(|| format!("cannot open {}", path.display()))
@@ -76,7 +75,7 @@ struct ResidencyReport {
 pub fn residency(paths: &[PathBuf], recursive: bool, json: bool) -> anyhow::Result<()> {
     let mut report = ResidencyReport { files: Vec::new(), total: Totals { pages: 0, resident_pages: 0 } };
     let page = mmapkit::page_size() as u64;
-    for path in files::expand(paths, recursive)? {
+    for path in regular_files(paths, recursive)? {
         let (size, residency) = file_residency(&path)?;
         let (pages, resident) = (residency.total_pages(), residency.resident_pages());
         if !json {
@@ -121,7 +120,7 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
 
 /// `mmapkit touch`: reads every page of the files into the page cache.
 pub fn touch(paths: &[PathBuf], recursive: bool, quiet: bool) -> anyhow::Result<()> {
-    let files = files::expand(paths, recursive)?;
+    let files = regular_files(paths, recursive)?;
     let sizes = files
         .iter()
         .map(|p| Ok(std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?.len()))
@@ -144,34 +143,9 @@ pub fn touch(paths: &[PathBuf], recursive: bool, quiet: bool) -> anyhow::Result<
     Ok(())
 }
 
-/// Reads every page of `file` (at `path`) into the page cache, calling
-/// `progress` with each chunk's size. Pages are faulted in with
-/// `MADV_POPULATE_READ`, which reports a page past the end of a file that
-/// shrank as an error (naming the bytes) instead of raising SIGBUS.
-pub fn read_into_cache(path: &Path, file: &File, mut progress: impl FnMut(u64)) -> anyhow::Result<()> {
-    // SAFETY: the map's bytes are never read here; the kernel faults pages in on our behalf and reports failures as errors.
-    let map = unsafe { Map::new(file) }.with_context(|| format!("cannot map {}", path.display()))?;
-    for offset in (0..map.len()).step_by(TOUCH_CHUNK) {
-        let len = TOUCH_CHUNK.min(map.len() - offset);
-        if let Err(err) = map.advise_range(Advice::PopulateRead, offset, len) {
-            // MADV_POPULATE_READ returns EFAULT for a page past the end of the file.
-            if err.raw_os_error() == Some(libc::EFAULT) {
-                bail!(
-                    "{} was truncated or became unreadable while being read: bytes {offset}..{} could not be read",
-                    path.display(),
-                    offset + len
-                );
-            }
-            return Err(anyhow::Error::new(err).context(format!("cannot read {} into the page cache", path.display())));
-        }
-        progress(len as u64);
-    }
-    Ok(())
-}
-
 /// `mmapkit evict`: drops the files from the page cache and shows the effect.
 pub fn evict(paths: &[PathBuf], recursive: bool) -> anyhow::Result<()> {
-    for path in files::expand(paths, recursive)? {
+    for path in regular_files(paths, recursive)? {
         let (_, before) = file_residency(&path)?;
         mmapkit::page_cache::evict(&open(&path)?)?;
         let (_, after) = file_residency(&path)?;

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::methods::Run;
 use super::scenario::{Cache, Method, Scenario};
+use crate::common::stats::percentile;
 
 /// One row of results.
 #[derive(Clone, Debug, Serialize)]
@@ -33,15 +34,6 @@ pub struct Measurement {
     pub minor_faults: u64,
     pub major_faults: u64,
     pub checksum: u64,
-}
-
-/// The `p`-th percentile (0..=1) of `sorted`, by nearest rank.
-pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
 }
 
 impl Measurement {
@@ -77,19 +69,5 @@ impl Measurement {
             major_faults: faults.major,
             checksum: run.checksum,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let values: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&values, 0.5), Some(50));
-        assert_eq!(percentile(&values, 0.99), Some(99));
-        assert_eq!(percentile(&[7], 0.99), Some(7));
-        assert_eq!(percentile(&[], 0.5), None);
     }
 }

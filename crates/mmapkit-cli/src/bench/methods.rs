@@ -1,6 +1,6 @@
 //! Each method's way of reading the file for a scenario, on one or more
 //! threads. Every method really reads every byte it is asked for and folds it
-//! into a checksum, which must come out the same for all methods.
+//! into a checksum ([`sum_words`]), which must come out the same for all methods.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -11,7 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use mmapkit::{Advice, Map, MapOptions};
 
+use super::clock::op_time;
 use super::scenario::{Method, Pattern, SEQUENTIAL_CHUNK, Scenario};
+use crate::common::checksum::sum_words;
 
 /// The file under test.
 pub struct Target<'a> {
@@ -38,37 +40,6 @@ impl Run {
         self.ops += other.ops;
         self
     }
-}
-
-/// The checksum every method computes: the wrapping sum of the little-endian
-/// 64-bit words of `bytes`, plus any trailing bytes. The same for any split of
-/// the data into pieces whose lengths are multiples of 8.
-pub fn sum_words(bytes: &[u8]) -> u64 {
-    let mut words = bytes.chunks_exact(8);
-    let sum = words.by_ref().fold(0u64, |acc, w| acc.wrapping_add(u64::from_le_bytes(w.try_into().unwrap())));
-    words.remainder().iter().fold(sum, |acc, &b| acc.wrapping_add(u64::from(b)))
-}
-
-/// What reading the clock twice costs, in nanoseconds (the median of many
-/// tries): subtracted from every per-operation time, so that fast operations
-/// are not reported as slow as the clock.
-pub fn clock_overhead_ns() -> u64 {
-    static OVERHEAD: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *OVERHEAD.get_or_init(|| {
-        let mut samples: Vec<u64> = (0..2_001)
-            .map(|_| {
-                let start = Instant::now();
-                start.elapsed().as_nanos() as u64
-            })
-            .collect();
-        samples.sort_unstable();
-        samples[samples.len() / 2]
-    })
-}
-
-/// The time since `start`, less the clock's own cost.
-pub fn op_time(start: Instant) -> u64 {
-    (start.elapsed().as_nanos() as u64).saturating_sub(clock_overhead_ns())
 }
 
 /// Times one operation in every `stride` (1 for block reads; more for 8-byte
@@ -279,16 +250,6 @@ fn read_buffered(target: &Target<'_>, start: u64, end: u64) -> anyhow::Result<Ru
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checksums_do_not_depend_on_how_the_data_is_split() {
-        let data: Vec<u8> = (0..10_007u32).map(|i| (i * 7 + 3) as u8).collect();
-        let whole = sum_words(&data);
-        let pieces: u64 = data.chunks(4096).map(sum_words).fold(0, u64::wrapping_add);
-        let small: u64 = data.chunks(8).map(sum_words).fold(0, u64::wrapping_add);
-        assert_eq!(whole, pieces);
-        assert_eq!(whole, small);
-    }
 
     #[test]
     fn ranges_cover_the_file_once() {

@@ -1,6 +1,7 @@
 //! `mmapkit bench`: mmap against read on the user's own file (or a generated
 //! one), per access pattern and cache state, with a verdict.
 
+mod clock;
 mod measurement;
 mod methods;
 mod plot;
@@ -18,10 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mmapkit::PageFaults;
 
 use measurement::Measurement;
-pub use measurement::percentile;
 use methods::Target;
-pub use methods::sum_words;
-pub use report::format_ns;
 use scenario::{Cache, Method, Pattern, Plan, Scenario};
 use small_files::SmallFiles;
 use workload::Workload;
@@ -36,7 +34,7 @@ pub struct BenchArgs {
     /// file of --size pseudorandom bytes is made and removed afterwards.
     pub path: Option<PathBuf>,
     /// Size of the generated file: 64MiB, 2GiB, ... [default: 1GiB, or 64MiB with --quick]
-    #[arg(long, value_parser = crate::units::parse_size_arg)]
+    #[arg(long, value_parser = crate::common::units::parse_size_arg)]
     pub size: Option<u64>,
     /// Also run the sequential and random 4 KiB warm scenarios on N threads.
     #[arg(long, value_name = "N")]
@@ -84,10 +82,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
     report::print_header(&workload.path, workload.len, workload.generated);
-    println!(
-        "per-operation times (p50, p99) have the clock's own cost, {} ns, taken off",
-        methods::clock_overhead_ns()
-    );
+    println!("per-operation times (p50, p99) have the clock's own cost, {} ns, taken off", clock::clock_overhead_ns());
 
     let mut results = Vec::new();
     for scenario in plan.scenarios(args.threads) {
@@ -108,7 +103,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let title = format!(
             "mmapkit bench: {} of {} (higher is better)",
             if workload.generated { "generated file" } else { "file" },
-            crate::units::format_bytes(workload.len)
+            crate::common::units::format_bytes(workload.len)
         );
         plot::draw(path, &title, &results, &verdicts)?;
     }

@@ -7,29 +7,7 @@ use serde::Serialize;
 
 use super::measurement::Measurement;
 use super::verdict::{SeedCheck, Verdict};
-use crate::units::format_bytes;
-
-/// Formats a duration in nanoseconds with a fitting unit.
-pub fn format_ns(ns: u64) -> String {
-    match ns {
-        0..1_000 => format!("{ns} ns"),
-        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
-        _ => format!("{:.2} ms", ns as f64 / 1e6),
-    }
-}
-
-/// Formats a count with thousands separators.
-fn format_count(n: f64) -> String {
-    let digits = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+use crate::common::units::{format_bytes, format_count, format_ns};
 
 /// Prints one table per scenario, each with its winner.
 pub fn print_tables(results: &[Measurement], verdicts: &[Verdict]) {
@@ -103,18 +81,4 @@ pub fn write_json(
 pub fn print_header(file: &Path, size: u64, generated: bool) {
     let origin = if generated { "generated, removed afterwards" } else { "read-only" };
     println!("mmapkit bench: {} ({}, {origin})", file.display(), format_bytes(size));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_formatted_for_people() {
-        assert_eq!(format_ns(999), "999 ns");
-        assert_eq!(format_ns(1_500), "1.5 µs");
-        assert_eq!(format_ns(2_500_000), "2.50 ms");
-        assert_eq!(format_count(1234567.4), "1,234,567");
-        assert_eq!(format_count(12.0), "12");
-    }
 }

@@ -123,7 +123,7 @@ impl Scenario {
     pub fn label(&self) -> String {
         let what = match self.pattern {
             Pattern::Sequential => "seq".to_owned(),
-            Pattern::Random { block } => crate::units::format_bytes(block as u64),
+            Pattern::Random { block } => crate::common::units::format_bytes(block as u64),
             Pattern::SmallFiles { .. } => "small files".to_owned(),
         };
         let threads = if self.threads > 1 { format!(" x{}", self.threads) } else { String::new() };
@@ -134,9 +134,9 @@ impl Scenario {
     pub fn title(&self) -> String {
         let what = match self.pattern {
             Pattern::Sequential => "sequential scan".to_owned(),
-            Pattern::Random { block } => format!("random {} reads", crate::units::format_bytes(block as u64)),
+            Pattern::Random { block } => format!("random {} reads", crate::common::units::format_bytes(block as u64)),
             Pattern::SmallFiles { file_bytes } => {
-                format!("{} small files of {}", self.ops, crate::units::format_bytes(file_bytes as u64))
+                format!("{} small files of {}", self.ops, crate::common::units::format_bytes(file_bytes as u64))
             }
         };
         let threads = if self.threads > 1 { format!(", {} threads", self.threads) } else { String::new() };

@@ -12,9 +12,11 @@ use mmapkit::Map;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use super::methods::{Run, sum_words};
+use super::clock::op_time;
+use super::methods::Run;
 use super::scenario::Method;
 use super::workload::{TempDir, fill_nonzero};
+use crate::common::checksum::sum_words;
 
 /// A directory of small generated files, removed on drop.
 pub struct SmallFiles {
@@ -61,7 +63,7 @@ impl SmallFiles {
                 sum_words(&buf)
             };
             drop(file);
-            run.latencies_ns.push(super::methods::op_time(start));
+            run.latencies_ns.push(op_time(start));
             run.checksum = run.checksum.wrapping_add(checksum);
             run.ops += 1;
             run.bytes += self.file_bytes as u64;

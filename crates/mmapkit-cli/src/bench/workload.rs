@@ -161,7 +161,7 @@ impl Workload {
 
     /// Reads the whole file into the page cache. Returns the resident fraction.
     pub fn make_warm(&self) -> anyhow::Result<f64> {
-        crate::page_cache_cmds::read_into_cache(&self.path, &self.file, |_| {})?;
+        crate::common::page_cache::read_into_cache(&self.path, &self.file, |_| {})?;
         let residency = mmapkit::page_cache::residency(&self.file)?;
         Ok(residency.resident_pages() as f64 / residency.total_pages().max(1) as f64)
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 
 /// The regular files named by `paths`, with directories walked when
 /// `recursive` (symbolic links inside them are not followed).
-pub fn expand(paths: &[PathBuf], recursive: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn regular_files(paths: &[PathBuf], recursive: bool) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;

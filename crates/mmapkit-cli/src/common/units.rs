@@ -1,4 +1,5 @@
-//! Byte counts for people: `64MiB` in, `1.5 GiB` out.
+//! Numbers for people: byte counts (`64MiB` in, `1.5 GiB` out), durations
+//! (`1.5 µs`) and counts with thousands separators (`1,234,567`).
 
 use anyhow::bail;
 
@@ -54,6 +55,28 @@ pub fn parse_size_arg(text: &str) -> Result<u64, String> {
     parse_size(text).map_err(|e| e.to_string())
 }
 
+/// Formats a duration in nanoseconds with a fitting unit.
+pub fn format_ns(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
+        _ => format!("{:.2} ms", ns as f64 / 1e6),
+    }
+}
+
+/// Formats a count with thousands separators.
+pub fn format_count(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +104,14 @@ mod tests {
         assert_eq!(format_bytes(1536), "1.5 KiB");
         assert_eq!(format_bytes(3 << 30), "3 GiB");
         assert_eq!(format_bytes(4096), "4 KiB");
+    }
+
+    #[test]
+    fn numbers_are_formatted_for_people() {
+        assert_eq!(format_ns(999), "999 ns");
+        assert_eq!(format_ns(1_500), "1.5 µs");
+        assert_eq!(format_ns(2_500_000), "2.50 ms");
+        assert_eq!(format_count(1234567.4), "1,234,567");
+        assert_eq!(format_count(12.0), "12");
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use mmapkit_db::{Database, ReadTable, ReadTransaction};
 
-use crate::units::format_bytes;
+use crate::common::units::format_bytes;
 use codec::Encoding;
 pub use load::LoadArgs;
 

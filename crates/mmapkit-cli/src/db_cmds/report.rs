@@ -6,7 +6,7 @@ use anyhow::bail;
 use serde::Serialize;
 
 use super::{flat, open_error, open_read_only, open_read_only_for_cli};
-use crate::units::format_bytes;
+use crate::common::units::format_bytes;
 
 /// `mmapkit_db::Stats` as `stats --json` prints it.
 #[derive(Serialize)]

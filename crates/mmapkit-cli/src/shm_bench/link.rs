@@ -9,7 +9,7 @@ use anyhow::{Context, bail, ensure};
 use mmapkit_shm::{ChannelOptions, Receiver, RegionOptions, Sender, Shared, Wait};
 use zerocopy::{FromBytes, KnownLayout};
 
-use crate::bench::sum_words;
+use crate::common::checksum::sum_words;
 
 /// A way to move payloads between the two processes.
 pub trait Link {

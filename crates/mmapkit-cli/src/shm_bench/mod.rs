@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::bench::percentile;
+use crate::common::stats::{median, percentile};
 use link::{Link, ShmLink, StreamLink};
 
 /// The transports, in report order.
@@ -209,17 +209,6 @@ const BLOCK_ORDER: [&str; 6] = ["floor", "shm-spin", "floor-block", "shm-block",
 
 fn blocks(quick: bool) -> usize {
     if quick { 2 } else { BLOCKS }
-}
-
-/// The median of `values` (the mean of the middle two for an even count).
-fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    match values.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(values[mid]),
-        _ => Some((values[mid - 1] + values[mid]) / 2.0),
-    }
 }
 
 /// `total` split into `blocks` shares; the last one takes the remainder.
@@ -494,7 +483,7 @@ mod tests {
     use zerocopy::FromZeros;
 
     use super::link::{self, Blocking, Floor, turn};
-    use super::{WARMUP, floor_echo, floor_rounds, median, share};
+    use super::{WARMUP, floor_echo, floor_rounds, share};
 
     /// Two threads hand the blocking floor's turn back and forth: a lost
     /// wake-up would leave one asleep (the waits have no timeout) until the
@@ -568,13 +557,5 @@ mod tests {
             assert_eq!(shares.iter().sum::<usize>(), total, "{total} in {blocks}");
             assert!(shares[..blocks - 1].iter().all(|&s| s == total / blocks));
         }
-    }
-
-    #[test]
-    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
-        assert_eq!(median(&mut []), None);
-        assert_eq!(median(&mut [3.0]), Some(3.0));
-        assert_eq!(median(&mut [9.0, 1.0, 5.0]), Some(5.0));
-        assert_eq!(median(&mut [8.0, 1.0, 4.0, 100.0]), Some(6.0));
     }
 }

@@ -7,8 +7,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::{FLOOR_PAYLOAD, ShmResult, TRANSPORTS, is_floor};
-use crate::bench::format_ns;
-use crate::units::format_bytes;
+use crate::common::units::{format_bytes, format_ns};
 
 fn find<'a>(results: &'a [ShmResult], transport: &str, payload: usize) -> Option<&'a ShmResult> {
     results.iter().find(|r| r.transport == transport && (r.payload_bytes == payload || is_floor(transport)))
