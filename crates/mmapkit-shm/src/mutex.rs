@@ -51,9 +51,8 @@ impl<T: FromBytes + KnownLayout + Send> ShmMutex<T> {
     fn init(initial: T) -> impl FnOnce(*mut u8) {
         move |payload| {
             let slot = payload.cast::<Slot<T>>();
-            // the payload is zeroed, large and aligned enough for a Slot<T> (checked by the layout), and unpublished,
-            // so no other thread or process uses the mutex yet.
-            // SAFETY: unpublished, zeroed, fitting memory.
+            // SAFETY: the payload is zeroed, large and aligned enough for a Slot<T> (checked by the layout), and
+            // unpublished, so no other thread or process uses the mutex yet.
             unsafe {
                 (*slot).value.get().write(initial);
                 let _ = (*slot).mutex.init();
@@ -110,9 +109,8 @@ impl<T: FromBytes + KnownLayout + Send> ShmMutex<T> {
     }
 
     fn slot(&self) -> &Slot<T> {
-        // the payload holds a Slot<T> (size checked, aligned to 128) that stays mapped while `self` lives; the mutex
-        // is initialised before the region is published.
-        // SAFETY: an initialised Slot<T>, mapped while `self` lives.
+        // SAFETY: the payload holds a Slot<T> (size checked, aligned to 128) that stays mapped while `self` lives;
+        // the mutex is initialised before the region is published.
         unsafe { &*self.region.payload_ptr().cast::<Slot<T>>() }
     }
 

@@ -52,9 +52,8 @@ impl<T: FromBytes + KnownLayout + Sync> Shared<T> {
 
     fn init_with(init: impl FnOnce(&T)) -> impl FnOnce(*mut u8) {
         move |payload| {
-            // the payload is zeroed, at least size_of::<T>() bytes, aligned to 128 (>= align_of::<T>()), and not yet
-            // published; a zeroed T is valid because T: FromBytes.
-            // SAFETY: zeroed, fitting, unpublished memory holds a valid T.
+            // SAFETY: the payload is zeroed, at least size_of::<T>() bytes, aligned to 128 (>= align_of::<T>()),
+            // and not yet published; a zeroed T is valid because T: FromBytes.
             init(unsafe { &*payload.cast::<T>() })
         }
     }
@@ -140,10 +139,9 @@ impl<T: FromBytes + KnownLayout + Sync> Deref for Shared<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // the payload holds at least size_of::<T>() bytes (checked), is aligned for T, stays mapped while `self`
-        // lives, and holds a valid T whatever its bits (T: FromBytes); peers mutate it only through interior
-        // mutability (the constructors' contract).
-        // SAFETY: a valid, mapped T, shared only through interior mutability.
+        // SAFETY: the payload holds at least size_of::<T>() bytes (checked), is aligned for T, stays mapped while
+        // `self` lives, and holds a valid T whatever its bits (T: FromBytes); peers mutate it only through
+        // interior mutability (the constructors' contract).
         unsafe { &*self.region.payload_ptr().cast::<T>() }
     }
 }

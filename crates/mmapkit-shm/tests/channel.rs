@@ -37,7 +37,7 @@ fn small(capacity: usize) -> ChannelOptions {
 #[test]
 fn messages_arrive_in_order_across_many_wraps() {
     let name = unique("order");
-    // SAFETY (every channel constructor in this file): both ends are this crate's.
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::create_named(&name, &small(4096)) }.unwrap();
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();

@@ -63,7 +63,7 @@ fn verify(per_receiver: &[Vec<(u32, u32)>], senders: u32, per_sender: u32) {
 #[test]
 fn two_senders_two_receivers_in_threads() {
     let name = unique("many-threads");
-    // SAFETY (every channel constructor in this file): all ends are this crate's.
+    // SAFETY: every end of these channels is this crate's, following its protocol.
     let keeper = unsafe { Receiver::create_named(&name, &many()) }.unwrap();
     // A sender held open until the real ones are done, so that the receivers
     // cannot see "every sender gone" between one sender's exit and the next's start.

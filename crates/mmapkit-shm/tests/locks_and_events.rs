@@ -31,7 +31,6 @@ struct Mailbox {
 #[test]
 fn threads_serialise_through_the_mutex() {
     let name = unique("threads");
-    // SAFETY (all ShmMutex calls here): only these tests reach the value, through the lock.
     let mutex =
         // SAFETY: only these tests reach the value, and only through the lock.
         unsafe { ShmMutex::create_named(&name, "Account", &RegionOptions::new(), Account { from: 1000, to: 0 }) }

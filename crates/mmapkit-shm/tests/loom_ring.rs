@@ -75,9 +75,8 @@ fn receive_all(ring: &Ring) {
         let slot = (head % SLOTS as u64) as usize;
         let seq = ring.headers[slot].load(Ordering::Acquire);
         assert_eq!(seq, expected, "the tail moved past a header not yet committed, or messages came out of order");
-        // the acquire load saw the sender's release commit, so the payload write happened before; the sender will not
-        // touch the slot again until the head store below.
-        // SAFETY: the commit orders the payload write before this read.
+        // SAFETY: the acquire load saw the sender's release commit, so the payload write happened before this read;
+        // the sender will not touch the slot again until the head store below.
         let payload = ring.payloads[slot].with(|p| unsafe { *p });
         assert_eq!(payload, expected * 100, "a payload was read before it was complete");
         head += 1;

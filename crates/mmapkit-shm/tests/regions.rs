@@ -44,8 +44,6 @@ fn describe(output: &Output) -> String {
 fn named_regions_are_owner_only_exclusive_and_removed_on_drop() {
     let name = unique("modes");
     let opts = RegionOptions::new();
-    // SAFETY (every Shared call in this file): the tests touch State only
-    // through its atomics and event.
     let region =
         // SAFETY: the tests touch State only through its atomics and event.
         unsafe { Shared::<State>::create_named(&name, "State v1", &opts, |s| s.value.store(7, Ordering::SeqCst)) }

@@ -348,8 +348,8 @@ impl End {
                 Role::Sender => (&header.receiver_state, &header.space_ready),
                 Role::Receiver => (&header.sender_state, &header.data_ready),
             };
-            // The End owns `region` (its descriptor, and its mapping where both words are) and drops the registration first.
-            // SAFETY: so the descriptor and the words outlive the registration.
+            // SAFETY: the End owns `region` (its descriptor, and its mapping where both words are) and drops the
+            // registration first, so the descriptor and the words outlive the registration.
             unsafe { watch::register(region.file(), peer_state, event, role.other(), options.many, options.peer_check) }
         };
         Ok(End {
@@ -367,9 +367,8 @@ impl End {
     }
 
     fn locks(&self) -> &ring::Locks {
-        // a many-to-many ring's payload holds the locks at LOCKS_OFFSET (inside RING_HEADER_SIZE, checked in
-        // `attach`), initialised before the region was published.
-        // SAFETY: the locks are in bounds and initialised.
+        // SAFETY: a many-to-many ring's payload holds the locks at LOCKS_OFFSET (inside RING_HEADER_SIZE, checked
+        // in `attach`), initialised before the region was published, so they are in bounds and initialised.
         unsafe { &*self.region.payload_ptr().add(ring::LOCKS_OFFSET).cast::<ring::Locks>() }
     }
 
@@ -909,11 +908,11 @@ impl Reservation<'_> {
     pub fn commit(self) {
         let end = &self.sender.end;
         let next = (self.new_tail as usize) & (end.capacity - 1);
-        // the header word after this record lies in free space (`fits` keeps one word spare) that the receiver
-        // reaches only through this commit; the record itself is reserved, unpublished space. The message's commit
-        // precedes the padding's, so the receiver, arriving at offset 0 through the padding, finds this message,
-        // never a stale header from the previous lap.
-        // SAFETY: every word written here is free or reserved space.
+        // SAFETY: every word written here is free or reserved space: the header word after this record lies in
+        // free space (`fits` keeps one word spare) that the receiver reaches only through this commit, and the
+        // record itself is reserved, unpublished space. The message's commit precedes the padding's, so the
+        // receiver, arriving at offset 0 through the padding, finds this message, never a stale header from the
+        // previous lap.
         unsafe {
             clear_record(end.data.add(next));
             commit_record(self.record, self.len, KIND_MESSAGE);
