@@ -7,6 +7,7 @@
 mod idle;
 mod link;
 mod report;
+mod transport;
 
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
@@ -19,15 +20,7 @@ use serde::Serialize;
 
 use crate::common::stats::{median, percentile};
 use link::{Link, ShmLink, StreamLink};
-
-/// The transports, in report order.
-pub const TRANSPORTS: [&str; 6] = ["shm-spin", "shm-block", "uds", "pipe", "floor", "floor-block"];
-
-/// Whether `transport` is one of the floors, which carry no payload and are
-/// measured at the first payload size only.
-pub(super) fn is_floor(transport: &str) -> bool {
-    transport == "floor" || transport == "floor-block"
-}
+pub use transport::Transport;
 
 /// Options of `mmapkit shm bench`.
 #[derive(Debug, clap::Args)]
@@ -41,10 +34,9 @@ pub struct ShmBenchArgs {
     /// Few rounds: done in seconds (for tests).
     #[arg(long)]
     pub quick: bool,
-    /// Measure only these transports (comma-separated, among shm-spin,
-    /// shm-block, uds, pipe, floor and floor-block); all by default.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(TRANSPORTS))]
-    pub transports: Vec<String>,
+    /// Measure only these transports (comma-separated); all by default.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub transports: Vec<Transport>,
     /// Hold the CPUs out of deep idle states for the run (Linux: a latency of
     /// 0 written to /dev/cpu_dma_latency, as cyclictest does; usually needs
     /// root). Where the shallowest idle state polls, a sleeping process's CPU
@@ -59,7 +51,7 @@ pub struct ShmBenchArgs {
 #[derive(Debug, clap::Args)]
 pub struct PeerArgs {
     #[arg(long)]
-    transport: String,
+    transport: Transport,
     #[arg(long)]
     payload: usize,
     #[arg(long)]
@@ -75,7 +67,7 @@ pub struct PeerArgs {
 /// One transport at one payload size.
 #[derive(Clone, Debug, Serialize)]
 pub struct ShmResult {
-    pub transport: &'static str,
+    pub transport: Transport,
     pub payload_bytes: usize,
     pub rtt_p50_ns: u64,
     pub rtt_p99_ns: u64,
@@ -125,7 +117,7 @@ enum Pipes {
 /// Starts the peer process: `mmapkit shm peer` with the same measurement,
 /// pinned to CPU 1 where there are two.
 fn spawn_peer(
-    transport: &str,
+    transport: Transport,
     payload: usize,
     rounds: usize,
     messages: usize,
@@ -133,7 +125,7 @@ fn spawn_peer(
     pipes: Pipes,
 ) -> anyhow::Result<Child> {
     let mut cmd = Command::new(std::env::current_exe().context("cannot find the mmapkit binary")?);
-    cmd.args(["shm", "peer", "--transport", transport, "--payload"]).arg(payload.to_string()).args([
+    cmd.args(["shm", "peer", "--transport", transport.name(), "--payload"]).arg(payload.to_string()).args([
         "--rounds",
         &rounds.to_string(),
         "--messages",
@@ -201,12 +193,6 @@ struct Samples {
 /// number, so that the order below runs forwards and backwards equally often.
 const BLOCKS: usize = 6;
 
-/// The order of a block: the transports the targets compare stand next to
-/// each other (the floor and the spinning channel, which take milliseconds;
-/// the blocking floor, the blocking channel and the socket), and every other
-/// block runs it backwards, so that no transport always goes first.
-const BLOCK_ORDER: [&str; 6] = ["floor", "shm-spin", "floor-block", "shm-block", "uds", "pipe"];
-
 fn blocks(quick: bool) -> usize {
     if quick { 2 } else { BLOCKS }
 }
@@ -218,7 +204,7 @@ fn share(total: usize, blocks: usize, block: usize) -> usize {
 
 /// Measures every transport in `transports` at `payload`, block by block.
 fn measure_payload(
-    transports: &[&'static str],
+    transports: &[Transport],
     payload: usize,
     quick: bool,
     run_id: &str,
@@ -227,8 +213,10 @@ fn measure_payload(
     let blocks = blocks(quick);
     let mut samples: Vec<Samples> =
         transports.iter().map(|_| Samples { rtts: Vec::with_capacity(rounds), rates: Vec::new() }).collect();
+    // Each block in [`Transport::BLOCK_ORDER`], every other one backwards, so
+    // that no transport always goes first.
     let mut order: Vec<usize> = (0..transports.len()).collect();
-    order.sort_by_key(|&i| BLOCK_ORDER.iter().position(|&t| t == transports[i]));
+    order.sort_by_key(|&i| Transport::BLOCK_ORDER.iter().position(|&t| t == transports[i]));
     for block in 0..blocks {
         let (block_rounds, block_messages) = (share(rounds, blocks, block), share(messages, blocks, block));
         for &index in &order {
@@ -236,7 +224,7 @@ fn measure_payload(
             let name = format!("{run_id}-{transport}-{payload}-{block}");
             let (rtts, seconds) = ping_pong(transport, payload, block_rounds + WARMUP, block_messages, &name)?;
             samples[index].rtts.extend(rtts);
-            if !is_floor(transport) && block_messages > 0 && seconds > 0.0 {
+            if !transport.is_floor() && block_messages > 0 && seconds > 0.0 {
                 samples[index].rates.push(block_messages as f64 / seconds);
             }
         }
@@ -250,17 +238,13 @@ fn measure_payload(
             let one_way = median(&mut rates);
             ShmResult {
                 transport,
-                payload_bytes: match transport {
-                    "floor" => 8,
-                    "floor-block" => 4,
-                    _ => payload,
-                },
+                payload_bytes: transport.message_bytes(payload),
                 rtt_p50_ns: percentile(&rtts, 0.50).unwrap_or(0),
                 rtt_p99_ns: percentile(&rtts, 0.99).unwrap_or(0),
                 rtt_p999_ns: percentile(&rtts, 0.999).unwrap_or(0),
                 msgs_per_sec: one_way,
                 bytes_per_sec: one_way.map(|m| m * payload as f64),
-                ring_bytes: matches!(transport, "shm-spin" | "shm-block").then(|| link::ring_capacity(payload)),
+                ring_bytes: transport.is_channel().then(|| link::ring_capacity(payload)),
             }
         })
         .collect())
@@ -270,20 +254,20 @@ fn measure_payload(
 /// not zero) a one-way run of `messages`. Returns the round-trip times after
 /// the first [`WARMUP`], and the one-way run's seconds.
 fn ping_pong(
-    transport: &'static str,
+    transport: Transport,
     payload: usize,
     rounds: usize,
     messages: usize,
     name: &str,
 ) -> anyhow::Result<(Vec<u64>, f64)> {
     match transport {
-        "shm-spin" | "shm-block" => {
-            let mut link = ShmLink::create(name, payload, transport == "shm-spin")?;
+        Transport::ShmSpin | Transport::ShmBlock => {
+            let mut link = ShmLink::create(name, payload, transport == Transport::ShmSpin)?;
             let mut peer = spawn_peer(transport, payload, rounds, messages, name, Pipes::None)?;
             let result = drive(&mut link, payload, rounds, messages);
             finish(&mut peer, result)
         }
-        "uds" => {
+        Transport::Uds => {
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
             let path = dir.path().join("socket");
             let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
@@ -294,7 +278,7 @@ fn ping_pong(
             let result = drive(&mut link, payload, rounds, messages);
             finish(&mut peer, result)
         }
-        "pipe" => {
+        Transport::Pipe => {
             let mut peer = spawn_peer(transport, payload, rounds, messages, name, Pipes::Both)?;
             let writer = peer.stdin.take().context("no pipe to the peer")?;
             let reader = peer.stdout.take().context("no pipe from the peer")?;
@@ -303,13 +287,13 @@ fn ping_pong(
             drop(link);
             finish(&mut peer, result)
         }
-        "floor" => {
+        Transport::Floor => {
             let floor = link::floor_create(name)?;
             let mut peer = spawn_peer(transport, 0, rounds, 0, name, Pipes::None)?;
             let result = floor_rounds(&floor, rounds, &link::Spinning);
             finish(&mut peer, result.map(|rtts| (rtts, 0.0)))
         }
-        "floor-block" => {
+        Transport::FloorBlock => {
             let floor = link::floor_create(name)?;
             // The peer's stdin is a pipe it reads to its end: this process exits.
             let mut peer = spawn_peer(transport, 0, rounds, 0, name, Pipes::Stdin)?;
@@ -332,7 +316,6 @@ fn ping_pong(
                 status.unwrap_or_else(|_| Err(std::io::Error::other("the thread waiting for the peer panicked")));
             merge(status, result.map(|rtts| (rtts, 0.0)))
         }
-        other => bail!("unknown transport {other:?}"),
     }
 }
 
@@ -413,10 +396,10 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     let memcpy_1mib = memcpy_bandwidth(1 << 20);
     let mut results = Vec::new();
     for payload in PAYLOADS {
-        let transports: Vec<&'static str> = TRANSPORTS
+        let transports: Vec<Transport> = Transport::ALL
             .into_iter()
-            .filter(|&t| args.transports.is_empty() || args.transports.iter().any(|a| a == t))
-            .filter(|&t| !is_floor(t) || payload == FLOOR_PAYLOAD)
+            .filter(|t| args.transports.is_empty() || args.transports.contains(t))
+            .filter(|t| !t.is_floor() || payload == FLOOR_PAYLOAD)
             .collect();
         results.extend(measure_payload(&transports, payload, args.quick, &run_id)?);
     }
@@ -438,25 +421,25 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
         mmapkit_sys::process::pin_current_thread(cpu).context("cannot pin the peer")?;
     }
     let PeerArgs { transport, payload, rounds, messages, name, .. } = args;
-    match transport.as_str() {
-        "shm-spin" | "shm-block" => {
-            let mut link = ShmLink::open(&name, payload, transport == "shm-spin")?;
+    match transport {
+        Transport::ShmSpin | Transport::ShmBlock => {
+            let mut link = ShmLink::open(&name, payload, transport == Transport::ShmSpin)?;
             echo(&mut link, payload, rounds, messages)
         }
-        "uds" => {
+        Transport::Uds => {
             let stream =
                 std::os::unix::net::UnixStream::connect(&name).with_context(|| format!("cannot connect to {name}"))?;
             let mut link = StreamLink { reader: buffered(stream.try_clone()?), writer: stream, buf: Vec::new() };
             echo(&mut link, payload, rounds, messages)
         }
-        "pipe" => {
+        Transport::Pipe => {
             let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
             let stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
             let mut link = StreamLink { reader: buffered(stdin), writer: stdout, buf: Vec::new() };
             echo(&mut link, payload, rounds, messages)
         }
-        "floor" => floor_echo(&*link::floor_open(&name)?, rounds, &link::Spinning),
-        "floor-block" => {
+        Transport::Floor => floor_echo(&*link::floor_open(&name)?, rounds, &link::Spinning),
+        Transport::FloorBlock => {
             let floor = link::floor_open(&name)?;
             std::thread::scope(|s| {
                 // The parent closes our stdin when it is done or gone: then
@@ -472,7 +455,6 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
                 result
             })
         }
-        other => bail!("unknown transport {other:?}"),
     }
 }
 

@@ -6,18 +6,18 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::{FLOOR_PAYLOAD, ShmResult, TRANSPORTS, is_floor};
+use super::{FLOOR_PAYLOAD, ShmResult, Transport};
 use crate::common::units::{format_bytes, format_ns};
 
-fn find<'a>(results: &'a [ShmResult], transport: &str, payload: usize) -> Option<&'a ShmResult> {
-    results.iter().find(|r| r.transport == transport && (r.payload_bytes == payload || is_floor(transport)))
+fn find(results: &[ShmResult], transport: Transport, payload: usize) -> Option<&ShmResult> {
+    results.iter().find(|r| r.transport == transport && (r.payload_bytes == payload || transport.is_floor()))
 }
 
 /// The payload sizes measured, in order; the floors count with the first,
 /// which they are measured next to.
 fn payload_groups(results: &[ShmResult]) -> Vec<usize> {
     let mut payloads: Vec<usize> =
-        results.iter().map(|r| if is_floor(r.transport) { FLOOR_PAYLOAD } else { r.payload_bytes }).collect();
+        results.iter().map(|r| if r.transport.is_floor() { FLOOR_PAYLOAD } else { r.payload_bytes }).collect();
     payloads.sort_unstable();
     payloads.dedup();
     payloads
@@ -62,9 +62,9 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup
             "  {:<11} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
             "transport", "rtt p50", "rtt p99", "rtt p99.9", "msgs/s", "GB/s", "p50 vs uds"
         );
-        let uds = find(results, "uds", payload);
-        for transport in TRANSPORTS {
-            if is_floor(transport) && payload != FLOOR_PAYLOAD {
+        let uds = find(results, Transport::Uds, payload);
+        for transport in Transport::ALL {
+            if transport.is_floor() && payload != FLOOR_PAYLOAD {
                 continue;
             }
             let Some(r) = find(results, transport, payload) else { continue };
@@ -72,7 +72,7 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup
                 .map_or(String::new(), |u| format!("{:.1}x faster", u.rtt_p50_ns as f64 / r.rtt_p50_ns.max(1) as f64));
             println!(
                 "  {:<11} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
-                r.transport,
+                r.transport.name(),
                 format_ns(r.rtt_p50_ns),
                 format_ns(r.rtt_p99_ns),
                 format_ns(r.rtt_p999_ns),
@@ -96,10 +96,10 @@ fn comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Vec<Stri
     let at = |transport| find(results, transport, FLOOR_PAYLOAD);
     let p50 = |r: &ShmResult| r.rtt_p50_ns.max(1) as f64;
     let mut lines = Vec::new();
-    if let Some(spin) = at("shm-spin") {
+    if let Some(spin) = at(Transport::ShmSpin) {
         let parts: Vec<String> = [
-            at("floor").map(|f| format!("{:.2}x the floor (target <= 2)", p50(spin) / p50(f))),
-            at("uds").map(|u| format!("1/{:.1} of the Unix socket's (target >= 20)", p50(u) / p50(spin))),
+            at(Transport::Floor).map(|f| format!("{:.2}x the floor (target <= 2)", p50(spin) / p50(f))),
+            at(Transport::Uds).map(|u| format!("1/{:.1} of the Unix socket's (target >= 20)", p50(u) / p50(spin))),
         ]
         .into_iter()
         .flatten()
@@ -108,11 +108,11 @@ fn comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Vec<Stri
             lines.push(format!("shm-spin rtt p50 = {}", parts.join(", ")));
         }
     }
-    if let (Some(block), Some(uds)) = (at("shm-block"), at("uds")) {
+    if let (Some(block), Some(uds)) = (at(Transport::ShmBlock), at(Transport::Uds)) {
         lines.push(format!("shm-block rtt p50 = {:.2}x the Unix socket's (target <= 1)", p50(block) / p50(uds)));
     }
-    if let Some(wake) = at("floor-block") {
-        let against: Vec<String> = [("shm-block", "shm-block"), ("uds", "the Unix socket")]
+    if let Some(wake) = at(Transport::FloorBlock) {
+        let against: Vec<String> = [(Transport::ShmBlock, "shm-block"), (Transport::Uds, "the Unix socket")]
             .into_iter()
             .filter_map(|(t, name)| at(t).map(|r| format!("{name} {:.2}x it", p50(r) / p50(wake))))
             .collect();
@@ -123,10 +123,12 @@ fn comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Vec<Stri
             against.join(", ")
         ));
     }
-    if let (Some(s), Some(u)) = (at("shm-spin").and_then(|r| r.msgs_per_sec), at("uds").and_then(|r| r.msgs_per_sec)) {
+    if let (Some(s), Some(u)) =
+        (at(Transport::ShmSpin).and_then(|r| r.msgs_per_sec), at(Transport::Uds).and_then(|r| r.msgs_per_sec))
+    {
         lines.push(format!("shm-spin throughput = {:.1}x the Unix socket's (target >= 10)", s / u));
     }
-    if let Some(big) = find(results, "shm-spin", 1 << 20).and_then(|r| r.bytes_per_sec) {
+    if let Some(big) = find(results, Transport::ShmSpin, 1 << 20).and_then(|r| r.bytes_per_sec) {
         lines.push(format!(
             "shm-spin at 1 MiB = {:.2} of a 1 MiB memcpy, {:.2} of a 64 MiB one (target >= 0.5)",
             big / memcpy_1mib,
@@ -166,8 +168,8 @@ pub fn write_json(
     warmup: usize,
 ) -> anyhow::Result<()> {
     let report = Report {
-        results: results.iter().filter(|r| r.transport != "floor-block").collect(),
-        block_floor: results.iter().find(|r| r.transport == "floor-block"),
+        results: results.iter().filter(|r| r.transport != Transport::FloorBlock).collect(),
+        block_floor: results.iter().find(|r| r.transport == Transport::FloorBlock),
         memcpy_bytes_per_sec: memcpy,
         memcpy_1mib_bytes_per_sec: memcpy_1mib,
         blocks: setup.blocks,
@@ -182,7 +184,7 @@ pub fn write_json(
 pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
     let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot draw {}: {e}", path.display());
     let payloads = payload_groups(results);
-    let slots = TRANSPORTS.len() + 1;
+    let slots = Transport::ALL.len() + 1;
     let max = results.iter().map(|r| r.rtt_p50_ns).max().unwrap_or(1) as f64 * 2.0;
     let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
@@ -218,10 +220,10 @@ pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
         RGBColor(120, 120, 120),
         RGBColor(148, 103, 189),
     ];
-    for (j, transport) in TRANSPORTS.iter().enumerate() {
+    for (j, &transport) in Transport::ALL.iter().enumerate() {
         let color = colors[j % colors.len()];
         let bars = payloads.iter().enumerate().filter_map(|(g, &payload)| {
-            let r = find(results, transport, payload).filter(|_| !is_floor(transport) || g == 0)?;
+            let r = find(results, transport, payload).filter(|_| !transport.is_floor() || g == 0)?;
             let x = (g * slots + j) as u32;
             Some(Rectangle::new(
                 [(SegmentValue::Exact(x), 10.0), (SegmentValue::Exact(x + 1), r.rtt_p50_ns.max(11) as f64)],
@@ -231,7 +233,7 @@ pub fn plot(path: &Path, results: &[ShmResult]) -> anyhow::Result<()> {
         chart
             .draw_series(bars)
             .map_err(|e| fail(&e))?
-            .label(*transport)
+            .label(transport.name())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
     chart
