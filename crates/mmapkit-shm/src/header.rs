@@ -64,7 +64,8 @@ unsafe fn state<'a>(header: *mut Header) -> &'a AtomicU32 {
 pub(crate) unsafe fn begin(header: *mut Header, layout: Layout, payload_len: u64, creator_pid: u32) {
     // SAFETY: per the caller.
     unsafe { state(header) }.store(INITIALISING, Ordering::Release);
-    // SAFETY: per the caller, every field lies in writable mapped memory; volatile writes because other processes may be reading.
+    // SAFETY: per the caller, every field lies in writable mapped memory; volatile writes because other processes
+    // may be reading.
     unsafe {
         ptr::write_volatile(addr_of_mut!((*header).magic), MAGIC);
         ptr::write_volatile(addr_of_mut!((*header).version), VERSION);

@@ -203,7 +203,8 @@ impl Region {
             // Sealed against shrinking: it cannot fault by truncation.
             options.unguarded();
         }
-        // SAFETY: the map's bytes are never handed out as slices: the region gives raw pointers, and the typed views on it state their contracts.
+        // SAFETY: the map's bytes are never handed out as slices: the region gives raw pointers, and the typed views
+        // on it state their contracts.
         unsafe { options.map_mut(fd) }.map_err(|e| ShmError::os("map", &origin.describe(), e.into()))
     }
 

@@ -701,7 +701,8 @@ proptest! {
     #[test]
     fn a_peer_scribbling_on_the_ring_gets_errors_never_a_crash(
         seed_messages in 0u64..40,
-        scribbles in proptest::collection::vec((0u64..(512 + 4096), proptest::collection::vec(any::<u8>(), 1..32)), 1..8),
+        scribbles in
+            proptest::collection::vec((0u64..(512 + 4096), proptest::collection::vec(any::<u8>(), 1..32)), 1..8),
     ) {
         let name = unique("hostile");
         // SAFETY: every end of these channels is this crate's, following its protocol.

@@ -54,7 +54,8 @@ fn send_all(ring: &Ring) {
         }
         let slot = (tail % SLOTS as u64) as usize;
         let next = ((tail + 1) % SLOTS as u64) as usize;
-        // SAFETY: the slot is free space: the receiver released it (head acquired above) and does not reach it before the commit below.
+        // SAFETY: the slot is free space: the receiver released it (head acquired above) and does not reach it
+        // before the commit below.
         ring.payloads[slot].with_mut(|p| unsafe { *p = seq * 100 });
         ring.headers[next].store(0, Ordering::Relaxed);
         ring.headers[slot].store(seq, Ordering::Release);

@@ -142,7 +142,10 @@ fn a_bad_magic_version_or_length_is_refused() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn random_header_bytes_give_errors_never_panics(offset in 0u64..128, bytes in proptest::collection::vec(any::<u8>(), 1..64)) {
+    fn random_header_bytes_give_errors_never_panics(
+        offset in 0u64..128,
+        bytes in proptest::collection::vec(any::<u8>(), 1..64),
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("region");
         let opts = RegionOptions::new();
