@@ -78,6 +78,7 @@ mod header;
 mod layout;
 mod mutex;
 mod region;
+mod role;
 mod shared;
 
 pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};

@@ -1,29 +1,25 @@
 //! When a sender wakes a sleeping receiver before its message is written:
-//! the policy ([`EarlyWake`]) and what it is decided on ([`WakeCost`]).
+//! for which messages ([`EARLY_WAKE_LEN`]), and what the policy
+//! ([`EarlyWake`]) decides on ([`WakeCost`]).
 
 use std::time::Duration;
 
-/// Whether a one-to-one channel's sender wakes a sleeping receiver when it
-/// reserves a message of 4 KiB or more, so that the receiver's CPU comes out
-/// of idle while the message is written (see
-/// [`ChannelOptions::early_wake`](super::ChannelOptions::early_wake)). Only
-/// the sender's setting matters, and either way only a receiver counted as
-/// waiting is woken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum EarlyWake {
-    /// While waking the receiver has been slow: each sender times its
-    /// wake-up system calls that wake the receiver from its futex (for
-    /// messages of 4 KiB or more) and wakes early while they average 3 µs
-    /// or more, which a few in a row do. A new sender starts without. Where
-    /// idle CPUs halt, waking early pays; where they poll, it costs.
-    #[default]
-    WhenWakingIsSlow,
-    /// For every such message.
-    Always,
-    /// Never: the receiver is woken at the commit only.
-    Never,
-}
+use super::options::EarlyWake;
+
+/// A one-to-one channel's messages of this many bytes or more may wake a
+/// sleeping receiver when they are reserved, not only when they are
+/// committed, so that the receiver's CPU starts coming out of idle while the
+/// message is written. To the receiver this is a spurious wake-up: it
+/// looks, finds nothing yet, and sleeps until the commit's notify, unless
+/// the commit came first. Many-to-many channels never do it: the commit's
+/// notify could wake another receiver than the early one, and the senders'
+/// lock is held across both.
+///
+/// It pays where idle CPUs halt and costs where they poll, so by default
+/// the sender does it only while waking the receiver is slow
+/// ([`EarlyWake::WhenWakingIsSlow`]). The measurements behind this are in
+/// docs/performance.md.
+pub(super) const EARLY_WAKE_LEN: usize = 4096;
 
 /// A wake-up system call this slow (smoothed) means the receiver's CPU was
 /// halted and had to be interrupted. The wake-up times this bar separates

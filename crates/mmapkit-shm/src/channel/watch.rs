@@ -31,8 +31,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::{PeerSeen, Role, later, look_at_peer};
+use super::clock::later;
+use super::kind::Kind;
+use super::peer::{PeerSeen, look_at_peer};
 use crate::event::Event;
+use crate::role::Role;
 
 /// What the watch needs to look at one end's peer and wake the end.
 pub(super) struct Watched {
@@ -44,7 +47,7 @@ pub(super) struct Watched {
     event: *const Event,
     /// The role of the peer.
     peer: Role,
-    many: bool,
+    kind: Kind,
     every: Duration,
     /// Set by the watch when its look found the peer gone (or its state
     /// word unreadable); taken by the end.
@@ -90,7 +93,7 @@ impl Watched {
         let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
         // SAFETY: the caller promises the mapping is alive.
         let state = unsafe { &*self.peer_state };
-        if !matches!(look_at_peer(fd, state, self.peer, self.many), Ok(PeerSeen::Here)) {
+        if !matches!(look_at_peer(fd, state, self.peer, self.kind), Ok(PeerSeen::Here)) {
             self.woke.store(true, Ordering::Release);
             // SAFETY: as above.
             unsafe { &*self.event }.notify_all();
@@ -214,7 +217,7 @@ pub(super) unsafe fn register(
     peer_state: &AtomicU32,
     event: &Event,
     peer: Role,
-    many: bool,
+    kind: Kind,
     every: Duration,
 ) -> Option<Registration> {
     if !watching_here() {
@@ -226,7 +229,7 @@ pub(super) unsafe fn register(
         peer_state,
         event,
         peer,
-        many,
+        kind,
         every,
         woke: AtomicBool::new(false),
         sleeping: AtomicBool::new(false),
