@@ -18,12 +18,12 @@ use super::options::EarlyWake;
 /// It pays where idle CPUs halt and costs where they poll, so by default
 /// the sender does it only while waking the receiver is slow
 /// ([`EarlyWake::WhenWakingIsSlow`]). The measurements behind this are in
-/// docs/performance.md.
+/// docs/performance.md, "Waking the receiver early".
 pub(super) const EARLY_WAKE_LEN: usize = 4096;
 
 /// A wake-up system call this slow (smoothed) means the receiver's CPU was
 /// halted and had to be interrupted. The wake-up times this bar separates
-/// are in docs/performance.md.
+/// are in docs/performance.md, "Waking the receiver early".
 const SLOW_WAKE: Duration = Duration::from_micros(3);
 
 /// Longer wake-ups count as this long: the sender may have been preempted

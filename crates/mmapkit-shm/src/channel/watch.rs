@@ -3,9 +3,9 @@
 //!
 //! It is what lets a blocked end sleep on its futex with no timeout, where a
 //! timed futex wait would arm and cancel a timer on every sleep (what that
-//! costs is in docs/performance.md). With the watch, an end waiting without
-//! a deadline sleeps until a message, room, or the watch wakes it. The
-//! timers are the watch's own: ends with the same
+//! costs is in docs/performance.md, "The peer watch"). With the watch, an
+//! end waiting without a deadline sleeps until a message, room, or the
+//! watch wakes it. The timers are the watch's own: ends with the same
 //! [`peer_check`](super::ChannelOptions::peer_check) share its ticks, and
 //! an end is looked at only while it sleeps.
 //!
