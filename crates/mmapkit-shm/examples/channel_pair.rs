@@ -6,7 +6,7 @@
 use std::error::Error;
 use std::io::Write;
 
-use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError};
+use mmapkit_shm::{ChannelOptions, Receiver, RecvError, Sender};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     loop {
         match rx.recv() {
             Ok(message) => writeln!(out, "A read: {}", String::from_utf8_lossy(&message))?,
-            Err(ShmError::PeerGone { .. }) => break, // B finished and left
+            Err(RecvError::PeerGone { .. }) => break, // B finished and left
             Err(e) => return Err(e.into()),
         }
     }

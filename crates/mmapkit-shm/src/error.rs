@@ -1,27 +1,129 @@
-//! The errors of mmapkit-shm, each naming the region and what was wrong.
+//! The errors of mmapkit-shm, one type per kind of operation, so that a
+//! caller matches only what its call can return:
+//!
+//! - [`ShmError`]: making and opening regions, shared values, mutexes and
+//!   channel ends (the setup);
+//! - [`LockError`]: locking a [`ShmMutex`](crate::ShmMutex);
+//! - [`SendError`]: reserving room and sending on a [`Sender`](crate::Sender);
+//! - [`RecvError`]: receiving on a [`Receiver`](crate::Receiver).
+//!
+//! Each names the region and what was wrong. An error from the OS carries
+//! the OS's message in its own and does not also return it from
+//! [`source`](std::error::Error::source), so a chain printed with `{:#}`
+//! shows it once.
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
 use crate::layout::Layout;
+use crate::role::Role;
 
-/// The result type of mmapkit-shm.
+/// The result type of mmapkit-shm; its error is a [`ShmError`] unless said.
 pub type Result<T, E = ShmError> = std::result::Result<T, E>;
 
-/// What went wrong with a shared-memory region or an object in it.
+/// What the OS was asked to do when it refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// Create the region's shared-memory object or file.
+    Create,
+    /// Open an existing region.
+    Open,
+    /// Give a new region its length.
+    Resize,
+    /// Read the owner and length of a region.
+    Inspect,
+    /// Map a region.
+    Map,
+    /// Map a region's pages in ahead of use.
+    Populate,
+    /// Send a region's descriptor over a Unix socket.
+    Send,
+    /// Receive a region's descriptor over a Unix socket.
+    Receive,
+    /// Read a received memfd's seals.
+    CheckSeals,
+    /// Open a description of a received region of this process's own.
+    Reopen,
+    /// Claim a channel end's liveness lock.
+    ClaimEnd,
+    /// Look at whether a channel's other end is alive.
+    CheckPeer,
+    /// Take a mutex: a [`ShmMutex`](crate::ShmMutex), or the side lock of a
+    /// many-to-many channel.
+    Lock,
+    /// Mark a mutex consistent after its owner died.
+    Recover,
+}
+
+impl fmt::Display for Op {
+    /// The operation as the verb of "cannot ... {region}".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Create => "create",
+            Op::Open => "open",
+            Op::Resize => "set the length of",
+            Op::Inspect => "inspect",
+            Op::Map => "map",
+            Op::Populate => "populate",
+            Op::Send => "send",
+            Op::Receive => "receive",
+            Op::CheckSeals => "check the seals of",
+            Op::Reopen => "reopen",
+            Op::ClaimEnd => "claim an end of",
+            Op::CheckPeer => "look at the other end of",
+            Op::Lock => "lock",
+            Op::Recover => "recover the lock of",
+        })
+    }
+}
+
+/// What a region was found too small to hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Content {
+    /// The header every region starts with.
+    Header,
+    /// The payload the region's header declares.
+    DeclaredPayload,
+    /// A [`ShmMutex`](crate::ShmMutex) and its value.
+    Mutex,
+    /// A [`Shared`](crate::Shared) value.
+    Value,
+}
+
+impl fmt::Display for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Content::Header => "a region header",
+            Content::DeclaredPayload => "the payload its header declares",
+            Content::Mutex => "a shared mutex",
+            Content::Value => "the shared value",
+        })
+    }
+}
+
+/// Why a region, a shared value, a mutex or a channel end could not be made
+/// or opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShmError {
     /// The operating system refused.
-    #[error("cannot {action} {region}: {source}")]
+    #[error("cannot {op} {region}: {error}")]
     Os {
-        /// What was being done ("create", "open", "map", ...).
-        action: &'static str,
+        /// What was being done.
+        op: Op,
         /// The region's name or path.
         region: String,
-        /// The OS error.
-        #[source]
-        source: io::Error,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+    /// A name the OS would refuse for a shared-memory object.
+    #[error("{name:?} is not a shared-memory name: one is 1 to 250 characters with no '/' after the first")]
+    BadName {
+        /// The name given.
+        name: String,
     },
     /// Creating a region whose name is taken (`O_EXCL`).
     #[error("cannot create {region}: it already exists (open it instead, or remove it if it is stale)")]
@@ -47,7 +149,7 @@ pub enum ShmError {
         /// Its length.
         len: u64,
         /// What it should hold.
-        what: &'static str,
+        what: Content,
         /// Bytes needed.
         need: u64,
     },
@@ -95,51 +197,15 @@ pub enum ShmError {
         /// The region.
         region: String,
     },
-    /// A wait ran out of time.
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
-    /// The mutex's state is lost: an owner died and nobody marked it consistent.
-    #[error("the mutex is unusable: an owner died holding it and the state was never marked consistent")]
-    NotRecoverable,
-    /// The other end of a channel died or closed.
-    #[error("the {peer} of {region} is gone (it exited or was killed)")]
-    PeerGone {
-        /// The region.
-        region: String,
-        /// "sender" or "receiver".
-        peer: &'static str,
-    },
-    /// The channel's end is already taken by another process or handle.
-    #[error("{region} already has a {role} attached; a channel has one of each")]
+    /// Every end of this role the channel takes is attached already.
+    #[error("{region} has no {role} end free: a channel takes one of each, or 64 of each when made for many")]
     EndTaken {
         /// The region.
         region: String,
-        /// "sender" or "receiver".
-        role: &'static str,
+        /// The role asked for.
+        role: Role,
     },
-    /// A `try_send` found no room.
-    #[error("the channel is full")]
-    Full,
-    /// A `try_recv` found no message.
-    #[error("the channel is empty")]
-    Empty,
-    /// A message is longer than the channel allows.
-    #[error("a message of {len} bytes is longer than this channel's limit of {max} bytes")]
-    MessageTooLarge {
-        /// The message's length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A receive buffer is shorter than the next message (which stays queued).
-    #[error("the next message is {need} bytes; the buffer holds only {have}")]
-    BufferTooSmall {
-        /// The message's length.
-        need: usize,
-        /// The buffer's length.
-        have: usize,
-    },
-    /// Shared memory holds values the protocol never writes: a peer is buggy
+    /// The region holds values the protocol never writes: a peer is buggy
     /// or hostile. Nothing out of bounds was read or written.
     #[error("{region} is corrupt: {what}")]
     Corrupt {
@@ -151,7 +217,176 @@ pub enum ShmError {
 }
 
 impl ShmError {
-    pub(crate) fn os(action: &'static str, region: &str, source: io::Error) -> ShmError {
-        ShmError::Os { action, region: region.to_owned(), source }
+    pub(crate) fn os(op: Op, region: &str, error: io::Error) -> ShmError {
+        ShmError::Os { op, region: region.to_owned(), error }
+    }
+}
+
+/// Why a [`ShmMutex`](crate::ShmMutex) could not be locked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another holder kept the lock for the whole timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The mutex's state is lost: an owner died and nobody marked it consistent.
+    #[error("the mutex in {region} is unusable: an owner died holding it and it was never marked consistent")]
+    NotRecoverable {
+        /// The region.
+        region: String,
+    },
+    /// The operating system refused.
+    #[error("cannot {op} {region}: {error}")]
+    Os {
+        /// What was being done.
+        op: Op,
+        /// The region.
+        region: String,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+}
+
+/// Why a [`Sender`](crate::Sender) could not reserve room or send.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No room now (`try_reserve` and `try_send` only; with many senders,
+    /// also while another sender is reserving).
+    #[error("the channel is full")]
+    Full,
+    /// No room within the timeout (`reserve_timeout` and `send_timeout` only).
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The message is longer than the channel allows.
+    #[error("a message of {len} bytes is longer than this channel's limit of {max} bytes")]
+    MessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The receiver (every receiver, with many) died or closed.
+    #[error("the {peer} of {region} is gone (it exited or was killed)")]
+    PeerGone {
+        /// The region.
+        region: String,
+        /// The role that is gone: [`Role::Receiver`].
+        peer: Role,
+    },
+    /// The ring holds values the protocol never writes: a peer is buggy or
+    /// hostile. Nothing out of bounds was read or written.
+    #[error("{region} is corrupt: {what}")]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// The senders' lock of a many-to-many channel is lost.
+    #[error("the senders' lock of {region} is unusable: it was never marked consistent after its owner died")]
+    NotRecoverable {
+        /// The region.
+        region: String,
+    },
+    /// The operating system refused.
+    #[error("cannot {op} {region}: {error}")]
+    Os {
+        /// What was being done.
+        op: Op,
+        /// The region.
+        region: String,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+}
+
+/// Why a [`Receiver`](crate::Receiver) received nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// No message now (`try_recv` only).
+    #[error("the channel is empty")]
+    Empty,
+    /// No message within the timeout (`recv_timeout` and `recv_into` only).
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The buffer is shorter than the next message, which stays queued
+    /// (`recv_into` only).
+    #[error("the next message is {need} bytes; the buffer holds only {have}")]
+    BufferTooSmall {
+        /// The message's length.
+        need: usize,
+        /// The buffer's length.
+        have: usize,
+    },
+    /// The sender (every sender, with many) died or closed, and every
+    /// message it committed has been received.
+    #[error("the {peer} of {region} is gone (it exited or was killed)")]
+    PeerGone {
+        /// The region.
+        region: String,
+        /// The role that is gone: [`Role::Sender`].
+        peer: Role,
+    },
+    /// The ring holds values the protocol never writes: a peer is buggy or
+    /// hostile. Nothing out of bounds was read or written.
+    #[error("{region} is corrupt: {what}")]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// The receivers' lock of a many-to-many channel is lost.
+    #[error("the receivers' lock of {region} is unusable: it was never marked consistent after its owner died")]
+    NotRecoverable {
+        /// The region.
+        region: String,
+    },
+    /// The operating system refused.
+    #[error("cannot {op} {region}: {error}")]
+    Os {
+        /// What was being done.
+        op: Op,
+        /// The region.
+        region: String,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// An OS error, and its message.
+    fn enoent() -> (io::Error, String) {
+        let error = io::Error::from(io::ErrorKind::NotFound);
+        let message = error.to_string();
+        (error, message)
+    }
+
+    #[test]
+    fn an_os_error_carries_its_message_once_and_no_source() {
+        let region = "shared memory /x".to_owned();
+        let (error, message) = enoent();
+        let setup = ShmError::os(Op::Open, &region, error);
+        let (error, _) = enoent();
+        let lock = LockError::Os { op: Op::Lock, region: region.clone(), error };
+        let (error, _) = enoent();
+        let send = SendError::Os { op: Op::CheckPeer, region: region.clone(), error };
+        let (error, _) = enoent();
+        let recv = RecvError::Os { op: Op::Recover, region: region.clone(), error };
+        let errors: [&dyn Error; 4] = [&setup, &lock, &send, &recv];
+        for err in errors {
+            let text = err.to_string();
+            assert_eq!(text.matches(&message).count(), 1, "{text}");
+            assert!(text.starts_with("cannot ") && text.contains(&region), "{text}");
+            assert!(err.source().is_none(), "{text}: the OS error is also its source");
+        }
+        assert_eq!(setup.to_string(), format!("cannot open shared memory /x: {message}"));
     }
 }

@@ -9,7 +9,7 @@ use std::ptr::{self, addr_of, addr_of_mut};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{Result, ShmError};
+use crate::error::{Content, Result, ShmError};
 use crate::layout::Layout;
 
 /// The first eight bytes of every region.
@@ -165,7 +165,7 @@ pub(crate) fn validate(snapshot: &Snapshot, region: &str, layout: Layout, region
     }
     let need = (HEADER_SIZE as u64).saturating_add(snapshot.payload_len);
     if need > region_len {
-        return Err(ShmError::TooSmall { region, len: region_len, what: "the payload its header declares", need });
+        return Err(ShmError::TooSmall { region, len: region_len, what: Content::DeclaredPayload, need });
     }
     Ok(())
 }

@@ -50,13 +50,23 @@
 //! - [`Sender`] / [`Receiver`]: a bounded ring of variable-size messages,
 //!   zero-copy on both ends ([`Sender::reserve`], [`Receiver::recv`]), with
 //!   spin, block or spin-then-block waiting, timeouts, and `PeerGone` when the
-//!   other end dies; one of each, or ([`ChannelOptions::many`]) up to 64 of each.
+//!   other end dies ([`SendError::PeerGone`], [`RecvError::PeerGone`]); one of
+//!   each, or ([`ChannelOptions::many`]) up to 64 of each.
 //!   An end that may sleep makes the process start one thread, named
 //!   `mmapkit-shm-watch`, that looks after the peers of sleeping ends, so that
 //!   a blocked end sleeps with no timer, and register a `pthread_atfork`
 //!   handler so that a forked child knows it has no such thread
 //!   ([`ChannelOptions::peer_check`]; [`ChannelOptions::peer_watch`] turns it
 //!   off).
+//!
+//! # Errors
+//!
+//! Each kind of operation has its own error type, holding only what that
+//! operation can meet: [`ShmError`] for making and opening regions, shared
+//! values, mutexes and channel ends; [`LockError`] for a mutex's lock;
+//! [`SendError`] and [`RecvError`] for a channel's two ends. An error from
+//! the OS ([`Op`] says what was asked) carries the OS's message in its own
+//! one-line message and has no `source()`, so it prints once in a chain.
 //!
 //! # Soundness
 //!
@@ -82,9 +92,10 @@ mod role;
 mod shared;
 
 pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
-pub use error::{Result, ShmError};
+pub use error::{Content, LockError, Op, RecvError, Result, SendError, ShmError};
 pub use event::Event;
 pub use layout::Layout;
 pub use mutex::{ShmGuard, ShmMutex};
 pub use region::{Region, RegionOptions};
+pub use role::Role;
 pub use shared::Shared;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use mmapkit_sys::robust_mutex::{LockOutcome, RawRobustMutex};
 use zerocopy::{FromBytes, KnownLayout};
 
-use crate::error::{Result, ShmError};
+use crate::error::{Content, LockError, Op, Result, ShmError};
 use crate::layout::Layout;
 use crate::region::{Region, RegionOptions};
 
@@ -66,7 +66,7 @@ impl<T: FromBytes + KnownLayout + Send> ShmMutex<T> {
             return Err(ShmError::TooSmall {
                 region: region.describe(),
                 len: region.payload_len() as u64,
-                what: "a shared mutex",
+                what: Content::Mutex,
                 need: size_of::<Slot<T>>() as u64,
             });
         }
@@ -114,33 +114,33 @@ impl<T: FromBytes + KnownLayout + Send> ShmMutex<T> {
         unsafe { &*self.region.payload_ptr().cast::<Slot<T>>() }
     }
 
-    fn take(&self, timeout: Option<Duration>) -> Result<Option<ShmGuard<'_, T>>> {
+    fn take(&self, timeout: Option<Duration>) -> Result<Option<ShmGuard<'_, T>>, LockError> {
         let slot = self.slot();
         // SAFETY: the mutex was initialised by the creator before publishing.
         let outcome = unsafe { slot.mutex.lock(timeout) };
-        let outcome = outcome.map_err(|e| ShmError::os("lock", &self.region.describe(), e))?;
+        let outcome = outcome.map_err(|error| LockError::Os { op: Op::Lock, region: self.region.describe(), error })?;
         let owner_died = match outcome {
             LockOutcome::Acquired => false,
             LockOutcome::OwnerDied => true,
             LockOutcome::Busy => return Ok(None),
-            LockOutcome::NotRecoverable => return Err(ShmError::NotRecoverable),
+            LockOutcome::NotRecoverable => return Err(LockError::NotRecoverable { region: self.region.describe() }),
         };
         Ok(Some(ShmGuard { mutex: self, owner_died, _not_send: PhantomData }))
     }
 
     /// Locks, waiting as long as it takes.
-    pub fn lock(&self) -> Result<ShmGuard<'_, T>> {
-        self.take(None)?.ok_or(ShmError::Timeout(Duration::MAX))
+    pub fn lock(&self) -> Result<ShmGuard<'_, T>, LockError> {
+        self.take(None)?.ok_or(LockError::Timeout(Duration::MAX))
     }
 
     /// Locks if no one holds the lock now.
-    pub fn try_lock(&self) -> Result<Option<ShmGuard<'_, T>>> {
+    pub fn try_lock(&self) -> Result<Option<ShmGuard<'_, T>>, LockError> {
         self.take(Some(Duration::ZERO))
     }
 
     /// Locks, waiting at most `timeout`.
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<ShmGuard<'_, T>> {
-        self.take(Some(timeout))?.ok_or(ShmError::Timeout(timeout))
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<ShmGuard<'_, T>, LockError> {
+        self.take(Some(timeout))?.ok_or(LockError::Timeout(timeout))
     }
 
     /// The region underneath.
@@ -154,7 +154,7 @@ impl<T: FromBytes + KnownLayout + Send> ShmMutex<T> {
 /// If [`previous_owner_died`](Self::previous_owner_died), the value may be
 /// half-updated: repair or reset it, then call
 /// [`make_consistent`](Self::make_consistent). Unlocking without doing so
-/// marks the mutex unusable for everyone ([`ShmError::NotRecoverable`]), as
+/// marks the mutex unusable for everyone ([`LockError::NotRecoverable`]), as
 /// POSIX prescribes.
 pub struct ShmGuard<'a, T: FromBytes + KnownLayout + Send> {
     mutex: &'a ShmMutex<T>,
@@ -170,11 +170,14 @@ impl<T: FromBytes + KnownLayout + Send> ShmGuard<'_, T> {
     }
 
     /// Declares the value consistent again after an owner's death.
-    pub fn make_consistent(&mut self) -> Result<()> {
+    pub fn make_consistent(&mut self) -> Result<(), LockError> {
         if self.owner_died {
             // SAFETY: this thread holds the mutex, taken with OwnerDied.
-            unsafe { self.mutex.slot().mutex.make_consistent() }
-                .map_err(|e| ShmError::os("recover", &self.mutex.region.describe(), e))?;
+            unsafe { self.mutex.slot().mutex.make_consistent() }.map_err(|error| LockError::Os {
+                op: Op::Recover,
+                region: self.mutex.region.describe(),
+                error,
+            })?;
             self.owner_died = false;
         }
         Ok(())

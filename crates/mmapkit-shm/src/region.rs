@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use mmapkit::{MapMut, MapOptions};
 use mmapkit_sys::{fd_passing, file, process, range_lock, shm};
 
-use crate::error::{Result, ShmError};
+use crate::error::{Content, Op, Result, ShmError};
 use crate::header::{self, HEADER_SIZE, Header};
 use crate::layout::Layout;
 
@@ -68,9 +68,10 @@ impl RegionOptions {
         self
     }
 
-    /// Leaves a created region's name in place when it is dropped.
-    pub fn keep(&mut self) -> &mut Self {
-        self.keep = true;
+    /// Whether a created region's name stays in place when it is dropped
+    /// (default: no, it is removed).
+    pub fn keep(&mut self, yes: bool) -> &mut Self {
+        self.keep = yes;
         self
     }
 }
@@ -79,14 +80,7 @@ impl RegionOptions {
 fn shm_name(name: &str) -> Result<String> {
     let bare = name.strip_prefix('/').unwrap_or(name);
     if bare.is_empty() || bare.contains('/') || bare.len() > 250 || bare == "." || bare == ".." {
-        return Err(ShmError::os(
-            "use",
-            name,
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a shared-memory name is 1 to 250 characters with no '/' after the first",
-            ),
-        ));
+        return Err(ShmError::BadName { name: name.to_owned() });
     }
     Ok(format!("/{bare}"))
 }
@@ -101,7 +95,10 @@ pub struct Region {
     map: MapMut,
     file: OwnedFd,
     origin: Origin,
-    remove_on_drop: bool,
+    /// Whether this handle created the region: only the creator removes it.
+    created: bool,
+    /// Whether the name stays when the creator's handle is dropped.
+    keep: bool,
     payload_len: usize,
 }
 
@@ -125,7 +122,7 @@ impl Region {
         let name = shm_name(name)?;
         let fd = shm::create(&name, options.mode).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => ShmError::Exists { region: format!("shared memory {name}") },
-            _ => ShmError::os("create", &format!("shared memory {name}"), e),
+            _ => ShmError::os(Op::Create, &format!("shared memory {name}"), e),
         })?;
         let origin = Origin::Named(name);
         Region::initialise(fd, origin, layout, payload_len, options, init, true)
@@ -136,7 +133,7 @@ impl Region {
     pub fn open_named(name: &str, layout: Layout, options: &RegionOptions) -> Result<Region> {
         let name = shm_name(name)?;
         let describe = format!("shared memory {name}");
-        let fd = shm::open(&name).map_err(|e| ShmError::os("open", &describe, e))?;
+        let fd = shm::open(&name).map_err(|e| ShmError::os(Op::Open, &describe, e))?;
         Region::attach(fd, Origin::Named(name), layout, options, true)
     }
 
@@ -152,7 +149,7 @@ impl Region {
         let file = OpenOptions::new().read(true).write(true).create_new(true).mode(options.mode).open(path);
         let file = file.map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => ShmError::Exists { region: format!("shared file {}", path.display()) },
-            _ => ShmError::os("create", &format!("shared file {}", path.display()), e),
+            _ => ShmError::os(Op::Create, &format!("shared file {}", path.display()), e),
         })?;
         Region::initialise(file.into(), Origin::File(path.to_path_buf()), layout, payload_len, options, init, true)
     }
@@ -161,7 +158,7 @@ impl Region {
     pub fn open_file(path: &Path, layout: Layout, options: &RegionOptions) -> Result<Region> {
         let describe = format!("shared file {}", path.display());
         let file =
-            OpenOptions::new().read(true).write(true).open(path).map_err(|e| ShmError::os("open", &describe, e))?;
+            OpenOptions::new().read(true).write(true).open(path).map_err(|e| ShmError::os(Op::Open, &describe, e))?;
         Region::attach(file.into(), Origin::File(path.to_path_buf()), layout, options, true)
     }
 
@@ -169,22 +166,23 @@ impl Region {
     /// it with [`send`](Self::send). It has no name to leak after a crash.
     pub fn create_memfd(layout: Layout, payload_len: usize, init: impl FnOnce(*mut u8)) -> Result<Region> {
         let len = (HEADER_SIZE + payload_len) as u64;
-        let fd = shm::anonymous("mmapkit-shm", len).map_err(|e| ShmError::os("create", "memfd region", e))?;
+        let fd = shm::anonymous("mmapkit-shm", len).map_err(|e| ShmError::os(Op::Create, "memfd region", e))?;
         Region::initialise(fd, Origin::Memfd, layout, payload_len, &RegionOptions::new(), init, false)
     }
 
     /// Sends this region's descriptor over a connected Unix socket (Unix only).
     #[cfg(unix)]
     pub fn send(&self, socket: &UnixStream) -> Result<()> {
-        fd_passing::send_fd(socket, self.file.as_fd()).map_err(|e| ShmError::os("send", &self.origin.describe(), e))
+        fd_passing::send_fd(socket, self.file.as_fd()).map_err(|e| ShmError::os(Op::Send, &self.origin.describe(), e))
     }
 
     /// Receives a memfd region sent with [`send`](Self::send), checks that it
     /// is sealed against shrinking and holds `layout`.
     #[cfg(unix)]
     pub fn receive(socket: &UnixStream, layout: Layout, options: &RegionOptions) -> Result<Region> {
-        let received = fd_passing::recv_fd(socket).map_err(|e| ShmError::os("receive", "memfd region", e))?;
-        let sealed = shm::cannot_shrink(received.as_fd()).map_err(|e| ShmError::os("check", "memfd region", e))?;
+        let received = fd_passing::recv_fd(socket).map_err(|e| ShmError::os(Op::Receive, "memfd region", e))?;
+        let sealed =
+            shm::cannot_shrink(received.as_fd()).map_err(|e| ShmError::os(Op::CheckSeals, "memfd region", e))?;
         // Where the OS can seal (Linux, FreeBSD), an unsealed one is refused;
         // where it cannot (macOS), it is mapped under the fault guard, which
         // turns a truncation by the sender into errors.
@@ -192,7 +190,7 @@ impl Region {
             return Err(ShmError::NotSealed { region: "memfd region".to_owned() });
         }
         // A description of our own, so locks taken on it are this process's.
-        let own = range_lock::reopen(received.as_fd()).map_err(|e| ShmError::os("reopen", "memfd region", e))?;
+        let own = range_lock::reopen(received.as_fd()).map_err(|e| ShmError::os(Op::Reopen, "memfd region", e))?;
         Region::attach(own, Origin::Memfd, layout, options, !sealed)
     }
 
@@ -205,7 +203,7 @@ impl Region {
         }
         // SAFETY: the map's bytes are never handed out as slices: the region gives raw pointers, and the typed views
         // on it state their contracts.
-        unsafe { options.map_mut(fd) }.map_err(|e| ShmError::os("map", &origin.describe(), e.into()))
+        unsafe { options.map_mut(fd) }.map_err(|e| ShmError::os(Op::Map, &origin.describe(), e.into()))
     }
 
     fn initialise(
@@ -221,14 +219,15 @@ impl Region {
         let len = (HEADER_SIZE + payload_len) as u64;
         // From here on a failure must not leave the name behind.
         let mut region = Region {
-            map: MapMut::anon(0).map_err(|e| ShmError::os("map", &describe, e.into()))?,
+            map: MapMut::anon(0).map_err(|e| ShmError::os(Op::Map, &describe, e.into()))?,
             file: fd,
             origin,
-            remove_on_drop: !options.keep,
+            created: true,
+            keep: options.keep,
             payload_len,
         };
         if !matches!(region.origin, Origin::Memfd) {
-            file::set_len(region.file.as_fd(), len).map_err(|e| ShmError::os("size", &describe, e))?;
+            file::set_len(region.file.as_fd(), len).map_err(|e| ShmError::os(Op::Resize, &describe, e))?;
         }
         region.map = Region::map(&region.file, len, &region.origin, guarded)?;
         let header = region.header_ptr();
@@ -242,7 +241,7 @@ impl Region {
 
     fn attach(fd: OwnedFd, origin: Origin, layout: Layout, options: &RegionOptions, guarded: bool) -> Result<Region> {
         let describe = origin.describe();
-        let status = file::file_status(fd.as_fd()).map_err(|e| ShmError::os("inspect", &describe, e))?;
+        let status = file::file_status(fd.as_fd()).map_err(|e| ShmError::os(Op::Inspect, &describe, e))?;
         let us = process::effective_uid();
         if status.owner != us && us != 0 {
             return Err(ShmError::WrongOwner { region: describe, owner: status.owner, us });
@@ -256,15 +255,15 @@ impl Region {
                 return Err(ShmError::TooSmall {
                     region: describe,
                     len,
-                    what: "a region header",
+                    what: Content::Header,
                     need: HEADER_SIZE as u64,
                 });
             }
             std::thread::sleep(Duration::from_millis(1));
-            len = file::file_status(fd.as_fd()).map_err(|e| ShmError::os("inspect", &describe, e))?.len;
+            len = file::file_status(fd.as_fd()).map_err(|e| ShmError::os(Op::Inspect, &describe, e))?.len;
         }
         let map = Region::map(&fd, len, &origin, guarded)?;
-        let mut region = Region { map, file: fd, origin, remove_on_drop: false, payload_len: 0 };
+        let mut region = Region { map, file: fd, origin, created: false, keep: true, payload_len: 0 };
         let remaining = options.timeout.saturating_sub(start.elapsed());
         // SAFETY: the mapping is at least HEADER_SIZE bytes and lives in `region`.
         let snapshot = unsafe { header::wait_ready(region.header_ptr(), &describe, layout, len, remaining) }?;
@@ -284,7 +283,7 @@ impl Region {
     pub fn populate(&self, len: usize) -> Result<()> {
         self.map
             .advise_range(mmapkit::Advice::PopulateWrite, HEADER_SIZE, len.min(self.payload_len))
-            .map_err(|e| ShmError::os("populate", &self.describe(), e.into()))
+            .map_err(|e| ShmError::os(Op::Populate, &self.describe(), e.into()))
     }
 
     /// The first payload byte (aligned to 128 bytes).
@@ -314,15 +313,17 @@ impl Region {
         unsafe { header::read(self.header_ptr()) }.creator_pid
     }
 
-    /// Keeps the region's name when this handle is dropped.
-    pub fn keep(&mut self) {
-        self.remove_on_drop = false;
+    /// Whether the region's name stays in place when this handle is dropped
+    /// (at first, as the [`RegionOptions::keep`] it was created with said).
+    /// Only the handle that created the region ever removes it.
+    pub fn keep(&mut self, yes: bool) {
+        self.keep = yes;
     }
 }
 
 impl Drop for Region {
     fn drop(&mut self) {
-        if !self.remove_on_drop {
+        if !self.created || self.keep {
             return;
         }
         match &self.origin {

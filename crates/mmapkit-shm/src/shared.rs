@@ -9,7 +9,7 @@ use std::path::Path;
 
 use zerocopy::{FromBytes, KnownLayout};
 
-use crate::error::{Result, ShmError};
+use crate::error::{Content, Result, ShmError};
 use crate::layout::Layout;
 use crate::region::{Region, RegionOptions};
 
@@ -38,7 +38,7 @@ fn check_fits<T>(region: Region) -> Result<Region> {
         return Err(ShmError::TooSmall {
             region: region.describe(),
             len: region.payload_len() as u64,
-            what: "the shared value",
+            what: Content::Value,
             need: size_of::<T>() as u64,
         });
     }

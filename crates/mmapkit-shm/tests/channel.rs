@@ -11,7 +11,9 @@ use std::os::unix::fs::FileExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mmapkit_shm::{ChannelOptions, EarlyWake, Receiver, RegionOptions, Sender, ShmError, Wait};
+use mmapkit_shm::{
+    ChannelOptions, EarlyWake, Receiver, RecvError, RegionOptions, Role, SendError, Sender, ShmError, Wait,
+};
 use proptest::prelude::*;
 
 /// Message `seq`: a length from 0 to 1000 and bytes that depend on both.
@@ -48,7 +50,7 @@ fn messages_arrive_in_order_across_many_wraps() {
         let got = rx.try_recv().unwrap();
         assert_eq!(&*got, &expected[..], "message {seq}");
     }
-    assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
 }
 
 #[test]
@@ -66,7 +68,7 @@ fn zero_copy_reservations_commit_or_vanish() {
     slot.copy_from_slice(b"second");
     slot.commit();
     assert_eq!(&*rx.recv().unwrap(), b"second");
-    assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
 }
 
 /// Every way of waiting gives up after the timeout (never before it), with
@@ -85,19 +87,19 @@ fn timeouts_hold_for_every_way_of_waiting() {
         let start = Instant::now();
         let err = rx.recv_timeout(Some(timeout)).map(|m| m.len()).unwrap_err();
         let waited = start.elapsed();
-        assert!(matches!(err, ShmError::Timeout(t) if t == timeout), "{wait:?}: {err}");
+        assert!(matches!(err, RecvError::Timeout(t) if t == timeout), "{wait:?}: {err}");
         assert!(waited >= timeout && waited < Duration::from_secs(5), "{wait:?}: gave up after {waited:?}");
         while tx.try_send(&[1u8; 1000]).is_ok() {}
         let start = Instant::now();
         let err = tx.send_timeout(&[1u8; 1000], Some(timeout)).unwrap_err();
         let waited = start.elapsed();
-        assert!(matches!(err, ShmError::Timeout(t) if t == timeout), "{wait:?}: {err}");
+        assert!(matches!(err, SendError::Timeout(t) if t == timeout), "{wait:?}: {err}");
         assert!(waited >= timeout && waited < Duration::from_secs(5), "{wait:?}: gave up after {waited:?}");
         // A timeout too long for the clock is no deadline, not a panic: the
         // wait ends when the peer is found gone.
         drop(rx);
         let err = tx.send_timeout(&[1u8; 1000], Some(Duration::MAX)).unwrap_err();
-        assert!(matches!(err, ShmError::PeerGone { .. }), "{wait:?}: {err}");
+        assert!(matches!(err, SendError::PeerGone { .. }), "{wait:?}: {err}");
     }
 }
 
@@ -109,26 +111,26 @@ fn limits_full_empty_and_short_buffers_are_errors() {
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut rx = unsafe { Receiver::open_named(&name, &small(4096)) }.unwrap();
     let err = tx.send(&vec![0u8; 2041]).unwrap_err();
-    assert!(matches!(err, ShmError::MessageTooLarge { len: 2041, max: 2040 }), "{err}");
-    assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
+    assert!(matches!(err, SendError::MessageTooLarge { len: 2041, max: 2040 }), "{err}");
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
     let mut sent = 0;
     while tx.try_send(&[7u8; 1000]).is_ok() {
         sent += 1;
     }
     assert_eq!(sent, 4, "four 1008-byte records fit in 4096 bytes");
-    assert!(matches!(tx.try_send(&[7u8; 1000]), Err(ShmError::Full)));
+    assert!(matches!(tx.try_send(&[7u8; 1000]), Err(SendError::Full)));
     let err = tx.send_timeout(&[7u8; 1000], Some(Duration::from_millis(50))).unwrap_err();
-    assert!(matches!(err, ShmError::Timeout(_)), "{err}");
+    assert!(matches!(err, SendError::Timeout(_)), "{err}");
 
     let mut buf = [0u8; 10];
     let err = rx.recv_into(&mut buf, None).unwrap_err();
-    assert!(matches!(err, ShmError::BufferTooSmall { need: 1000, have: 10 }), "{err}");
+    assert!(matches!(err, RecvError::BufferTooSmall { need: 1000, have: 10 }), "{err}");
     let mut buf = vec![0u8; 2000];
     assert_eq!(rx.recv_into(&mut buf, None).unwrap(), 1000, "the message stayed queued");
 
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let err = unsafe { Sender::open_named(&name, &small(4096)) }.unwrap_err();
-    assert!(matches!(err, ShmError::EndTaken { role: "sender", .. }), "{err}");
+    assert!(matches!(err, ShmError::EndTaken { role: Role::Sender, .. }), "{err}");
 }
 
 #[test]
@@ -142,7 +144,7 @@ fn a_closed_sender_is_reported_after_its_messages() {
     drop(tx);
     assert_eq!(&*rx.recv().unwrap(), b"last words");
     let err = rx.recv_timeout(Some(Duration::from_secs(5))).unwrap_err();
-    assert!(matches!(err, ShmError::PeerGone { peer: "sender", .. }), "{err}");
+    assert!(matches!(err, RecvError::PeerGone { peer: Role::Sender, .. }), "{err}");
 }
 
 const MILLION: u64 = 1_000_000;
@@ -162,7 +164,7 @@ fn a_message_committed_before_a_lost_tail_store_is_delivered_and_never_overwritt
     drop(tx);
     assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"first");
     assert_eq!(&*rx.recv_timeout(Some(Duration::from_secs(5))).unwrap(), b"second", "found by the last look");
-    assert!(matches!(rx.recv_timeout(Some(Duration::from_secs(5))), Err(ShmError::PeerGone { .. })));
+    assert!(matches!(rx.recv_timeout(Some(Duration::from_secs(5))), Err(RecvError::PeerGone { .. })));
 
     // try_recv's last look finds it too.
     let name = unique("lost-tail-try");
@@ -174,7 +176,7 @@ fn a_message_committed_before_a_lost_tail_store_is_delivered_and_never_overwritt
     lose_last_tail_store(&name, b"only".len());
     drop(tx);
     assert_eq!(&*rx.try_recv().unwrap(), b"only");
-    assert!(matches!(rx.try_recv(), Err(ShmError::PeerGone { .. })));
+    assert!(matches!(rx.try_recv(), Err(RecvError::PeerGone { .. })));
 
     // A sender that attaches after such a death writes after the message, not
     // over it, whether the receiver took the message before or not.
@@ -248,7 +250,7 @@ fn a_blocking_receiver_sleeps_while_a_dead_senders_message_waits_for_the_last_lo
 fn positions_at(at: u64, tail: u64, stranded: bool, options: &ChannelOptions) -> String {
     let name = unique("top");
     let mut kept = options.clone();
-    kept.region(RegionOptions::new().keep().clone());
+    kept.region(RegionOptions::new().keep(true).clone());
     // SAFETY: every end of these channels is this crate's, following its protocol.
     drop(unsafe { Receiver::create_named(&name, &kept) }.unwrap());
     let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
@@ -277,7 +279,7 @@ impl Drop for RemoveOnDrop {
 fn take_any(rx: &mut Receiver) {
     match rx.try_recv() {
         Ok(message) => assert!(message.len() <= 2040),
-        Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
+        Err(RecvError::Empty) | Err(RecvError::Corrupt { .. }) | Err(RecvError::PeerGone { .. }) => {}
         Err(other) => panic!("unexpected error {other}"),
     }
 }
@@ -302,7 +304,7 @@ fn positions_near_the_top_of_u64_give_errors_never_an_overflow() {
         for many in [false, true] {
             let mut options = small(4096);
             if many {
-                options.many();
+                options.many(true);
             }
             let name = positions_at(at, tail, stranded, &options);
             let _remove = RemoveOnDrop(name.clone());
@@ -318,7 +320,7 @@ fn positions_near_the_top_of_u64_give_errors_never_an_overflow() {
                     tx = unsafe { Sender::open_named(&name, &options) }.unwrap();
                 }
                 match tx.try_send(&[7u8; 100]) {
-                    Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) => {}
+                    Ok(()) | Err(SendError::Full) | Err(SendError::Corrupt { .. }) => {}
                     Err(other) => panic!("unexpected error {other}"),
                 }
             }
@@ -408,7 +410,7 @@ fn reservations_notify_a_sleeping_receiver(tag: &str, many: bool, early: EarlyWa
     // check) would leave a moment with no sleeper counted.
     options.wait(Wait::Block).peer_check(Duration::from_secs(60)).early_wake(early);
     if many {
-        options.many();
+        options.many(true);
     }
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let mut tx = unsafe { Sender::create_named(&name, &options) }.unwrap();
@@ -473,7 +475,7 @@ fn positions_a_peer_misaligned_never_crash_an_end_that_attaches() {
     // debug build checks every such access and would panic).
     let name = unique("misaligned");
     let mut kept = small(4096);
-    kept.region(RegionOptions::new().keep().clone());
+    kept.region(RegionOptions::new().keep(true).clone());
     // SAFETY: every end of these channels is this crate's, following its protocol.
     let rx = unsafe { Receiver::create_named(&name, &kept) }.unwrap();
     // SAFETY: every end of these channels is this crate's, following its protocol.
@@ -491,7 +493,7 @@ fn positions_a_peer_misaligned_never_crash_an_end_that_attaches() {
     for _ in 0..3 {
         let _ = tx.try_send(b"after");
         match rx.try_recv() {
-            Ok(_) | Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) => {}
+            Ok(_) | Err(RecvError::Empty) | Err(RecvError::Corrupt { .. }) => {}
             Err(other) => panic!("unexpected error {other}"),
         }
     }
@@ -519,7 +521,7 @@ fn a_million_messages_cross_processes_in_order_none_lost() {
             assert_eq!(&buf[..n], &expected[..], "message {seq} ({wait})");
         }
         let err = rx.recv_timeout(Some(Duration::from_secs(10))).unwrap_err();
-        assert!(matches!(err, ShmError::PeerGone { .. }), "nothing after the millionth: {err}");
+        assert!(matches!(err, RecvError::PeerGone { .. }), "nothing after the millionth: {err}");
         assert!(producer.wait().unwrap().success());
         eprintln!("{MILLION} messages ({wait}) in {:?}", start.elapsed());
     }
@@ -554,7 +556,7 @@ fn a_sender_killed_mid_message_is_peer_gone_and_the_half_message_never_arrives()
     }
     let start = Instant::now();
     let err = rx.recv_timeout(Some(Duration::from_secs(10))).unwrap_err();
-    assert!(matches!(err, ShmError::PeerGone { peer: "sender", .. }), "{err}");
+    assert!(matches!(err, RecvError::PeerGone { peer: Role::Sender, .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(1), "noticed after {:?}", start.elapsed());
 }
 
@@ -583,7 +585,7 @@ fn a_receiver_killed_while_the_sender_waits_is_peer_gone() {
     receiver.wait().unwrap();
     let start = Instant::now();
     let err = tx.send_timeout(&[1u8; 1000], Some(Duration::from_secs(10))).unwrap_err();
-    assert!(matches!(err, ShmError::PeerGone { peer: "receiver", .. }), "{err}");
+    assert!(matches!(err, SendError::PeerGone { peer: Role::Receiver, .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(1), "noticed after {:?}", start.elapsed());
 }
 
@@ -668,7 +670,7 @@ fn a_receiver_blocked_with_no_deadline_learns_its_sender_was_killed() {
     let (taken, last) = outcome;
     assert_eq!(taken, (0..3).map(message).collect::<Vec<_>>());
     let err = last.unwrap_err();
-    assert!(matches!(err, ShmError::PeerGone { peer: "sender", .. }), "{err}");
+    assert!(matches!(err, RecvError::PeerGone { peer: Role::Sender, .. }), "{err}");
     assert!(after < Duration::from_secs(1), "noticed {after:?} after the kill");
 }
 
@@ -683,7 +685,7 @@ fn a_sender_blocked_with_no_deadline_learns_its_receiver_was_killed() {
     while tx.try_send(&[1u8; 1000]).is_ok() {}
     let (last, after) = ends_after_kill(move || tx.send(&[1u8; 1000]), &mut receiver);
     let err = last.unwrap_err();
-    assert!(matches!(err, ShmError::PeerGone { peer: "receiver", .. }), "{err}");
+    assert!(matches!(err, SendError::PeerGone { peer: Role::Receiver, .. }), "{err}");
     assert!(after < Duration::from_secs(1), "noticed {after:?} after the kill");
 }
 
@@ -721,14 +723,14 @@ proptest! {
         for _ in 0..100 {
             match rx.try_recv() {
                 Ok(message) => prop_assert!(message.len() <= 2040),
-                Err(ShmError::Empty) => break,
-                Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => break,
+                Err(RecvError::Empty) => break,
+                Err(RecvError::Corrupt { .. }) | Err(RecvError::PeerGone { .. }) => break,
                 Err(other) => prop_assert!(false, "unexpected error {other}"),
             }
         }
         for _ in 0..10 {
             match tx.try_send(b"after") {
-                Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
+                Ok(()) | Err(SendError::Full) | Err(SendError::Corrupt { .. }) | Err(SendError::PeerGone { .. }) => {}
                 Err(other) => prop_assert!(false, "unexpected error {other}"),
             }
         }
@@ -739,12 +741,15 @@ proptest! {
         if let Ok(mut again) = unsafe { Sender::open_named(&name, &small(4096)) } {
             for _ in 0..10 {
                 match again.try_send(b"again") {
-                    Ok(()) | Err(ShmError::Full) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
+                    Ok(())
+                    | Err(SendError::Full)
+                    | Err(SendError::Corrupt { .. })
+                    | Err(SendError::PeerGone { .. }) => {}
                     Err(other) => prop_assert!(false, "unexpected error {other}"),
                 }
                 match rx.try_recv() {
                     Ok(message) => prop_assert!(message.len() <= 2040),
-                    Err(ShmError::Empty) | Err(ShmError::Corrupt { .. }) | Err(ShmError::PeerGone { .. }) => {}
+                    Err(RecvError::Empty) | Err(RecvError::Corrupt { .. }) | Err(RecvError::PeerGone { .. }) => {}
                     Err(other) => prop_assert!(false, "unexpected error {other}"),
                 }
             }

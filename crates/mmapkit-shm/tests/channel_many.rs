@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mmapkit_shm::{ChannelOptions, Receiver, Sender, ShmError, Wait};
+use mmapkit_shm::{ChannelOptions, Receiver, RecvError, Role, SendError, Sender, ShmError, Wait};
 
 fn many() -> ChannelOptions {
     let mut options = ChannelOptions::new();
-    options.many().capacity(64 * 1024);
+    options.many(true).capacity(64 * 1024);
     options
 }
 
@@ -93,7 +93,7 @@ fn two_senders_two_receivers_in_threads() {
                     loop {
                         match rx.recv_timeout(Some(Duration::from_secs(20))) {
                             Ok(m) => got.push(check(&m)),
-                            Err(ShmError::PeerGone { .. }) => break got,
+                            Err(RecvError::PeerGone { .. }) => break got,
                             Err(e) => panic!("{e}"),
                         }
                     }
@@ -192,7 +192,7 @@ fn child_receive_until_gone() {
                 log.extend_from_slice(&from.to_le_bytes());
                 log.extend_from_slice(&seq.to_le_bytes());
             }
-            Err(ShmError::PeerGone { .. }) => break,
+            Err(RecvError::PeerGone { .. }) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -218,7 +218,7 @@ fn a_sender_killed_holding_the_lock_does_not_block_the_others() {
         let m = rx.recv_timeout(Some(Duration::from_secs(5))).unwrap();
         assert_eq!(check(&m), (7, seq));
     }
-    assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn a_message_committed_by_a_sender_that_died_before_publishing_it_is_kept() {
             let m = rx.recv_timeout(Some(Duration::from_secs(5))).unwrap();
             assert_eq!(check(&m), (1, seq), "taken first: {taken_first}");
         }
-        assert!(matches!(rx.try_recv(), Err(ShmError::Empty)));
+        assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
     }
 }
 
@@ -280,7 +280,7 @@ fn a_receiver_blocked_with_no_deadline_learns_when_the_last_sender_is_killed() {
     let killed = Instant::now();
     let (outcome, at) = result.recv_timeout(Duration::from_secs(10)).expect("the receiver never woke");
     let err = outcome.unwrap_err();
-    assert!(matches!(err, ShmError::PeerGone { peer: "sender", .. }), "{err}");
+    assert!(matches!(err, RecvError::PeerGone { peer: Role::Sender, .. }), "{err}");
     let after = at.saturating_duration_since(killed);
     assert!(after < Duration::from_secs(1), "noticed {after:?} after the last kill");
 }
@@ -345,10 +345,10 @@ fn an_end_holding_its_side_lock_does_not_stall_the_others_past_their_timeouts() 
         let mut rx = unsafe { Receiver::open_named(&name, &many()) }.unwrap();
         let start = std::time::Instant::now();
         let err = rx.recv_timeout(Some(Duration::from_millis(200))).unwrap_err();
-        assert!(matches!(err, ShmError::Timeout(_)), "{err}");
+        assert!(matches!(err, RecvError::Timeout(_)), "{err}");
         let err = tx.send_timeout(b"x", Some(Duration::from_millis(200))).unwrap_err();
-        assert!(matches!(err, ShmError::Timeout(_)), "{err}");
-        assert!(matches!(tx.try_send(b"x"), Err(ShmError::Full)));
+        assert!(matches!(err, SendError::Timeout(_)), "{err}");
+        assert!(matches!(tx.try_send(b"x"), Err(SendError::Full)));
         assert!(start.elapsed() < Duration::from_secs(5));
         done.wait();
     });

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mmapkit_shm::{Event, RegionOptions, Shared, ShmError, ShmMutex};
+use mmapkit_shm::{Event, LockError, RegionOptions, Shared, ShmMutex};
 use zerocopy::{FromBytes, KnownLayout};
 
 #[derive(FromBytes, KnownLayout, Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +109,8 @@ fn not_repairing_makes_the_mutex_unusable_for_everyone() {
     assert!(account.previous_owner_died());
     drop(account); // without make_consistent
     let err = mutex.lock().unwrap_err();
-    assert!(matches!(err, ShmError::NotRecoverable), "{err}");
-    assert!(matches!(mutex.try_lock(), Err(ShmError::NotRecoverable)));
+    assert!(matches!(err, LockError::NotRecoverable { .. }), "{err}");
+    assert!(matches!(mutex.try_lock(), Err(LockError::NotRecoverable { .. })));
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn try_lock_and_timeouts_while_another_process_holds_it() {
     assert!(mutex.try_lock().unwrap().is_none(), "held by the child");
     let start = Instant::now();
     let err = mutex.lock_timeout(Duration::from_millis(200)).unwrap_err();
-    assert!(matches!(err, ShmError::Timeout(_)), "{err}");
+    assert!(matches!(err, LockError::Timeout(_)), "{err}");
     assert!(start.elapsed() >= Duration::from_millis(190));
     holder.kill().unwrap();
     holder.wait().unwrap();

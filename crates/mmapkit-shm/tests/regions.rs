@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mmapkit_shm::{Event, Layout, Region, RegionOptions, Shared, ShmError};
+use mmapkit_shm::{Event, Layout, Op, Region, RegionOptions, Shared, ShmError};
 use proptest::prelude::*;
 use zerocopy::{FromBytes, KnownLayout};
 
@@ -67,10 +67,10 @@ fn named_regions_are_owner_only_exclusive_and_removed_on_drop() {
 
     let mut kept =
         // SAFETY: the tests touch State only through its atomics and event.
-        unsafe { Shared::<State>::create_named(&name, "State v1", RegionOptions::new().mode(0o640).keep(), |_| {}) }
+        unsafe { Shared::<State>::create_named(&name, "State v1", RegionOptions::new().mode(0o640).keep(true), |_| {}) }
             .unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
-    kept.region_mut().keep();
+    kept.region_mut().keep(true);
     drop(kept);
     assert!(std::path::Path::new(&path).exists(), "a kept region stays");
     mmapkit_sys::shm::unlink(&format!("/{name}")).unwrap();
@@ -99,9 +99,10 @@ fn the_wrong_type_or_a_missing_region_is_a_clear_error() {
 
     // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_named(&unique("missing"), "State v1", &opts) }.unwrap_err();
-    assert!(matches!(err, ShmError::Os { action: "open", .. }), "{err}");
+    assert!(matches!(err, ShmError::Os { op: Op::Open, .. }), "{err}");
     // SAFETY: the tests touch State only through its atomics and event.
     let err = unsafe { Shared::<State>::open_named("a/b", "State v1", &opts) }.unwrap_err();
+    assert!(matches!(err, ShmError::BadName { .. }), "{err}");
     assert!(err.to_string().contains("no '/'"), "{err}");
 }
 
@@ -118,7 +119,7 @@ fn a_bad_magic_version_or_length_is_refused() {
     let path = dir.path().join("region");
     // SAFETY: the tests touch State only through its atomics and event.
     let mut region = unsafe { Shared::<State>::create_file(&path, "State v1", &opts, |_| {}) }.unwrap();
-    region.region_mut().keep();
+    region.region_mut().keep(true);
 
     scribble(&path, 8, &99u32.to_ne_bytes()); // version
     // SAFETY: the tests touch State only through its atomics and event.
@@ -151,7 +152,7 @@ proptest! {
         let opts = RegionOptions::new();
         // SAFETY: the tests touch State only through its atomics and event.
         let mut region = unsafe { Shared::<State>::create_file(&path, "State v1", &opts, |_| {}) }.unwrap();
-        region.region_mut().keep();
+        region.region_mut().keep(true);
         scribble(&path, offset, &bytes);
         let mut quick = RegionOptions::new();
         quick.timeout(Duration::from_millis(50));
@@ -194,7 +195,7 @@ fn child_open_and_read() {
         // SAFETY: the tests touch State only through its atomics and event.
         match unsafe { Shared::<State>::open_named(&name, "State v1", &RegionOptions::new()) } {
             Ok(shared) => break shared,
-            Err(ShmError::Os { action: "open", .. }) if start.elapsed() < Duration::from_secs(10) => {
+            Err(ShmError::Os { op: Op::Open, .. }) if start.elapsed() < Duration::from_secs(10) => {
                 std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) => panic!("{e}"),
@@ -248,7 +249,7 @@ fn two_processes_racing_to_create_get_one_region() {
 fn child_create_or_open() {
     let name = std::env::var("MMAPKIT_SHM_NAME").unwrap();
     let mut opts = RegionOptions::new();
-    opts.keep();
+    opts.keep(true);
     // SAFETY: the tests touch State only through its atomics and event.
     match unsafe { Shared::<State>::create_named(&name, "State v1", &opts, |s| s.value.store(9, Ordering::SeqCst)) } {
         Ok(shared) => {

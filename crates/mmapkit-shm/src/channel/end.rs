@@ -6,12 +6,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use super::failure::Failure;
 use super::kind::Kind;
 use super::options::{ChannelOptions, EarlyWake, Wait};
 use super::peer::{self, PeerSeen};
 use super::ring::{END_ATTACHED, END_CLOSED, LOCKS_OFFSET, Locks, RING_HEADER_SIZE, RingHeader};
 use super::watch;
-use crate::error::{Result, ShmError};
+use crate::error::{Op, Result, ShmError};
 use crate::layout::Layout;
 use crate::region::Region;
 use crate::role::Role;
@@ -85,9 +86,10 @@ impl End {
             return Err(corrupt(format!("a ring capacity of {capacity} bytes does not fit the region")));
         }
         let mine = if role == Role::Sender { &header.sender_state } else { &header.receiver_state };
-        let claimed = peer::claim(region.file(), role, options.kind).map_err(|e| ShmError::os("lock", &describe, e))?;
+        let claimed =
+            peer::claim(region.file(), role, options.kind).map_err(|e| ShmError::os(Op::ClaimEnd, &describe, e))?;
         if !claimed {
-            return Err(ShmError::EndTaken { region: describe, role: role.name() });
+            return Err(ShmError::EndTaken { region: describe, role });
         }
         if options.populate {
             // A hint: a kernel without MADV_POPULATE_WRITE maps pages as they are reached instead.
@@ -131,8 +133,8 @@ impl End {
     }
 
     /// The error for values in the ring that the protocol never writes.
-    pub(super) fn corrupt(&self, what: String) -> ShmError {
-        ShmError::Corrupt { region: self.region.describe(), what }
+    pub(super) fn corrupt(&self, what: String) -> Failure {
+        Failure::Corrupt { region: self.region.describe(), what }
     }
 
     fn peer_state(&self) -> &AtomicU32 {
@@ -144,19 +146,19 @@ impl End {
 
     /// Whether the other end closed, or attached and then died (for a
     /// many-to-many channel: whether every end of the other kind is gone).
-    pub(super) fn peer_gone(&self) -> Result<bool> {
+    pub(super) fn peer_gone(&self) -> Result<bool, Failure> {
         let peer = self.role.other();
         match peer::look_at_peer(self.region.file(), self.peer_state(), peer, self.kind) {
             Ok(PeerSeen::Here) => Ok(false),
             Ok(PeerSeen::Gone) => Ok(true),
-            Ok(PeerSeen::BadState(word)) => Err(self.corrupt(format!("the {} state word holds {word}", peer.name()))),
-            Err(e) => Err(ShmError::os("check", &self.region.describe(), e)),
+            Ok(PeerSeen::BadState(word)) => Err(self.corrupt(format!("the {peer} state word holds {word}"))),
+            Err(e) => Err(Failure::os(Op::CheckPeer, self.region.describe(), e)),
         }
     }
 
     /// The error for an operation that found the other end gone.
-    pub(super) fn gone(&self) -> ShmError {
-        ShmError::PeerGone { region: self.region.describe(), peer: self.role.other().name() }
+    pub(super) fn gone(&self) -> Failure {
+        Failure::PeerGone { region: self.region.describe(), peer: self.role.other() }
     }
 }
 

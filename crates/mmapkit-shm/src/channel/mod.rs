@@ -39,6 +39,7 @@ mod watch;
 mod clock;
 mod constructors;
 mod end;
+mod failure;
 mod side_lock;
 mod wait;
 

@@ -64,7 +64,7 @@ impl ChannelOptions {
     /// outruns its receiver sleeps each time the ring is full, and for small
     /// messages no more than that, since a ring is fastest while it stays in
     /// the CPUs' caches. The measured effect of ring sizes is in
-    /// docs/performance.md.
+    /// docs/performance.md, "Ring sizes".
     pub fn capacity(&mut self, bytes: usize) -> &mut Self {
         self.capacity = bytes.max(4096).next_power_of_two();
         self
@@ -84,9 +84,9 @@ impl ChannelOptions {
     /// (the watch looks at most once a millisecond).
     ///
     /// The watch is there so that a sleeping end needs no timer: its futex
-    /// wait has no timeout (docs/performance.md has what that saves). A
-    /// waiting end falls back to timed looks of its own in a child made by
-    /// `fork` and if the watch thread cannot start.
+    /// wait has no timeout (docs/performance.md, "The peer watch", has what
+    /// that saves). A waiting end falls back to timed looks of its own in a
+    /// child made by `fork` and if the watch thread cannot start.
     ///
     /// The first end that uses the watch starts its thread and registers a
     /// `pthread_atfork` handler, both for the life of the process. Applies to
@@ -96,11 +96,12 @@ impl ChannelOptions {
         self
     }
 
-    /// Any number of senders and receivers (up to 64 of each) instead of one
-    /// of each. Both ends must be made with it: the two kinds of channel have
-    /// different layouts and refuse each other.
-    pub fn many(&mut self) -> &mut Self {
-        self.kind = Kind::ManyToMany;
+    /// Whether the channel takes any number of senders and receivers (up to
+    /// 64 of each) instead of one of each (default: one of each). Both ends
+    /// must be made with the same: the two kinds of channel have different
+    /// layouts and refuse each other.
+    pub fn many(&mut self, yes: bool) -> &mut Self {
+        self.kind = if yes { Kind::ManyToMany } else { Kind::OneToOne };
         self
     }
 

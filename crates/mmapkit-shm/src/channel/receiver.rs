@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use super::constructors::constructors;
 use super::end::End;
+use super::failure::Failure;
 use super::kind::Kind;
 use super::ring::{KIND_PADDING, Peek, RECORD_HEADER, check_record, peek_record, poll_record, record_size};
 use super::side_lock::SideLock;
-use crate::error::{Result, ShmError};
+use crate::error::{RecvError, Result};
 use crate::role::Role;
 
 /// The receiving end.
@@ -46,7 +47,7 @@ impl Receiver {
         Receiver { end, head: Cell::new(head), tail_seen: Cell::new(head) }
     }
 
-    fn next(&self) -> Result<Option<Found>> {
+    fn next(&self) -> Result<Option<Found>, Failure> {
         next_message(&self.end, &self.head)
     }
 
@@ -67,7 +68,7 @@ impl Receiver {
     /// which finds an ordinary message or nothing; the full look handles the
     /// rest.
     #[inline(always)]
-    fn attempt(&self) -> Result<Option<(Found, bool)>> {
+    fn attempt(&self) -> Result<Option<(Found, bool)>, Failure> {
         if self.end.kind == Kind::OneToOne
             && let Some(decided) = self.quick_look()
         {
@@ -134,7 +135,7 @@ impl Receiver {
     /// found. A lock another receiver holds counts as "nothing yet", so waits
     /// keep their timeouts whatever other receivers do.
     #[inline(never)]
-    fn full_attempt(&self) -> Result<Option<(Found, bool)>> {
+    fn full_attempt(&self) -> Result<Option<(Found, bool)>, Failure> {
         let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
             SideLock::Busy => return Ok(None),
             SideLock::Held { .. } => true,
@@ -151,22 +152,22 @@ impl Receiver {
     }
 
     /// The next message, if one is waiting.
-    pub fn try_recv(&mut self) -> Result<Message<'_>> {
+    pub fn try_recv(&mut self) -> Result<Message<'_>, RecvError> {
         if let Some((found, locked)) = self.attempt()? {
             return Ok(self.message(found, locked));
         }
         if !self.end.peer_gone()? {
-            return Err(ShmError::Empty);
+            return Err(RecvError::Empty);
         }
         match self.full_attempt()? {
             Some((found, locked)) => Ok(self.message(found, locked)),
-            None => Err(self.end.gone()),
+            None => Err(self.end.gone().into()),
         }
     }
 
     /// The next message, waiting at most `timeout` (`None`: as long as it takes).
     #[inline(always)]
-    pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>> {
+    pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Message<'_>, RecvError> {
         let (found, locked) = self.end.wait_for(
             &self.end.ring().data_ready,
             timeout,
@@ -179,18 +180,18 @@ impl Receiver {
     }
 
     /// The next message, waiting as long as it takes.
-    pub fn recv(&mut self) -> Result<Message<'_>> {
+    pub fn recv(&mut self) -> Result<Message<'_>, RecvError> {
         self.recv_timeout(None)
     }
 
     /// Copies the next message into `buf` and returns its length; a buffer too
     /// short is an error and the message stays queued.
-    pub fn recv_into(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize> {
+    pub fn recv_into(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize, RecvError> {
         let message = self.recv_timeout(timeout)?;
         if message.len() > buf.len() {
             let need = message.len();
             message.keep();
-            return Err(ShmError::BufferTooSmall { need, have: buf.len() });
+            return Err(RecvError::BufferTooSmall { need, have: buf.len() });
         }
         buf[..message.len()].copy_from_slice(&message);
         Ok(message.len())
@@ -199,7 +200,7 @@ impl Receiver {
 
 /// The next message's data offset, length and the head after it, if one is
 /// committed. Padding is skipped (and released) on the way.
-fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>> {
+fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>, Failure> {
     loop {
         let offset = (head.get() as usize) & (end.capacity - 1);
         // SAFETY: offset is 8-aligned (every record size is a multiple of 8) and at least 8 bytes of data remain

@@ -15,13 +15,14 @@ use super::catch_up::catch_up;
 use super::constructors::constructors;
 use super::early_wake::{EARLY_WAKE_LEN, WakeCost};
 use super::end::End;
+use super::failure::Failure;
 use super::kind::Kind;
 use super::options::EarlyWake;
 use super::ring::{
     KIND_MESSAGE, KIND_PADDING, RECORD_HEADER, check_positions, clear_record, commit_record, max_message, record_size,
 };
 use super::side_lock::SideLock;
-use crate::error::{Result, ShmError};
+use crate::error::{Result, SendError};
 use crate::role::Role;
 
 /// The sending end.
@@ -54,7 +55,7 @@ impl Sender {
     /// Where a record of `size` bytes goes, if there is room now: (padding
     /// before it, data offset of the record). Reads the receiver's head only
     /// when the last value read shows too little room.
-    fn room(&mut self, size: usize) -> Result<Option<(usize, usize)>> {
+    fn room(&mut self, size: usize) -> Result<Option<(usize, usize)>, Failure> {
         let found = fits(&self.end, self.head_seen, self.tail, size)?;
         if found.is_some() {
             return Ok(found);
@@ -117,17 +118,17 @@ impl Sender {
         took.is_some()
     }
 
-    fn check_len(&self, len: usize) -> Result<()> {
+    fn check_len(&self, len: usize) -> Result<(), SendError> {
         let max = self.max_message();
-        if len > max { Err(ShmError::MessageTooLarge { len, max }) } else { Ok(()) }
+        if len > max { Err(SendError::MessageTooLarge { len, max }) } else { Ok(()) }
     }
 
     /// Reserves room for a `len`-byte message if there is room now (and, with
     /// many senders, no other sender is reserving: that is `Full` too).
-    pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
+    pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>, SendError> {
         self.check_len(len)?;
         let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
-            SideLock::Busy => return Err(ShmError::Full),
+            SideLock::Busy => return Err(SendError::Full),
             SideLock::Held { after_death } => {
                 self.refresh(after_death);
                 true
@@ -142,7 +143,7 @@ impl Sender {
             self.end.give_role_lock();
         }
         found?;
-        if self.end.peer_gone()? { Err(self.end.gone()) } else { Err(ShmError::Full) }
+        if self.end.peer_gone()? { Err(self.end.gone().into()) } else { Err(SendError::Full) }
     }
 
     /// Reserves room for a `len`-byte message, waiting for the receiver to
@@ -158,7 +159,7 @@ impl Sender {
     /// [`Wait::SpinThenBlock`]: crate::Wait::SpinThenBlock
     /// [`ChannelOptions::early_wake`]: crate::ChannelOptions::early_wake
     #[inline(always)]
-    pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
+    pub fn reserve_timeout(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>, SendError> {
         // The quick way, for one sender with room by the head last read: no
         // lock, no clock, no shared line read.
         if self.end.kind == Kind::OneToOne && len <= max_message(self.end.capacity) {
@@ -173,7 +174,7 @@ impl Sender {
     /// [`reserve_timeout`](Self::reserve_timeout) the long way: the lock of
     /// many senders, and waiting for room.
     #[inline(never)]
-    fn reserve_waiting(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>> {
+    fn reserve_waiting(&mut self, len: usize, timeout: Option<Duration>) -> Result<Reservation<'_>, SendError> {
         self.check_len(len)?;
         // The peer's liveness is checked only when there is no room: while
         // there is, sending costs no system call. With many senders, the
@@ -183,7 +184,7 @@ impl Sender {
         // reads no clock.
         let since = (self.end.kind == Kind::ManyToMany).then(Instant::now);
         let locked = match self.end.take_role_lock(timeout)? {
-            SideLock::Busy => return Err(ShmError::Timeout(timeout.unwrap_or_default())),
+            SideLock::Busy => return Err(SendError::Timeout(timeout.unwrap_or_default())),
             SideLock::Held { after_death } => {
                 self.refresh(after_death);
                 true
@@ -210,23 +211,23 @@ impl Sender {
                 if locked {
                     self.end.give_role_lock();
                 }
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
     /// Reserves room for a `len`-byte message, waiting as long as it takes.
-    pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
+    pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>, SendError> {
         self.reserve_timeout(len, None)
     }
 
     /// Sends a copy of `message`, waiting for room.
-    pub fn send(&mut self, message: &[u8]) -> Result<()> {
+    pub fn send(&mut self, message: &[u8]) -> Result<(), SendError> {
         self.send_timeout(message, None)
     }
 
     /// Sends a copy of `message`, waiting at most `timeout` for room.
-    pub fn send_timeout(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<()> {
+    pub fn send_timeout(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<(), SendError> {
         let mut slot = self.reserve_timeout(message.len(), timeout)?;
         slot.copy_from_slice(message);
         slot.commit();
@@ -234,7 +235,7 @@ impl Sender {
     }
 
     /// Sends a copy of `message` if there is room now.
-    pub fn try_send(&mut self, message: &[u8]) -> Result<()> {
+    pub fn try_send(&mut self, message: &[u8]) -> Result<(), SendError> {
         let mut slot = self.try_reserve(message.len())?;
         slot.copy_from_slice(message);
         slot.commit();
@@ -321,14 +322,14 @@ impl std::ops::DerefMut for Reservation<'_> {
 
 /// Where a record of `size` bytes fits with the receiver's head at `head`,
 /// keeping one header word free for the next record's zeroed header.
-fn fits(end: &End, head: u64, tail: u64, size: usize) -> Result<Option<(usize, usize)>> {
+fn fits(end: &End, head: u64, tail: u64, size: usize) -> Result<Option<(usize, usize)>, Failure> {
     place(head, tail, size, end.capacity).map_err(|e| end.corrupt(e))
 }
 
 /// [`fits`] without the region's name for the error: (padding before the
 /// record, data offset of the record) if there is room.
 #[inline(always)]
-fn place(head: u64, tail: u64, size: usize, capacity: usize) -> std::result::Result<Option<(usize, usize)>, String> {
+fn place(head: u64, tail: u64, size: usize, capacity: usize) -> Result<Option<(usize, usize)>, String> {
     let used = check_positions(head, tail, capacity)?;
     let free = capacity - used;
     let offset = (tail as usize) & (capacity - 1);

@@ -7,9 +7,10 @@ use std::time::Duration;
 use mmapkit_sys::robust_mutex::{LockOutcome, RawRobustMutex};
 
 use super::end::End;
+use super::failure::Failure;
 use super::kind::Kind;
 use super::ring::{LOCKS_OFFSET, Locks};
-use crate::error::{Result, ShmError};
+use crate::error::Op;
 use crate::region::Region;
 use crate::role::Role;
 
@@ -37,7 +38,7 @@ impl End {
     }
 
     /// Takes this role's lock (many-to-many channels only), waiting at most `timeout`.
-    pub(super) fn take_role_lock(&self, timeout: Option<Duration>) -> Result<SideLock> {
+    pub(super) fn take_role_lock(&self, timeout: Option<Duration>) -> Result<SideLock, Failure> {
         match self.kind {
             Kind::OneToOne => Ok(SideLock::Unneeded),
             Kind::ManyToMany => take(self.role_lock(), &self.region, timeout),
@@ -56,16 +57,16 @@ impl End {
 /// between its commit and its store of `tail` is caught up with by
 /// [`catch_up`](super::catch_up::catch_up)). `Busy` if another holder kept
 /// it for the whole timeout.
-fn take(lock: &RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<SideLock> {
+fn take(lock: &RawRobustMutex, region: &Region, timeout: Option<Duration>) -> Result<SideLock, Failure> {
     // SAFETY: the locks are initialised by the creator before publishing.
-    match unsafe { lock.lock(timeout) }.map_err(|e| ShmError::os("lock", &region.describe(), e))? {
+    match unsafe { lock.lock(timeout) }.map_err(|e| Failure::os(Op::Lock, region.describe(), e))? {
         LockOutcome::Acquired => Ok(SideLock::Held { after_death: false }),
         LockOutcome::OwnerDied => {
             // SAFETY: we hold it, taken with OwnerDied.
-            unsafe { lock.make_consistent() }.map_err(|e| ShmError::os("recover", &region.describe(), e))?;
+            unsafe { lock.make_consistent() }.map_err(|e| Failure::os(Op::Recover, region.describe(), e))?;
             Ok(SideLock::Held { after_death: true })
         }
-        LockOutcome::NotRecoverable => Err(ShmError::NotRecoverable),
+        LockOutcome::NotRecoverable => Err(Failure::NotRecoverable { region: region.describe() }),
         LockOutcome::Busy => Ok(SideLock::Busy),
     }
 }

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::clock::{deadline, later};
 use super::end::End;
+use super::failure::Failure;
 use super::options::Wait;
 use super::watch;
-use crate::error::{Result, ShmError};
 use crate::event::Event;
 
 impl End {
@@ -30,9 +30,9 @@ impl End {
         timeout: Option<Duration>,
         since: Option<Instant>,
         ready: impl Fn() -> bool,
-        mut attempt: impl FnMut() -> Result<Option<T>>,
-        last_look: impl FnOnce() -> Result<Option<T>>,
-    ) -> Result<T> {
+        mut attempt: impl FnMut() -> Result<Option<T>, Failure>,
+        last_look: impl FnOnce() -> Result<Option<T>, Failure>,
+    ) -> Result<T, Failure> {
         // (deadline, next liveness check), once the clock has been read.
         let mut clock = since.map(|s| (deadline(s, timeout), later(s, self.peer_check)));
         let mut spins: u32 = 0;
@@ -67,11 +67,11 @@ impl End {
         clock: &mut Option<(Option<Instant>, Instant)>,
         spinning: bool,
         ready: &dyn Fn() -> bool,
-    ) -> Result<Paced> {
+    ) -> Result<Paced, Failure> {
         let now = Instant::now();
         let (deadline, next_check) = clock.get_or_insert((deadline(now, timeout), later(now, self.peer_check)));
         if deadline.is_some_and(|d| now >= d) {
-            return Err(ShmError::Timeout(timeout.unwrap_or_default()));
+            return Err(Failure::Timeout(timeout.unwrap_or_default()));
         }
         let woken = self.watch.as_ref().is_some_and(|w| w.take_wake());
         if woken || now >= *next_check {
