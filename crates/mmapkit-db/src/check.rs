@@ -1,15 +1,14 @@
-//! `Database::check`: verifies the whole file and reports every problem found.
+//! Verifying the whole file (`Database::check`), reporting every problem found.
 
 use std::fmt;
 
-use crate::btree::MAX_DEPTH;
-use crate::catalog::{self, TableInfo};
-use crate::db::Database;
 use crate::error::Result;
-use crate::meta::Meta;
-use crate::node::{Node, Value};
-use crate::page::{self, Kind, PAGE_SIZE, PageNo};
-use crate::pages::{MapPages, Pages};
+use crate::store::page_header::{self, Kind};
+use crate::store::{PAGE_SIZE, PageNo, PageSource, SnapshotPages};
+use crate::tree::btree::MAX_DEPTH;
+use crate::tree::catalog::{self, TableInfo};
+use crate::tree::node::{Node, Value};
+use crate::txn::Engine;
 
 /// Problems past this many are counted, not listed.
 const MAX_LISTED: usize = 10_000;
@@ -32,7 +31,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// What [`Database::check`] found.
+/// What [`Database::check`](crate::Database::check) found.
 #[derive(Clone, Debug, Default)]
 pub struct CheckReport {
     /// The commit that was checked.
@@ -52,7 +51,7 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
     /// Problems found beyond those listed.
     pub unlisted: u64,
-    /// What opening recovered from (see [`Database::recovery`]): not a
+    /// What opening recovered from (see [`Database::recovery`](crate::Database::recovery)): not a
     /// problem of the commit checked, but a commit after it was lost.
     pub recovery: Option<String>,
 }
@@ -72,7 +71,7 @@ enum Mark {
 }
 
 struct Checker<'a> {
-    pages: &'a MapPages<'a>,
+    pages: &'a SnapshotPages<'a>,
     marks: Vec<Mark>,
     report: CheckReport,
 }
@@ -135,10 +134,10 @@ impl Checker<'_> {
                 return 0;
             }
         };
-        if !page::checksum_ok(bytes) {
+        if !page_header::checksum_ok(bytes) {
             self.problem(Some(n), format!("{what}: checksum mismatch"));
         }
-        let node = match Node::parse(bytes, n, pages.path).and_then(|node| node.validate().map(|()| node)) {
+        let node = match Node::parse(bytes, n, pages.path()).and_then(|node| node.validate().map(|()| node)) {
             Ok(node) => node,
             Err(e) => {
                 self.problem(Some(n), format!("{what}: {e}"));
@@ -204,13 +203,12 @@ impl Checker<'_> {
     }
 
     fn overflow(&mut self, leaf: PageNo, run: PageNo, len: usize, what: &str) {
-        let pages = page::run_pages(len);
+        let pages = page_header::run_pages(len);
         if !self.mark(run, pages, Mark::Used, &format!("{what} overflow run (from leaf {leaf})")) {
             return;
         }
-        let start = run as usize * PAGE_SIZE;
-        let Some(bytes) = self.pages.map.get(start..start + pages as usize * PAGE_SIZE) else { return };
-        if !page::checksum_ok(bytes) {
+        let Some(bytes) = self.pages.raw(run, pages) else { return };
+        if !page_header::checksum_ok(bytes) {
             self.problem(Some(run), format!("{what}: overflow run checksum mismatch"));
         }
         if let Err(e) = self.pages.run(run, len) {
@@ -219,86 +217,81 @@ impl Checker<'_> {
     }
 }
 
-impl Database {
-    /// Verifies the newest commit: every page's checksum, every node's
-    /// structure and key order, separator ranges, equal leaf depths, each
-    /// table's entry count against the catalog, overflow runs, the free list,
-    /// and that every page is in use or free exactly once. Writers wait while
-    /// it runs; readers do not.
-    pub fn check(&self) -> Result<CheckReport> {
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let meta: Meta = self.shared.lock().unwrap_or_else(|p| p.into_inner()).current;
-        // Unverified reads: a checksum mismatch is reported as such, and the
-        // node is still looked into for what else is wrong.
-        let pages = MapPages { verified: None, ..self.pages_of(&meta) };
-        let mut c = Checker {
-            pages: &pages,
-            marks: vec![Mark::Unseen; meta.page_count.min(self.map.len() as u64 / PAGE_SIZE as u64) as usize],
-            report: CheckReport {
-                txn: meta.txn,
-                page_count: meta.page_count,
-                recovery: self.recovery.clone(),
-                ..CheckReport::default()
-            },
-        };
-        if (c.marks.len() as u64) < meta.page_count {
-            c.problem(None, format!("the file holds {} pages, the commit needs {}", c.marks.len(), meta.page_count));
-        }
-        // The other meta slot may be older or torn by a crash; only the current commit must be sound.
-        let slot = writer.durable_slot * PAGE_SIZE;
-        let on_disk = self.map.get(slot..slot + PAGE_SIZE).map(Meta::decode);
-        if meta.txn == writer.last_durable && !matches!(on_disk, Some(Ok((m, _))) if m == meta) {
-            c.problem(Some(writer.durable_slot as u64), "the meta page on disk differs from the open commit".into());
-        }
-        let mut tables = Some(Vec::new());
-        if meta.catalog != 0 {
-            let mut depth = None;
-            c.tree(meta.catalog, (None, None), 0, &mut depth, "catalog", &mut tables);
-        }
-        for (name, value) in tables.unwrap_or_default() {
-            let label = format!("table {:?}", String::from_utf8_lossy(&name));
-            let info = match catalog::decode(&pages, meta.catalog, &value) {
-                Ok(info) => info,
-                Err(e) => {
-                    c.problem(Some(meta.catalog), format!("{label}: {e}"));
-                    continue;
-                }
-            };
-            c.report.tables += 1;
-            let TableInfo { root, len } = info;
-            let found = if root == 0 { 0 } else { c.tree(root, (None, None), 0, &mut None, &label, &mut None) };
-            if found != len {
-                c.problem(Some(root), format!("{label}: the catalog says {len} entries, the tree holds {found}"));
-            }
-            c.report.entries += found;
-        }
-        // The pages the free list is written on: the last durable commit's
-        // ready list, the segments released since (both freed by the next
-        // durable commit) and the pending segments.
-        for p in writer.free.list_pages() {
-            if c.mark(p, 1, Mark::Used, "free-list page") {
-                match pages.page(p) {
-                    Ok(b) if page::checksum_ok(b) && page::kind_byte(b) == Kind::FreeList as u8 => {}
-                    _ => c.problem(Some(p), "free-list page fails its checksum or kind".into()),
-                }
-            }
-        }
-        let free: Vec<(PageNo, u64)> = writer.free.ready_extents().chain(writer.free.pending_extents()).collect();
-        for (start, len) in free {
-            c.mark(start, len, Mark::Free, "free extent");
-        }
-        let mut leaked = Vec::new();
-        for (p, mark) in c.marks.iter().enumerate().skip(2) {
-            match mark {
-                Mark::Unseen => leaked.push(p as u64),
-                Mark::Used => c.report.pages_in_use += 1,
-                Mark::Free => c.report.pages_free += 1,
-            }
-        }
-        for p in leaked {
-            c.problem(Some(p), "neither in use nor free (leaked)".into());
-        }
-        pages.check_fault()?;
-        Ok(c.report)
+/// Checks `engine`'s newest commit (see `Database::check`).
+pub fn check(engine: &Engine) -> Result<CheckReport> {
+    let store = engine.store();
+    let writer = store.writer();
+    let meta = engine.current();
+    // Unverified reads: a checksum mismatch is reported as such, and the
+    // node is still looked into for what else is wrong.
+    let pages = store.snapshot(&meta).unverified();
+    let mut c = Checker {
+        pages: &pages,
+        marks: vec![Mark::Unseen; meta.page_count.min(store.file_len() / PAGE_SIZE as u64) as usize],
+        report: CheckReport {
+            txn: meta.txn,
+            page_count: meta.page_count,
+            recovery: store.recovery().map(str::to_string),
+            ..CheckReport::default()
+        },
+    };
+    if (c.marks.len() as u64) < meta.page_count {
+        c.problem(None, format!("the file holds {} pages, the commit needs {}", c.marks.len(), meta.page_count));
     }
+    // The other meta slot may be older or torn by a crash; only the current commit must be sound.
+    let on_disk = store.meta_in_slot(writer.durable_slot());
+    if meta.txn == writer.last_durable() && on_disk != Some(meta) {
+        c.problem(Some(writer.durable_slot() as u64), "the meta page on disk differs from the open commit".into());
+    }
+    let mut tables = Some(Vec::new());
+    if meta.catalog != 0 {
+        let mut depth = None;
+        c.tree(meta.catalog, (None, None), 0, &mut depth, "catalog", &mut tables);
+    }
+    for (name, value) in tables.unwrap_or_default() {
+        let label = format!("table {:?}", String::from_utf8_lossy(&name));
+        let info = match catalog::decode(&pages, meta.catalog, &value) {
+            Ok(info) => info,
+            Err(e) => {
+                c.problem(Some(meta.catalog), format!("{label}: {e}"));
+                continue;
+            }
+        };
+        c.report.tables += 1;
+        let TableInfo { root, len } = info;
+        let found = if root == 0 { 0 } else { c.tree(root, (None, None), 0, &mut None, &label, &mut None) };
+        if found != len {
+            c.problem(Some(root), format!("{label}: the catalog says {len} entries, the tree holds {found}"));
+        }
+        c.report.entries += found;
+    }
+    // The pages the free list is written on: the last durable commit's
+    // ready list, the segments released since (both freed by the next
+    // durable commit) and the pending segments.
+    for p in writer.free_pages().list_pages() {
+        if c.mark(p, 1, Mark::Used, "free-list page") {
+            match pages.page(p) {
+                Ok(b) if page_header::checksum_ok(b) && page_header::kind_byte(b) == Kind::FreeList as u8 => {}
+                _ => c.problem(Some(p), "free-list page fails its checksum or kind".into()),
+            }
+        }
+    }
+    let free = writer.free_pages();
+    let free: Vec<(PageNo, u64)> = free.ready_extents().chain(free.pending_extents()).collect();
+    for (start, len) in free {
+        c.mark(start, len, Mark::Free, "free extent");
+    }
+    let mut leaked = Vec::new();
+    for (p, mark) in c.marks.iter().enumerate().skip(2) {
+        match mark {
+            Mark::Unseen => leaked.push(p as u64),
+            Mark::Used => c.report.pages_in_use += 1,
+            Mark::Free => c.report.pages_free += 1,
+        }
+    }
+    for p in leaked {
+        c.problem(Some(p), "neither in use nor free (leaked)".into());
+    }
+    pages.check_fault()?;
+    Ok(c.report)
 }

@@ -1,30 +1,27 @@
-//! `Database::compact_to`: a copy of the newest commit with no free pages and
-//! full leaves.
+//! A compacted copy of the newest commit: no free pages, full leaves.
 
 use std::path::Path;
 
-use crate::db::{Builder, Database};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
+use crate::store::Config;
+use crate::txn::{Engine, ReadTransaction, WriteTransaction};
 
-impl Database {
-    /// Writes a compacted copy of the newest commit to `dest`, which must not
-    /// exist. The tree is rebuilt bottom-up from the keys in order, so pages
-    /// are full and none is free; the copy is durable when this returns.
-    pub fn compact_to(&self, dest: impl AsRef<Path>) -> Result<()> {
-        let dest = dest.as_ref();
-        std::fs::OpenOptions::new().write(true).create_new(true).open(dest).map_err(|source| Error::Io {
-            path: dest.to_path_buf(),
-            op: "create the compacted copy",
-            source,
-        })?;
-        // SAFETY: `dest` was created just now by this call and nothing else knows of it.
-        let copy = unsafe { Builder::new().create(dest) }?;
-        let read = self.begin_read()?;
-        let mut write = copy.begin_write()?;
-        for name in read.list_tables()? {
-            let source = read.open_table(&name)?;
-            write.bulk_load(&name, source.range(..))?;
-        }
-        write.commit()
+/// Writes a compacted copy of `engine`'s newest commit to `dest`, which must
+/// not exist: every table rebuilt bottom-up from its keys in order, durable
+/// when this returns (see `Database::compact_to`).
+pub fn compact_to(engine: &Engine, dest: &Path) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(|e| Error::io(dest, IoOp::CreateCompactedCopy, e))?;
+    // SAFETY: `dest` was created just now by this call and nothing else knows of it.
+    let copy = unsafe { Engine::open(dest, &Config::default(), true) }?;
+    let read = ReadTransaction::begin(engine);
+    let mut write = WriteTransaction::begin(&copy)?;
+    for name in read.list_tables()? {
+        let source = read.open_table(&name)?;
+        write.bulk_load(&name, source.range(..))?;
     }
+    write.commit()
 }

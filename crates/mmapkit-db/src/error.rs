@@ -1,9 +1,8 @@
 //! One error type for every operation, with the context to act on it.
 
+use std::fmt;
 use std::io;
-use std::path::PathBuf;
-
-use crate::page::PageNo;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong in the store. Each variant names what it was
 /// about: the file, the page, the table, the size.
@@ -44,8 +43,8 @@ pub enum Error {
     Corrupt {
         /// The database file.
         path: PathBuf,
-        /// The damaged page.
-        page: PageNo,
+        /// The damaged page's number (a [`PageNo`](crate::PageNo)).
+        page: u64,
         /// What was wrong with it.
         what: String,
     },
@@ -104,6 +103,62 @@ pub enum Error {
         /// The failure that poisoned the handle.
         cause: String,
     },
+}
+
+impl Error {
+    /// The error for I/O operation `op` on the file at `path` failing with `error`.
+    pub(crate) fn io(path: &Path, op: IoOp, error: io::Error) -> Error {
+        Error::Io { path: path.to_path_buf(), op: op.as_str(), source: error }
+    }
+}
+
+/// The I/O operations on a database file that can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IoOp {
+    /// Opening the file.
+    Open,
+    /// Reading the file's metadata (its length).
+    Stat,
+    /// Taking the lock that keeps other openers out.
+    Lock,
+    /// Writing the two meta pages of a new file.
+    Initialise,
+    /// Reading a meta page at open.
+    ReadMetaPage,
+    /// Writing a commit's pages.
+    WritePages,
+    /// Syncing a commit's pages before its meta page is written.
+    SyncPages,
+    /// Writing a commit's meta page.
+    WriteMetaPage,
+    /// Syncing the file.
+    Sync,
+    /// Creating the file a compacted copy goes to.
+    CreateCompactedCopy,
+}
+
+impl IoOp {
+    /// What the operation does, as error messages name it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            IoOp::Open => "open",
+            IoOp::Stat => "stat",
+            IoOp::Lock => "lock",
+            IoOp::Initialise => "initialise",
+            IoOp::ReadMetaPage => "read meta page",
+            IoOp::WritePages => "write pages",
+            IoOp::SyncPages => "sync pages",
+            IoOp::WriteMetaPage => "write meta page",
+            IoOp::Sync => "sync",
+            IoOp::CreateCompactedCopy => "create the compacted copy",
+        }
+    }
+}
+
+impl fmt::Display for IoOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `Result` with this crate's [`Error`].

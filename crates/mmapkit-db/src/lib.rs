@@ -89,37 +89,23 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-mod btree;
-mod bulk;
-mod catalog;
+// The layers, each on the one below: the page store (the file, its formats,
+// commits on disk), the B+tree on its pages, transactions on the tree, and
+// `Database`, the front. `check`, `stats` and `compact` are operations on a
+// whole database.
 mod check;
 mod compact;
-mod cursor;
 mod db;
 mod error;
-mod freelist;
-mod lock;
-mod meta;
-mod node;
-mod page;
-mod pages;
-mod range;
-mod read;
 mod stats;
-mod storage;
 mod store;
-mod table_ops;
-mod verified;
-mod write;
-mod write_ahead;
+mod tree;
+mod txn;
 
-pub use catalog::MAX_TABLE_NAME;
 pub use check::{CheckReport, Problem};
-pub use db::{Builder, DEFAULT_MAX_SIZE, Database};
+pub use db::{Builder, Database};
 pub use error::{Error, Result};
-pub use page::{PAGE_SIZE, PageNo};
-pub use range::Range;
-pub use read::{ReadTable, ReadTransaction};
 pub use stats::{Stats, TableStats};
-pub use storage::{FileStorage, Storage, WRITE_PIECE};
-pub use write::{Durability, MAX_KEY, MAX_VALUE, Table, WriteTransaction};
+pub use store::{DEFAULT_MAX_SIZE, FileStorage, PAGE_SIZE, PageNo, Storage, WRITE_PIECE};
+pub use tree::{MAX_TABLE_NAME, Range};
+pub use txn::{Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, Table, WriteTransaction};

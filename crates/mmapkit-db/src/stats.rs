@@ -1,11 +1,10 @@
-//! `Database::stats`: what the file holds, without scanning it.
+//! What the file holds, without scanning it (`Database::stats`).
 
-use crate::btree::{MAX_DEPTH, node};
-use crate::catalog;
-use crate::db::Database;
 use crate::error::Result;
-use crate::page::{PAGE_SIZE, PageNo};
-use crate::pages::Pages;
+use crate::store::{PAGE_SIZE, PageNo, PageSource};
+use crate::tree::btree::{MAX_DEPTH, node};
+use crate::tree::catalog;
+use crate::txn::{Engine, ReadTransaction};
 
 /// Sizes and counts of a database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +36,7 @@ pub struct TableStats {
     pub depth: usize,
 }
 
-fn depth(pages: &dyn Pages, mut n: PageNo) -> Result<usize> {
+fn depth(pages: &dyn PageSource, mut n: PageNo) -> Result<usize> {
     let mut levels = 0;
     while n != 0 && levels < MAX_DEPTH {
         levels += 1;
@@ -50,30 +49,28 @@ fn depth(pages: &dyn Pages, mut n: PageNo) -> Result<usize> {
     Ok(levels)
 }
 
-impl Database {
-    /// Sizes and counts, from the newest commit.
-    pub fn stats(&self) -> Result<Stats> {
-        let (free_pages, pending_pages) = {
-            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            (writer.free.ready_pages(), writer.free.pending_pages())
-        };
-        // Everything below from one snapshot: the read transaction's.
-        let read = self.begin_read()?;
-        let (meta, pages) = (read.meta, &read.pages);
-        let mut tables = Vec::new();
-        for name in read.list_tables()? {
-            let info = catalog::lookup(pages, meta.catalog, &name)?.unwrap_or_default();
-            tables.push(TableStats { name, entries: info.len, depth: depth(pages, info.root)? });
-        }
-        pages.check_fault()?;
-        Ok(Stats {
-            txn: meta.txn,
-            page_size: PAGE_SIZE,
-            page_count: meta.page_count,
-            file_bytes: self.map.len() as u64,
-            free_pages,
-            pending_pages,
-            tables,
-        })
+/// Sizes and counts of `engine`'s newest commit (see `Database::stats`).
+pub fn stats(engine: &Engine) -> Result<Stats> {
+    let (free_pages, pending_pages) = {
+        let writer = engine.store().writer();
+        (writer.free_pages().ready_pages(), writer.free_pages().pending_pages())
+    };
+    // Everything below from one snapshot: the read transaction's.
+    let read = ReadTransaction::begin(engine);
+    let (meta, pages) = (read.meta(), read.pages());
+    let mut tables = Vec::new();
+    for name in read.list_tables()? {
+        let info = catalog::lookup(pages, meta.catalog, &name)?.unwrap_or_default();
+        tables.push(TableStats { name, entries: info.len, depth: depth(pages, info.root)? });
     }
+    pages.check_fault()?;
+    Ok(Stats {
+        txn: meta.txn,
+        page_size: PAGE_SIZE,
+        page_count: meta.page_count,
+        file_bytes: engine.store().file_len(),
+        free_pages,
+        pending_pages,
+        tables,
+    })
 }

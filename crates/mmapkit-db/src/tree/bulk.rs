@@ -8,8 +8,9 @@
 //! may write it out at once.
 
 use crate::error::{Error, Result};
-use crate::node::{self, LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT, Value, edit};
-use crate::page::{self, Kind, PAGE_SIZE, PageNo};
+use crate::store::page_header::{self, Kind, PAGE_SIZE, PageNo};
+use crate::store::{PageSource, TxnPages};
+use crate::tree::node::{self, LEAF_ENTRY_HEADER, MAX_ENTRY, SLOT, Value, edit};
 
 /// Where a bulk build puts each page (or overflow run) once it is final.
 pub trait Sink {
@@ -18,6 +19,18 @@ pub trait Sink {
     fn put(&mut self, bytes: &mut [u8]) -> Result<PageNo>;
     /// An error for entries that are not in strictly increasing key order.
     fn out_of_order(&self) -> Error;
+}
+
+/// A write transaction's pages take a bulk build's pages as they are
+/// finished, each written to the file at once ([`TxnPages::write_ahead`]).
+impl Sink for TxnPages<'_> {
+    fn put(&mut self, bytes: &mut [u8]) -> Result<PageNo> {
+        self.write_ahead(bytes)
+    }
+
+    fn out_of_order(&self) -> Error {
+        self.corrupt(0, "entries given to a bulk build out of order".into())
+    }
 }
 
 /// The node being filled: a page buffer, its entry count, and the key that
@@ -85,7 +98,7 @@ pub fn build<'e>(
         if !node.push(&encoded) {
             node.finish(sink, &mut level)?;
             let key_up = match last {
-                Some(prev) => crate::btree::separator(prev, key),
+                Some(prev) => crate::tree::btree::separator(prev, key),
                 None => key.to_vec(),
             };
             node.start(Kind::Leaf, 0, Some(&encoded), key_up);
@@ -113,8 +126,8 @@ pub fn build<'e>(
 
 /// Puts `value` in an overflow run; returns its first page.
 fn put_run(sink: &mut impl Sink, value: &[u8]) -> Result<PageNo> {
-    let mut run = vec![0u8; page::run_pages(value.len()) as usize * PAGE_SIZE];
-    page::init(&mut run, Kind::Overflow, page::run_pages(value.len()));
-    run[page::HEADER..page::HEADER + value.len()].copy_from_slice(value);
+    let mut run = vec![0u8; page_header::run_pages(value.len()) as usize * PAGE_SIZE];
+    page_header::init(&mut run, Kind::Overflow, page_header::run_pages(value.len()));
+    run[page_header::HEADER..page_header::HEADER + value.len()].copy_from_slice(value);
     sink.put(&mut run)
 }

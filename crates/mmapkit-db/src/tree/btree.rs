@@ -1,11 +1,11 @@
-//! The copy-on-write B+tree: lookups over any [`Pages`], and inserts and
+//! The copy-on-write B+tree: lookups over any [`PageSource`], and inserts and
 //! removals that copy the path they change into the write transaction.
 
 use crate::error::Result;
-use crate::node::{self, BRANCH_ENTRY_HEADER, MAX_ENTRY, Node, Value, edit};
-use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo};
-use crate::pages::Pages;
-use crate::store::Store;
+use crate::store::le_bytes::{read_u16, read_u64};
+use crate::store::page_header::{self, HEADER, Kind, PAGE_SIZE, PageNo};
+use crate::store::{PageSource, TxnPages};
+use crate::tree::node::{self, BRANCH_ENTRY_HEADER, MAX_ENTRY, Node, Value, edit};
 
 /// Deeper than this, a tree must have a cycle: a damaged file, not a real tree.
 pub const MAX_DEPTH: usize = 32;
@@ -14,12 +14,12 @@ pub const MAX_DEPTH: usize = 32;
 const UNDERFULL: usize = PAGE_SIZE / 4;
 
 /// Parses page `n` as a node.
-pub fn node<P: Pages + ?Sized>(pages: &P, n: PageNo) -> Result<Node<'_>> {
+pub fn node<P: PageSource + ?Sized>(pages: &P, n: PageNo) -> Result<Node<'_>> {
     Node::parse(pages.page(n)?, n, pages.path())
 }
 
 /// Finds `key` in the tree at `root` (0: empty tree).
-pub fn get<'p, P: Pages + ?Sized>(pages: &'p P, root: PageNo, key: &[u8]) -> Result<Option<Value<'p>>> {
+pub fn get<'p, P: PageSource + ?Sized>(pages: &'p P, root: PageNo, key: &[u8]) -> Result<Option<Value<'p>>> {
     if root == 0 {
         return Ok(None);
     }
@@ -37,10 +37,30 @@ pub fn get<'p, P: Pages + ?Sized>(pages: &'p P, root: PageNo, key: &[u8]) -> Res
 }
 
 /// The bytes of a value, following an overflow reference.
-pub fn value_bytes<'p, P: Pages + ?Sized>(pages: &'p P, value: Value<'p>) -> Result<&'p [u8]> {
+pub fn value_bytes<'p, P: PageSource + ?Sized>(pages: &'p P, value: Value<'p>) -> Result<&'p [u8]> {
     match value {
         Value::Inline(bytes) => Ok(bytes),
         Value::Overflow { page, len } => pages.run(page, len),
+    }
+}
+
+/// A node of this transaction's to change: `n` itself, or a copy of it on a
+/// new page once its bytes parse and validate as a node (an edit relies on
+/// the bounds `validate` checks).
+fn owned(pages: &mut TxnPages<'_>, n: PageNo) -> Result<PageNo> {
+    let path = pages.file_path();
+    pages.owned(n, |bytes| Node::parse(bytes, n, path)?.validate())
+}
+
+/// Rewrites every node this transaction owns whose entries are out of key
+/// order (inserts place them where there is room), so that each committed
+/// page holds them in order and a range scan reads it in one sweep.
+pub fn order_for_scans(pages: &mut TxnPages<'_>) {
+    for bytes in pages.dirty_pages_mut() {
+        let node = matches!(Kind::from_byte(page_header::kind_byte(bytes)), Some(Kind::Leaf | Kind::Branch));
+        if node && !edit::in_order(bytes) {
+            edit::compact(bytes);
+        }
     }
 }
 
@@ -51,40 +71,40 @@ struct Split {
 }
 
 /// Inserts or replaces `key` → `value` in the tree at `root`; returns the new root.
-pub fn insert(store: &mut Store<'_>, root: PageNo, key: &[u8], value: &[u8]) -> Result<(PageNo, bool)> {
+pub fn insert(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], value: &[u8]) -> Result<(PageNo, bool)> {
     let stored = if node::LEAF_ENTRY_HEADER + key.len() + value.len() + node::SLOT <= MAX_ENTRY {
         Value::Inline(value)
     } else {
-        Value::Overflow { page: store.write_run(value), len: value.len() }
+        Value::Overflow { page: pages.write_run(value), len: value.len() }
     };
     let mut entry = Vec::with_capacity(node::LEAF_ENTRY_HEADER + key.len() + value.len().min(MAX_ENTRY));
     node::encode_leaf(&mut entry, key, stored);
     if root == 0 {
-        let leaf = store.alloc(1);
-        edit::build(store.page_mut(leaf), Kind::Leaf, 0, [entry.as_slice()]);
+        let leaf = pages.alloc(1);
+        edit::build(pages.page_mut(leaf), Kind::Leaf, 0, [entry.as_slice()]);
         return Ok((leaf, false));
     }
-    let (new_root, split, replaced) = insert_into(store, root, key, &entry, 0)?;
+    let (new_root, split, replaced) = insert_into(pages, root, key, &entry, 0)?;
     let Some(split) = split else { return Ok((new_root, replaced)) };
-    let top = store.alloc(1);
+    let top = pages.alloc(1);
     let mut sep = Vec::new();
     node::encode_branch(&mut sep, &split.key, split.right);
-    edit::build(store.page_mut(top), Kind::Branch, new_root, [sep.as_slice()]);
+    edit::build(pages.page_mut(top), Kind::Branch, new_root, [sep.as_slice()]);
     Ok((top, replaced))
 }
 
 fn insert_into(
-    store: &mut Store<'_>,
+    pages: &mut TxnPages<'_>,
     n: PageNo,
     key: &[u8],
     entry: &[u8],
     depth: usize,
 ) -> Result<(PageNo, Option<Split>, bool)> {
     if depth >= MAX_DEPTH {
-        return Err(store.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
+        return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
     }
-    let n = store.owned(n)?;
-    let view = node(store, n)?;
+    let n = owned(pages, n)?;
+    let view = node(pages, n)?;
     if view.is_leaf() {
         // Whether the key is there, and the overflow run of its old value.
         let (at, old) = match view.search(key)? {
@@ -95,35 +115,35 @@ fn insert_into(
             Err(i) => (i, None),
         };
         if let Some(Some((page, len))) = old {
-            store.free(page, page::run_pages(len));
+            pages.free(page, page_header::run_pages(len));
         }
-        let p = store.page_mut(n);
+        let p = pages.page_mut(n);
         let fits = if old.is_some() { edit::replace(p, at, entry) } else { edit::insert(p, at, entry) };
         if fits {
             return Ok((n, None, old.is_some()));
         }
         // `replace` removed the old entry when the new one did not fit.
-        let split = split_node(store, n, at, entry)?;
+        let split = split_node(pages, n, at, entry)?;
         return Ok((n, Some(split), old.is_some()));
     }
     let j = view.child_for(key)?;
     let child = view.child(j)?;
-    let (new_child, split, replaced) = insert_into(store, child, key, entry, depth + 1)?;
-    edit::set_child(store.page_mut(n), j, new_child);
+    let (new_child, split, replaced) = insert_into(pages, child, key, entry, depth + 1)?;
+    edit::set_child(pages.page_mut(n), j, new_child);
     let Some(split) = split else { return Ok((n, None, replaced)) };
     let mut sep = Vec::new();
     node::encode_branch(&mut sep, &split.key, split.right);
-    if edit::insert(store.page_mut(n), j, &sep) {
+    if edit::insert(pages.page_mut(n), j, &sep) {
         return Ok((n, None, replaced));
     }
-    let split = split_node(store, n, j, &sep)?;
+    let split = split_node(pages, n, j, &sep)?;
     Ok((n, Some(split), replaced))
 }
 
 /// Splits owned node `n`, which `entry` (to go at position `at`) did not fit.
-fn split_node(store: &mut Store<'_>, n: PageNo, at: usize, entry: &[u8]) -> Result<Split> {
-    let copy = store.page(n)?.to_vec();
-    let path = store.base.path;
+fn split_node(pages: &mut TxnPages<'_>, n: PageNo, at: usize, entry: &[u8]) -> Result<Split> {
+    let copy = pages.page(n)?.to_vec();
+    let path = pages.file_path();
     let view = Node::parse(&copy, n, path)?;
     let mut entries: Vec<&[u8]> = (0..view.count()).map(|i| view.entry(i)).collect::<Result<_>>()?;
     entries.insert(at, entry);
@@ -152,50 +172,50 @@ fn split_node(store: &mut Store<'_>, n: PageNo, at: usize, entry: &[u8]) -> Resu
     while sizes[right_start.min(entries.len())..].iter().sum::<usize>() > room && s + 1 < entries.len() {
         s += 1;
     }
-    let right = store.alloc(1);
+    let right = pages.alloc(1);
     if leaf {
         let key = separator(&leaf_key(entries[s - 1]), &leaf_key(entries[s]));
-        edit::build(store.page_mut(right), Kind::Leaf, 0, entries[s..].iter().copied());
-        edit::build(store.page_mut(n), Kind::Leaf, 0, entries[..s].iter().copied());
+        edit::build(pages.page_mut(right), Kind::Leaf, 0, entries[s..].iter().copied());
+        edit::build(pages.page_mut(n), Kind::Leaf, 0, entries[..s].iter().copied());
         Ok(Split { key, right })
     } else {
         let middle = entries[s];
         let key = middle[BRANCH_ENTRY_HEADER..].to_vec();
-        let child = page::read_u64(middle, 2);
-        edit::build(store.page_mut(right), Kind::Branch, child, entries[s + 1..].iter().copied());
-        edit::build(store.page_mut(n), Kind::Branch, page::link(&copy), entries[..s].iter().copied());
+        let child = read_u64(middle, 2);
+        edit::build(pages.page_mut(right), Kind::Branch, child, entries[s + 1..].iter().copied());
+        edit::build(pages.page_mut(n), Kind::Branch, page_header::link(&copy), entries[..s].iter().copied());
         Ok(Split { key, right })
     }
 }
 
 /// The shortest prefix of `right` that sorts after `left` (`left < right`):
 /// a separator between the two halves of a split leaf. Short separators keep
-/// more children in a branch page (with random 24-byte keys, 2-3 bytes do).
+/// more children in a branch page.
 pub fn separator(left: &[u8], right: &[u8]) -> Vec<u8> {
     let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
     right[..(common + 1).min(right.len())].to_vec()
 }
 
 fn leaf_key(entry: &[u8]) -> Vec<u8> {
-    let klen = page::read_u16(entry, 0) as usize;
+    let klen = read_u16(entry, 0) as usize;
     entry[node::LEAF_ENTRY_HEADER..node::LEAF_ENTRY_HEADER + klen].to_vec()
 }
 
 /// Removes `key` from the tree at `root`; returns the new root (0 when the
 /// tree became empty) and whether the key was there.
-pub fn remove(store: &mut Store<'_>, root: PageNo, key: &[u8]) -> Result<(PageNo, bool)> {
-    if get(store, root, key)?.is_none() {
+pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8]) -> Result<(PageNo, bool)> {
+    if get(pages, root, key)?.is_none() {
         return Ok((root, false));
     }
-    let (mut root, found) = remove_from(store, root, key, 0)?;
+    let (mut root, found) = remove_from(pages, root, key, 0)?;
     // An empty leaf or a branch with one child is not worth a level.
     for _ in 0..MAX_DEPTH {
-        let view = node(store, root)?;
+        let view = node(pages, root)?;
         if view.count() > 0 {
             break;
         }
         let next = if view.is_leaf() { 0 } else { view.child(0)? };
-        store.free(root, 1);
+        pages.free(root, 1);
         root = next;
         if root == 0 {
             break;
@@ -204,33 +224,33 @@ pub fn remove(store: &mut Store<'_>, root: PageNo, key: &[u8]) -> Result<(PageNo
     Ok((root, found))
 }
 
-fn remove_from(store: &mut Store<'_>, n: PageNo, key: &[u8], depth: usize) -> Result<(PageNo, bool)> {
+fn remove_from(pages: &mut TxnPages<'_>, n: PageNo, key: &[u8], depth: usize) -> Result<(PageNo, bool)> {
     if depth >= MAX_DEPTH {
-        return Err(store.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
+        return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
     }
-    let n = store.owned(n)?;
-    let view = node(store, n)?;
+    let n = owned(pages, n)?;
+    let view = node(pages, n)?;
     if view.is_leaf() {
         let Ok(i) = view.search(key)? else { return Ok((n, false)) };
         if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
-            store.free(page, page::run_pages(len));
+            pages.free(page, page_header::run_pages(len));
         }
-        edit::remove(store.page_mut(n), i);
+        edit::remove(pages.page_mut(n), i);
         return Ok((n, true));
     }
     let j = view.child_for(key)?;
     let child = view.child(j)?;
-    let (new_child, found) = remove_from(store, child, key, depth + 1)?;
-    edit::set_child(store.page_mut(n), j, new_child);
-    if edit::used(store.page(new_child)?) < UNDERFULL {
-        merge_child(store, n, j)?;
+    let (new_child, found) = remove_from(pages, child, key, depth + 1)?;
+    edit::set_child(pages.page_mut(n), j, new_child);
+    if edit::used(pages.page(new_child)?) < UNDERFULL {
+        merge_child(pages, n, j)?;
     }
     Ok((n, found))
 }
 
 /// Merges child `j` of owned branch `n` with a neighbour if both fit in one page.
-fn merge_child(store: &mut Store<'_>, n: PageNo, j: usize) -> Result<()> {
-    let view = node(store, n)?;
+fn merge_child(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
+    let view = node(pages, n)?;
     if view.count() == 0 {
         return Ok(());
     }
@@ -238,18 +258,18 @@ fn merge_child(store: &mut Store<'_>, n: PageNo, j: usize) -> Result<()> {
     let a = if j < view.count() { j } else { j - 1 };
     let (left, right) = (view.child(a)?, view.child(a + 1)?);
     let sep = view.key(a)?.to_vec();
-    let (lview, rview) = (node(store, left)?, node(store, right)?);
+    let (lview, rview) = (node(pages, left)?, node(pages, right)?);
     if lview.is_leaf() != rview.is_leaf() {
-        return Err(store.corrupt(n, "children of one branch at different depths".into()));
+        return Err(pages.corrupt(n, "children of one branch at different depths".into()));
     }
     let extra = if lview.is_leaf() { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + node::SLOT };
     if lview.used()? + rview.used()? + extra > PAGE_SIZE - HEADER {
         return Ok(());
     }
-    let right_copy = store.page(right)?.to_vec();
-    let path = store.base.path;
+    let right_copy = pages.page(right)?.to_vec();
+    let path = pages.file_path();
     let rview = Node::parse(&right_copy, right, path)?;
-    let left = store.owned(left)?;
+    let left = owned(pages, left)?;
     let mut moved: Vec<Vec<u8>> = Vec::with_capacity(rview.count() + 1);
     if !rview.is_leaf() {
         let mut e = Vec::new();
@@ -259,35 +279,35 @@ fn merge_child(store: &mut Store<'_>, n: PageNo, j: usize) -> Result<()> {
     for i in 0..rview.count() {
         moved.push(rview.entry(i)?.to_vec());
     }
-    let base = node(store, left)?.count();
-    let p = store.page_mut(left);
+    let base = node(pages, left)?.count();
+    let p = pages.page_mut(left);
     for (k, e) in moved.iter().enumerate() {
         if !edit::insert(p, base + k, e) {
-            return Err(store.corrupt(left, "merged node overflowed its page".into()));
+            return Err(pages.corrupt(left, "merged node overflowed its page".into()));
         }
     }
-    store.free(right, 1);
-    let p = store.page_mut(n);
+    pages.free(right, 1);
+    let p = pages.page_mut(n);
     edit::set_child(p, a, left);
     edit::remove(p, a);
     Ok(())
 }
 
 /// Frees every page of the tree at `root` (a deleted table).
-pub fn free_tree(store: &mut Store<'_>, root: PageNo, depth: usize) -> Result<()> {
+pub fn free_tree(pages: &mut TxnPages<'_>, root: PageNo, depth: usize) -> Result<()> {
     if root == 0 {
         return Ok(());
     }
     if depth >= MAX_DEPTH {
-        return Err(store.corrupt(root, format!("tree is deeper than {MAX_DEPTH} levels")));
+        return Err(pages.corrupt(root, format!("tree is deeper than {MAX_DEPTH} levels")));
     }
-    let view = node(store, root)?;
+    let view = node(pages, root)?;
     let mut children = Vec::new();
     let mut runs = Vec::new();
     if view.is_leaf() {
         for i in 0..view.count() {
             if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
-                runs.push((page, page::run_pages(len)));
+                runs.push((page, page_header::run_pages(len)));
             }
         }
     } else {
@@ -295,13 +315,13 @@ pub fn free_tree(store: &mut Store<'_>, root: PageNo, depth: usize) -> Result<()
             children.push(view.child(j)?);
         }
     }
-    for (page, pages) in runs {
-        store.free(page, pages);
+    for (page, count) in runs {
+        pages.free(page, count);
     }
     for child in children {
-        free_tree(store, child, depth + 1)?;
+        free_tree(pages, child, depth + 1)?;
     }
-    store.free(root, 1);
+    pages.free(root, 1);
     Ok(())
 }
 

@@ -1,10 +1,11 @@
 //! The catalog: a tree of its own mapping each table's name to its root page
 //! and entry count, so `len()` costs one lookup.
 
-use crate::btree::{self, value_bytes};
 use crate::error::{Error, Result};
-use crate::page::{PageNo, read_u64};
-use crate::pages::Pages;
+use crate::store::PageNo;
+use crate::store::PageSource;
+use crate::store::le_bytes::read_u64;
+use crate::tree::btree::{self, value_bytes};
 
 /// Longest table name, in bytes.
 pub const MAX_TABLE_NAME: usize = 255;
@@ -41,7 +42,7 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 /// Looks `name` up in the catalog at `root`.
-pub fn lookup<P: Pages + ?Sized>(pages: &P, root: PageNo, name: &str) -> Result<Option<TableInfo>> {
+pub fn lookup<P: PageSource + ?Sized>(pages: &P, root: PageNo, name: &str) -> Result<Option<TableInfo>> {
     match btree::get(pages, root, name.as_bytes())? {
         None => Ok(None),
         Some(v) => decode(pages, root, value_bytes(pages, v)?).map(Some),
@@ -49,7 +50,7 @@ pub fn lookup<P: Pages + ?Sized>(pages: &P, root: PageNo, name: &str) -> Result<
 }
 
 /// Decodes a catalog value.
-pub fn decode<P: Pages + ?Sized>(pages: &P, catalog: PageNo, v: &[u8]) -> Result<TableInfo> {
+pub fn decode<P: PageSource + ?Sized>(pages: &P, catalog: PageNo, v: &[u8]) -> Result<TableInfo> {
     if v.len() != 16 {
         return Err(pages.corrupt(catalog, format!("catalog entry of {} bytes, expected 16", v.len())));
     }
@@ -57,8 +58,8 @@ pub fn decode<P: Pages + ?Sized>(pages: &P, catalog: PageNo, v: &[u8]) -> Result
 }
 
 /// Every table name, in order.
-pub fn names(pages: &dyn Pages, root: PageNo) -> Result<Vec<String>> {
-    let range = crate::range::Range::new(pages, root, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+pub fn names(pages: &dyn PageSource, root: PageNo) -> Result<Vec<String>> {
+    let range = crate::tree::range::Range::new(pages, root, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
     range
         .map(|item| {
             let (k, _) = item?;

@@ -1,10 +1,11 @@
-//! The exclusive lock that keeps a second opener out, and who holds it.
+//! The lock that keeps other openers out (exclusive for a handle that writes,
+//! shared among read-only handles), and who holds it.
 
 use std::fs::{File, TryLockError};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 
 /// Takes an exclusive (writer) or shared (read-only) `flock` on `file`, or
 /// says which process holds the lock in its way.
@@ -13,7 +14,7 @@ pub fn lock(file: &File, path: &Path, exclusive: bool) -> Result<()> {
     match taken {
         Ok(()) => Ok(()),
         Err(TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_path_buf(), pid: holder(file) }),
-        Err(TryLockError::Error(source)) => Err(Error::Io { path: path.to_path_buf(), op: "lock", source }),
+        Err(TryLockError::Error(error)) => Err(Error::io(path, IoOp::Lock, error)),
     }
 }
 

@@ -1,17 +1,39 @@
 //! B+tree nodes: slotted pages of leaf entries or branch entries.
 //!
-//! After the page header comes an array of 6-byte slots, one per entry, in key
-//! order: the entry's offset (`u16`) and the first four bytes of its key
-//! (big-endian, zero-padded), so a binary search compares within the slot
-//! array and reads an entry only when the heads tie. Entries are packed from
-//! the end of the page downwards. Removing an entry leaves dead bytes that a
-//! compaction reclaims when an insert needs them.
+//! A node is a page of kind 1 (leaf) or 2 (branch) under the common header
+//! (`store/page_header.rs`), whose node fields are the entry count (10..12),
+//! the start of the entry data (12..14), the dead bytes in it (14..16) and, in
+//! a branch, the leftmost child (24..32). After the header comes an array of
+//! slots, one per entry, in key order; entries are packed from the end of the
+//! page downwards:
 //!
-//! - Leaf entry: `key_len: u16, flags: u8, value_len: u32, key, value` where
-//!   value is inline, or (flag `OVERFLOW`) the first page of the run holding it.
-//! - Branch entry: `key_len: u16, child: u64, key`. Child `j` of a branch holds
-//!   the keys from separator `j-1` (inclusive) to separator `j`; child 0 is the
-//!   leftmost, stored in the page header.
+//! | bytes                    | field                                             |
+//! |--------------------------|---------------------------------------------------|
+//! | 0..32                    | the common page header                            |
+//! | 32..32 + 6 * count       | slots: entry offset (`u16`), key head (4 bytes)   |
+//! | up to the data start     | free space                                        |
+//! | data start..4096         | entries, and dead bytes of removed ones           |
+//!
+//! A slot's key head is the first four bytes of its entry's key (big-endian,
+//! zero-padded), so a binary search compares within the slot array and reads
+//! an entry only when the heads tie. Removing an entry leaves dead bytes that
+//! a compaction reclaims when an insert needs them.
+//!
+//! | leaf entry | field                                                          |
+//! |------------|----------------------------------------------------------------|
+//! | 0..2       | key length                                                     |
+//! | 2          | flags: `OVERFLOW` (1) when the value is in an overflow run     |
+//! | 3..7       | value length                                                   |
+//! | 7..        | the key, then the value, or (`OVERFLOW`) the run's first page  |
+//!
+//! | branch entry | field                                                        |
+//! |--------------|--------------------------------------------------------------|
+//! | 0..2         | key length                                                   |
+//! | 2..10        | child page                                                   |
+//! | 10..         | the key                                                      |
+//!
+//! Child `j` of a branch holds the keys from separator `j-1` (inclusive) to
+//! separator `j`; child 0 is the leftmost, stored in the page header.
 //!
 //! Every read of a node checks what it reads against the page bounds: a damaged
 //! page is a [`Error::Corrupt`], never an out-of-bounds access or a panic.
@@ -20,7 +42,8 @@ use std::cmp::Ordering;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u16, read_u32, read_u64};
+use crate::store::le_bytes::{read_u16, read_u32, read_u64};
+use crate::store::page_header::{self, HEADER, Kind, PAGE_SIZE, PageNo};
 
 /// Bytes of a slot: entry offset and key head.
 pub const SLOT: usize = 6;
@@ -65,11 +88,11 @@ impl<'a> Node<'a> {
         if bytes.len() != PAGE_SIZE {
             return Err(bad(format!("node of {} bytes", bytes.len())));
         }
-        let leaf = match Kind::from_byte(page::kind_byte(bytes)) {
+        let leaf = match Kind::from_byte(page_header::kind_byte(bytes)) {
             Some(Kind::Leaf) => true,
             Some(Kind::Branch) => false,
             Some(other) => return Err(bad(format!("expected a tree node, found a {} page", other.name()))),
-            None => return Err(bad(format!("unknown page kind {}", page::kind_byte(bytes)))),
+            None => return Err(bad(format!("unknown page kind {}", page_header::kind_byte(bytes)))),
         };
         let count = read_u16(bytes, 10) as usize;
         if HEADER + SLOT * count > PAGE_SIZE {
@@ -150,7 +173,7 @@ impl<'a> Node<'a> {
     /// Child `j` of a branch, `0..=count`.
     pub fn child(&self, j: usize) -> Result<PageNo> {
         if j == 0 {
-            return Ok(page::link(self.bytes));
+            return Ok(page_header::link(self.bytes));
         }
         let entry = self.entry(j - 1)?;
         Ok(read_u64(entry, 2))
@@ -235,7 +258,7 @@ impl<'a> Node<'a> {
                 PAGE_SIZE - start
             )));
         }
-        if !self.leaf && self.count == 0 && page::link(self.bytes) == 0 {
+        if !self.leaf && self.count == 0 && page_header::link(self.bytes) == 0 {
             return Err(self.bad("branch without children".into()));
         }
         Ok(())
@@ -292,11 +315,11 @@ pub fn encode_branch(out: &mut Vec<u8>, key: &[u8], child: PageNo) {
 /// was either built here or parsed and checked before being copied.
 pub mod edit {
     use super::*;
-    use crate::page::write_u16;
+    use crate::store::le_bytes::{write_u16, write_u64};
 
     /// Writes slot `i`: the entry's offset and its key's head.
     fn write_slot(p: &mut [u8], i: usize, offset: usize, entry: &[u8]) {
-        let skip = if page::kind_byte(p) == Kind::Leaf as u8 { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
+        let skip = if page_header::kind_byte(p) == Kind::Leaf as u8 { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
         let klen = read_u16(entry, 0) as usize;
         let at = HEADER + SLOT * i;
         write_u16(p, at, offset as u16);
@@ -320,7 +343,7 @@ pub mod edit {
 
     /// Writes a fresh node of `kind` holding `entries`, in order.
     pub fn build<'e>(p: &mut [u8], kind: Kind, link: u64, entries: impl IntoIterator<Item = &'e [u8]>) {
-        page::init(p, kind, link);
+        page_header::init(p, kind, link);
         let mut n = 0;
         let mut top = PAGE_SIZE;
         for e in entries {
@@ -344,11 +367,11 @@ pub mod edit {
     pub fn compact(p: &mut [u8]) {
         let copy = p.to_vec();
         let n = count(&copy);
-        let leaf = page::kind_byte(&copy) == Kind::Leaf as u8;
+        let leaf = page_header::kind_byte(&copy) == Kind::Leaf as u8;
         let kind = if leaf { Kind::Leaf } else { Kind::Branch };
         let view = Node { bytes: &copy, page: 0, path: Path::new(""), count: n, leaf };
         let entries: Vec<&[u8]> = (0..n).map(|i| view.entry(i).expect("owned node is well formed")).collect();
-        build(p, kind, page::link(&copy), entries);
+        build(p, kind, page_header::link(&copy), entries);
     }
 
     /// Bytes in use by entries and slots.
@@ -400,17 +423,18 @@ pub mod edit {
     }
 
     fn entry_len(p: &[u8], i: usize) -> usize {
-        let view = Node { bytes: p, page: 0, path: Path::new(""), count: count(p), leaf: page::kind_byte(p) == 1 };
+        let view =
+            Node { bytes: p, page: 0, path: Path::new(""), count: count(p), leaf: page_header::kind_byte(p) == 1 };
         view.entry(i).expect("owned node is well formed").len()
     }
 
     /// Sets child `j` of a branch.
     pub fn set_child(p: &mut [u8], j: usize, child: PageNo) {
         if j == 0 {
-            page::write_u64(p, 24, child);
+            write_u64(p, 24, child);
         } else {
             let off = read_u16(p, HEADER + SLOT * (j - 1)) as usize;
-            page::write_u64(p, off + 2, child);
+            write_u64(p, off + 2, child);
         }
     }
 }

@@ -4,11 +4,11 @@
 //! down, and the entry index in the leaf. It holds page numbers, not views,
 //! and parses each page again as it moves, so it needs no borrow of the pages.
 
-use crate::btree::{MAX_DEPTH, node};
 use crate::error::Result;
-use crate::node::Value;
-use crate::page::PageNo;
-use crate::pages::Pages;
+use crate::store::PageNo;
+use crate::store::PageSource;
+use crate::tree::btree::{MAX_DEPTH, node};
+use crate::tree::node::Value;
 
 /// Where a cursor starts.
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +39,7 @@ pub struct Cursor {
 
 impl Cursor {
     /// A cursor on the tree at `root` (0: empty), placed as `seek` says.
-    pub fn seek<P: Pages + ?Sized>(pages: &P, root: PageNo, seek: Seek<'_>) -> Result<Cursor> {
+    pub fn seek<P: PageSource + ?Sized>(pages: &P, root: PageNo, seek: Seek<'_>) -> Result<Cursor> {
         let mut c = Cursor { path: Vec::with_capacity(8), done: root == 0 };
         if c.done {
             return Ok(c);
@@ -80,7 +80,7 @@ impl Cursor {
     }
 
     /// The entry under the cursor.
-    pub fn entry<'p, P: Pages + ?Sized>(&self, pages: &'p P) -> Result<Option<(&'p [u8], Value<'p>)>> {
+    pub fn entry<'p, P: PageSource + ?Sized>(&self, pages: &'p P) -> Result<Option<(&'p [u8], Value<'p>)>> {
         if self.done {
             return Ok(None);
         }
@@ -99,7 +99,7 @@ impl Cursor {
     }
 
     /// Moves to the next entry.
-    pub fn step<P: Pages + ?Sized>(&mut self, pages: &P) -> Result<()> {
+    pub fn step<P: PageSource + ?Sized>(&mut self, pages: &P) -> Result<()> {
         if let Some(last) = self.path.last_mut() {
             last.1 += 1;
         }
@@ -108,7 +108,7 @@ impl Cursor {
 
     /// Moves from a leaf index that may be one past its leaf's end to the
     /// next entry that exists.
-    fn settle_forward<P: Pages + ?Sized>(&mut self, pages: &P) -> Result<()> {
+    fn settle_forward<P: PageSource + ?Sized>(&mut self, pages: &P) -> Result<()> {
         loop {
             let Some(&(_, i, count)) = self.path.last() else {
                 self.done = true;
@@ -137,7 +137,7 @@ impl Cursor {
 
     /// Moves to the previous entry (from a leaf index that may be one past the
     /// end of its leaf).
-    pub fn step_back<P: Pages + ?Sized>(&mut self, pages: &P) -> Result<()> {
+    pub fn step_back<P: PageSource + ?Sized>(&mut self, pages: &P) -> Result<()> {
         loop {
             let Some(last) = self.path.last_mut() else {
                 self.done = true;
@@ -165,7 +165,7 @@ impl Cursor {
     }
 
     /// Goes down from `n` along its leftmost (or rightmost) edge to a leaf.
-    fn descend<P: Pages + ?Sized>(&mut self, pages: &P, mut n: PageNo, rightmost: bool) -> Result<()> {
+    fn descend<P: PageSource + ?Sized>(&mut self, pages: &P, mut n: PageNo, rightmost: bool) -> Result<()> {
         loop {
             if self.path.len() >= MAX_DEPTH {
                 return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));

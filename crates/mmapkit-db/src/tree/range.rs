@@ -2,12 +2,12 @@
 
 use std::ops::Bound;
 
-use crate::btree::{node, value_bytes};
-use crate::cursor::{Cursor, Seek};
 use crate::error::Result;
-use crate::node::Node;
-use crate::page::PageNo;
-use crate::pages::Pages;
+use crate::store::PageNo;
+use crate::store::PageSource;
+use crate::tree::btree::{node, value_bytes};
+use crate::tree::cursor::{Cursor, Seek};
+use crate::tree::node::Node;
 
 /// The entries of a table whose keys fall in a range, in key order
 /// (`next`) or reverse order (`next_back`), as zero-copy slices.
@@ -16,7 +16,7 @@ use crate::pages::Pages;
 /// map ends the iteration with an error. Keys are checked to come in strictly
 /// increasing order, so a damaged tree cannot make the iteration repeat itself.
 pub struct Range<'a> {
-    pages: &'a dyn Pages,
+    pages: &'a dyn PageSource,
     root: PageNo,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
@@ -33,7 +33,7 @@ pub struct Range<'a> {
 const PREFETCH: usize = 12;
 
 impl<'a> Range<'a> {
-    pub(crate) fn new(pages: &'a dyn Pages, root: PageNo, start: Bound<&[u8]>, end: Bound<&[u8]>) -> Range<'a> {
+    pub(crate) fn new(pages: &'a dyn PageSource, root: PageNo, start: Bound<&[u8]>, end: Bound<&[u8]>) -> Range<'a> {
         Range {
             pages,
             root,

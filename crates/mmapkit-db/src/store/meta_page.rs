@@ -21,17 +21,17 @@
 //! | 24..32 | root of the table catalog (0: no tables)   |
 //! | 32..40 | first page of the free list (0: none)      |
 //! | 40..48 | pages in use: the file's high-water mark   |
-//! | 48..56 | pages of the free list to read (see `freelist.rs`) |
+//! | 48..56 | pages of the free list to read (see `free_list.rs`) |
 //! | 56..60 | pages listed as written by the commit      |
 //! | 60..64 | zero                                       |
 //! | 64..72 | xxh3 checksum of bytes 0..64 and the list  |
 //! | 72..   | the list: (first page, checksum) per page or run |
 //!
-//! Version 2 made the free list a chain of the ready list and the pending
-//! segments, read up to a page count (version 1: one list, read to its end,
-//! with its extent count at 48..56).
+//! A record of another format version or page size is refused, never
+//! read: this code reads and writes format [`VERSION`] only.
 
-use crate::page::{PAGE_SIZE, PageNo, read_u32, read_u64, write_u32, write_u64};
+use super::le_bytes::{read_u32, read_u64, write_u32, write_u64};
+use super::page_header::{PAGE_SIZE, PageNo};
 
 /// Identifies the file format.
 pub const MAGIC: [u8; 8] = *b"MMAPKVDB";

@@ -12,9 +12,13 @@
 //! | 16..24 | id of the transaction that wrote the page                    |
 //! | 24..32 | leftmost child (branch), pages in the run (overflow), next page (free list) |
 //!
-//! All integers are little-endian.
+//! All integers are little-endian (see `le_bytes.rs`). The node format is
+//! described in `tree/node.rs`, the free-list page in `free_list.rs`, the meta
+//! pages in `meta_page.rs`.
 
 use xxhash_rust::xxh3::xxh3_64;
+
+use super::le_bytes::{read_u64, write_u64};
 
 /// Bytes per page.
 pub const PAGE_SIZE: usize = 4096;
@@ -38,6 +42,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind a header's kind byte names, if it names one.
     pub fn from_byte(b: u8) -> Option<Kind> {
         Some(match b {
             1 => Kind::Leaf,
@@ -48,6 +53,7 @@ impl Kind {
         })
     }
 
+    /// The kind's name, for error messages.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Leaf => "leaf",
@@ -58,33 +64,19 @@ impl Kind {
     }
 }
 
-pub fn read_u16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-pub fn read_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-pub fn read_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-pub fn write_u16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-pub fn write_u32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-pub fn write_u64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
-
 /// The raw kind byte of a page.
 pub fn kind_byte(page: &[u8]) -> u8 {
     page[8]
+}
+
+/// The checksum the page (or run) carries, at 0..8.
+pub fn stored_checksum(page: &[u8]) -> u64 {
+    read_u64(page, 0)
+}
+
+/// The id of the transaction that wrote the page, at 16..24.
+pub fn written_by(page: &[u8]) -> u64 {
+    read_u64(page, 16)
 }
 
 /// The field at 24..32 (leftmost child, run length or next page).
@@ -113,7 +105,7 @@ pub fn seal(bytes: &mut [u8], txn: u64) {
 
 /// Whether a page or run carries the checksum of its contents.
 pub fn checksum_ok(bytes: &[u8]) -> bool {
-    read_u64(bytes, 0) == checksum_of(bytes)
+    stored_checksum(bytes) == checksum_of(bytes)
 }
 
 /// Pages needed for an overflow run holding `value_len` bytes.

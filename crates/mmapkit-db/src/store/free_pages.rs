@@ -17,45 +17,11 @@
 //! write or release, so their cost does not depend on how many pages wait for
 //! a long-lived reader.
 //!
-//! # On disk
-//!
-//! The meta page names the *free list*: one chain of free-list pages, and how
-//! many of its pages to read. A durable commit writes, on new pages, the
-//! *ready list* (every extent reusable at once) and then its own segment, if
-//! it freed anything, linked to the newest segment of an earlier durable
-//! commit not yet released, which links to the one before it, and so on: the
-//! chain is the ready list, then the pending segments, newest first. A
-//! segment's last page keeps the link it was written with, to a segment that
-//! may since have been released and its pages reused, so a reader stops at
-//! the count, and checks that every page it follows was written by the
-//! commit its predecessor names. The pages of the previous durable commit's
-//! list that a durable commit no longer reaches (the previous ready list, the
-//! segments released since) are pages that commit frees. After a restart no
-//! reader exists, so every extent of the list is ready.
-//!
-//! A free-list page (kind 4; the common header is described in `page.rs`):
-//!
-//! | bytes      | field                                                        |
-//! |------------|--------------------------------------------------------------|
-//! | 10..12     | extents on the page (at most 253)                            |
-//! | 16..24     | the durable commit that wrote the page                       |
-//! | 24..32     | next page of the chain (0: none)                             |
-//! | 32..4080   | extents, 16 bytes each: first page, pages                    |
-//! | 4080..4088 | the commit that wrote the next page (0: none)                |
-//! | 4088..4096 | zero                                                         |
+//! How the free pages are written to the file is `free_list.rs`'s part.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
-use crate::error::Result;
-use crate::meta::Meta;
-use crate::page::{self, HEADER, Kind, PAGE_SIZE, PageNo, read_u64, write_u64};
-use crate::pages::{MapPages, Pages};
-use crate::store::Store;
-
-/// Where a free-list page records the commit that wrote its next page.
-const NEXT_TXN: usize = PAGE_SIZE - 16;
-/// Extents per free-list page: 16 bytes each, between the header and [`NEXT_TXN`].
-pub(crate) const EXTENTS_PER_PAGE: usize = (NEXT_TXN - HEADER) / 16;
+use super::page_header::PageNo;
 
 /// The free pages known to the writer.
 #[derive(Clone, Debug, Default)]
@@ -193,10 +159,45 @@ impl FreePages {
 
     /// The newest pending segment's first page and commit: where a new
     /// segment links to.
-    fn newest_segment(&self) -> Option<(PageNo, u64)> {
+    pub(super) fn newest_segment(&self) -> Option<(PageNo, u64)> {
         let newest = self.segments.back()?;
         Some((*newest.pages.first()?, newest.txn))
     }
+
+    /// Pages the pending segments are written on.
+    pub(super) fn segment_pages(&self) -> u64 {
+        self.segment_pages
+    }
+
+    /// Extents freed since the last durable commit, not written yet.
+    pub(super) fn unsaved(&self) -> &[(PageNo, u64)] {
+        &self.unsaved
+    }
+
+    /// Pages of the last durable commit's list that the next one does not reach.
+    pub(super) fn superseded(&self) -> &[PageNo] {
+        &self.superseded
+    }
+
+    /// Records that page `n` holds part of the last durable commit's list
+    /// (read at open), for the next durable commit to free.
+    pub(super) fn supersede(&mut self, n: PageNo) {
+        self.superseded.push(n);
+    }
+}
+
+/// The free list as a durable commit wrote it: what the meta page names, and
+/// what [`FreePages::saved`] is given once the commit is durable.
+#[derive(Debug)]
+pub struct SavedList {
+    /// The chain's first page (0: none), for the meta page.
+    pub first: PageNo,
+    /// Pages of the chain to read, for the meta page.
+    pub pages: u64,
+    /// The ready list's pages.
+    pub list: Vec<PageNo>,
+    /// The commit's segment, if it freed anything.
+    pub segment: Option<Segment>,
 }
 
 /// Disjoint `extents`, sorted and with touching ones joined.
@@ -211,128 +212,6 @@ pub fn merged(mut extents: Vec<(PageNo, u64)>) -> Vec<(PageNo, u64)> {
         }
     }
     out
-}
-
-/// The free list as a durable commit wrote it.
-#[derive(Debug)]
-pub struct Saved {
-    /// The chain's first page (0: none), for the meta page.
-    pub first: PageNo,
-    /// Pages of the chain to read, for the meta page.
-    pub pages: u64,
-    /// The ready list's pages.
-    pub list: Vec<PageNo>,
-    /// The commit's segment, if it freed anything.
-    pub segment: Option<Segment>,
-}
-
-/// Writes the free list of durable commit `txn` into pages of `store`, as the
-/// last step before its pages are sealed: the pages the previous list no
-/// longer needs are freed, the commit's segment (what it and the commits since
-/// the last durable one freed) and then the ready list get new pages. The
-/// writer's state is left as it was (an aborted commit changes nothing); the
-/// result is handed to [`FreePages::saved`] once the commit is durable.
-pub fn save(store: &mut Store<'_>, txn: u64) -> Saved {
-    // Not written by this transaction (they are in use until now), so they
-    // are freed pages of the committed state.
-    store.freed.extend(store.free.superseded.iter().map(|&p| (p, 1)));
-    let freed = merged(store.free.unsaved.iter().chain(&store.freed).copied().collect());
-    let segment: Vec<PageNo> = (0..freed.len().div_ceil(EXTENTS_PER_PAGE)).map(|_| store.alloc(1)).collect();
-    // Taking a page for the list can split a merged extent (a recycled page
-    // next to a ready run), so the count is taken again after each page until
-    // the list holds them all.
-    let mut list = Vec::new();
-    let ready = loop {
-        let ready = merged(store.free.ready_extents().chain(store.recycled.ready_extents()).collect());
-        if list.len() >= ready.len().div_ceil(EXTENTS_PER_PAGE) {
-            break ready;
-        }
-        list.push(store.alloc(1));
-    };
-    let older = store.free.newest_segment();
-    let chain: Vec<(PageNo, &[(PageNo, u64)])> = list
-        .iter()
-        .enumerate()
-        .map(|(k, &p)| (p, ready.chunks(EXTENTS_PER_PAGE).nth(k).unwrap_or(&[])))
-        .chain(segment.iter().zip(freed.chunks(EXTENTS_PER_PAGE)).map(|(&p, part)| (p, part)))
-        .collect();
-    for (k, &(p, part)) in chain.iter().enumerate() {
-        let (next, next_txn) = match chain.get(k + 1) {
-            Some(&(n, _)) => (n, txn),
-            None => older.unwrap_or((0, 0)),
-        };
-        write_page(store.page_mut(p), part, next, next_txn);
-    }
-    let first = chain.first().map(|&(p, _)| p).or(older.map(|(p, _)| p)).unwrap_or(0);
-    let pages = chain.len() as u64 + store.free.segment_pages;
-    let segment = (!segment.is_empty()).then_some(Segment { txn, extents: freed, pages: segment });
-    Saved { first, pages, list, segment }
-}
-
-/// Fills `buf` as a free-list page holding `extents` (at most
-/// [`EXTENTS_PER_PAGE`]), linked to page `next`, written by commit `next_txn`.
-fn write_page(buf: &mut [u8], extents: &[(PageNo, u64)], next: PageNo, next_txn: u64) {
-    page::init(buf, Kind::FreeList, next);
-    page::write_u16(buf, 10, extents.len() as u16);
-    for (i, &(start, len)) in extents.iter().enumerate() {
-        write_u64(buf, HEADER + 16 * i, start);
-        write_u64(buf, HEADER + 16 * i + 8, len);
-    }
-    write_u64(buf, NEXT_TXN, next_txn);
-}
-
-/// Reads the free list `meta` names: every extent on it is ready (no reader
-/// exists yet), and every page it is written on is superseded (the next
-/// durable commit writes a new list). Errors name the page that is wrong.
-pub fn load(pages: &MapPages<'_>, meta: &Meta) -> Result<FreePages> {
-    let mut free = FreePages::default();
-    let mut seen = HashSet::new();
-    let (mut next, mut writer) = (meta.freelist, None);
-    let mut last = meta.freelist;
-    for read in 0..meta.free_list_pages {
-        if next == 0 {
-            let what = format!("the free list ends after {read} of its {} pages", meta.free_list_pages);
-            return Err(pages.corrupt(last, what));
-        }
-        if !seen.insert(next) {
-            return Err(pages.corrupt(next, "the free list loops".into()));
-        }
-        let p = pages.page(next)?;
-        if !page::checksum_ok(p) || page::kind_byte(p) != Kind::FreeList as u8 {
-            return Err(pages.corrupt(next, "free-list page fails its checksum or kind".into()));
-        }
-        let (txn, next_txn) = (read_u64(p, 16), read_u64(p, NEXT_TXN));
-        match writer {
-            Some(w) if txn != w => {
-                let what = format!("free-list page written by commit {txn}, the page before it names commit {w}");
-                return Err(pages.corrupt(next, what));
-            }
-            None if txn > meta.txn => {
-                let what = format!("free-list page written by commit {txn}, after commit {}", meta.txn);
-                return Err(pages.corrupt(next, what));
-            }
-            _ => {}
-        }
-        if next_txn > txn {
-            return Err(pages.corrupt(next, format!("free-list page links to a page of a later commit {next_txn}")));
-        }
-        let count = page::read_u16(p, 10) as usize;
-        if count > EXTENTS_PER_PAGE {
-            return Err(pages.corrupt(next, format!("free-list page claims {count} extents")));
-        }
-        for i in 0..count {
-            let (start, len) = (read_u64(p, HEADER + 16 * i), read_u64(p, HEADER + 16 * i + 8));
-            if start < 2 || len == 0 || start.checked_add(len).is_none_or(|end| end > meta.page_count) {
-                return Err(pages.corrupt(next, format!("free extent {start}+{len} is outside the file")));
-            }
-            free.add_ready(start, len);
-        }
-        free.superseded.push(next);
-        last = next;
-        (next, writer) = (page::link(p), Some(next_txn));
-    }
-    pages.check_fault()?;
-    Ok(free)
 }
 
 #[cfg(test)]

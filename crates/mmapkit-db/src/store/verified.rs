@@ -15,7 +15,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::page::{PAGE_SIZE, PageNo};
+use super::page_header::{PAGE_SIZE, PageNo};
 
 /// Pages per chunk of bits: 1 GiB of file in 32 KiB of bits.
 const CHUNK_PAGES: u64 = 1 << 18;

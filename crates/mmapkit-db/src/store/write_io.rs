@@ -6,6 +6,8 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
+use super::page_header::PAGE_SIZE;
+
 /// Writes and syncs of the database file. The engine never writes through its
 /// mapping; it calls these. The default ([`FileStorage`]) is `pwrite` and
 /// `fdatasync`. Another implementation can count, fail or drop operations to
@@ -31,22 +33,14 @@ pub trait Storage: Send + Sync {
 /// Linux and FreeBSD, `fcntl(F_FULLFSYNC)` on macOS (whose `fsync` leaves the
 /// data in the drive's cache).
 ///
-/// Writes go out one page ([`WRITE_PIECE`] bytes) per `pwrite`. The kernel
-/// caches a range written in one big `pwrite` as large folios (Linux 6.18's
-/// ext4 does), and we found later 4 KiB writes into such a range slow: in a
-/// scratch probe (not in the repository: 1,000,000 random inserts in one
-/// transaction, 1,000 single-insert commits, then 100 commits of 1,000
-/// inserts, with 621 MB reaching the disk every time), the 100 batches took
-/// 4.2-4.9 s over four runs when the pages went out in writes of up to 8 MiB,
-/// 2.8-3.4 s over six runs in 64 KiB pieces, and 2.2-3.1 s over four runs in
-/// 4 KiB pieces. That the folios are the cause is our reading of where the
-/// kernel spent its time, not something we could see directly; one page per
-/// write is the simplest rule that keeps the writes small.
+/// Writes go out one page ([`WRITE_PIECE`] bytes) per `pwrite`, however long
+/// the buffer handed to [`Storage::write_at`]. The measurements behind this
+/// rule are in `docs/performance.md` in the repository.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FileStorage;
 
 /// The largest single `pwrite` [`FileStorage`] makes: one page.
-pub const WRITE_PIECE: usize = crate::page::PAGE_SIZE;
+pub const WRITE_PIECE: usize = PAGE_SIZE;
 
 impl Storage for FileStorage {
     fn write_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()> {

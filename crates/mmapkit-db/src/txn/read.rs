@@ -2,27 +2,38 @@
 
 use std::ops::RangeBounds;
 
-use crate::catalog::{self, TableInfo};
-use crate::db::Database;
+use super::engine::Engine;
 use crate::error::{Error, Result};
-use crate::meta::Meta;
-use crate::pages::{MapPages, Pages};
-use crate::range::Range;
-use crate::table_ops;
+use crate::store::{Meta, PageSource, SnapshotPages};
+use crate::tree::Range;
+use crate::tree::catalog::{self, TableInfo};
+use crate::tree::reads;
 
 /// A consistent snapshot of the database: the newest commit when it began.
 ///
 /// Values are returned as slices of the mapped file that live as long as the
 /// transaction: the pages they point into are not reused until it ends.
 pub struct ReadTransaction<'db> {
-    db: &'db Database,
-    pub(crate) meta: Meta,
-    pub(crate) pages: MapPages<'db>,
+    engine: &'db Engine,
+    meta: Meta,
+    pages: SnapshotPages<'db>,
 }
 
 impl<'db> ReadTransaction<'db> {
-    pub(crate) fn new(db: &'db Database, meta: Meta) -> ReadTransaction<'db> {
-        ReadTransaction { db, meta, pages: db.pages_of(&meta) }
+    /// A snapshot of `engine`'s newest commit, held until the transaction is dropped.
+    pub(crate) fn begin(engine: &'db Engine) -> ReadTransaction<'db> {
+        let meta = engine.begin_read();
+        ReadTransaction { engine, meta, pages: engine.store().snapshot(&meta) }
+    }
+
+    /// The commit this snapshot shows.
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The snapshot's pages.
+    pub(crate) fn pages(&self) -> &SnapshotPages<'db> {
+        &self.pages
     }
 
     /// The id of the commit this snapshot shows.
@@ -47,20 +58,20 @@ impl<'db> ReadTransaction<'db> {
 
 impl Drop for ReadTransaction<'_> {
     fn drop(&mut self) {
-        self.db.end_read(self.meta.txn);
+        self.engine.end_read(self.meta.txn);
     }
 }
 
 /// A table as a read transaction sees it.
 pub struct ReadTable<'txn> {
-    pages: &'txn MapPages<'txn>,
+    pages: &'txn SnapshotPages<'txn>,
     info: TableInfo,
 }
 
 impl<'txn> ReadTable<'txn> {
     /// The value stored under `key`: a slice of the mapped file.
     pub fn get(&self, key: &[u8]) -> Result<Option<&'txn [u8]>> {
-        table_ops::get(self.pages, self.info.root, key)
+        reads::get(self.pages, self.info.root, key)
     }
 
     /// The entries with keys in `range`, in order (reverse with `.rev()`).
@@ -75,17 +86,17 @@ impl<'txn> ReadTable<'txn> {
     /// # }
     /// ```
     pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Range<'txn> {
-        table_ops::range(self.pages, self.info.root, range)
+        reads::range(self.pages, self.info.root, range)
     }
 
     /// The entry with the smallest key.
     pub fn first(&self) -> Result<Option<(&'txn [u8], &'txn [u8])>> {
-        table_ops::edge(self.pages, self.info.root, false)
+        reads::edge(self.pages, self.info.root, false)
     }
 
     /// The entry with the largest key.
     pub fn last(&self) -> Result<Option<(&'txn [u8], &'txn [u8])>> {
-        table_ops::edge(self.pages, self.info.root, true)
+        reads::edge(self.pages, self.info.root, true)
     }
 
     /// Number of entries, kept in the catalog: no scan.

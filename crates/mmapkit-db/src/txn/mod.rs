@@ -1,0 +1,11 @@
+//! Transactions on the tree: read transactions, each a snapshot of one
+//! commit, and the one write transaction, which changes copies of pages and
+//! commits them through the page store. [`Engine`] is what both begin from.
+
+mod engine;
+mod read;
+mod write;
+
+pub use engine::Engine;
+pub use read::{ReadTable, ReadTransaction};
+pub use write::{Durability, MAX_KEY, MAX_VALUE, Table, WriteTransaction};
