@@ -41,7 +41,7 @@ fn a_quick_run_measures_every_method_pattern_and_cache_state() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("Verdict: the seed's advice against this machine"), "{stdout}");
+    assert!(stdout.contains("Verdict: common advice on mmap against this machine"), "{stdout}");
     assert!(stdout.contains("winner:"), "{stdout}");
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -88,6 +88,15 @@ fn a_quick_run_measures_every_method_pattern_and_cache_state() {
     for v in verdicts {
         assert!(methods.contains(v["winner"].as_str().unwrap()), "{v}");
         assert!(v["margin"].as_f64().unwrap() >= 1.0, "{v}");
+    }
+    // Each piece of advice says what it is, where it is given, and how this run measured it.
+    let advice = report["advice"].as_array().unwrap();
+    assert!(!advice.is_empty(), "{report}");
+    for a in advice {
+        for key in ["topic", "advice_says", "source", "expected", "agreement", "summary"] {
+            assert!(a[key].is_string(), "{key} in {a}");
+        }
+        assert!(stdout.contains(a["source"].as_str().unwrap()), "{a}: {stdout}");
     }
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     assert!(svg_text.starts_with("<svg") && svg_text.contains("mmap_populate"), "not a chart");

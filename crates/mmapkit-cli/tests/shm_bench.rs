@@ -36,8 +36,9 @@ fn human(bytes: u64) -> String {
 fn a_quick_run_reports_every_transport_and_payload() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("shm.svg");
-    let (stdout, report) = quick_run(&["--plot".as_ref(), svg.as_os_str()]);
-    assert!(stdout.contains("Against the targets"), "{stdout}");
+    let (stdout, report) = quick_run(&["--plot".as_ref(), svg.as_os_str(), "--against-floors".as_ref()]);
+    assert!(stdout.contains("Against the floors"), "{stdout}");
+    assert!(!stdout.contains("target"), "{stdout}");
 
     assert!(report["memcpy_bytes_per_sec"].as_f64().unwrap() > 0.0);
     assert_eq!(report["blocks"], 2, "a quick run takes two blocks");
@@ -91,7 +92,8 @@ fn a_quick_run_reports_every_transport_and_payload() {
 
 #[test]
 fn transports_can_be_picked_and_unknown_ones_are_refused() {
-    let (_, report) = quick_run(&["--transports".as_ref(), "floor,uds".as_ref()]);
+    let (stdout, report) = quick_run(&["--transports".as_ref(), "floor,uds".as_ref()]);
+    assert!(!stdout.contains("Against the floors"), "only with --against-floors: {stdout}");
     let rows: Vec<(String, u64)> = report["results"]
         .as_array()
         .unwrap()
@@ -115,7 +117,8 @@ fn transports_can_be_picked_and_unknown_ones_are_refused() {
 
 #[test]
 fn the_blocking_floor_alone_with_the_blocking_channel_is_compared_and_kept_apart() {
-    let (stdout, report) = quick_run(&["--transports".as_ref(), "floor-block,shm-block".as_ref()]);
+    let args = ["--transports".as_ref(), "floor-block,shm-block".as_ref(), "--against-floors".as_ref()];
+    let (stdout, report) = quick_run(&args);
     // The comparison needs only the floor and one transport, not every other one.
     assert!(
         stdout.contains("the blocking floor") && stdout.contains("shm-block") && stdout.contains("x it"),

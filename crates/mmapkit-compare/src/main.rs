@@ -17,8 +17,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum as _};
 
+use crate::engines::EngineKind;
 use crate::results::{EngineRun, Measurement, Outcome};
 use crate::workload::{Plan, Workload};
 
@@ -51,9 +52,9 @@ struct DbArgs {
     /// cost what this file system's fsync costs.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// The engines to run, in this order (default: all, redb first). Each engine's durable writes can
-    /// leave the disk busy for the next one's, so swapping the order shows how much of a write row
-    /// is the engine and how much is the disk.
+    /// The engines to run, in this order, among redb, lmdb and (built with its feature) mmapkit-db; default:
+    /// all, redb first. Each engine's durable writes can leave the disk busy for the next one's, so swapping the
+    /// order shows how much of a write row is the engine and how much is the disk.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     engines: Option<Vec<String>>,
     /// Run the whole workload N times, the engines' order rotated each round, and report each row's
@@ -90,27 +91,18 @@ fn db(args: &DbArgs) -> Result<()> {
     eprintln!("{} (files in {})", describe(&workload), temp.path().display());
     let plan = Plan::new(workload);
 
-    let known = engines::all();
-    let chosen: Vec<&str> = match &args.engines {
-        Some(list) => list.iter().map(String::as_str).collect(),
-        None => known.clone(),
-    };
-    if let Some(unknown) = chosen.iter().find(|e| !known.contains(e)) {
-        anyhow::bail!("unknown engine {unknown:?} in --engines; the engines are {}", known.join(", "));
-    }
-    if let Some(twice) = chosen.iter().enumerate().find(|(i, e)| chosen[..*i].contains(e)).map(|(_, e)| e) {
-        anyhow::bail!("engine {twice:?} is given twice in --engines");
-    }
+    let chosen = chosen_engines(args.engines.as_deref())?;
     let mut all: Vec<EngineRun> = Vec::new();
     for round in 0..args.rounds as usize {
         let mut order = chosen.clone();
         let shift = round % order.len().max(1);
         order.rotate_left(shift);
         if args.rounds > 1 {
-            eprintln!("round {} of {}: {}", round + 1, args.rounds, order.join(", "));
+            let names: Vec<&str> = order.iter().map(|e| e.name()).collect();
+            eprintln!("round {} of {}: {}", round + 1, args.rounds, names.join(", "));
         }
         for engine in order {
-            let dir = temp.path().join(engine);
+            let dir = temp.path().join(engine.name());
             std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let run = engines::run(engine, &dir, &plan, print_progress).with_context(|| format!("running {engine}"))?;
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -143,6 +135,25 @@ fn db(args: &DbArgs) -> Result<()> {
     Ok(())
 }
 
+/// The engines `--engines` names, parsed once, in its order; without it, every engine built in, redb first.
+/// An unknown name or one given twice is an error.
+fn chosen_engines(names: Option<&[String]>) -> Result<Vec<EngineKind>> {
+    let Some(names) = names else { return Ok(EngineKind::built().to_vec()) };
+    let chosen = names
+        .iter()
+        .map(|name| {
+            EngineKind::from_str(name, false).map_err(|_| {
+                let known: Vec<&str> = EngineKind::built().iter().map(|e| e.name()).collect();
+                anyhow::anyhow!("unknown engine {name:?} in --engines; the engines are {}", known.join(", "))
+            })
+        })
+        .collect::<Result<Vec<EngineKind>>>()?;
+    if let Some(twice) = chosen.iter().enumerate().find(|(i, e)| chosen[..*i].contains(e)).map(|(_, e)| e) {
+        bail!("engine {:?} is given twice in --engines", twice.name());
+    }
+    Ok(chosen)
+}
+
 /// One line on what the workload does.
 fn describe(w: &Workload) -> String {
     format!(
@@ -162,12 +173,12 @@ fn describe(w: &Workload) -> String {
 }
 
 /// Prints a measurement as soon as it is taken, so a long run shows where it is.
-fn print_progress(engine: &str, measurement: &Measurement) {
+fn print_progress(engine: EngineKind, measurement: &Measurement) {
     let (count, outcome) = match measurement.outcome {
         Outcome::Time(time) => ("ops", format!("{:.3} ms", time.as_secs_f64() * 1e3)),
         Outcome::Size(size) => ("entries", format!("{} bytes ({} allocated)", size.len, size.allocated)),
     };
-    eprintln!("{engine:<10} {:<24} {:>9} {count:<7}  {outcome}", measurement.step.label(), measurement.ops);
+    eprintln!("{:<10} {:<24} {:>9} {count:<7}  {outcome}", engine.name(), measurement.step.label(), measurement.ops);
 }
 
 /// Fails unless every engine's reads saw the same bytes (each engine's random reads were already checked

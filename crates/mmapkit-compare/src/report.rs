@@ -4,11 +4,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::engines::EngineKind;
 use crate::results::{EngineRun, Outcome, Step};
 use crate::workload::Workload;
 
 /// The engine the ratios are about.
-pub const SUBJECT: &str = "mmapkit-db";
+pub const SUBJECT: EngineKind = EngineKind::MmapkitDb;
 
 /// What the size rows measure.
 pub const SIZE_MEASURE: &str = "file length (metadata len) of the database file, not its allocated blocks (those are \
@@ -17,7 +18,8 @@ pub const SIZE_MEASURE: &str = "file length (metadata len) of the database file,
 /// The table: one row per step, one column per engine; times in milliseconds, sizes in MiB, the best of each
 /// row in bold.
 pub fn table(runs: &[EngineRun]) -> String {
-    let mut rows = vec![std::iter::once(String::new()).chain(runs.iter().map(|run| run.engine.to_owned())).collect()];
+    let mut rows =
+        vec![std::iter::once(String::new()).chain(runs.iter().map(|run| run.engine.name().to_owned())).collect()];
     for step in Step::ALL {
         let best = best_index(runs, step, |_| true);
         let mut row = vec![step.label().to_owned()];
@@ -57,7 +59,7 @@ pub struct Ratio {
     /// mmapkit-db's time or size divided by the peer's; `None` if the peer's was zero.
     pub ratio: Option<f64>,
     /// The best peer on this step.
-    pub peer: &'static str,
+    pub peer: EngineKind,
 }
 
 /// The ratios as text, one line per step.
@@ -78,7 +80,7 @@ pub struct JsonReport {
     /// One entry per engine and step.
     pub results: Vec<JsonResult>,
     /// The engines, in the order they ran in the first round.
-    pub engines: Vec<&'static str>,
+    pub engines: Vec<EngineKind>,
     /// How many times the workload ran per engine (`--rounds`); each result is the median round's.
     pub rounds: u32,
     /// The counts.
@@ -97,8 +99,8 @@ pub struct JsonReport {
 /// One engine and step.
 #[derive(Debug, Serialize)]
 pub struct JsonResult {
-    /// The engine's name.
-    pub engine: &'static str,
+    /// The engine.
+    pub engine: EngineKind,
     /// The step's label.
     pub step: &'static str,
     /// How long the step took; `null` for sizes.
@@ -116,8 +118,8 @@ pub struct JsonResult {
 /// One engine's read checksums.
 #[derive(Debug, Serialize)]
 pub struct JsonChecksums {
-    /// The engine's name.
-    pub engine: &'static str,
+    /// The engine.
+    pub engine: EngineKind,
     /// Sum of the value bytes of one pass of random reads.
     pub reads: u64,
     /// Sum of the key and value bytes of the range reads.
@@ -232,7 +234,7 @@ mod tests {
     use super::*;
     use crate::results::{FileSize, Measurement};
 
-    fn run(engine: &'static str, millis: u64, bytes: u64) -> EngineRun {
+    fn run(engine: EngineKind, millis: u64, bytes: u64) -> EngineRun {
         let measurements = Step::ALL
             .iter()
             .map(|&step| Measurement {
@@ -249,7 +251,7 @@ mod tests {
 
     #[test]
     fn table_has_every_row_and_column_and_bolds_the_best() {
-        let text = table(&[run("redb", 20, 4 << 20), run("lmdb", 10, 8 << 20)]);
+        let text = table(&[run(EngineKind::Redb, 20, 4 << 20), run(EngineKind::Lmdb, 10, 8 << 20)]);
         for step in Step::ALL {
             assert!(text.contains(step.label()), "{text}");
         }
@@ -260,12 +262,13 @@ mod tests {
 
     #[test]
     fn ratios_compare_with_the_best_peer() {
-        assert!(ratios(&[run("redb", 20, 1), run("lmdb", 10, 1)]).is_none());
-        let ratios = ratios(&[run("redb", 20, 4), run("lmdb", 10, 8), run(SUBJECT, 15, 6)]).unwrap();
+        let (redb, lmdb) = (EngineKind::Redb, EngineKind::Lmdb);
+        assert!(ratios(&[run(redb, 20, 1), run(lmdb, 10, 1)]).is_none());
+        let ratios = ratios(&[run(redb, 20, 4), run(lmdb, 10, 8), run(SUBJECT, 15, 6)]).unwrap();
         let bulk = &ratios[0];
-        assert_eq!((bulk.peer, bulk.ratio), ("lmdb", Some(1.5)));
+        assert_eq!((bulk.peer, bulk.ratio), (lmdb, Some(1.5)));
         let size = ratios.iter().find(|r| r.step == "compacted size").unwrap();
-        assert_eq!((size.peer, size.ratio), ("redb", Some(1.5)));
+        assert_eq!((size.peer, size.ratio), (redb, Some(1.5)));
         assert!(ratio_lines(&ratios).contains("1.50x lmdb"));
     }
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::engines::EngineKind;
+
 /// A step of the workload, in the order it runs; each is a row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -110,8 +112,8 @@ pub struct Measurement {
 /// Everything one engine measured, and the checksums that show it read what the others read.
 #[derive(Debug, Clone)]
 pub struct EngineRun {
-    /// The engine's name.
-    pub engine: &'static str,
+    /// The engine.
+    pub engine: EngineKind,
     /// One measurement per step, in [`Step::ALL`]'s order.
     pub measurements: Vec<Measurement>,
     /// Sum of the value bytes of all random reads (one pass).
@@ -152,7 +154,7 @@ mod tests {
     fn run(millis: [u64; 2], size: u64) -> EngineRun {
         let time = |ms| Outcome::Time(Duration::from_millis(ms));
         EngineRun {
-            engine: "e",
+            engine: EngineKind::Redb,
             measurements: vec![
                 Measurement { step: Step::BulkLoad, ops: 10, outcome: time(millis[0]) },
                 Measurement { step: Step::IndividualWrites, ops: 10, outcome: time(millis[1]) },

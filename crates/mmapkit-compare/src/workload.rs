@@ -8,7 +8,7 @@ use anyhow::{Result, bail, ensure};
 use serde::Serialize;
 
 use crate::data::{Items, Key, Rng, byte_sum};
-use crate::engines::{Engine, ReadTable, ReadTxn, WriteTable, WriteTxn};
+use crate::engines::{Engine, EngineKind, ReadTable, ReadTxn, WriteTable, WriteTxn};
 use crate::results::{EngineRun, Measurement, Outcome, Step};
 
 /// The counts of one run.
@@ -108,16 +108,17 @@ pub fn run<E: Engine>(
     engine: &mut E,
     plan: &Plan,
     dir: &Path,
-    mut progress: impl FnMut(&str, &Measurement),
+    mut progress: impl FnMut(EngineKind, &Measurement),
 ) -> Result<EngineRun> {
-    let name = engine.name();
+    let kind = engine.kind();
+    let name = kind.name();
     let w = &plan.workload;
     let items = &plan.items;
     let mut run =
-        EngineRun { engine: name, measurements: Vec::new(), read_checksum: 0, range_checksum: 0, range_items: 0 };
+        EngineRun { engine: kind, measurements: Vec::new(), read_checksum: 0, range_checksum: 0, range_items: 0 };
     let mut record = |run: &mut EngineRun, step: Step, ops: u64, outcome: Outcome| {
         let measurement = Measurement { step, ops, outcome };
-        progress(name, &measurement);
+        progress(kind, &measurement);
         run.measurements.push(measurement);
     };
 

@@ -71,3 +71,31 @@ impl Measurement {
         }
     }
 }
+
+/// A row for the verdicts' tests: one method's throughput (`gbps`) in one
+/// scenario, warm, on one thread.
+#[cfg(test)]
+pub fn test_row(scenario: &str, pattern: &'static str, method: &'static str, is_mmap: bool, gbps: f64) -> Measurement {
+    Measurement {
+        scenario: scenario.to_owned(),
+        title: scenario.to_owned(),
+        label: scenario.to_owned(),
+        pattern,
+        block_bytes: 4096,
+        cache: Cache::Warm,
+        cold_verified: true,
+        threads: 1,
+        method,
+        is_mmap,
+        bytes: 1,
+        ops: 1,
+        seconds: 1.0,
+        bytes_per_sec: gbps * 1e9,
+        ops_per_sec: 1.0,
+        p50_ns: None,
+        p99_ns: None,
+        minor_faults: 0,
+        major_faults: 0,
+        checksum: 0,
+    }
+}

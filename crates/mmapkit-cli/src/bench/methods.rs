@@ -16,7 +16,7 @@ use super::scenario::{Method, Pattern, SEQUENTIAL_CHUNK, Scenario};
 use crate::common::checksum::sum_words;
 
 /// The file under test.
-pub struct Target<'a> {
+pub struct Subject<'a> {
     pub path: &'a Path,
     pub file: &'a File,
     pub len: u64,
@@ -76,29 +76,30 @@ where
     })
 }
 
-/// Runs `method` on `scenario` against `target`, reading at `offsets` for a
+/// Runs `method` on `scenario` against `subject`, reading at `offsets` for a
 /// random pattern.
-pub fn run(target: &Target<'_>, scenario: &Scenario, method: Method, offsets: &[u64]) -> anyhow::Result<Run> {
+pub fn run(subject: &Subject<'_>, scenario: &Scenario, method: Method, offsets: &[u64]) -> anyhow::Result<Run> {
     if method.is_mmap() {
-        run_mmap(target, scenario, method, offsets)
+        run_mmap(subject, scenario, method, offsets)
     } else {
-        run_read(target, scenario, method, offsets)
+        run_read(subject, scenario, method, offsets)
     }
 }
 
-fn map(target: &Target<'_>, scenario: &Scenario, method: Method) -> anyhow::Result<Map> {
+fn map(subject: &Subject<'_>, scenario: &Scenario, method: Method) -> anyhow::Result<Map> {
     let mut options = MapOptions::new();
     if method == Method::MmapPopulate {
         options.populate();
     }
-    // SAFETY: the benchmark only reads; a file changed or truncated by someone else during the run is caught by the fault guard and reported below.
-    let map = unsafe { options.map(target.file) }.with_context(|| format!("cannot map {}", target.path.display()))?;
-    if (map.len() as u64) < target.len {
+    // SAFETY: the benchmark only reads through the map, inside `checked`: a file changed or truncated by someone
+    // else during the run is caught by the fault guard and reported, never read as a valid slice.
+    let map = unsafe { options.map(subject.file) }.with_context(|| format!("cannot map {}", subject.path.display()))?;
+    if (map.len() as u64) < subject.len {
         bail!(
             "{} shrank during the benchmark: it is {} bytes now, {} when the run began (reads reached byte {})",
-            target.path.display(),
+            subject.path.display(),
             map.len(),
-            target.len,
+            subject.len,
             map.len()
         );
     }
@@ -109,25 +110,25 @@ fn map(target: &Target<'_>, scenario: &Scenario, method: Method) -> anyhow::Resu
     Ok(map)
 }
 
-fn truncated(target: &Target<'_>, fault: mmapkit::Fault) -> anyhow::Error {
+fn truncated(subject: &Subject<'_>, fault: mmapkit::Fault) -> anyhow::Error {
     anyhow::anyhow!(
         "{} was truncated or became unreadable during the benchmark, at byte {}: {fault}",
-        target.path.display(),
+        subject.path.display(),
         fault.file_offset()
     )
 }
 
-fn run_mmap(target: &Target<'_>, scenario: &Scenario, method: Method, offsets: &[u64]) -> anyhow::Result<Run> {
-    let map = map(target, scenario, method)?;
+fn run_mmap(subject: &Subject<'_>, scenario: &Scenario, method: Method, offsets: &[u64]) -> anyhow::Result<Run> {
+    let map = map(subject, scenario, method)?;
     let threads = scenario.threads;
     let run = match scenario.pattern {
         Pattern::Sequential => {
-            let ranges = split_ranges(target.len, threads);
+            let ranges = split_ranges(subject.len, threads);
             on_threads(ranges.len(), |t| {
                 let (start, end) = ranges[t];
                 let checksum = map
                     .checked(|bytes| sum_words(&bytes[start as usize..end as usize]))
-                    .map_err(|fault| truncated(target, fault))?;
+                    .map_err(|fault| truncated(subject, fault))?;
                 let bytes = end - start;
                 Ok(Run { checksum, latencies_ns: Vec::new(), bytes, ops: bytes.div_ceil(SEQUENTIAL_CHUNK as u64) })
             })?
@@ -151,38 +152,38 @@ fn run_mmap(target: &Target<'_>, scenario: &Scenario, method: Method, offsets: &
                     run.bytes = run.ops * block as u64;
                     run
                 })
-                .map_err(|fault| truncated(target, fault))
+                .map_err(|fault| truncated(subject, fault))
             })?
         }
         Pattern::SmallFiles { .. } => bail!("small files are measured by small_files.rs"),
     };
     if let Some(fault) = map.fault() {
-        return Err(truncated(target, fault));
+        return Err(truncated(subject, fault));
     }
     Ok(run)
 }
 
-fn shrank(target: &Target<'_>, offset: u64, len: usize, err: std::io::Error) -> anyhow::Error {
+fn shrank(subject: &Subject<'_>, offset: u64, len: usize, err: std::io::Error) -> anyhow::Error {
     if err.kind() == std::io::ErrorKind::UnexpectedEof {
         anyhow::anyhow!(
             "{} shrank during the benchmark: a {len}-byte read at byte {offset} reached the end of the file",
-            target.path.display()
+            subject.path.display()
         )
     } else {
-        anyhow::anyhow!("cannot read {} at byte {offset}: {err}", target.path.display())
+        anyhow::anyhow!("cannot read {} at byte {offset}: {err}", subject.path.display())
     }
 }
 
-fn run_read(target: &Target<'_>, scenario: &Scenario, method: Method, offsets: &[u64]) -> anyhow::Result<Run> {
+fn run_read(subject: &Subject<'_>, scenario: &Scenario, method: Method, offsets: &[u64]) -> anyhow::Result<Run> {
     match scenario.pattern {
         Pattern::Sequential => {
-            let ranges = split_ranges(target.len, scenario.threads);
+            let ranges = split_ranges(subject.len, scenario.threads);
             on_threads(ranges.len(), |t| {
                 let (start, end) = ranges[t];
                 if method == Method::Buffered {
-                    read_buffered(target, start, end)
+                    read_buffered(subject, start, end)
                 } else {
-                    pread_range(target, start, end)
+                    pread_range(subject, start, end)
                 }
             })
         }
@@ -195,7 +196,7 @@ fn run_read(target: &Target<'_>, scenario: &Scenario, method: Method, offsets: &
                 let mut run = Run::default();
                 for (i, &offset) in mine.iter().enumerate() {
                     let start = (i % stride == 0).then(Instant::now);
-                    target.file.read_exact_at(&mut buf, offset).map_err(|e| shrank(target, offset, block, e))?;
+                    subject.file.read_exact_at(&mut buf, offset).map_err(|e| shrank(subject, offset, block, e))?;
                     run.checksum = run.checksum.wrapping_add(sum_words(&buf));
                     if let Some(start) = start {
                         run.latencies_ns.push(op_time(start));
@@ -211,13 +212,13 @@ fn run_read(target: &Target<'_>, scenario: &Scenario, method: Method, offsets: &
 }
 
 /// `pread` of `start..end` in chunks into one reused buffer.
-fn pread_range(target: &Target<'_>, start: u64, end: u64) -> anyhow::Result<Run> {
+fn pread_range(subject: &Subject<'_>, start: u64, end: u64) -> anyhow::Result<Run> {
     let mut buf = vec![0u8; SEQUENTIAL_CHUNK];
     let mut run = Run::default();
     let mut offset = start;
     while offset < end {
         let n = (end - offset).min(SEQUENTIAL_CHUNK as u64) as usize;
-        target.file.read_exact_at(&mut buf[..n], offset).map_err(|e| shrank(target, offset, n, e))?;
+        subject.file.read_exact_at(&mut buf[..n], offset).map_err(|e| shrank(subject, offset, n, e))?;
         run.checksum = run.checksum.wrapping_add(sum_words(&buf[..n]));
         run.ops += 1;
         offset += n as u64;
@@ -228,17 +229,17 @@ fn pread_range(target: &Target<'_>, start: u64, end: u64) -> anyhow::Result<Run>
 
 /// Reads `start..end` through a `BufReader` (default 8 KiB buffer) in 4 KiB
 /// pieces, the way a program streams a file with buffered I/O.
-fn read_buffered(target: &Target<'_>, start: u64, end: u64) -> anyhow::Result<Run> {
+fn read_buffered(subject: &Subject<'_>, start: u64, end: u64) -> anyhow::Result<Run> {
     const PIECE: usize = 4096;
-    let mut file = File::open(target.path).with_context(|| format!("cannot open {}", target.path.display()))?;
-    file.seek(SeekFrom::Start(start)).with_context(|| format!("cannot seek in {}", target.path.display()))?;
+    let mut file = File::open(subject.path).with_context(|| format!("cannot open {}", subject.path.display()))?;
+    file.seek(SeekFrom::Start(start)).with_context(|| format!("cannot seek in {}", subject.path.display()))?;
     let mut reader = BufReader::new(file);
     let mut piece = [0u8; PIECE];
     let mut run = Run::default();
     let mut offset = start;
     while offset < end {
         let n = (end - offset).min(PIECE as u64) as usize;
-        reader.read_exact(&mut piece[..n]).map_err(|e| shrank(target, offset, n, e))?;
+        reader.read_exact(&mut piece[..n]).map_err(|e| shrank(subject, offset, n, e))?;
         run.checksum = run.checksum.wrapping_add(sum_words(&piece[..n]));
         offset += n as u64;
     }

@@ -1,6 +1,8 @@
 //! `mmapkit bench`: mmap against read on the user's own file (or a generated
-//! one), per access pattern and cache state, with a verdict.
+//! one), per access pattern and cache state, with a verdict per scenario and
+//! the common advice on mmap set against them.
 
+mod advice;
 mod clock;
 mod measurement;
 mod methods;
@@ -19,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mmapkit::PageFaults;
 
 use measurement::Measurement;
-use methods::Target;
+use methods::Subject;
 use scenario::{Cache, Method, Pattern, Plan, Scenario};
 use small_files::SmallFiles;
 use workload::Workload;
@@ -93,11 +95,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     let verdicts = verdict::scenario_verdicts(&results);
-    let seed = verdict::seed_checks(&verdicts);
+    let advice = advice::advice_checks(&verdicts);
     report::print_tables(&results, &verdicts);
-    report::print_seed_checks(&seed);
+    report::print_advice_checks(&advice);
     if let Some(path) = &args.json {
-        report::write_json(path, &workload.path, workload.len, workload.generated, &results, &verdicts, &seed)?;
+        report::write_json(path, &workload.path, workload.len, workload.generated, &results, &verdicts, &advice)?;
     }
     if let Some(path) = &args.plot {
         let title = format!(
@@ -137,7 +139,7 @@ fn check_checksums(scenario: &Scenario, rows: &[Measurement]) -> anyhow::Result<
 }
 
 fn run_scenario(workload: &Workload, scenario: &Scenario, quiet: bool) -> anyhow::Result<Vec<Measurement>> {
-    let target = Target { path: &workload.path, file: &workload.file, len: workload.len };
+    let subject = Subject { path: &workload.path, file: &workload.file, len: workload.len };
     let offsets = match scenario.pattern {
         Pattern::Random { block } => workload.offsets(block, scenario.ops, block as u64),
         _ => Vec::new(),
@@ -158,7 +160,7 @@ fn run_scenario(workload: &Workload, scenario: &Scenario, quiet: bool) -> anyhow
         }
         Cache::Cold => Ok(workload.make_cold()?.0),
     };
-    run_methods(scenario, quiet, prepare, |method| methods::run(&target, scenario, method, &offsets))
+    run_methods(scenario, quiet, prepare, |method| methods::run(&subject, scenario, method, &offsets))
 }
 
 fn run_small_files(count: usize, quiet: bool) -> anyhow::Result<Vec<Measurement>> {

@@ -1,12 +1,13 @@
-//! The tables and verdict printed for people, and the JSON written for programs.
+//! The tables and verdicts printed for people, and the JSON written for programs.
 
 use std::path::Path;
 
 use anyhow::Context;
 use serde::Serialize;
 
+use super::advice::AdviceCheck;
 use super::measurement::Measurement;
-use super::verdict::{SeedCheck, Verdict};
+use super::verdict::Verdict;
 use crate::common::units::{format_bytes, format_count, format_ns};
 
 /// Prints one table per scenario, each with its winner.
@@ -40,11 +41,12 @@ pub fn print_tables(results: &[Measurement], verdicts: &[Verdict]) {
     }
 }
 
-/// Prints the seed's table set against this machine's results.
-pub fn print_seed_checks(checks: &[SeedCheck]) {
-    println!("\nVerdict: the seed's advice against this machine");
+/// Prints the common advice set against this machine's results.
+pub fn print_advice_checks(checks: &[AdviceCheck]) {
+    println!("\nVerdict: common advice on mmap against this machine");
     for check in checks {
-        println!("  {}: the seed says {}.", check.topic, check.seed_says);
+        println!("  {}: {}.", check.topic, check.advice_says);
+        println!("    source: {}", check.source);
         println!("    here: {}", check.summary);
     }
     println!(
@@ -59,7 +61,7 @@ struct Report<'a> {
     generated: bool,
     results: &'a [Measurement],
     verdicts: &'a [Verdict],
-    seed: &'a [SeedCheck],
+    advice: &'a [AdviceCheck],
 }
 
 /// Writes every measurement and verdict as JSON to `path`.
@@ -70,9 +72,9 @@ pub fn write_json(
     generated: bool,
     results: &[Measurement],
     verdicts: &[Verdict],
-    seed: &[SeedCheck],
+    advice: &[AdviceCheck],
 ) -> anyhow::Result<()> {
-    let report = Report { file: file.display().to_string(), size_bytes, generated, results, verdicts, seed };
+    let report = Report { file: file.display().to_string(), size_bytes, generated, results, verdicts, advice };
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -64,7 +64,7 @@ pub enum Method {
     MmapPopulate,
     /// `pread` into a buffer reused for every operation.
     Pread,
-    /// Sequential reads through a `BufReader` (the seed's "plain bufio").
+    /// Sequential reads through a `BufReader`: plain buffered I/O.
     Buffered,
     /// `open` + `read` of a whole small file into a reused buffer.
     Read,

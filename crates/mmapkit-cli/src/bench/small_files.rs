@@ -1,5 +1,5 @@
-//! The seed's "small files are a poor fit": many 4 KiB files, each opened,
-//! read whole and closed, through a map or through `read`.
+//! Small files: many 4 KiB files, each opened, read whole and closed,
+//! through a map or through `read`.
 
 use std::fs::File;
 use std::io::Read;

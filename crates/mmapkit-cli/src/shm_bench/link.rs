@@ -30,14 +30,11 @@ pub struct ShmLink {
     attached: bool,
 }
 
-/// Ring capacity for a payload, chosen by measurement on this project's VM.
-/// A payload small enough for 64 of its records to fit in 8 KiB gets an
-/// 8 KiB ring: at 64 B, spinning round trips took 0.71-0.81x the time they
-/// took with 1 MiB rings, and 16-256 KiB rings were slower than 8 KiB ones.
-/// Any other payload gets room for four and at least 4 MiB: at 64 KiB, 4 MiB
-/// rings took 0.65-0.81x the time of 1 MiB ones. Room for many messages also
-/// keeps the blocking one-way run from sleeping after every few (a 16 KiB
-/// ring cut it to a tenth at 4 KiB).
+/// Ring capacity for a payload. A payload small enough for 64 of its records
+/// to fit in 8 KiB gets an 8 KiB ring (small rings keep a round trip's lines
+/// in the caches); any other gets room for four, and at least 4 MiB. Room for
+/// many messages keeps the blocking one-way run from sleeping after every
+/// few. The measurements behind these sizes are in docs/performance.md.
 pub fn ring_capacity(payload: usize) -> usize {
     let record = payload.next_multiple_of(8) + 8;
     if SMALL_RING_MESSAGES * record <= SMALL_RING {
@@ -69,9 +66,11 @@ impl ShmLink {
     pub fn create(base: &str, payload: usize, spin: bool) -> anyhow::Result<ShmLink> {
         let (ping, pong) = channel_names(base);
         let options = channel_options(payload, spin);
-        // SAFETY: both ends are this program's, speaking the channel protocol.
+        // SAFETY: the only other process that opens this channel is this program's peer (`open` below), which
+        // speaks the channel protocol.
         let tx = unsafe { Sender::create_named(&ping, &options) }?;
-        // SAFETY: as above.
+        // SAFETY: the only other process that opens this channel is this program's peer, which speaks the
+        // channel protocol.
         let rx = unsafe { Receiver::create_named(&pong, &options) }?;
         Ok(ShmLink { tx, rx, attached: false })
     }
@@ -80,9 +79,11 @@ impl ShmLink {
     pub fn open(base: &str, payload: usize, spin: bool) -> anyhow::Result<ShmLink> {
         let (ping, pong) = channel_names(base);
         let options = channel_options(payload, spin);
-        // SAFETY: as above.
+        // SAFETY: the channel was created by this program's parent process (`create` above), which speaks the
+        // channel protocol and is the only other process that opens it.
         let rx = unsafe { Receiver::open_named(&ping, &options) }?;
-        // SAFETY: as above.
+        // SAFETY: the channel was created by this program's parent process, which speaks the channel protocol
+        // and is the only other process that opens it.
         let tx = unsafe { Sender::open_named(&pong, &options) }?;
         // The creator made both of its ends before it started this process.
         Ok(ShmLink { tx, rx, attached: true })
@@ -155,12 +156,12 @@ pub struct Floor {
 }
 
 pub fn floor_create(name: &str) -> anyhow::Result<Shared<Floor>> {
-    // SAFETY: Floor is touched only through its atomics.
+    // SAFETY: every process that maps the floor (this program and its peer) touches it only through its atomics.
     Ok(unsafe { Shared::<Floor>::create_named(name, "Floor v2", &RegionOptions::new(), |_| {}) }?)
 }
 
 pub fn floor_open(name: &str) -> anyhow::Result<Shared<Floor>> {
-    // SAFETY: as above.
+    // SAFETY: every process that maps the floor (this program and its peer) touches it only through its atomics.
     Ok(unsafe { Shared::<Floor>::open_named(name, "Floor v2", &RegionOptions::new()) }?)
 }
 

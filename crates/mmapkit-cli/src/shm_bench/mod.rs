@@ -45,6 +45,12 @@ pub struct ShmBenchArgs {
     /// change nothing.
     #[arg(long)]
     pub shallow_idle: bool,
+    /// Also compare with the floors (at 64 B): the spinning channel with the
+    /// spinning floor (one cache line moved between the CPUs), the blocking
+    /// channel and the socket with the blocking floor (a bare futex handoff),
+    /// and the spinning channel's rate at 1 MiB with memcpy's.
+    #[arg(long)]
+    pub against_floors: bool,
 }
 
 /// The child's side of one measurement (an internal subcommand).
@@ -92,7 +98,7 @@ fn counts(payload: usize, quick: bool) -> (usize, usize) {
 
 const PAYLOADS: [usize; 4] = [FLOOR_PAYLOAD, 4096, 65536, 1 << 20];
 
-/// The payload the floors are measured next to (and the targets compare at).
+/// The payload the floors are measured next to, and compared with.
 pub(super) const FLOOR_PAYLOAD: usize = 64;
 
 /// Whether the two processes get a CPU each. Decided once, before this
@@ -406,6 +412,9 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     idle.granted_latency_us_at_end = idle::granted_now(held.as_ref());
     let setup = report::Setup { pinned: two_cpus(), blocks: blocks(args.quick), idle };
     report::print(&results, memcpy, memcpy_1mib, &setup);
+    if args.against_floors {
+        report::print_floor_comparisons(&results, memcpy, memcpy_1mib);
+    }
     if let Some(path) = &args.json {
         report::write_json(path, &results, memcpy, memcpy_1mib, &setup, WARMUP)?;
     }

@@ -33,7 +33,7 @@ pub struct Setup {
     pub idle: super::idle::IdleReport,
 }
 
-/// Prints a table per payload size, then the comparisons the issue asks for.
+/// Prints the run's setup, then a table per payload size.
 pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup) {
     println!(
         "mmapkit shm bench: two processes{}; every payload written and read in full",
@@ -82,55 +82,52 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup
             );
         }
     }
-    let lines = comparisons(results, memcpy, memcpy_1mib);
+}
+
+/// Prints how the transports compare with the floors, each comparison whose
+/// transports were measured: the spinning channel with the spinning floor
+/// (one cache line moved between the CPUs), the blocking channel and the
+/// socket with the blocking floor (a bare futex handoff), and the spinning
+/// channel's rate at 1 MiB with memcpy's.
+pub fn print_floor_comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) {
+    let lines = floor_comparisons(results, memcpy, memcpy_1mib);
     if !lines.is_empty() {
-        println!("\nAgainst the targets (64 B unless said):");
+        println!("\nAgainst the floors (64 B unless said):");
         for line in lines {
             println!("  {line}");
         }
     }
 }
 
-/// The comparisons the targets make, each one whose transports were measured.
-fn comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Vec<String> {
+/// The lines of [`print_floor_comparisons`].
+fn floor_comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Vec<String> {
     let at = |transport| find(results, transport, FLOOR_PAYLOAD);
     let p50 = |r: &ShmResult| r.rtt_p50_ns.max(1) as f64;
-    let mut lines = Vec::new();
-    if let Some(spin) = at(Transport::ShmSpin) {
-        let parts: Vec<String> = [
-            at(Transport::Floor).map(|f| format!("{:.2}x the floor (target <= 2)", p50(spin) / p50(f))),
-            at(Transport::Uds).map(|u| format!("1/{:.1} of the Unix socket's (target >= 20)", p50(u) / p50(spin))),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !parts.is_empty() {
-            lines.push(format!("shm-spin rtt p50 = {}", parts.join(", ")));
-        }
-    }
-    if let (Some(block), Some(uds)) = (at(Transport::ShmBlock), at(Transport::Uds)) {
-        lines.push(format!("shm-block rtt p50 = {:.2}x the Unix socket's (target <= 1)", p50(block) / p50(uds)));
-    }
-    if let Some(wake) = at(Transport::FloorBlock) {
-        let against: Vec<String> = [(Transport::ShmBlock, "shm-block"), (Transport::Uds, "the Unix socket")]
-            .into_iter()
-            .filter_map(|(t, name)| at(t).map(|r| format!("{name} {:.2}x it", p50(r) / p50(wake))))
+    // "<floor> rtt p50 = <time>: <transport> <ratio>x it, ..."
+    let against = |floor: &ShmResult, what: &str, transports: &[(Transport, &str)]| {
+        let ratios: Vec<String> = transports
+            .iter()
+            .filter_map(|&(t, name)| at(t).map(|r| format!("{name} {:.2}x it", p50(r) / p50(floor))))
             .collect();
-        lines.push(format!(
-            "the blocking floor (a bare futex handoff) rtt p50 = {}{}{}",
-            format_ns(wake.rtt_p50_ns),
-            if against.is_empty() { "" } else { ": " },
-            against.join(", ")
-        ));
+        format!(
+            "{what} rtt p50 = {}{}{}",
+            format_ns(floor.rtt_p50_ns),
+            if ratios.is_empty() { "" } else { ": " },
+            ratios.join(", ")
+        )
+    };
+    let mut lines = Vec::new();
+    if let Some(floor) = at(Transport::Floor) {
+        let what = "the floor (one cache line moved between the CPUs)";
+        lines.push(against(floor, what, &[(Transport::ShmSpin, "shm-spin")]));
     }
-    if let (Some(s), Some(u)) =
-        (at(Transport::ShmSpin).and_then(|r| r.msgs_per_sec), at(Transport::Uds).and_then(|r| r.msgs_per_sec))
-    {
-        lines.push(format!("shm-spin throughput = {:.1}x the Unix socket's (target >= 10)", s / u));
+    if let Some(floor) = at(Transport::FloorBlock) {
+        let what = "the blocking floor (a bare futex handoff)";
+        lines.push(against(floor, what, &[(Transport::ShmBlock, "shm-block"), (Transport::Uds, "the Unix socket")]));
     }
     if let Some(big) = find(results, Transport::ShmSpin, 1 << 20).and_then(|r| r.bytes_per_sec) {
         lines.push(format!(
-            "shm-spin at 1 MiB = {:.2} of a 1 MiB memcpy, {:.2} of a 64 MiB one (target >= 0.5)",
+            "shm-spin at 1 MiB = {:.2} of a 1 MiB memcpy's rate, {:.2} of a 64 MiB one's",
             big / memcpy_1mib,
             big / memcpy
         ));

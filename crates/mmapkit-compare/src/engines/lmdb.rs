@@ -12,7 +12,7 @@ use heed::{CommitOrAbort, CompactionOption, EnvFlags, EnvOpenOptions};
 
 use crate::results::FileSize;
 
-use super::{Engine, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn, file_size};
+use super::{Engine, EngineKind, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn, file_size};
 
 /// The map size: the most the database can grow to. LMDB reserves address space, not disk.
 const MAP_SIZE: usize = 4 << 30;
@@ -21,8 +21,8 @@ const MAP_SIZE: usize = 4 << 30;
 pub fn open_env(path: &Path) -> Result<heed::Env> {
     let mut options = EnvOpenOptions::new();
     options.map_size(MAP_SIZE).max_dbs(1);
-    // NO_SUB_DIR only says where the files live: `path` and `path-lock`.
-    // SAFETY: NO_SUB_DIR is none of the flags that weaken durability or locking (NO_SYNC, NO_META_SYNC, NO_LOCK).
+    // SAFETY: NO_SUB_DIR only says where the files live (`path` and `path-lock`); it is none of the flags that
+    // weaken durability or locking (NO_SYNC, NO_META_SYNC, NO_LOCK).
     unsafe { options.flags(EnvFlags::NO_SUB_DIR) };
     // SAFETY: the file is new, in this run's own temporary directory; nothing else maps or changes it meanwhile.
     let env = unsafe { options.open(path) };
@@ -60,8 +60,8 @@ impl<'e> Engine for Lmdb<'e> {
     where
         Self: 'a;
 
-    fn name(&self) -> &'static str {
-        "lmdb"
+    fn kind(&self) -> EngineKind {
+        EngineKind::Lmdb
     }
 
     fn begin_write(&self) -> Result<LmdbWrite<'_>> {

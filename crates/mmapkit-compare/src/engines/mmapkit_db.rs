@@ -8,7 +8,7 @@ use mmapkit_db::{Database, ReadTable as DbReadTable, ReadTransaction, Table, Wri
 
 use crate::results::FileSize;
 
-use super::{Engine, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn, file_size};
+use super::{Engine, EngineKind, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn, file_size};
 
 /// An mmapkit-db database on one file.
 pub struct MmapkitDb {
@@ -30,8 +30,8 @@ impl Engine for MmapkitDb {
     type Write<'a> = MmapkitWrite<'a>;
     type Read<'a> = MmapkitRead<'a>;
 
-    fn name(&self) -> &'static str {
-        "mmapkit-db"
+    fn kind(&self) -> EngineKind {
+        EngineKind::MmapkitDb
     }
 
     fn begin_write(&self) -> Result<MmapkitWrite<'_>> {

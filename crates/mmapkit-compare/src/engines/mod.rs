@@ -4,6 +4,7 @@
 //!
 //! Every write transaction commits durably, with the engine's default durability.
 
+mod kind;
 pub mod lmdb;
 #[cfg(feature = "mmapkit-db")]
 pub mod mmapkit_db;
@@ -12,6 +13,8 @@ pub mod redb;
 use std::path::Path;
 
 use anyhow::Result;
+
+pub use kind::EngineKind;
 
 use crate::results::FileSize;
 
@@ -29,8 +32,8 @@ pub trait Engine: Sync {
     where
         Self: 'a;
 
-    /// The engine's name: a column of the table and the `engine` field of the JSON.
-    fn name(&self) -> &'static str;
+    /// Which engine it is.
+    fn kind(&self) -> EngineKind;
 
     /// Begins a write transaction whose commit is durable (on disk when `commit` returns).
     fn begin_write(&self) -> Result<Self::Write<'_>>;
@@ -101,32 +104,26 @@ pub fn file_size(path: &Path) -> Result<FileSize> {
     Ok(FileSize { len: metadata.len(), allocated: metadata.blocks() * 512 })
 }
 
-/// The engines this binary was built with, in the order they run and appear as columns.
-pub fn all() -> Vec<&'static str> {
-    #[allow(unused_mut)] // pushed to only with the `mmapkit-db` feature
-    let mut engines = vec!["redb", "lmdb"];
-    #[cfg(feature = "mmapkit-db")]
-    engines.push("mmapkit-db");
-    engines
-}
-
-/// Creates engine `name` on a new file in `dir` and runs the workload of `plan` on it.
+/// Creates `engine` on a new file in `dir` and runs the workload of `plan` on it.
 pub fn run(
-    name: &str,
+    engine: EngineKind,
     dir: &Path,
     plan: &crate::workload::Plan,
-    progress: impl FnMut(&str, &crate::results::Measurement),
+    progress: impl FnMut(EngineKind, &crate::results::Measurement),
 ) -> Result<crate::results::EngineRun> {
     use crate::workload::run;
-    match name {
-        "redb" => run(&mut redb::Redb::create(&dir.join("redb.redb"))?, plan, dir, progress),
-        "lmdb" => {
+    match engine {
+        EngineKind::Redb => run(&mut redb::Redb::create(&dir.join("redb.redb"))?, plan, dir, progress),
+        EngineKind::Lmdb => {
             let path = dir.join("lmdb.mdb");
             let env = lmdb::open_env(&path)?;
             run(&mut lmdb::Lmdb::new(&env, &path)?, plan, dir, progress)
         }
         #[cfg(feature = "mmapkit-db")]
-        "mmapkit-db" => run(&mut mmapkit_db::MmapkitDb::create(&dir.join("mmapkit-db.db"))?, plan, dir, progress),
-        _ => anyhow::bail!("unknown engine {name}"),
+        EngineKind::MmapkitDb => {
+            run(&mut mmapkit_db::MmapkitDb::create(&dir.join("mmapkit-db.db"))?, plan, dir, progress)
+        }
+        #[cfg(not(feature = "mmapkit-db"))]
+        EngineKind::MmapkitDb => anyhow::bail!("this binary was built without the mmapkit-db feature"),
     }
 }

@@ -7,7 +7,7 @@ use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableDefinition};
 
 use crate::results::FileSize;
 
-use super::{Engine, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn, file_size};
+use super::{Engine, EngineKind, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn, file_size};
 
 /// The benchmark table.
 const DEFINITION: TableDefinition<&[u8], &[u8]> = TableDefinition::new(TABLE);
@@ -30,8 +30,8 @@ impl Engine for Redb {
     type Write<'a> = RedbWrite;
     type Read<'a> = RedbRead;
 
-    fn name(&self) -> &'static str {
-        "redb"
+    fn kind(&self) -> EngineKind {
+        EngineKind::Redb
     }
 
     fn begin_write(&self) -> Result<RedbWrite> {
