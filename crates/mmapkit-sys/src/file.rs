@@ -189,6 +189,22 @@ pub fn flock_holder(fd: BorrowedFd<'_>) -> Option<u32> {
     os::flock_holder(fd)
 }
 
+/// Why the file's bytes cannot change while it is open, if the OS says they
+/// cannot: `"a memfd sealed against writes and shrinking"` (seals
+/// `F_SEAL_WRITE` and `F_SEAL_SHRINK`, Linux and FreeBSD) or `"an fs-verity
+/// file"` (Linux: read-only for good, its contents checked against a
+/// signed hash on every read). `None` for any other file.
+pub fn why_immutable(fd: BorrowedFd<'_>) -> io::Result<Option<&'static str>> {
+    os::why_immutable(fd)
+}
+
+/// The path of the file mapped at `addr`, where the OS can tell from the
+/// address alone (`/proc/self/maps` on Linux; `None` elsewhere, and for
+/// anonymous memory): for error messages about a live mapping.
+pub fn mapped_path(addr: usize) -> Option<PathBuf> {
+    os::mapped_path(addr)
+}
+
 /// Minor and major page faults this process has taken (`getrusage`, which rustix lacks).
 pub fn page_faults() -> io::Result<(u64, u64)> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();

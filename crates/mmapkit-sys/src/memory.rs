@@ -24,6 +24,8 @@ pub enum Protection {
     Read,
     /// Reads and writes.
     ReadWrite,
+    /// Reads and execution (code).
+    ReadExec,
 }
 
 /// Whether writes reach the backing object (and other processes) or stay private.
@@ -47,6 +49,8 @@ pub struct Behavior {
     /// Huge pages of this size (log2 of bytes), anonymous maps only
     /// (`MAP_HUGETLB`, Linux).
     pub huge_log2: Option<u8>,
+    /// Memory for a thread's stack (`MAP_STACK`; Linux and FreeBSD).
+    pub stack: bool,
 }
 
 /// The size of a base page in bytes (16 KiB on Apple silicon, 4 KiB on most others).
@@ -59,6 +63,7 @@ fn prot_flags(prot: Protection) -> ProtFlags {
         Protection::None => ProtFlags::empty(),
         Protection::Read => ProtFlags::READ,
         Protection::ReadWrite => ProtFlags::READ | ProtFlags::WRITE,
+        Protection::ReadExec => ProtFlags::READ | ProtFlags::EXEC,
     }
 }
 
@@ -155,6 +160,32 @@ pub unsafe fn map_zeros_fixed(addr: usize, len: usize, writable: bool) -> bool {
     unsafe { rustix::mm::mmap_anonymous(addr as *mut c_void, len, prot, flags) }.is_ok()
 }
 
+/// Whether this OS can resize a mapping in place, or move it with its
+/// contents, in one call (`mremap`: Linux).
+pub const HAS_MREMAP: bool = os::HAS_MREMAP;
+
+/// Resizes the mapping at `addr` from `old_len` to `new_len` bytes
+/// (`mremap`), in place, or, with `may_move`, at a new address if there is no
+/// room where it is; returns where it is now. `Unsupported` where the OS has
+/// no `mremap` ([`HAS_MREMAP`]).
+///
+/// # Safety
+/// `addr..addr+old_len` must be a whole mapping the caller owns, with no
+/// live reference into it if it may move or shrink.
+pub unsafe fn mremap(addr: NonNull<u8>, old_len: usize, new_len: usize, may_move: bool) -> io::Result<NonNull<u8>> {
+    // SAFETY: per the caller.
+    unsafe { os::mremap(addr, old_len, new_len, may_move) }
+}
+
+/// Maps `len` bytes of zero-filled anonymous memory exactly at `addr`, only
+/// if nothing is mapped there (`MAP_FIXED_NOREPLACE` on Linux, `MAP_FIXED |
+/// MAP_EXCL` on FreeBSD, an address hint checked afterwards on macOS): an
+/// error, and nothing changed, if any of the range is taken.
+pub fn map_anon_at(addr: NonNull<u8>, len: usize, prot: Protection, sharing: Sharing) -> io::Result<()> {
+    let flags = map_flags(sharing, Behavior::default())?;
+    os::map_anon_at(addr, len, prot_flags(prot), flags)
+}
+
 /// Unmaps `addr..addr+len`.
 ///
 /// # Safety
@@ -176,6 +207,7 @@ pub unsafe fn protect(addr: NonNull<u8>, len: usize, prot: Protection) -> io::Re
         Protection::None => MprotectFlags::empty(),
         Protection::Read => MprotectFlags::READ,
         Protection::ReadWrite => MprotectFlags::READ | MprotectFlags::WRITE,
+        Protection::ReadExec => MprotectFlags::READ | MprotectFlags::EXEC,
     };
     // SAFETY: the caller owns the range and has no reference the new protection breaks.
     unsafe { rustix::mm::mprotect(addr.as_ptr().cast(), len, flags) }?;

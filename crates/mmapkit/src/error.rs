@@ -35,6 +35,8 @@ pub enum Operation {
     Read,
     /// Writing through a guarded mapping.
     Write,
+    /// Resizing a mapping.
+    Resize,
 }
 
 impl fmt::Display for Operation {
@@ -52,6 +54,7 @@ impl fmt::Display for Operation {
             Operation::Writeback => "cannot start write-back of",
             Operation::Read => "cannot read",
             Operation::Write => "cannot write",
+            Operation::Resize => "cannot resize",
         })
     }
 }
@@ -65,11 +68,9 @@ pub enum ErrorKind {
     /// it twice in a chain).
     #[error("{0}")]
     Os(io::Error),
-    /// The requested range reaches past the end of the file.
-    #[error(
-        "bytes {offset}..{end} are past the end of the file ({file_len} bytes long)",
-        end = *offset as u128 + *len as u128
-    )]
+    /// The requested range reaches past the end of the file (`len` 0: the
+    /// offset itself is past it).
+    #[error("{}", past_end(*offset, *len, *file_len))]
     PastEndOfFile {
         /// First byte asked for.
         offset: u64,
@@ -100,8 +101,29 @@ pub enum ErrorKind {
         len: u64,
     },
     /// The file is of a kind that cannot be mapped.
-    #[error("it is {0}; only regular files and block devices can be mapped")]
+    #[error("it is {0}; only regular files and devices can be mapped")]
     NotMappable(&'static str),
+    /// A map of a device needs a length, which the device cannot give.
+    #[error("it is {0}, which has no length to map to: give one with MapOptions::len")]
+    LengthRequired(&'static str),
+    /// Anonymous memory of that size could not be had.
+    #[error("{len} bytes of anonymous memory: {error}")]
+    AnonymousMemory {
+        /// The length asked for.
+        len: usize,
+        /// The operating system's refusal.
+        error: io::Error,
+    },
+    /// A safe map was asked of a file whose bytes the OS does not keep from
+    /// changing ([`MapOptions::map_if_safe`](crate::MapOptions::map_if_safe)).
+    #[error(
+        "its bytes may change while mapped: it is neither a memfd sealed against writes and shrinking nor an \
+         fs-verity file (on {os}); map it with the unsafe MapOptions::map under its contract instead"
+    )]
+    MayChange {
+        /// The operating system, for the message.
+        os: &'static str,
+    },
     /// The file descriptor does not allow the access the mapping needs.
     #[error("the file was opened {opened}, but {needed}")]
     AccessMode {
@@ -133,6 +155,12 @@ pub enum ErrorKind {
     /// shrank, or its storage failed, while it was mapped.
     #[error("{0}")]
     Fault(crate::Fault),
+    /// A map cannot grow where it is, and was not allowed to move.
+    #[error("there is no room to grow it to {len} bytes where it is; allow it to move with RemapOptions::may_move")]
+    NoRoomToGrow {
+        /// The length asked for.
+        len: usize,
+    },
     /// This operating system does not offer what was asked for (the feature
     /// and the OS are named).
     #[error("{0}")]
@@ -162,6 +190,15 @@ pub enum GuardProblem {
          installed; unblock SIGBUS in threads that use guarded maps, or map with MapOptions::unguarded"
     )]
     SignalBlocked,
+}
+
+/// The message of [`ErrorKind::PastEndOfFile`].
+fn past_end(offset: u64, len: u64, file_len: u64) -> String {
+    if len == 0 {
+        return format!("offset {offset} is past the end of the file ({file_len} bytes long)");
+    }
+    let end = u128::from(offset) + u128::from(len);
+    format!("bytes {offset}..{end} are past the end of the file ({file_len} bytes long)")
 }
 
 impl ErrorKind {
@@ -224,7 +261,7 @@ impl Error {
     /// The operating system's error number, if the OS refused.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self.kind() {
-            ErrorKind::Os(e) => e.raw_os_error(),
+            ErrorKind::Os(e) | ErrorKind::AnonymousMemory { error: e, .. } => e.raw_os_error(),
             _ => None,
         }
     }
@@ -247,17 +284,20 @@ impl std::error::Error for Error {}
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
         let kind = match err.kind() {
-            ErrorKind::Os(e) => e.kind(),
+            ErrorKind::Os(e) | ErrorKind::AnonymousMemory { error: e, .. } => e.kind(),
             ErrorKind::PastEndOfFile { .. } => io::ErrorKind::UnexpectedEof,
             ErrorKind::Fault(_) | ErrorKind::GuardUnavailable(_) => io::ErrorKind::Other,
-            ErrorKind::NotMappable(_) | ErrorKind::AccessMode { .. } | ErrorKind::Unsupported(_) => {
-                io::ErrorKind::Unsupported
-            }
+            ErrorKind::NotMappable(_)
+            | ErrorKind::AccessMode { .. }
+            | ErrorKind::Unsupported(_)
+            | ErrorKind::MayChange { .. } => io::ErrorKind::Unsupported,
             ErrorKind::ReservationExceeded { .. } => io::ErrorKind::OutOfMemory,
             ErrorKind::OutsideMapping { .. }
             | ErrorKind::TooLarge { .. }
             | ErrorKind::WouldShrink { .. }
-            | ErrorKind::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+            | ErrorKind::InvalidArgument(_)
+            | ErrorKind::LengthRequired(_) => io::ErrorKind::InvalidInput,
+            ErrorKind::NoRoomToGrow { .. } => io::ErrorKind::OutOfMemory,
         };
         io::Error::new(kind, err)
     }

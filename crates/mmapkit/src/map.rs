@@ -5,8 +5,8 @@ use std::path::Path;
 use crate::DestructiveAdvice;
 use crate::error::{Result, Unchanged};
 use crate::map_mut::MapMut;
+use crate::mapping::Mapping;
 use crate::options::MapOptions;
-use crate::raw::RawMap;
 use crate::source::MapSource;
 use crate::sys::Protection;
 
@@ -16,12 +16,16 @@ use crate::sys::Protection;
 /// it, and dropping the map unmaps it. Made by [`MapOptions`], or [`Map::new`]
 /// and [`Map::open`] for the whole file.
 pub struct Map {
-    raw: RawMap,
+    raw: Mapping,
 }
 
 impl Map {
-    pub(crate) fn from_raw(raw: RawMap) -> Self {
+    pub(crate) fn from_raw(raw: Mapping) -> Self {
         Map { raw }
+    }
+
+    pub(crate) fn into_raw(self) -> Mapping {
+        self.raw
     }
 
     /// Maps the whole file read-only. See [`MapOptions::map`].
@@ -53,6 +57,30 @@ impl Map {
     pub unsafe fn advise_destructive(&self, advice: DestructiveAdvice, range: Option<(usize, usize)>) -> Result<()> {
         // SAFETY: the caller promises no live reference observes the change.
         unsafe { self.raw.advise_destructive(advice, range) }
+    }
+
+    /// Makes the map executable (`PROT_READ | PROT_EXEC`), as a JIT does with
+    /// code it has written; on failure the map comes back unchanged.
+    ///
+    /// # Safety
+    /// The bytes are then run as machine code if anything jumps to them: they
+    /// must be code the caller means to run.
+    pub unsafe fn make_exec(mut self) -> Result<Map, Unchanged<Map>> {
+        // SAFETY: `self` is consumed, so no reference into the map is live; the code is the caller's (contract).
+        match unsafe { self.raw.protect(Protection::ReadExec) } {
+            Ok(()) => Ok(self),
+            Err(error) => Err(Unchanged { map: self, error }),
+        }
+    }
+
+    /// Makes an executable map read-only again (not executable); on failure
+    /// the map comes back unchanged. A map that is not executable stays as it is.
+    pub fn make_read_only(mut self) -> Result<Map, Unchanged<Map>> {
+        // SAFETY: `self` is consumed, so no reference into the map is live.
+        match unsafe { self.raw.protect(Protection::Read) } {
+            Ok(()) => Ok(self),
+            Err(error) => Err(Unchanged { map: self, error }),
+        }
     }
 
     /// Makes the map writable. For a shared file map the file must have been

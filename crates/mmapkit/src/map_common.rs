@@ -1,7 +1,7 @@
 //! What `Map` and `MapMut` share: the read side of a mapping (fault checks,
 //! advice, locking, residency) and the slice traits, written once.
 
-/// Implements the shared methods and traits for a type with a `raw: RawMap` field.
+/// Implements the shared methods and traits for a type with a `raw: Mapping` field.
 macro_rules! impl_map_common {
     ($map:ident) => {
         impl $map {
@@ -49,14 +49,36 @@ macro_rules! impl_map_common {
             /// asked for (its offset, and its length or "to the end of the
             /// file"), as much of it as the file holds now, with the same
             /// options. A file that now ends before the offset gives an empty
-            /// map, which a later `remap` maps again once the file has grown
+            /// map, which a later `refresh` maps again once the file has grown
             /// back. The old mapping is dropped; on an error it is kept.
             ///
             /// # Safety
             /// The constructor's contract applies to the new mapping.
-            pub unsafe fn remap<F: $crate::MapSource + ?Sized>(&mut self, file: &F) -> $crate::Result<()> {
-                self.raw = $crate::options::MapOptions::remap(&self.raw, $crate::MapSource::descriptor(file))?;
+            pub unsafe fn refresh<F: $crate::MapSource + ?Sized>(&mut self, file: &F) -> $crate::Result<()> {
+                self.raw = $crate::options::MapOptions::refresh(&self.raw, $crate::MapSource::descriptor(file))?;
                 Ok(())
+            }
+
+            /// Grows or shrinks the map to `new_len` bytes: in place where it
+            /// can, at a new address only if `options` allow it
+            /// ([`RemapOptions::may_move`](crate::RemapOptions::may_move)).
+            /// Linux does it in one call (`mremap`); elsewhere a map shrinks in
+            /// place, an anonymous one grows in place where the address space
+            /// after it is free or moves by copying its bytes, and a file map
+            /// cannot grow (refresh it with a longer range instead). A file map
+            /// may grow past its file's end: those pages fault when touched, and
+            /// the guard reports it. The fault guard's registration and record
+            /// follow the map; its later [`refresh`](Self::refresh)es keep the
+            /// new length. Pages locked with `mlock` before stay locked; added
+            /// ones are not.
+            ///
+            /// # Safety
+            /// For a file map, the constructor's contract applies to the bytes
+            /// added; no raw pointer into the map may be used after it moved or
+            /// shrank.
+            pub unsafe fn remap(&mut self, new_len: usize, options: $crate::RemapOptions) -> $crate::Result<()> {
+                // SAFETY: `&mut self` rules out live references; raw pointers are the caller's (contract above).
+                unsafe { self.raw.resize(new_len, options.moves()) }
             }
 
             /// Gives the kernel advice about the whole map.

@@ -7,8 +7,8 @@ use crate::DestructiveAdvice;
 use crate::error::{Result, Unchanged};
 use crate::guard::Fault;
 use crate::map::Map;
+use crate::mapping::Mapping;
 use crate::options::MapOptions;
-use crate::raw::RawMap;
 use crate::source::MapSource;
 use crate::sys::Protection;
 
@@ -19,12 +19,16 @@ use crate::sys::Protection;
 /// the map unmaps it (without flushing: the kernel still writes dirty pages back
 /// later, but only `flush` says when, and reports errors).
 pub struct MapMut {
-    raw: RawMap,
+    raw: Mapping,
 }
 
 impl MapMut {
-    pub(crate) fn from_raw(raw: RawMap) -> Self {
+    pub(crate) fn from_raw(raw: Mapping) -> Self {
         MapMut { raw }
+    }
+
+    pub(crate) fn into_raw(self) -> Mapping {
+        self.raw
     }
 
     /// Maps the whole file read-write, shared. See [`MapOptions::map_mut`].
@@ -101,6 +105,21 @@ impl MapMut {
     pub fn advise_destructive(&mut self, advice: DestructiveAdvice, range: Option<(usize, usize)>) -> Result<()> {
         // SAFETY: `&mut self` rules out any live reference into the map.
         unsafe { self.raw.advise_destructive(advice, range) }
+    }
+
+    /// Makes the map executable and no longer writable (`PROT_READ |
+    /// PROT_EXEC`), as a JIT does once it has written its code; on failure the
+    /// map comes back unchanged.
+    ///
+    /// # Safety
+    /// The bytes are then run as machine code if anything jumps to them: they
+    /// must be code the caller means to run.
+    pub unsafe fn make_exec(mut self) -> Result<Map, Unchanged<MapMut>> {
+        // SAFETY: `self` is consumed, so no `&mut` into the map is live; the code is the caller's (contract).
+        match unsafe { self.raw.protect(Protection::ReadExec) } {
+            Ok(()) => Ok(Map::from_raw(self.raw)),
+            Err(error) => Err(Unchanged { map: self, error }),
+        }
     }
 
     /// Makes the map read-only; on failure the map comes back unchanged.

@@ -10,7 +10,8 @@ use crate::Advice;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::map::Map;
 use crate::map_mut::MapMut;
-use crate::raw::{Origin, RawMap};
+use crate::map_raw::MapRaw;
+use crate::mapping::{Mapping, Origin};
 use crate::span::{Span, resolve_len};
 use crate::sys::{self, Behavior, FileKind, Protection, Sharing};
 
@@ -76,6 +77,7 @@ pub struct MapOptions {
     lock: bool,
     huge: Option<Option<HugePageSize>>,
     unguarded: bool,
+    stack: bool,
 }
 
 impl MapOptions {
@@ -123,6 +125,13 @@ impl MapOptions {
     /// registration. Anonymous maps are never guarded (they cannot fault).
     pub fn unguarded(&mut self) -> &mut Self {
         self.unguarded = true;
+        self
+    }
+
+    /// Makes an anonymous map suited to be a thread's stack (`MAP_STACK`,
+    /// Linux and FreeBSD; `Unsupported` on macOS).
+    pub fn stack(&mut self, stack: bool) -> &mut Self {
+        self.stack = stack;
         self
     }
 
@@ -177,6 +186,45 @@ impl MapOptions {
         self.map_file(file.descriptor(), Protection::Read, Sharing::Private, None).map(Map::from_raw)
     }
 
+    /// Maps the file read-only and executable (`PROT_READ | PROT_EXEC`),
+    /// shared: for loaders and JIT code written to a file.
+    ///
+    /// # Safety
+    /// As for [`map`](Self::map); and the bytes are run as machine code, so
+    /// they must be code the caller means to run.
+    pub unsafe fn map_exec<F: MapSource + ?Sized>(&self, file: &F) -> Result<Map> {
+        self.map_file(file.descriptor(), Protection::ReadExec, Sharing::Shared, None).map(Map::from_raw)
+    }
+
+    /// Maps the file read-write, shared, as a [`MapRaw`]: safe, since a raw map
+    /// hands out only raw pointers, for memory that other processes or threads
+    /// write while it is mapped.
+    pub fn map_raw<F: MapSource + ?Sized>(&self, file: &F) -> Result<MapRaw> {
+        self.map_file(file.descriptor(), Protection::ReadWrite, Sharing::Shared, None).map(MapRaw::from_raw)
+    }
+
+    /// Maps the file read-only, shared, as a [`MapRaw`] (see [`map_raw`](Self::map_raw)).
+    pub fn map_raw_read_only<F: MapSource + ?Sized>(&self, file: &F) -> Result<MapRaw> {
+        self.map_file(file.descriptor(), Protection::Read, Sharing::Shared, None).map(MapRaw::from_raw)
+    }
+
+    /// Maps the file read-only, safely, if the operating system guarantees
+    /// its bytes cannot change while it is mapped: a memfd sealed against
+    /// writes and shrinking (`F_SEAL_WRITE | F_SEAL_SHRINK`, Linux and
+    /// FreeBSD) or an fs-verity file (Linux). Any other file is refused with
+    /// [`ErrorKind::MayChange`], saying why: map it with the `unsafe`
+    /// [`map`](Self::map) instead, under its contract.
+    pub fn map_if_safe<F: MapSource + ?Sized>(&self, file: &F) -> Result<Map> {
+        let fd = file.descriptor();
+        let fail = |kind| Error::new(Operation::Map, kind).with_path(sys::fd_path(fd));
+        match sys::why_immutable(fd).map_err(|e| fail(ErrorKind::os(e)))? {
+            // SAFETY: the OS refuses every change to the file's bytes (seals, or fs-verity), so a `&[u8]` of them
+            // never sees them change; faults (a failed read) are still the guard's to report.
+            Some(_) => unsafe { self.map(file) },
+            None => Err(fail(ErrorKind::MayChange { os: sys::OS })),
+        }
+    }
+
     /// Opens the file at `path` read-only and maps it as [`map`](Self::map) does.
     /// Errors name the path.
     ///
@@ -224,19 +272,24 @@ impl MapOptions {
         prot: Protection,
         sharing: Sharing,
         known_path: Option<&Path>,
-    ) -> Result<RawMap> {
+    ) -> Result<Mapping> {
         let origin = Origin { options: self.clone(), sharing };
         map_origin(origin, fd, prot, known_path, Fit::Exact)
     }
 
-    fn map_anon_raw(&self, sharing: Sharing) -> Result<RawMap> {
+    /// What `mmap` is asked for besides the range.
+    fn behavior(&self, huge_log2: Option<u8>) -> Behavior {
+        Behavior { populate: self.populate, no_reserve: self.no_reserve, huge_log2, stack: self.stack }
+    }
+
+    fn map_anon_raw(&self, sharing: Sharing) -> Result<Mapping> {
         let fail = |kind| Error::new(Operation::Map, kind);
         if self.offset != 0 {
             return Err(fail(ErrorKind::InvalidArgument("an anonymous map has no file offset; leave `offset` unset")));
         }
         let len = self.len.unwrap_or(0);
         if len == 0 {
-            return Ok(RawMap::empty(Protection::ReadWrite, None));
+            return Ok(Mapping::empty(Protection::ReadWrite, sharing, None));
         }
         let huge = match self.huge {
             None => None,
@@ -246,12 +299,17 @@ impl MapOptions {
         let unit = huge.map_or(sys::page_size(), HugePageSize::bytes);
         let unmap_len =
             len.checked_next_multiple_of(unit).ok_or(fail(ErrorKind::TooLarge { offset: 0, len: len as u64 }))?;
-        let behavior =
-            Behavior { populate: self.populate, no_reserve: self.no_reserve, huge_log2: huge.map(|h| h.log2) };
-        let base = sys::map_anon(unmap_len, Protection::ReadWrite, sharing, behavior)
-            .map_err(|e| Error::os(Operation::Map, e))?;
+        let behavior = self.behavior(huge.map(|h| h.log2));
+        let base =
+            sys::map_anon(unmap_len, Protection::ReadWrite, sharing, behavior).map_err(|e| match ErrorKind::os(e) {
+                ErrorKind::Os(error) => fail(ErrorKind::AnonymousMemory { len, error }),
+                other => fail(other),
+            })?;
         // SAFETY: `base` is a fresh mapping of `unmap_len` bytes that nothing else owns.
-        let raw = unsafe { RawMap::from_parts(base, 0, len, unmap_len, Protection::ReadWrite, None) };
+        let mut raw = unsafe { Mapping::from_parts(base, 0, len, unmap_len, Protection::ReadWrite, sharing, None) };
+        if huge.is_some() {
+            raw.set_huge();
+        }
         self.lock_if_asked(raw)
     }
 
@@ -259,15 +317,19 @@ impl MapOptions {
     /// protection, sharing and options, over the bytes of the requested range
     /// that the file holds now (to its current end for a whole-file map). A
     /// file now shorter than the offset gives an empty map that remembers the
-    /// request, so a later remap, once the file has grown back, maps it again.
-    pub(crate) fn remap(old: &RawMap, fd: Descriptor<'_>) -> Result<RawMap> {
+    /// request, so a later refresh, once the file has grown back, maps it again.
+    pub(crate) fn refresh(old: &Mapping, fd: Descriptor<'_>) -> Result<Mapping> {
         let Some(origin) = old.origin() else {
             return Err(Error::new(Operation::Map, ErrorKind::InvalidArgument("only file maps can be mapped again")));
         };
-        map_origin(origin.clone(), fd, old.protection(), None, Fit::ClipToFile)
+        let mut new = map_origin(origin.clone(), fd, old.protection(), None, Fit::ClipToFile)?;
+        if let Some(path) = old.known_path() {
+            new.set_path(path);
+        }
+        Ok(new)
     }
 
-    fn lock_if_asked(&self, raw: RawMap) -> Result<RawMap> {
+    fn lock_if_asked(&self, raw: Mapping) -> Result<Mapping> {
         if self.lock {
             raw.set_locked(true)?;
         }
@@ -291,7 +353,7 @@ fn map_origin(
     prot: Protection,
     known_path: Option<&Path>,
     fit: Fit,
-) -> Result<RawMap> {
+) -> Result<Mapping> {
     // The path is looked up only when an error needs it, off the fast path.
     let path_of = || known_path.map(Path::to_path_buf).or_else(|| sys::fd_path(fd));
     let fail = |kind| Error::new(Operation::Map, kind).with_path(path_of());
@@ -299,30 +361,35 @@ fn map_origin(
     let sharing = origin.sharing;
 
     let info = sys::file_info(fd).map_err(|e| fail(ErrorKind::os(e)))?;
-    if !matches!(info.kind, FileKind::Regular | FileKind::BlockDevice) {
-        return Err(fail(ErrorKind::NotMappable(info.kind.describe())));
-    }
-    let len = match fit {
-        Fit::Exact => resolve_len(options.offset, options.len, info.len).map_err(fail)?,
-        Fit::ClipToFile => {
-            let end = match options.len {
-                Some(len) => options.offset.saturating_add(len as u64).min(info.len),
-                None => info.len,
-            };
-            let held = end.saturating_sub(options.offset);
-            usize::try_from(held).map_err(|_| fail(ErrorKind::TooLarge { offset: options.offset, len: held }))?
+    let len = match info.kind {
+        FileKind::Regular | FileKind::BlockDevice => match fit {
+            Fit::Exact => resolve_len(options.offset, options.len, info.len).map_err(fail)?,
+            Fit::ClipToFile => {
+                let end = match options.len {
+                    Some(len) => options.offset.saturating_add(len as u64).min(info.len),
+                    None => info.len,
+                };
+                let held = end.saturating_sub(options.offset);
+                usize::try_from(held).map_err(|_| fail(ErrorKind::TooLarge { offset: options.offset, len: held }))?
+            }
+        },
+        // A character device (/dev/zero, a UIO device, a framebuffer) has no
+        // length to map to: the caller names one, and the driver decides.
+        FileKind::CharacterDevice => {
+            options.len.ok_or_else(|| fail(ErrorKind::LengthRequired(info.kind.describe())))?
         }
+        other => return Err(fail(ErrorKind::NotMappable(other.describe()))),
     };
     if len == 0 {
         // No mmap call will check the access mode, so check it here.
         return match access_problem(fd, prot, sharing) {
             Some(kind) => Err(fail(kind)),
-            None => Ok(RawMap::empty(prot, Some(origin))),
+            None => Ok(Mapping::empty(prot, sharing, Some(origin))),
         };
     }
     let span = Span::new(options.offset, len, sys::page_size())
         .ok_or_else(|| fail(ErrorKind::TooLarge { offset: options.offset, len: len as u64 }))?;
-    let behavior = Behavior { populate: options.populate, no_reserve: options.no_reserve, huge_log2: None };
+    let behavior = options.behavior(None);
     let base = sys::map_file(span.map_len, prot, sharing, behavior, fd, span.file_offset).map_err(|e| {
         // EACCES usually means the file was not opened for the access the
         // map needs; say which, rather than just "permission denied".
@@ -332,7 +399,10 @@ fn map_origin(
     })?;
     let (guarded, huge, lock) = (!options.unguarded, options.huge.is_some(), options.lock);
     // SAFETY: `base` is a fresh mapping of `span.map_len` bytes that nothing else owns.
-    let mut raw = unsafe { RawMap::from_parts(base, span.lead, len, span.map_len, prot, Some(origin)) };
+    let mut raw = unsafe { Mapping::from_parts(base, span.lead, len, span.map_len, prot, sharing, Some(origin)) };
+    if let Some(path) = known_path {
+        raw.set_path(path);
+    }
     if guarded {
         raw.guard(span.file_offset).map_err(|e| e.with_path(path_of()))?;
     }

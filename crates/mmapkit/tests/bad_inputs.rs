@@ -20,15 +20,25 @@ fn a_directory_is_refused() {
 }
 
 #[test]
-fn dev_null_is_refused() {
-    let null = File::open("/dev/null").unwrap();
+fn a_character_device_needs_a_length_and_then_maps_as_its_driver_allows() {
+    let zero = File::open("/dev/zero").unwrap();
     // SAFETY: the call fails before mapping.
-    let err = unsafe { Map::new(&null) }.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::NotMappable("a character device")), "{err}");
+    let err = unsafe { Map::new(&zero) }.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::LengthRequired("a character device")), "{err}");
     assert_eq!(
         err.to_string(),
-        "cannot map /dev/null: it is a character device; only regular files and block devices can be mapped"
+        "cannot map /dev/zero: it is a character device, which has no length to map to: give one with MapOptions::len"
     );
+    // SAFETY: /dev/zero's pages are private zeros; nothing can change them.
+    let map = unsafe { MapOptions::new().len(3 * 4096 + 5).map(&zero) }.unwrap();
+    assert_eq!(map.len(), 3 * 4096 + 5);
+    assert!(map.iter().all(|&b| b == 0));
+    // A driver that cannot be mapped says so through the kernel (ENODEV for /dev/null).
+    let null = File::open("/dev/null").unwrap();
+    // SAFETY: as above.
+    let err = unsafe { MapOptions::new().len(4096).map(&null) }.unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(19), "{err}");
+    assert!(err.to_string().starts_with("cannot map /dev/null: "), "{err}");
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn child_truncated_map() {
     // Mapping again gives the file as it is now.
     let mut map = map;
     // SAFETY: as above.
-    unsafe { map.remap(&tf.open()) }.unwrap();
+    unsafe { map.refresh(&tf.open()) }.unwrap();
     assert_eq!(map.len(), cut);
     assert!(map.fault().is_none());
     assert_eq!(map.checked(|b| b.to_vec()).unwrap(), pattern(cut));
@@ -112,10 +112,10 @@ fn child_growable_read_truncated() {
     assert_eq!(map.get_checked(0..cut).unwrap(), &pattern(cut)[..]);
 }
 
-// --- remapping keeps the range that was asked for -------------------------------
+// --- refreshing keeps the range that was asked for -------------------------------
 
 #[test]
-fn a_whole_file_map_at_an_offset_remaps_to_the_same_offset_after_the_file_grows_back() {
+fn a_whole_file_map_at_an_offset_refreshes_to_the_same_offset_after_the_file_grows_back() {
     let len = 16 * PAGE;
     let offset = 8 * PAGE as u64;
     let tf = TestFile::new(len);
@@ -124,11 +124,11 @@ fn a_whole_file_map_at_an_offset_remaps_to_the_same_offset_after_the_file_grows_
     assert_eq!(map.len(), len - 8 * PAGE);
     truncate(&tf.path, 2 * PAGE as u64);
     // SAFETY: as above.
-    unsafe { map.remap(&tf.open()) }.unwrap();
+    unsafe { map.refresh(&tf.open()) }.unwrap();
     assert_eq!(map.len(), 0, "the file now ends before the map's offset");
     std::fs::write(&tf.path, pattern(len)).unwrap();
     // SAFETY: as above.
-    unsafe { map.remap(&tf.open()) }.unwrap();
+    unsafe { map.refresh(&tf.open()) }.unwrap();
     assert_eq!(map.len(), len - 8 * PAGE);
     assert_eq!(
         map.checked(|b| b.to_vec()).unwrap(),
@@ -138,7 +138,7 @@ fn a_whole_file_map_at_an_offset_remaps_to_the_same_offset_after_the_file_grows_
 }
 
 #[test]
-fn a_map_of_an_explicit_range_remaps_what_the_file_holds_of_it() {
+fn a_map_of_an_explicit_range_refreshes_to_what_the_file_holds_of_it() {
     let tf = TestFile::new(16 * PAGE);
     let (offset, want) = (3 * PAGE as u64 + 100, 6 * PAGE);
     // SAFETY: as in the test above.
@@ -150,7 +150,7 @@ fn a_map_of_an_explicit_range_remaps_what_the_file_holds_of_it() {
         truncate(&tf.path, 0);
         std::fs::write(&tf.path, &pattern(16 * PAGE)[..file_len]).unwrap();
         // SAFETY: as above.
-        unsafe { map.remap(&tf.open()) }.unwrap();
+        unsafe { map.refresh(&tf.open()) }.unwrap();
         assert_eq!(map.len(), held, "a {file_len}-byte file holds {held} bytes of the range");
         assert_eq!(map.checked(|b| b.to_vec()).unwrap(), expected(held));
     }
@@ -176,7 +176,9 @@ fn child_write_to_removed_page() {
     // The fault is recorded at the page the access hit.
     let err = map.write_at(20 * PAGE, b"lost").unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Fault(f) if f.offset() == 20 * PAGE), "{err}");
-    assert!(err.to_string().starts_with("cannot write: the page at file byte 81920 could not be read"), "{err}");
+    // It names the file: the map finds its path from the mapped address.
+    let expected = format!("cannot write {}: the page at file byte 81920 could not be read", tf.path.display());
+    assert!(err.to_string().starts_with(&expected), "{err}");
     // A write before the cut still lands, but the flush reports the lost one.
     map.write_at(PAGE, b"ok").unwrap();
     let err = map.flush().unwrap_err();

@@ -30,6 +30,21 @@ pub(crate) fn start_writeback(_fd: BorrowedFd<'_>, _offset: u64, _len: u64) -> i
     Err(Unsupported::error("starting the write-back of a byte range (sync_file_range)"))
 }
 
+/// No `mremap`: shrinking unmaps the tail; growing maps more after the end
+/// where the address space is free, or moves by copying.
+pub(crate) const HAS_MREMAP: bool = false;
+
+/// # Safety
+/// As `crate::memory::mremap`.
+pub(crate) unsafe fn mremap(_addr: NonNull<u8>, _old: usize, _new: usize, _may_move: bool) -> io::Result<NonNull<u8>> {
+    Err(Unsupported::error("resizing a mapping in one call (mremap)"))
+}
+
+/// No `/proc/self/maps`.
+pub(crate) fn mapped_path(_addr: usize) -> Option<std::path::PathBuf> {
+    None
+}
+
 /// No `/proc/locks` to ask.
 pub(crate) fn flock_holder(_fd: BorrowedFd<'_>) -> Option<u32> {
     None

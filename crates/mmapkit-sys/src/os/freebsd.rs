@@ -5,11 +5,12 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
-use rustix::mm::MapFlags;
+use rustix::mm::{MapFlags, ProtFlags};
 use rustix::net::{RecvFlags, SendFlags};
 
 pub(crate) use super::bsd::*;
@@ -32,7 +33,30 @@ pub(crate) fn map_flags(behavior: Behavior) -> io::Result<MapFlags> {
         return Err(Unsupported::error("mappings without a swap reservation (MAP_NORESERVE)"));
     }
     // Maps the pages already in the page cache; the rest are read ahead.
-    Ok(if behavior.populate { MapFlags::PREFAULT_READ } else { MapFlags::empty() })
+    let mut flags = if behavior.populate { MapFlags::PREFAULT_READ } else { MapFlags::empty() };
+    if behavior.stack {
+        flags |= MapFlags::STACK;
+    }
+    Ok(flags)
+}
+
+/// `MAP_FIXED | MAP_EXCL`: the kernel refuses if any of the range is mapped.
+pub(crate) fn map_anon_at(addr: NonNull<u8>, len: usize, prot: ProtFlags, flags: MapFlags) -> io::Result<()> {
+    let exclusive = MapFlags::FIXED | MapFlags::from_bits_retain(libc::MAP_EXCL as _);
+    // SAFETY: MAP_EXCL makes MAP_FIXED fail rather than replace a mapping, so nothing Rust can see changes.
+    unsafe { rustix::mm::mmap_anonymous(addr.as_ptr().cast(), len, prot, flags | exclusive) }?;
+    Ok(())
+}
+
+/// Seals `F_SEAL_WRITE` and `F_SEAL_SHRINK`; FreeBSD has no fs-verity.
+pub(crate) fn why_immutable(fd: BorrowedFd<'_>) -> io::Result<Option<&'static str>> {
+    match rustix::fs::fcntl_get_seals(fd) {
+        Ok(seals) if seals.contains(SealFlags::WRITE | SealFlags::SHRINK) => {
+            Ok(Some("a memfd sealed against writes and shrinking"))
+        }
+        Ok(_) | Err(rustix::io::Errno::INVAL) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(crate) fn advice(advice: Advice) -> Option<c_int> {

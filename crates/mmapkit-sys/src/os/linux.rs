@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use rustix::fs::{FallocateFlags, MemfdFlags, Mode, SealFlags};
-use rustix::mm::{MapFlags, MsyncFlags};
+use rustix::mm::{MapFlags, MremapFlags, MsyncFlags, ProtFlags};
 use rustix::net::{RecvFlags, SendFlags};
 
 use crate::advice::{Advice, DestructiveAdvice};
@@ -37,7 +37,33 @@ pub(crate) fn map_flags(behavior: Behavior) -> io::Result<MapFlags> {
     if let Some(log2) = behavior.huge_log2 {
         flags |= MapFlags::HUGETLB | MapFlags::from_bits_retain(u32::from(log2) << MAP_HUGE_SHIFT);
     }
+    if behavior.stack {
+        flags |= MapFlags::STACK;
+    }
     Ok(flags)
+}
+
+pub(crate) const HAS_MREMAP: bool = true;
+
+/// # Safety
+/// As `crate::memory::mremap`.
+pub(crate) unsafe fn mremap(
+    addr: NonNull<u8>,
+    old_len: usize,
+    new_len: usize,
+    may_move: bool,
+) -> io::Result<NonNull<u8>> {
+    let flags = if may_move { MremapFlags::MAYMOVE } else { MremapFlags::empty() };
+    // SAFETY: the caller owns the whole mapping and keeps no reference into what may move or go.
+    let ptr = unsafe { rustix::mm::mremap(addr.as_ptr().cast(), old_len, new_len, flags) }?;
+    NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mremap returned a null address"))
+}
+
+/// `MAP_FIXED_NOREPLACE`: the kernel refuses (`EEXIST`) if any of the range is mapped.
+pub(crate) fn map_anon_at(addr: NonNull<u8>, len: usize, prot: ProtFlags, flags: MapFlags) -> io::Result<()> {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping, so nothing Rust can see changes.
+    unsafe { rustix::mm::mmap_anonymous(addr.as_ptr().cast(), len, prot, flags | MapFlags::FIXED_NOREPLACE) }?;
+    Ok(())
 }
 
 /// # Safety
@@ -153,6 +179,42 @@ pub(crate) fn flock_holder(fd: BorrowedFd<'_>) -> Option<u32> {
             return None;
         }
         fields[at - 1].parse().ok()
+    })
+}
+
+/// Seals `F_SEAL_WRITE` and `F_SEAL_SHRINK` (not `F_SEAL_FUTURE_WRITE`, which
+/// leaves earlier writable mappings writable), or `STATX_ATTR_VERITY`.
+pub(crate) fn why_immutable(fd: BorrowedFd<'_>) -> io::Result<Option<&'static str>> {
+    match rustix::fs::fcntl_get_seals(fd) {
+        Ok(seals) if seals.contains(SealFlags::WRITE | SealFlags::SHRINK) => {
+            return Ok(Some("a memfd sealed against writes and shrinking"));
+        }
+        Ok(_) | Err(rustix::io::Errno::INVAL) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let flags = rustix::fs::AtFlags::EMPTY_PATH;
+    match rustix::fs::statx(fd, "", flags, rustix::fs::StatxFlags::BASIC_STATS) {
+        Ok(stx) if stx.stx_attributes.contains(rustix::fs::StatxAttributes::VERITY) => Ok(Some("an fs-verity file")),
+        Ok(_) | Err(rustix::io::Errno::NOSYS) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The line of `/proc/self/maps` whose range holds `addr`, if it names a file.
+pub(crate) fn mapped_path(addr: usize) -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        // "7f1c2a000000-7f1c2a100000 r--s 00000000 08:01 1234   /path/to/file"
+        let (range, rest) = line.split_once(' ')?;
+        let (start, end) = range.split_once('-')?;
+        let (start, end) = (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
+        if !(start..end).contains(&addr) {
+            return None;
+        }
+        // The path is what follows the fifth field, spaces and all.
+        let fifth = rest.split_whitespace().nth(4)?;
+        let path = &rest[rest.find(fifth)?..];
+        path.starts_with('/').then(|| PathBuf::from(path.trim_end_matches(" (deleted)")))
     })
 }
 

@@ -5,10 +5,11 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rustix::mm::MapFlags;
+use rustix::mm::{MapFlags, ProtFlags};
 use rustix::net::{RecvFlags, SendFlags};
 
 pub(crate) use super::bsd::*;
@@ -25,6 +26,9 @@ pub(crate) const HAS_NO_RESERVE: bool = true;
 pub(crate) fn map_flags(behavior: Behavior) -> io::Result<MapFlags> {
     if behavior.huge_log2.is_some() {
         return Err(Unsupported::error("huge pages of a chosen size (MAP_HUGETLB)"));
+    }
+    if behavior.stack {
+        return Err(Unsupported::error("stack mappings (MAP_STACK)"));
     }
     Ok(if behavior.no_reserve { MapFlags::NORESERVE } else { MapFlags::empty() })
 }
@@ -45,6 +49,23 @@ pub(crate) fn destructive_advice(advice: DestructiveAdvice) -> Option<c_int> {
         DestructiveAdvice::Free => Some(libc::MADV_FREE),
         _ => None,
     }
+}
+
+/// An address hint, checked: macOS has no flag that refuses a taken range.
+pub(crate) fn map_anon_at(addr: NonNull<u8>, len: usize, prot: ProtFlags, flags: MapFlags) -> io::Result<()> {
+    // SAFETY: without MAP_FIXED the address is only a hint: nothing mapped is replaced.
+    let got = unsafe { rustix::mm::mmap_anonymous(addr.as_ptr().cast(), len, prot, flags) }?;
+    if got == addr.as_ptr().cast() {
+        return Ok(());
+    }
+    // SAFETY: `got` is the mapping just made, which nothing refers to.
+    unsafe { rustix::mm::munmap(got, len) }?;
+    Err(io::Error::from_raw_os_error(libc::EEXIST))
+}
+
+/// No seals, no fs-verity.
+pub(crate) fn why_immutable(_fd: BorrowedFd<'_>) -> io::Result<Option<&'static str>> {
+    Ok(None)
 }
 
 // --- files --------------------------------------------------------------------

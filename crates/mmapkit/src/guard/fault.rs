@@ -193,6 +193,25 @@ impl GuardedRange {
         }
     }
 
+    /// This range's record at a new place (`start`, `extent` bytes, all of
+    /// them mapped to the file), its fault state carried over: pages patched
+    /// before a resize still read as zeros after it, and still count.
+    pub(crate) fn moved(&self, start: usize, extent: usize) -> GuardedRange {
+        GuardedRange {
+            start,
+            extent,
+            mapped: AtomicUsize::new(extent),
+            writable: AtomicBool::new(self.writable()),
+            alive: AtomicBool::new(true),
+            lead: self.lead,
+            file_offset: self.file_offset,
+            faults: AtomicU64::new(self.faults.load(Ordering::Acquire)),
+            first: AtomicUsize::new(self.first.load(Ordering::Acquire)),
+            patched_from: AtomicUsize::new(self.patched_from.load(Ordering::Acquire)),
+            cause: AtomicI64::new(self.cause.load(Ordering::Acquire)),
+        }
+    }
+
     pub(crate) fn start(&self) -> usize {
         self.start
     }

@@ -40,6 +40,12 @@ impl Guard {
     pub(crate) fn range(&self) -> &GuardedRange {
         &self.range
     }
+
+    /// The registration of the same map after it moved or changed size: a new
+    /// one, with this one's fault state (this one is dropped by the caller).
+    pub(crate) fn moved(&self, start: usize, extent: usize) -> Result<Guard, ErrorKind> {
+        Guard::new(self.range.moved(start, extent))
+    }
 }
 
 impl Drop for Guard {

@@ -1,6 +1,7 @@
-//! `RawMap`: one live mapping and the operations `Map` and `MapMut` share.
-//! It owns the address range and unmaps it on drop.
+//! `Mapping`: one live mapping and the operations every map type shares. It
+//! owns the address range and unmaps it on drop.
 
+use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Operation, Result};
@@ -26,30 +27,37 @@ pub(crate) struct Origin {
 /// A live mapping: `unmap_len` bytes from `base`, of which the caller's data are
 /// the `len` bytes from `base + lead`. An empty map owns no address range.
 #[derive(Debug)]
-pub(crate) struct RawMap {
+pub(crate) struct Mapping {
     base: NonNull<u8>,
     lead: usize,
     len: usize,
     unmap_len: usize,
     prot: Protection,
+    sharing: Sharing,
+    /// Whether its pages are huge pages (resizing keeps to base pages).
+    huge: bool,
     /// For file maps: how to map the file again.
     origin: Option<Origin>,
     /// For guarded file maps: the fault guard's registration.
     guard: Option<Guard>,
+    /// The file's path, where the map was made from one (for error messages).
+    path: Option<Box<Path>>,
 }
 
-// SAFETY: a RawMap is an owned address range, like a Box<[u8]>: moving it to
+// SAFETY: a Mapping is an owned address range, like a Box<[u8]>: moving it to
 // another thread or sharing it between threads is as sound as for the
 // `Map`/`MapMut` wrappers that decide what access they hand out.
-unsafe impl Send for RawMap {}
+unsafe impl Send for Mapping {}
 // SAFETY: as above; every method that changes the bytes takes `&mut self` in the
 // wrappers, or is `unsafe` with the caller promising no concurrent reader.
-unsafe impl Sync for RawMap {}
+unsafe impl Sync for Mapping {}
 
-impl RawMap {
+impl Mapping {
     /// A map of no bytes, which owns no address range.
-    pub(crate) fn empty(prot: Protection, origin: Option<Origin>) -> Self {
-        RawMap { base: NonNull::dangling(), lead: 0, len: 0, unmap_len: 0, prot, origin, guard: None }
+    pub(crate) fn empty(prot: Protection, sharing: Sharing, origin: Option<Origin>) -> Self {
+        // Aligned to a page, so a slice of any element type at it is sound (at length 0).
+        let base = NonNull::new(std::ptr::without_provenance_mut(sys::page_size())).unwrap_or(NonNull::dangling());
+        Mapping { base, lead: 0, len: 0, unmap_len: 0, prot, sharing, huge: false, origin, guard: None, path: None }
     }
 
     /// Takes ownership of a mapping of `unmap_len` bytes at `base` whose data is
@@ -64,10 +72,41 @@ impl RawMap {
         len: usize,
         unmap_len: usize,
         prot: Protection,
+        sharing: Sharing,
         origin: Option<Origin>,
     ) -> Self {
         debug_assert!(lead + len <= unmap_len);
-        RawMap { base, lead, len, unmap_len, prot, origin, guard: None }
+        Mapping { base, lead, len, unmap_len, prot, sharing, huge: false, origin, guard: None, path: None }
+    }
+
+    /// Marks the mapping as one of huge pages.
+    pub(crate) fn set_huge(&mut self) {
+        self.huge = true;
+    }
+
+    /// Remembers the path the file was opened by, for error messages.
+    pub(crate) fn set_path(&mut self, path: &Path) {
+        self.path = Some(path.into());
+    }
+
+    /// The path the file was opened by, if it was.
+    pub(crate) fn known_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The file's path, for an error message: the one it was opened by, or
+    /// the one the OS gives for the mapped address. Costs nothing until asked.
+    pub(crate) fn path(&self) -> Option<PathBuf> {
+        match &self.path {
+            Some(path) => Some(path.to_path_buf()),
+            None if self.origin.is_some() && self.unmap_len > 0 => sys::mapped_path(self.base.as_ptr() as usize),
+            None => None,
+        }
+    }
+
+    /// An error for `op` on this map, naming its file.
+    fn fail(&self, op: Operation, err: std::io::Error) -> Error {
+        Error::os(op, err).with_path(self.path())
     }
 
     /// Registers the mapping with the fault guard, so that a page whose file
@@ -79,7 +118,7 @@ impl RawMap {
         let start = self.base.as_ptr() as usize;
         let writable = self.prot == Protection::ReadWrite;
         let range = GuardedRange::new(start, self.unmap_len, self.unmap_len, writable, self.lead, file_offset);
-        self.guard = Some(Guard::new(range).map_err(|kind| Error::new(Operation::Map, kind))?);
+        self.guard = Some(Guard::new(range).map_err(|kind| Error::new(Operation::Map, kind).with_path(self.path()))?);
         Ok(())
     }
 
@@ -121,7 +160,7 @@ impl RawMap {
     fn check_range(&self, op: Operation, offset: usize, len: usize) -> Result<()> {
         let Some(guard) = &self.guard else { return Ok(()) };
         match guard.range().fault_over(offset, len) {
-            Some(fault) => Err(Error::new(op, ErrorKind::Fault(fault))),
+            Some(fault) => Err(Error::new(op, ErrorKind::Fault(fault)).with_path(self.path())),
             None => Ok(()),
         }
     }
@@ -208,15 +247,15 @@ impl RawMap {
     /// `msync` over the pages covering `offset..offset+len` of the data.
     pub(crate) fn flush(&self, offset: usize, len: usize, wait: bool) -> Result<()> {
         let (start, n) = pages_covering(self.lead, self.len, offset, len, sys::page_size())
-            .map_err(|kind| Error::new(Operation::Flush, kind))?;
+            .map_err(|kind| Error::new(Operation::Flush, kind).with_path(self.path()))?;
         if n > 0 {
             // SAFETY: `start` is page-aligned and `start..start+n` lies in this live mapping.
-            unsafe { sys::sync(self.at(start), n, wait) }.map_err(|e| Error::os(Operation::Flush, e))?;
+            unsafe { sys::sync(self.at(start), n, wait) }.map_err(|e| self.fail(Operation::Flush, e))?;
         }
         // Writes to patched pages went to anonymous memory, not the file: once
         // a fault has hit, no flush can promise every write reached the file.
         match self.fault() {
-            Some(fault) => Err(Error::new(Operation::Flush, ErrorKind::Fault(fault))),
+            Some(fault) => Err(Error::new(Operation::Flush, ErrorKind::Fault(fault)).with_path(self.path())),
             None => Ok(()),
         }
     }
@@ -226,13 +265,13 @@ impl RawMap {
         let (start, n) = match range {
             None => self.whole(),
             Some((offset, len)) => pages_covering(self.lead, self.len, offset, len, sys::page_size())
-                .map_err(|kind| Error::new(Operation::Advise, kind))?,
+                .map_err(|kind| Error::new(Operation::Advise, kind).with_path(self.path()))?,
         };
         if n == 0 {
             return Ok(());
         }
         // SAFETY: `start` is page-aligned and the range lies in this live mapping.
-        unsafe { sys::advise(self.at(start), n, advice) }.map_err(|e| Error::os(Operation::Advise, e))
+        unsafe { sys::advise(self.at(start), n, advice) }.map_err(|e| self.fail(Operation::Advise, e))
     }
 
     /// `madvise` with advice that may change contents, over the whole pages
@@ -247,12 +286,12 @@ impl RawMap {
     ) -> Result<()> {
         let (offset, len) = range.unwrap_or((0, self.len));
         let (start, n) = pages_within(self.lead, self.len, offset, len, sys::page_size())
-            .map_err(|kind| Error::new(Operation::Advise, kind))?;
+            .map_err(|kind| Error::new(Operation::Advise, kind).with_path(self.path()))?;
         if n == 0 {
             return Ok(());
         }
         // SAFETY: aligned range inside this mapping; the caller promises no reference observes the contents changing.
-        unsafe { sys::advise_destructive(self.at(start), n, advice) }.map_err(|e| Error::os(Operation::Advise, e))
+        unsafe { sys::advise_destructive(self.at(start), n, advice) }.map_err(|e| self.fail(Operation::Advise, e))
     }
 
     /// `mlock` (or `munlock`) over the whole mapping.
@@ -263,7 +302,7 @@ impl RawMap {
         }
         // SAFETY: the whole live mapping; locking changes residency, not contents.
         let result = unsafe { if locked { sys::lock(self.at(start), n) } else { sys::unlock(self.at(start), n) } };
-        result.map_err(|e| Error::os(Operation::Lock, e))
+        result.map_err(|e| self.fail(Operation::Lock, e))
     }
 
     /// Which pages of the mapping are resident in memory.
@@ -272,7 +311,7 @@ impl RawMap {
         let mut pages = Vec::new();
         if n > 0 {
             // SAFETY: the whole live mapping, starting at its page-aligned base.
-            unsafe { sys::residency(self.at(start), n, &mut pages) }.map_err(|e| Error::os(Operation::Residency, e))?;
+            unsafe { sys::residency(self.at(start), n, &mut pages) }.map_err(|e| self.fail(Operation::Residency, e))?;
         }
         Ok(Residency::new(sys::page_size(), pages))
     }
@@ -285,7 +324,7 @@ impl RawMap {
     pub(crate) unsafe fn protect(&mut self, prot: Protection) -> Result<()> {
         if self.unmap_len > 0 {
             // SAFETY: the whole live mapping; the caller keeps references consistent.
-            unsafe { sys::protect(self.base, self.unmap_len, prot) }.map_err(|e| Error::os(Operation::Protect, e))?;
+            unsafe { sys::protect(self.base, self.unmap_len, prot) }.map_err(|e| self.protect_error(prot, e))?;
         }
         self.prot = prot;
         if let Some(guard) = &self.guard {
@@ -295,13 +334,148 @@ impl RawMap {
     }
 }
 
-impl Drop for RawMap {
+impl Mapping {
+    /// Grows or shrinks the data to `new_len` bytes, in place where it can,
+    /// elsewhere only with `may_move` (see `RemapOptions`). The guard's
+    /// registration follows, with its fault state. A file map's requested
+    /// length becomes `new_len`, for a later refresh.
+    ///
+    /// # Safety
+    /// No reference into the mapping may be live (it may move or shrink).
+    pub(crate) unsafe fn resize(&mut self, new_len: usize, may_move: bool) -> Result<()> {
+        let path = self.path();
+        let fail = |kind| Error::new(Operation::Resize, kind).with_path(path.clone());
+        if self.huge {
+            return Err(fail(ErrorKind::InvalidArgument("a map of huge pages cannot be resized")));
+        }
+        let page = sys::page_size();
+        let new_map_len = self
+            .lead
+            .checked_add(new_len)
+            .and_then(|n| n.checked_next_multiple_of(page))
+            .ok_or_else(|| fail(ErrorKind::TooLarge { offset: self.lead as u64, len: new_len as u64 }))?;
+        if new_len == 0 || self.unmap_len == 0 {
+            return self.replace_empty(new_len);
+        }
+        if new_map_len != self.unmap_len {
+            // SAFETY: the whole mapping is ours, and the caller keeps no reference into it.
+            let base = unsafe { self.resize_pages(new_map_len, may_move) }?;
+            (self.base, self.unmap_len) = (base, new_map_len);
+            if let Some(old) = self.guard.take() {
+                // The new registration is made before the old one goes, so the
+                // guard never lacks one; if it cannot be made, the map is left
+                // unguarded, and the error says why.
+                self.guard = Some(old.moved(base.as_ptr() as usize, new_map_len).map_err(fail)?);
+            }
+        }
+        self.len = new_len;
+        if let Some(origin) = &mut self.origin {
+            origin.options.len(new_len);
+        }
+        Ok(())
+    }
+
+    /// A resize to or from nothing: the old pages go, new ones (anonymous
+    /// maps only) come.
+    fn replace_empty(&mut self, new_len: usize) -> Result<()> {
+        let fail = |kind| Error::new(Operation::Resize, kind).with_path(self.path());
+        if new_len == 0 {
+            let origin = self.origin.take().map(|mut origin| {
+                origin.options.len(0);
+                origin
+            });
+            let path = self.path.take();
+            *self = Mapping::empty(self.prot, self.sharing, origin);
+            self.path = path;
+            return Ok(());
+        }
+        if self.origin.is_some() {
+            return Err(fail(ErrorKind::InvalidArgument(
+                "an empty file map has no pages to resize; refresh it once the file holds its range",
+            )));
+        }
+        let len = new_len
+            .checked_next_multiple_of(sys::page_size())
+            .ok_or_else(|| fail(ErrorKind::TooLarge { offset: 0, len: new_len as u64 }))?;
+        let base = sys::map_anon(len, self.prot, self.sharing, sys::Behavior::default())
+            .map_err(|error| fail(ErrorKind::AnonymousMemory { len: new_len, error }))?;
+        // SAFETY: `base` is a fresh mapping of `len` bytes that nothing else owns.
+        *self = unsafe { Mapping::from_parts(base, 0, new_len, len, self.prot, self.sharing, None) };
+        Ok(())
+    }
+
+    /// Resizes the pages to `new_map_len` bytes; returns where they are now.
+    ///
+    /// # Safety
+    /// No reference into the mapping may be live.
+    unsafe fn resize_pages(&mut self, new_map_len: usize, may_move: bool) -> Result<NonNull<u8>> {
+        let fail = |kind| Error::new(Operation::Resize, kind).with_path(self.path());
+        let no_room = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::OutOfMemory if !may_move => fail(ErrorKind::NoRoomToGrow { len: new_map_len }),
+            _ => fail(ErrorKind::os(e)),
+        };
+        if sys::HAS_MREMAP {
+            // SAFETY: the whole mapping is ours, unreferenced (caller).
+            return unsafe { sys::mremap(self.base, self.unmap_len, new_map_len, may_move) }.map_err(no_room);
+        }
+        if new_map_len < self.unmap_len {
+            // SAFETY: the tail is part of our mapping, and nothing refers to it (caller).
+            let tail = unsafe { self.base.add(new_map_len) };
+            // SAFETY: as above.
+            unsafe { sys::unmap(tail, self.unmap_len - new_map_len) }.map_err(|e| fail(ErrorKind::os(e)))?;
+            return Ok(self.base);
+        }
+        if self.origin.is_some() {
+            return Err(fail(ErrorKind::Unsupported(mmapkit_sys::Unsupported::here(
+                "growing a file map in place without mremap (refresh it with a longer range instead)",
+            ))));
+        }
+        // SAFETY: one past our last page: the start of the pages to add.
+        let tail = unsafe { self.base.add(self.unmap_len) };
+        let extra = new_map_len - self.unmap_len;
+        if sys::map_anon_at(tail, extra, self.prot, self.sharing).is_ok() {
+            return Ok(self.base);
+        }
+        if !may_move {
+            return Err(fail(ErrorKind::NoRoomToGrow { len: new_map_len }));
+        }
+        if self.sharing == Sharing::Shared {
+            // A copy would not be shared with the processes this memory is shared with.
+            return Err(fail(ErrorKind::Unsupported(mmapkit_sys::Unsupported::here(
+                "moving shared anonymous memory without mremap",
+            ))));
+        }
+        let base = sys::map_anon(new_map_len, self.prot, self.sharing, sys::Behavior::default())
+            .map_err(|error| fail(ErrorKind::AnonymousMemory { len: new_map_len, error }))?;
+        // SAFETY: both ranges are mapped, distinct (the new one is fresh), and at least `unmap_len` long.
+        unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr(), base.as_ptr(), self.unmap_len) };
+        // SAFETY: the old range is ours and no longer used: its bytes were copied.
+        let _ = unsafe { sys::unmap(self.base, self.unmap_len) };
+        Ok(base)
+    }
+
+    /// Why a protection change failed: `EACCES` on a shared file map asked to
+    /// become writable means its file was not opened for writing.
+    fn protect_error(&self, prot: Protection, err: std::io::Error) -> Error {
+        let shared_file = self.origin.is_some() && self.sharing == Sharing::Shared;
+        if prot == Protection::ReadWrite && shared_file && err.kind() == std::io::ErrorKind::PermissionDenied {
+            let kind = ErrorKind::AccessMode {
+                opened: "read-only",
+                needed: "a writable shared mapping needs read and write access",
+            };
+            return Error::new(Operation::Protect, kind).with_path(self.path());
+        }
+        self.fail(Operation::Protect, err)
+    }
+}
+
+impl Drop for Mapping {
     fn drop(&mut self) {
         // Leave the guard first, so the handler never patches an address range
         // that a new mapping may take after the unmap.
         drop(self.guard.take());
         if self.unmap_len > 0 {
-            // SAFETY: this RawMap owns the range, and borrows of it end with `self`. (munmap of a range we mapped
+            // SAFETY: this Mapping owns the range, and borrows of it end with `self`. (munmap of a range we mapped
             // can only fail on invalid arguments, which `from_parts`' contract rules out, so the result is not
             // needed.)
             let _ = unsafe { sys::unmap(self.base, self.unmap_len) };
