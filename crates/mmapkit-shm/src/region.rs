@@ -199,7 +199,7 @@ impl Region {
         options.len(len as usize);
         if !guarded {
             // Sealed against shrinking: it cannot fault by truncation.
-            options.unguarded();
+            options.unguarded(true);
         }
         // SAFETY: the map's bytes are never handed out as slices: the region gives raw pointers, and the typed views
         // on it state their contracts.

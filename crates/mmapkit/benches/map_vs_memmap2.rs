@@ -152,7 +152,7 @@ fn main() {
         n as f64,
         rounds,
         // SAFETY: as above.
-        || (0..n).map(|_| unsafe { mmapkit::MapOptions::new().unguarded().map(&small) }.unwrap().len() as u64).sum(),
+        || (0..n).map(|_| unsafe { mmapkit::MapOptions::new().unguarded(true).map(&small) }.unwrap().len() as u64).sum(),
         // SAFETY: as above.
         || (0..n).map(|_| unsafe { memmap2::Mmap::map(&small) }.unwrap().len() as u64).sum(),
     );

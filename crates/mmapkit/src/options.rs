@@ -99,39 +99,41 @@ impl MapOptions {
         self
     }
 
-    /// Reads every page in before returning (`MAP_POPULATE`), so later accesses
-    /// do not fault.
-    pub fn populate(&mut self) -> &mut Self {
-        self.populate = true;
+    /// Whether to read every page in before returning (`MAP_POPULATE`), so
+    /// later accesses do not fault (default: no).
+    pub fn populate(&mut self, on: bool) -> &mut Self {
+        self.populate = on;
         self
     }
 
-    /// Does not reserve swap space for the mapping (`MAP_NORESERVE`).
-    pub fn no_reserve(&mut self) -> &mut Self {
-        self.no_reserve = true;
+    /// Whether to leave swap space unreserved for the mapping
+    /// (`MAP_NORESERVE`; default: reserved).
+    pub fn no_reserve(&mut self, on: bool) -> &mut Self {
+        self.no_reserve = on;
         self
     }
 
-    /// Locks the pages in memory once mapped (`mlock`); an error if the limit
-    /// on locked memory (`RLIMIT_MEMLOCK`) does not allow it.
-    pub fn lock(&mut self) -> &mut Self {
-        self.lock = true;
+    /// Whether to lock the pages in memory once mapped (`mlock`; default: no);
+    /// an error if the limit on locked memory (`RLIMIT_MEMLOCK`) does not allow it.
+    pub fn lock(&mut self, on: bool) -> &mut Self {
+        self.lock = on;
         self
     }
 
-    /// Leaves the map out of the fault guard. A file that shrinks (or fails)
-    /// under an unguarded map kills the process with SIGBUS on the next access
-    /// to the lost pages, as with a plain `mmap`; in exchange the map costs no
-    /// registration. Anonymous maps are never guarded (they cannot fault).
-    pub fn unguarded(&mut self) -> &mut Self {
-        self.unguarded = true;
+    /// Whether to leave the map out of the fault guard (default: guarded). A
+    /// file that shrinks (or fails) under an unguarded map kills the process
+    /// with SIGBUS on the next access to the lost pages, as with a plain
+    /// `mmap`; in exchange the map costs no registration. Anonymous maps are
+    /// never guarded (they cannot fault).
+    pub fn unguarded(&mut self, on: bool) -> &mut Self {
+        self.unguarded = on;
         self
     }
 
-    /// Makes an anonymous map suited to be a thread's stack (`MAP_STACK`,
-    /// Linux and FreeBSD; `Unsupported` on macOS).
-    pub fn stack(&mut self, stack: bool) -> &mut Self {
-        self.stack = stack;
+    /// Whether to make an anonymous map suited to be a thread's stack
+    /// (`MAP_STACK`, Linux and FreeBSD; `Unsupported` on macOS; default: no).
+    pub fn stack(&mut self, on: bool) -> &mut Self {
+        self.stack = on;
         self
     }
 

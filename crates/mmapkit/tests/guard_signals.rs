@@ -196,7 +196,7 @@ fn child_unguarded() {
     let tf = TestFile::new(4 * PAGE);
     let _guarded = install_guard(&TestFile::new(PAGE));
     // SAFETY: deliberately broken: the parent checks that the truncation kills us.
-    let map = unsafe { MapOptions::new().unguarded().map(&tf.open()) }.unwrap();
+    let map = unsafe { MapOptions::new().unguarded(true).map(&tf.open()) }.unwrap();
     truncate(&tf.path, 0);
     println!("{}", touch_every_page(&map));
 }
@@ -318,7 +318,7 @@ fn a_thread_that_blocks_sigbus_gets_an_error_instead_of_a_guarded_map() {
         assert!(message.contains("this thread blocks SIGBUS"), "{message}");
         assert!(message.contains(&tf.path.display().to_string()), "the error names the file: {message}");
         // SAFETY: as above. (An unguarded map is still there for the asking.)
-        let map = unsafe { MapOptions::new().unguarded().map(&file) }.unwrap();
+        let map = unsafe { MapOptions::new().unguarded(true).map(&file) }.unwrap();
         assert_eq!(map[1], pattern_byte(1));
     })
     .join()
@@ -364,6 +364,6 @@ fn child_handler_installed_after() {
     assert!(matches!(err.kind(), ErrorKind::GuardUnavailable(GuardProblem::HandlerReplaced)), "{err}");
     assert!(err.to_string().contains("SIGBUS handler has been replaced"), "{err}");
     // SAFETY: as above.
-    let map = unsafe { MapOptions::new().unguarded().map(&tf.open()) }.unwrap();
+    let map = unsafe { MapOptions::new().unguarded(true).map(&tf.open()) }.unwrap();
     assert_eq!(map[1], pattern_byte(1));
 }

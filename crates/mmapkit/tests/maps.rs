@@ -208,12 +208,12 @@ fn anonymous_maps_are_zeroed_and_private() {
 fn options_populate_no_reserve_and_lock() {
     let tf = TestFile::new(64 * 4096);
     // SAFETY: the test owns the file.
-    let map = unsafe { MapOptions::new().populate().no_reserve().lock().map(&tf.open()) }.unwrap();
+    let map = unsafe { MapOptions::new().populate(true).no_reserve(true).lock(true).map(&tf.open()) }.unwrap();
     let residency = map.residency().unwrap();
     assert_eq!(residency.resident_pages(), residency.total_pages(), "populate + mlock leave every page resident");
     map.unlock().unwrap();
     map.lock().unwrap();
-    let anon = MapOptions::new().len(1 << 20).populate().lock().map_anon().unwrap();
+    let anon = MapOptions::new().len(1 << 20).populate(true).lock(true).map_anon().unwrap();
     assert_eq!(anon.residency().unwrap().resident_pages(), 256);
 }
 

@@ -89,7 +89,7 @@ pub fn run(subject: &Subject<'_>, scenario: &Scenario, method: Method, offsets: 
 fn map(subject: &Subject<'_>, scenario: &Scenario, method: Method) -> anyhow::Result<Map> {
     let mut options = MapOptions::new();
     if method == Method::MmapPopulate {
-        options.populate();
+        options.populate(true);
     }
     // SAFETY: the benchmark only reads through the map, inside `checked`: a file changed or truncated by someone
     // else during the run is caught by the fault guard and reported, never read as a valid slice.
