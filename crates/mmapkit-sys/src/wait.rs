@@ -17,9 +17,33 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> io::R
     os::futex_wait(word, expected, timeout)
 }
 
-/// Wakes up to `count` threads, in any process, waiting on `word`. Returns
-/// how many were woken where the OS tells (Linux), and `None` where it does
-/// not.
+/// Wakes up to `count` threads, in any process, waiting on `word`
+/// (`u32::MAX`: every one). Returns how many were woken where the OS tells
+/// (Linux), and `None` where it does not. A `count` of 0 wakes none and makes
+/// no call (Linux's futex would wake one).
 pub fn wake(word: &AtomicU32, count: u32) -> io::Result<Option<usize>> {
+    if count == 0 {
+        return Ok(Some(0));
+    }
     os::futex_wake(word, count)
+}
+
+/// The count a wake passes to a kernel that reads it as a signed `int`
+/// (Linux's `futex`, FreeBSD's `_umtx_op`): a count past `i32::MAX` would
+/// arrive negative, and wake one thread instead of all.
+#[cfg_attr(target_os = "macos", allow(dead_code))]
+pub(crate) fn kernel_count(count: u32) -> u32 {
+    count.min(i32::MAX as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_past_the_kernels_int_is_clamped_and_others_pass_through() {
+        assert_eq!(kernel_count(u32::MAX), i32::MAX as u32);
+        assert_eq!(kernel_count(i32::MAX as u32 + 1), i32::MAX as u32);
+        assert_eq!(kernel_count(3), 3);
+    }
 }

@@ -172,6 +172,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 
 /// `UMTX_OP_WAKE`, which does not say how many it woke.
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> io::Result<Option<usize>> {
+    let count = crate::wait::kernel_count(count);
     let null = std::ptr::null_mut();
     // SAFETY: the word is live and aligned; wake reads no other memory.
     let rc =

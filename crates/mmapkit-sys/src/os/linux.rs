@@ -256,6 +256,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 }
 
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> io::Result<Option<usize>> {
+    let count = crate::wait::kernel_count(count);
     Ok(Some(rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), count)?))
 }
 
