@@ -87,13 +87,16 @@ pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> Option<PathBuf> {
     Some(PathBuf::from(OsStr::from_bytes(path.to_bytes())))
 }
 
-/// `F_PREALLOCATE` for the bytes past the current end, then `ftruncate`.
+/// `F_PREALLOCATE` for the bytes past the physical end (the blocks the file
+/// has, `st_blocks` × 512: a sparse file's length says nothing of them), then
+/// `ftruncate`.
 pub(crate) fn allocate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
-    let current = u64::try_from(rustix::fs::fstat(fd)?.st_size).unwrap_or(0);
-    if current >= len {
-        return Ok(());
+    let stat = rustix::fs::fstat(fd)?;
+    let physical = u64::try_from(stat.st_blocks).unwrap_or(0).saturating_mul(512);
+    if physical >= len {
+        return crate::file::extend_to(fd, len);
     }
-    let more = libc::off_t::try_from(len - current).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let more = libc::off_t::try_from(len - physical).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut store = libc::fstore_t {
         fst_flags: libc::F_ALLOCATEALL,
         fst_posmode: libc::F_PEOFPOSMODE,
@@ -181,7 +184,10 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
     // SAFETY: `addr` is a live, aligned 32-bit word for the call; the kernel only reads it.
     let rc = unsafe { __ulock_wait(UL_COMPARE_AND_WAIT_SHARED | ULF_NO_ERRNO, addr, u64::from(expected), micros) };
     match -rc {
-        errno if rc >= 0 || errno == libc::ETIMEDOUT || errno == libc::EINTR => Ok(()),
+        // EFAULT: the kernel could not read the word without taking a page
+        // fault under its lock (the page was not resident); the wait ends
+        // early, as a spurious wake-up, and the caller reads the word again.
+        errno if rc >= 0 || matches!(errno, libc::ETIMEDOUT | libc::EINTR | libc::EFAULT) => Ok(()),
         errno => Err(io::Error::from_raw_os_error(errno)),
     }
 }
