@@ -151,8 +151,12 @@ fn main() {
         "ns",
         n as f64,
         rounds,
-        // SAFETY: as above.
-        || (0..n).map(|_| unsafe { mmapkit::MapOptions::new().unguarded(true).map(&small) }.unwrap().len() as u64).sum(),
+        || {
+            let mut options = mmapkit::MapOptions::new();
+            options.unguarded(true);
+            // SAFETY: as above.
+            (0..n).map(|_| unsafe { options.map(&small) }.unwrap().len() as u64).sum()
+        },
         // SAFETY: as above.
         || (0..n).map(|_| unsafe { memmap2::Mmap::map(&small) }.unwrap().len() as u64).sum(),
     );

@@ -169,6 +169,50 @@ pub enum ErrorKind {
     /// keep its promise for it: a fault would kill the process.
     #[error("{0}")]
     GuardUnavailable(GuardProblem),
+    /// A typed view of the map's bytes does not fit where it was asked for.
+    #[error("{}", bad_view(type_name, *offset, *size, *align, problem))]
+    BadView {
+        /// The type asked for (`u32`, `[my::Header]`).
+        type_name: &'static str,
+        /// Where the view was to start, relative to the map's start.
+        offset: usize,
+        /// The view's size in bytes.
+        size: u128,
+        /// The alignment the type needs.
+        align: usize,
+        /// What is wrong.
+        problem: ViewProblem,
+    },
+}
+
+/// Why a typed view of a map's bytes cannot be had ([`ErrorKind::BadView`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ViewProblem {
+    /// The view would reach past the end of the map.
+    PastEnd {
+        /// The map's length.
+        map_len: usize,
+    },
+    /// The view's first byte is not at an address the type's alignment allows.
+    Misaligned {
+        /// The address of the view's first byte.
+        address: usize,
+    },
+}
+
+/// The message of [`ErrorKind::BadView`].
+fn bad_view(type_name: &str, offset: usize, size: u128, align: usize, problem: &ViewProblem) -> String {
+    let view = format!("a {type_name} ({size} bytes, alignment {align}) at offset {offset}");
+    match *problem {
+        ViewProblem::PastEnd { map_len } => {
+            let end = offset as u128 + size;
+            format!("{view} would end at byte {end}, past the end of the map ({map_len} bytes long)")
+        }
+        ViewProblem::Misaligned { address } => {
+            format!("{view} is misaligned: its address {address:#x} is not a multiple of {align}")
+        }
+    }
 }
 
 /// Why the fault guard cannot protect a new map.
@@ -296,6 +340,7 @@ impl From<Error> for io::Error {
             | ErrorKind::TooLarge { .. }
             | ErrorKind::WouldShrink { .. }
             | ErrorKind::InvalidArgument(_)
+            | ErrorKind::BadView { .. }
             | ErrorKind::LengthRequired(_) => io::ErrorKind::InvalidInput,
             ErrorKind::NoRoomToGrow { .. } => io::ErrorKind::OutOfMemory,
         };

@@ -51,6 +51,17 @@
 //! - [`Fault`]: what the fault guard recorded when a mapped file's data
 //!   disappeared; reported by `checked`, `read_at`, `write_at` and `flush`.
 //!
+//! # Optional features
+//!
+//! - `stable_deref_trait`: [`Map`] and [`MapMut`] implement `StableDeref`:
+//!   their bytes stay at the same address when the map value moves, so
+//!   self-referential wrappers (`owning_ref`, `yoke`) can hold them.
+//! - `bytes`: `Map::into_bytes` (and `From<Map> for Bytes`) turns a map
+//!   into a `bytes::Bytes` without copying; the map lives as long as any clone.
+//! - `zerocopy`: typed views of a map's bytes, `&T` and `&[T]` at an offset
+//!   (`view`, `view_slice`, and on [`MapMut`] `view_mut`, `view_slice_mut`),
+//!   checked for bounds and alignment.
+//!
 //! # Soundness: which constructors are `unsafe`, and why
 //!
 //! A `&[u8]` promises that its bytes do not change while it is held. For a file
@@ -196,6 +207,8 @@ mod error;
 mod growable;
 mod growable_read;
 mod guard;
+#[cfg(feature = "bytes")]
+mod into_bytes;
 mod map;
 mod map_common;
 mod map_mut;
@@ -209,9 +222,13 @@ mod remap_options;
 mod residency;
 mod source;
 mod span;
+#[cfg(feature = "stable_deref_trait")]
+mod stable_deref;
 mod sys;
+#[cfg(feature = "zerocopy")]
+mod typed_view;
 
-pub use error::{Error, ErrorKind, GuardProblem, Operation, Result, Unchanged};
+pub use error::{Error, ErrorKind, GuardProblem, Operation, Result, Unchanged, ViewProblem};
 pub use growable::GrowableMap;
 pub use growable_read::GrowableReadMap;
 #[doc(hidden)]

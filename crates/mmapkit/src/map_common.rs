@@ -106,6 +106,12 @@ macro_rules! impl_map_common {
             pub fn residency(&self) -> $crate::Result<$crate::Residency> {
                 self.raw.residency()
             }
+
+            /// The file's path, for an error message (looked up only when asked).
+            #[cfg(feature = "zerocopy")]
+            pub(crate) fn error_path(&self) -> Option<::std::path::PathBuf> {
+                self.raw.path()
+            }
         }
 
         impl ::std::ops::Deref for $map {
