@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::page_header::{self, HEADER, Kind, PageNo};
+use super::page_header::{self, HEADER, Kind, PAGE_SIZE, PageNo};
 use crate::error::{Error, Result};
 
 /// A source of pages, checked as they are read.
@@ -25,11 +25,18 @@ pub trait PageSource {
     /// An error if the file lost pages under the mapping: what was read may be zeros.
     fn check_fault(&self) -> Result<()>;
 
-    /// `error`, or, if the file lost pages under the mapping, the fault: a
-    /// page that reads as damaged after a fault is the fault's doing.
+    /// `error`, or, if the file lost pages under the mapping from an offset at
+    /// or before the damaged page, the fault: such a page reads as zeros, and
+    /// its damage is the fault's doing. A page wholly before the fault's
+    /// zeros start is damaged on its own account and stays
+    /// [`Error::Corrupt`].
     fn fault_first(&self, error: Error) -> Error {
         match (&error, self.check_fault()) {
-            (Error::Corrupt { .. }, Err(fault)) => fault,
+            (Error::Corrupt { page, .. }, Err(fault @ Error::Fault { fault: at, .. }))
+                if page.saturating_mul(PAGE_SIZE as u64) >= at.offset() as u64 =>
+            {
+                fault
+            }
             _ => error,
         }
     }

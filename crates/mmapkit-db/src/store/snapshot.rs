@@ -5,6 +5,14 @@
 //! the fault guard put in its place), and every page's checksum is checked the
 //! first time it is read, unless this handle's own commit wrote it (see
 //! `verified.rs`).
+//!
+//! A file cut inside an OS page is not a fault for the rest of that page: the
+//! kernel keeps it mapped and reads zeros past the file's end, and a page
+//! whose checksum matched earlier would not be checked again. So every read
+//! also makes sure the file still reaches the end of what it read: it touches
+//! the first byte of the next OS page, which faults when the file ends before
+//! it, and then reads the file's length from the fault (or, for the map's
+//! last OS page, from `fstat`).
 
 use std::path::Path;
 
@@ -13,7 +21,7 @@ use mmapkit::GrowableReadMap;
 use super::page_header::{self, PAGE_SIZE, PageNo};
 use super::page_source::{PageSource, run_value};
 use super::verified::Verified;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoOp, Result};
 
 /// The pages `0..page_count` of the file as one commit left them.
 #[derive(Clone, Copy)]
@@ -62,9 +70,51 @@ impl<'db> SnapshotPages<'db> {
             return Err(self.corrupt(n, format!("page {n} (+{pages}) is outside pages 2..{}", self.page_count)));
         };
         let (start, end) = (n as usize * PAGE_SIZE, end as usize * PAGE_SIZE);
-        self.map.get_checked(start..end).map_err(|e| match e.kind() {
+        let bytes = self.map.get_checked(start..end).map_err(|e| match e.kind() {
             mmapkit::ErrorKind::Fault(fault) => Error::Fault { path: self.path.to_path_buf(), fault: *fault },
             _ => self.corrupt(n, format!("page {n} is beyond the mapped {} bytes", self.map.len())),
+        })?;
+        self.in_file(n, end as u64)?;
+        Ok(bytes)
+    }
+
+    /// Whether the file still reaches byte `end`, the end of what was just
+    /// read from page `n` on: an error naming the page and the file's length
+    /// if it does not (the bytes read may be the kernel's zeros).
+    fn in_file(&self, n: PageNo, end: u64) -> Result<()> {
+        let next = end.next_multiple_of(mmapkit_sys::memory::page_size() as u64);
+        if next < self.map.len() as u64 {
+            // The next OS page faults if the file ends before it; the fault
+            // carries the length the file has now.
+            let at = next as usize;
+            return match self.map.get_checked(at..at + 1) {
+                Err(e) => match e.kind() {
+                    mmapkit::ErrorKind::Fault(fault) if fault.file_len().is_none_or(|len| len < end) => {
+                        Err(Error::Fault { path: self.path.to_path_buf(), fault: *fault })
+                    }
+                    _ => Ok(()),
+                },
+                Ok(_) => Ok(()),
+            };
+        }
+        self.cut_before(n, end).map_or(Ok(()), Err)
+    }
+
+    /// An error for page `n` if the file (as `fstat` gives its length now)
+    /// ends before byte `end`.
+    fn cut_before(&self, n: PageNo, end: u64) -> Option<Error> {
+        use std::os::fd::AsFd;
+        let len = match mmapkit_sys::file::file_status(self.map.file().as_fd()) {
+            Ok(status) => status.len,
+            Err(e) => return Some(Error::io(self.path, IoOp::Stat, e)),
+        };
+        (len < end).then(|| {
+            self.corrupt(
+                n,
+                format!(
+                    "the file is now {len} bytes long, short of page {n}'s end at byte {end}: it was cut while open"
+                ),
+            )
         })
     }
 
@@ -75,7 +125,11 @@ impl<'db> SnapshotPages<'db> {
             && !verified.contains(n)
         {
             if !page_header::checksum_ok(bytes) {
-                return Err(self.corrupt(n, format!("page {n}: checksum mismatch")));
+                // Zeros where the file was cut in the meantime are the cut's doing.
+                let end = n * PAGE_SIZE as u64 + bytes.len() as u64;
+                return Err(self
+                    .cut_before(n, end)
+                    .unwrap_or_else(|| self.corrupt(n, format!("page {n}: checksum mismatch"))));
             }
             verified.insert(n);
         }
