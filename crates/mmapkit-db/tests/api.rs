@@ -303,3 +303,40 @@ fn read_only_handles_share_the_file_and_keep_writers_out() {
     assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
     open(&path).expect("the writer gets the file once the readers are gone");
 }
+
+/// A range owns copies of its bounds: the caller's buffers can change or go
+/// away while it runs, in both directions and in a write transaction too.
+#[test]
+fn a_range_keeps_its_own_copies_of_its_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("bounds.db")).unwrap();
+    let mut w = db.begin_write().unwrap();
+    let keys: Vec<Vec<u8>> = (0..2_000u32).map(|i| format!("k{i:05}").into_bytes()).collect();
+    {
+        let mut t = w.open_table("t").unwrap();
+        for k in &keys {
+            t.insert(k, k).unwrap();
+        }
+        let (mut start, mut end) = (b"k00100".to_vec(), b"k01500".to_vec());
+        let mut range = t.range(&start[..]..&end[..]);
+        let first = range.next().unwrap().unwrap().0.to_vec();
+        start.clear();
+        start.extend_from_slice(b"k01900");
+        end.fill(b'0');
+        drop(end);
+        let rest: Vec<Vec<u8>> = range.map(|item| item.unwrap().0.to_vec()).collect();
+        assert_eq!([vec![first], rest].concat(), keys[100..1500]);
+        drop(start);
+    }
+    w.commit().unwrap();
+    let r = db.begin_read().unwrap();
+    let t = r.open_table("t").unwrap();
+    let mut start = b"k00010".to_vec();
+    let mut end = b"k00020".to_vec();
+    let range = t.range(&start[..]..=&end[..]);
+    start.truncate(0);
+    end.truncate(0);
+    let got: Vec<Vec<u8>> = range.rev().map(|item| item.unwrap().0.to_vec()).collect();
+    let want: Vec<Vec<u8>> = keys[10..=20].iter().rev().cloned().collect();
+    assert_eq!(got, want);
+}
