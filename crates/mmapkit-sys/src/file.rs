@@ -29,6 +29,10 @@ pub enum FileKind {
     Fifo,
     /// A socket.
     Socket,
+    /// A POSIX shared-memory object whose mode has no file-type bits, as
+    /// macOS gives its `shm_open` objects (Linux and FreeBSD report theirs as
+    /// regular files). Mapped like a regular file, to its `st_size`.
+    SharedMemory,
     /// Anything else.
     Other,
 }
@@ -43,6 +47,7 @@ impl FileKind {
             FileKind::CharacterDevice => "a character device",
             FileKind::Fifo => "a pipe (FIFO)",
             FileKind::Socket => "a socket",
+            FileKind::SharedMemory => "a shared-memory object",
             FileKind::Other => "not a regular file",
         }
     }
@@ -83,7 +88,27 @@ pub struct FileInfo {
 /// The kind and length of an open file.
 pub fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
     let stat = rustix::fs::fstat(fd)?;
-    let kind = match FileType::from_raw_mode(stat.st_mode) {
+    let kind = kind_of(stat.st_mode);
+    let len = match kind {
+        FileKind::BlockDevice => os::block_device_len(fd)?,
+        // st_size is never negative for the kinds we map; clamp the rest.
+        _ => u64::try_from(stat.st_size).unwrap_or(0),
+    };
+    Ok(FileInfo { kind, len })
+}
+
+/// The kind of an open file, without its length (one `fstat`).
+pub(crate) fn kind(fd: BorrowedFd<'_>) -> io::Result<FileKind> {
+    Ok(kind_of(rustix::fs::fstat(fd)?.st_mode))
+}
+
+/// The kind a `st_mode` names. No file-type bits at all is a shared-memory
+/// object (macOS), not an unknown kind.
+fn kind_of(mode: rustix::fs::RawMode) -> FileKind {
+    if mode & libc::S_IFMT == 0 {
+        return FileKind::SharedMemory;
+    }
+    match FileType::from_raw_mode(mode) {
         FileType::RegularFile => FileKind::Regular,
         FileType::BlockDevice => FileKind::BlockDevice,
         FileType::Directory => FileKind::Directory,
@@ -91,13 +116,7 @@ pub fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
         FileType::Fifo => FileKind::Fifo,
         FileType::Socket => FileKind::Socket,
         _ => FileKind::Other,
-    };
-    let len = match kind {
-        FileKind::BlockDevice => os::block_device_len(fd)?,
-        // st_size is never negative for the kinds we map; clamp the rest.
-        _ => u64::try_from(stat.st_size).unwrap_or(0),
-    };
-    Ok(FileInfo { kind, len })
+    }
 }
 
 /// The access mode the file descriptor was opened with.
@@ -215,4 +234,27 @@ pub fn page_faults() -> io::Result<(u64, u64)> {
     // SAFETY: getrusage succeeded and filled it (zeroed memory is valid anyway).
     let usage = unsafe { usage.assume_init() };
     Ok((usage.ru_minflt as u64, usage.ru_majflt as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mode_without_type_bits_is_a_shared_memory_object() {
+        assert_eq!(kind_of(0o600), FileKind::SharedMemory);
+        assert_eq!(FileKind::SharedMemory.describe(), "a shared-memory object");
+        assert_eq!(kind_of(libc::S_IFREG | 0o644), FileKind::Regular);
+        assert_eq!(kind_of(libc::S_IFDIR | 0o755), FileKind::Directory);
+        assert_eq!(kind_of(libc::S_IFSOCK | 0o600), FileKind::Socket);
+    }
+
+    #[test]
+    fn a_memfd_and_a_file_are_regular_here() {
+        let file = tempfile::tempfile().unwrap();
+        use std::os::fd::AsFd;
+        assert_eq!(kind(file.as_fd()).unwrap(), FileKind::Regular);
+        let memfd = crate::shm::anonymous("kind", 4096).unwrap();
+        assert_eq!(file_info(memfd.as_fd()).unwrap().kind, FileKind::Regular);
+    }
 }

@@ -364,7 +364,8 @@ fn map_origin(
 
     let info = sys::file_info(fd).map_err(|e| fail(ErrorKind::os(e)))?;
     let len = match info.kind {
-        FileKind::Regular | FileKind::BlockDevice => match fit {
+        // A shared-memory object (macOS's have no file-type bits) maps to its size like a file.
+        FileKind::Regular | FileKind::BlockDevice | FileKind::SharedMemory => match fit {
             Fit::Exact => resolve_len(options.offset, options.len, info.len).map_err(fail)?,
             Fit::ClipToFile => {
                 let end = match options.len {

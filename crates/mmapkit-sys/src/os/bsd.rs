@@ -2,7 +2,7 @@
 
 use std::ffi::c_int;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
 use crate::fault_signal::{FaultClass, FaultSignal};
@@ -50,12 +50,11 @@ pub(crate) fn flock_holder(_fd: BorrowedFd<'_>) -> Option<u32> {
     None
 }
 
-/// By the path the descriptor reports: a rename in between would defeat it.
-pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let path = super::fd_path(fd)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the descriptor's path cannot be read back"))?;
-    let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC;
-    Ok(rustix::fs::open(path, flags, rustix::fs::Mode::empty())?)
+/// The path the descriptor reports, if any (none for a memfd or shm object
+/// on FreeBSD, whose `F_KINFO` path is empty): a rename in between would
+/// defeat a reopen by it.
+pub(crate) fn reopen_path(fd: BorrowedFd<'_>) -> Option<std::path::PathBuf> {
+    super::fd_path(fd)
 }
 
 /// A lost page raises `SIGBUS`, and in some cases `SIGSEGV`.

@@ -9,7 +9,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-use rustix::fs::{FallocateFlags, MemfdFlags, Mode, SealFlags};
+use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, MremapFlags, MsyncFlags, ProtFlags};
 use rustix::net::{RecvFlags, SendFlags};
 
@@ -266,10 +266,10 @@ pub(crate) type RobustMutex = crate::pthread_mutex::PthreadRobust;
 
 pub(crate) const OFD_LOCKS: Option<(c_int, c_int)> = Some((libc::F_OFD_SETLK, libc::F_OFD_GETLK));
 
-/// Through `/proc/self/fd`: a new open file description of the same file.
-pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    Ok(rustix::fs::open(path, rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC, Mode::empty())?)
+/// `/proc/self/fd/N`: opening it makes a new open file description of the
+/// same file, even an unlinked one or a memfd.
+pub(crate) fn reopen_path(fd: BorrowedFd<'_>) -> Option<PathBuf> {
+    Some(PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())))
 }
 
 pub(crate) const SEND_FLAGS: SendFlags = SendFlags::NOSIGNAL;
