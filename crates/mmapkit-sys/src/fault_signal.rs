@@ -1,8 +1,10 @@
-//! The process-wide handler for the signals a lost page of a mapped file
-//! raises: `SIGBUS` everywhere, and on macOS and FreeBSD `SIGSEGV` too.
+//! The process-wide handler for the signal a lost page of a mapped file
+//! raises: `SIGBUS`, on Linux, macOS and FreeBSD alike. (`SIGSEGV` is never
+//! taken: the kernels raise it for unmapped addresses and, on Linux and
+//! FreeBSD, for protection faults, none of which a lost page is; catching it
+//! could only hide a real bug.)
 //!
-//! Installed once, for each such signal, with `SA_SIGINFO | SA_ONSTACK |
-//! SA_NODEFER`. For each fault the kernel raises it asks the hook the fault
+//! Installed once with `SA_SIGINFO | SA_ONSTACK | SA_NODEFER`. For each fault the kernel raises it asks the hook the fault
 //! guard registered whether the address is one it repairs; if not, it hands
 //! the signal to whatever handler was installed before, the way that handler
 //! expects, or, where there was none, restores the default action so the
@@ -21,15 +23,6 @@ use std::sync::OnceLock;
 
 use crate::os;
 
-/// Which signal a fault came as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultSignal {
-    /// `SIGBUS`.
-    Bus,
-    /// `SIGSEGV` (taken for guarded maps on macOS and FreeBSD only).
-    Segv,
-}
-
 /// What the kernel said of a fault's cause, from its `si_code`, as far as
 /// this OS tells: Linux tells the cases apart; macOS and FreeBSD report a
 /// page past the end of the file and a failed read the same way.
@@ -42,6 +35,9 @@ pub enum FaultClass {
     StorageError,
     /// A hardware memory error.
     Hardware,
+    /// The kernel had no memory to bring the page in (FreeBSD's
+    /// `BUS_OOMERR`): the data could not be read or the hole not allocated.
+    OutOfMemory,
     /// Another `si_code`, as the kernel gave it.
     Other(i32),
 }
@@ -51,8 +47,6 @@ pub enum FaultClass {
 pub struct FaultEvent {
     /// The faulting address.
     pub addr: usize,
-    /// The signal it came as.
-    pub signal: FaultSignal,
     /// Its cause, as the OS tells it.
     pub class: FaultClass,
 }
@@ -63,7 +57,7 @@ pub type FaultHook = fn(&FaultEvent) -> bool;
 
 static HOOK: OnceLock<FaultHook> = OnceLock::new();
 /// The action in place before ours, per signal of `os::FAULT_SIGNALS`.
-static PREVIOUS: [OnceLock<Action>; 2] = [OnceLock::new(), OnceLock::new()];
+static PREVIOUS: [OnceLock<Action>; os::FAULT_SIGNALS.len()] = [const { OnceLock::new() }; os::FAULT_SIGNALS.len()];
 static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
 /// Our own action, kept to put it back after a sent signal's handler replaced it.
 static OURS: OnceLock<Action> = OnceLock::new();
@@ -154,8 +148,7 @@ extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_v
         sent(sig, info, context);
         return;
     }
-    let signal = if sig == libc::SIGSEGV { FaultSignal::Segv } else { FaultSignal::Bus };
-    let event = FaultEvent { addr, signal, class: os::fault_class(signal, code) };
+    let event = FaultEvent { addr, class: os::fault_class(code) };
     if !HOOK.get().is_some_and(|hook| hook(&event)) {
         chain_fault(sig, info, context);
     }
@@ -171,8 +164,31 @@ fn previous(sig: c_int) -> Option<&'static libc::sigaction> {
     PREVIOUS[slot].get().map(|p| &p.0)
 }
 
-/// Calls the previous handler the way it was installed to be called.
+/// Calls the previous handler the way it was installed to be called: with
+/// the signals its action's `sa_mask` names blocked, and the signal itself
+/// too unless it asked for `SA_NODEFER`, as the kernel would have blocked
+/// them had it run that handler itself. The thread's mask is put back when
+/// the handler returns (a handler that jumps out restores its own).
 fn call(prev: &libc::sigaction, sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    let mut block = prev.sa_mask;
+    if prev.sa_flags & libc::SA_NODEFER == 0 {
+        // SAFETY: `block` is an initialised sigset_t (a copy of the action's mask) and `sig` a valid signal.
+        unsafe { libc::sigaddset(&mut block, sig) };
+    }
+    let mut before = MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: both sets are valid memory of the right type; SIG_BLOCK adds `block` to the thread's mask, as the
+    // kernel does on entry to a handler, and writes the mask it replaced to `before`. pthread_sigmask is
+    // async-signal-safe.
+    let masked = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &block, before.as_mut_ptr()) } == 0;
+    run(prev, sig, info, context);
+    if masked {
+        // SAFETY: `before` was filled in by the call above; setting it back is what the kernel does on return.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, before.as_ptr(), std::ptr::null_mut()) };
+    }
+}
+
+/// Runs the previous handler with the arguments its flags say it takes.
+fn run(prev: &libc::sigaction, sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     if prev.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: with SA_SIGINFO the stored address is a three-argument handler, installed by the program for
         // exactly this call.
@@ -196,16 +212,22 @@ fn chain_fault(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     }
 }
 
-/// A signal that a process sent. It does what it would do without mmapkit,
-/// and never leaves the guard uninstalled behind it:
-/// - ignored, if the signal was ignored before;
-/// - the process ends with the signal, if there was no handler before;
-/// - otherwise the previous handler runs. If it returns with the signal
-///   reset to the default action (as Rust's own stack-overflow handler does,
-///   for the faulting access to kill the process when it runs again: a sent
-///   signal has no access to run again), that action is taken now, and the
-///   process ends with the signal. If it installed anything else, mmapkit's
-///   handler is put back.
+/// A signal that a process sent (`kill`, `raise`, `sigqueue`: its `si_code`
+/// says so), which is never a guarded map's fault. It does what it would do
+/// without mmapkit, and never leaves the guard uninstalled behind it:
+/// - the action before ours was `SIG_IGN`: nothing happens;
+/// - it was `SIG_DFL` (no handler): the default action is restored and the
+///   signal raised again, so the process ends with it (`SIGBUS`'s default:
+///   terminate, with a core dump where enabled), as it would have without
+///   mmapkit;
+/// - it was a handler: that handler runs, once, with its own `sa_mask` (and
+///   the signal, unless `SA_NODEFER`) blocked, as [`call`] does. When it
+///   returns: if the action now in place is ours, nothing more; if it is
+///   `SIG_DFL` (the handler reset it, as Rust's own stack-overflow handler
+///   does for the faulting access to kill the process when it runs again,
+///   which a sent signal has no access to do), the process ends with the
+///   signal now; if it installed anything else, mmapkit's handler is put back
+///   in its place.
 fn sent(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     if previous(sig).is_some_and(|prev| prev.sa_sigaction == libc::SIG_IGN) {
         return;

@@ -5,7 +5,6 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
-use crate::fault_signal::{FaultClass, FaultSignal};
 use crate::unsupported::Unsupported;
 
 /// No `MAP_POPULATE`: the pages are read ahead (`MADV_WILLNEED`) instead.
@@ -57,18 +56,15 @@ pub(crate) fn reopen_path(fd: BorrowedFd<'_>) -> Option<std::path::PathBuf> {
     super::fd_path(fd)
 }
 
-/// A lost page raises `SIGBUS`, and in some cases `SIGSEGV`.
-pub(crate) const FAULT_SIGNALS: &[c_int] = &[libc::SIGBUS, libc::SIGSEGV];
+/// A lost page raises `SIGBUS`: on macOS every bad access but one to an
+/// unmapped address does (XNU's `ux_exception`), and FreeBSD's
+/// `vm_fault_trap` gives `SIGBUS` for a page past the end of its object
+/// (`BUS_OBJERR`) or one it had no memory for (`BUS_OOMERR`). `SIGSEGV` means
+/// an unmapped address or (FreeBSD) a protection fault: never a lost page.
+pub(crate) const FAULT_SIGNALS: &[c_int] = &[libc::SIGBUS];
 
 /// Sent by a process: `si_code` zero or less, or one of the `SI_*` codes
 /// (`SI_USER`, `SI_QUEUE`, ... from 0x10001 on), which faults never carry.
 pub(crate) fn is_sent(code: c_int) -> bool {
     code <= 0 || code >= 0x10001
-}
-
-/// The `si_code` of a lost page does not say why (macOS gives one code per
-/// CPU for every `SIGBUS`; FreeBSD gives `BUS_OBJERR` past the end of the
-/// file and for a failed read alike): every such fault is one of no data.
-pub(crate) fn fault_class(_signal: FaultSignal, _code: c_int) -> FaultClass {
-    FaultClass::NoData
 }

@@ -15,6 +15,7 @@ use rustix::net::{RecvFlags, SendFlags};
 
 pub(crate) use super::bsd::*;
 use crate::advice::{Advice, DestructiveAdvice};
+use crate::fault_signal::FaultClass;
 use crate::memory::Behavior;
 use crate::unsupported::Unsupported;
 
@@ -202,4 +203,19 @@ pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
     Ok(rustix::thread::sched_setaffinity(None, &set)?)
+}
+
+// --- faults ---------------------------------------------------------------------
+
+/// `BUS_OOMERR` from `<sys/signal.h>`: `vm_fault_trap` had no memory for the page.
+const BUS_OOMERR: c_int = 100;
+
+/// `BUS_OBJERR` is given for a page past the end of the file and for a
+/// failed read alike, so both are no data; `BUS_OOMERR` says the kernel had
+/// no memory to bring the page in.
+pub(crate) fn fault_class(code: c_int) -> FaultClass {
+    match code {
+        BUS_OOMERR => FaultClass::OutOfMemory,
+        _ => FaultClass::NoData,
+    }
 }

@@ -14,7 +14,7 @@ use rustix::mm::{MapFlags, MremapFlags, MsyncFlags, ProtFlags};
 use rustix::net::{RecvFlags, SendFlags};
 
 use crate::advice::{Advice, DestructiveAdvice};
-use crate::fault_signal::{FaultClass, FaultSignal};
+use crate::fault_signal::FaultClass;
 use crate::memory::Behavior;
 
 pub(crate) const NAME: &str = "Linux";
@@ -299,7 +299,7 @@ pub(crate) fn is_sent(code: c_int) -> bool {
     code <= 0
 }
 
-pub(crate) fn fault_class(_signal: FaultSignal, code: c_int) -> FaultClass {
+pub(crate) fn fault_class(code: c_int) -> FaultClass {
     match code {
         libc::BUS_ADRERR => FaultClass::NoData,
         libc::BUS_OBJERR => FaultClass::StorageError,

@@ -14,6 +14,7 @@ use rustix::net::{RecvFlags, SendFlags};
 
 pub(crate) use super::bsd::*;
 use crate::advice::{Advice, DestructiveAdvice};
+use crate::fault_signal::FaultClass;
 use crate::memory::Behavior;
 use crate::unsupported::Unsupported;
 
@@ -226,4 +227,12 @@ pub(crate) fn received(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 pub(crate) fn pin_current_thread(_cpu: usize) -> io::Result<()> {
     Err(Unsupported::error("pinning a thread to a CPU"))
+}
+
+// --- faults ---------------------------------------------------------------------
+
+/// The `si_code` of a lost page does not say why (macOS gives one code per
+/// CPU for every `SIGBUS`): every such fault is one of no data.
+pub(crate) fn fault_class(_code: c_int) -> FaultClass {
+    FaultClass::NoData
 }

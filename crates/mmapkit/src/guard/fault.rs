@@ -1,13 +1,14 @@
 //! What the guard records about a fault, and how it is reported.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence};
 
 use crate::sys::fault_signal::FaultClass;
 
 /// Why an access to a guarded mapping faulted, from the signal's `si_code`,
 /// as far as the operating system tells: Linux tells the cases below apart;
-/// macOS and FreeBSD report every lost page as [`PastEnd`](Self::PastEnd).
+/// macOS reports every lost page as [`PastEnd`](Self::PastEnd), and FreeBSD
+/// every one but [`OutOfMemory`](Self::OutOfMemory).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FaultCause {
@@ -20,6 +21,9 @@ pub enum FaultCause {
     IoError,
     /// `BUS_MCEERR_AR` / `BUS_MCEERR_AO`: a hardware memory error.
     Hardware,
+    /// `BUS_OOMERR` on FreeBSD: the kernel had no memory to bring the page
+    /// in, so its data could not be read or its hole allocated.
+    OutOfMemory,
     /// Another `si_code`, kept as the kernel gave it.
     Other(i32),
 }
@@ -31,6 +35,7 @@ impl FaultCause {
             FaultClass::NoData => FaultCause::PastEnd,
             FaultClass::StorageError => FaultCause::IoError,
             FaultClass::Hardware => FaultCause::Hardware,
+            FaultClass::OutOfMemory => FaultCause::OutOfMemory,
             FaultClass::Other(code) => FaultCause::Other(code),
         }
     }
@@ -41,6 +46,7 @@ impl FaultCause {
             FaultCause::PastEnd => 1,
             FaultCause::IoError => 2,
             FaultCause::Hardware => 3,
+            FaultCause::OutOfMemory => 4,
             FaultCause::Other(code) => (1 << 32) | i64::from(code as u32),
         }
     }
@@ -50,6 +56,7 @@ impl FaultCause {
             1 => FaultCause::PastEnd,
             2 => FaultCause::IoError,
             3 => FaultCause::Hardware,
+            4 => FaultCause::OutOfMemory,
             other => FaultCause::Other(other as u32 as i32),
         }
     }
@@ -63,6 +70,7 @@ impl FaultCause {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Fault {
     offset: usize,
+    zeros_from: usize,
     file_offset: u64,
     cause: FaultCause,
     count: u64,
@@ -74,6 +82,14 @@ impl Fault {
     /// page starts before the map's first byte).
     pub fn offset(&self) -> usize {
         self.offset
+    }
+
+    /// Offset within the map's bytes from which they read as zeros: the
+    /// lowest page patched so far (0 if it starts before the map's first
+    /// byte). At or below [`offset`](Self::offset): a later fault on an
+    /// earlier page moves it down.
+    pub fn zeros_from(&self) -> usize {
+        self.zeros_from
     }
 
     /// Offset in the file of the first faulting page: for a truncation, the
@@ -128,9 +144,13 @@ impl fmt::Display for Fault {
             )?,
             (FaultCause::IoError, _) => write!(f, "an I/O error (or no space left) for the page at file byte {at}")?,
             (FaultCause::Hardware, _) => write!(f, "a hardware memory error in the page at file byte {at}")?,
+            (FaultCause::OutOfMemory, _) => write!(
+                f,
+                "the page at file byte {at} could not be read or allocated: the kernel had no memory to bring it in"
+            )?,
             (FaultCause::Other(code), _) => write!(f, "a bus error (si_code {code}) at file byte {at}")?,
         }
-        write!(f, "; bytes from offset {} of the map on read as zeros", self.offset)?;
+        write!(f, "; bytes from offset {} of the map on read as zeros", self.zeros_from)?;
         if self.count > 1 {
             write!(f, " ({} faults)", self.count)?;
         }
@@ -156,6 +176,10 @@ pub(crate) struct GuardedRange {
     writable: AtomicBool,
     /// Cleared before the mapping is unmapped, so a late lookup skips it.
     alive: AtomicBool,
+    /// Offset from `start` of the page of the last fault on a patched page.
+    repeat_page: AtomicUsize,
+    /// How many faults in a row have hit `repeat_page` after its patch.
+    repeats: AtomicU32,
     /// Bytes from `start` to the map's first data byte.
     lead: usize,
     /// File offset of `start`.
@@ -184,6 +208,8 @@ impl GuardedRange {
             mapped: AtomicUsize::new(mapped),
             writable: AtomicBool::new(writable),
             alive: AtomicBool::new(true),
+            repeat_page: AtomicUsize::new(NONE),
+            repeats: AtomicU32::new(0),
             lead,
             file_offset,
             faults: AtomicU64::new(0),
@@ -203,6 +229,8 @@ impl GuardedRange {
             mapped: AtomicUsize::new(extent),
             writable: AtomicBool::new(self.writable()),
             alive: AtomicBool::new(true),
+            repeat_page: AtomicUsize::new(NONE),
+            repeats: AtomicU32::new(0),
             lead: self.lead,
             file_offset: self.file_offset,
             faults: AtomicU64::new(self.faults.load(Ordering::Acquire)),
@@ -289,6 +317,25 @@ impl GuardedRange {
         }
     }
 
+    /// Notes a fault on the page at `offset` from `start`, and returns how
+    /// many faults in a row have now hit that page after it was patched: 0
+    /// for a page not patched yet (which starts the count afresh), 1 for the
+    /// first fault on a patched page, and so on while no other page faults.
+    /// Called from the signal handler: atomics only.
+    pub(crate) fn repeated_fault(&self, offset: usize) -> u32 {
+        if !self.is_patched(offset) {
+            self.repeat_page.store(NONE, Ordering::Relaxed);
+            self.repeats.store(0, Ordering::Relaxed);
+            return 0;
+        }
+        if self.repeat_page.swap(offset, Ordering::AcqRel) == offset {
+            self.repeats.fetch_add(1, Ordering::AcqRel).saturating_add(1)
+        } else {
+            self.repeats.store(1, Ordering::Release);
+            1
+        }
+    }
+
     /// Whether the page at `offset` from `start` is already patched with zeros.
     pub(crate) fn is_patched(&self, offset: usize) -> bool {
         offset >= self.patched_from.load(Ordering::Acquire)
@@ -302,19 +349,55 @@ impl GuardedRange {
         }
     }
 
-    /// What has happened so far, if anything.
+    /// What has happened so far, if anything. The count is loaded behind the
+    /// same fences as [`faults_after_access`](Self::faults_after_access), so
+    /// a caller that copies bytes out of the map and then asks sees a fault
+    /// that patched any of them, on weakly ordered CPUs too.
     pub(crate) fn fault(&self) -> Option<Fault> {
-        let count = self.faults.load(Ordering::Acquire);
+        let count = self.faults_after_access();
         if count == 0 {
             return None;
         }
         let first = self.first.load(Ordering::Acquire);
+        let zeros_from = self.patched_from.load(Ordering::Acquire).min(first);
         Some(Fault {
             offset: first.saturating_sub(self.lead),
+            zeros_from: zeros_from.saturating_sub(self.lead),
             file_offset: self.file_offset + first as u64,
             cause: FaultCause::decode(self.cause.load(Ordering::Acquire)),
             count,
             file_len: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_fault_on_an_earlier_page_moves_where_the_zeros_start() {
+        let page = 4096;
+        // A map whose data starts 100 bytes into its first page, at file byte 8192 + 100.
+        let range = GuardedRange::new(0x10_0000, 8 * page, 8 * page, false, 100, 8192);
+        range.record(5 * page, FaultCause::PastEnd);
+        let fault = range.fault().expect("recorded");
+        assert_eq!((fault.offset(), fault.zeros_from()), (5 * page - 100, 5 * page - 100));
+        range.record(2 * page, FaultCause::PastEnd);
+        let fault = range.fault().expect("recorded");
+        assert_eq!(fault.offset(), 5 * page - 100, "the first fault is still the one reported");
+        assert_eq!(fault.zeros_from(), 2 * page - 100, "but the zeros now start at the earlier page");
+        let text = fault.to_string();
+        assert!(text.contains(&format!("bytes from offset {} of the map on read as zeros", 2 * page - 100)), "{text}");
+        assert!(text.contains(&format!("file byte {}", 8192 + 5 * page)), "{text}");
+    }
+
+    #[test]
+    fn a_fault_with_no_memory_for_its_page_says_so_and_keeps_its_cause() {
+        let range = GuardedRange::new(0x20_0000, 4096, 4096, false, 0, 0);
+        range.record(0, FaultCause::of(FaultClass::OutOfMemory));
+        let fault = range.fault().expect("recorded");
+        assert_eq!(fault.cause(), FaultCause::OutOfMemory);
+        assert!(fault.to_string().contains("no memory to bring it in"), "{fault}");
     }
 }

@@ -5,7 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use super::fault::FaultCause;
 use super::registry::Registry;
 use crate::sys;
-use crate::sys::fault_signal::{FaultEvent, FaultSignal};
+use crate::sys::fault_signal::FaultEvent;
+
+/// How many faults in a row the same patched page may take before the next
+/// is passed on: far more than threads racing to one page before its patch
+/// can make, and reached within microseconds by an access the patch does not
+/// cure.
+pub(crate) const REPEAT_LIMIT: u32 = 32;
 
 /// Every guarded mapping in the process.
 pub(crate) static REGISTRY: Registry = Registry::new();
@@ -24,12 +30,13 @@ pub(crate) fn prepare() {
 /// access can complete. Returns `false` for every other address, which the
 /// caller hands to the previous handler.
 ///
-/// A `SIGSEGV` (taken on macOS and FreeBSD, where a lost page may raise it)
-/// on a page already patched is not a lost page, since zero pages never lose
-/// their data: it is a protection fault (a write to a read-only map), which
-/// is passed on, so the bug still crashes. A `SIGBUS` there is patched again
-/// (another thread faulted on the page before the patch, or the map grew and
-/// lost the new pages too).
+/// A fault on a page already patched is patched again (another thread
+/// faulted on the page before the patch, or the map grew and lost the new
+/// pages too), but only [`REPEAT_LIMIT`] times in a row for the same page: a
+/// fault that the zeros do not cure (macOS raises `SIGBUS` for a write to a
+/// read-only map, and a read-only patch does not take it) would otherwise
+/// run the access, fault and patch again forever. Past the limit it is
+/// passed on, and the process ends as it would have without the guard.
 pub(crate) fn repair(event: &FaultEvent) -> bool {
     let addr = event.addr;
     let page_size = PAGE_SIZE.load(Ordering::Relaxed);
@@ -45,7 +52,7 @@ pub(crate) fn repair(event: &FaultEvent) -> bool {
     if page >= end {
         return false;
     }
-    if event.signal == FaultSignal::Segv && range.is_patched(page - range.start()) {
+    if range.repeated_fault(page - range.start()) > REPEAT_LIMIT {
         return false;
     }
     // The fault is recorded before any zero page exists. Another thread may
@@ -67,32 +74,60 @@ mod tests {
     use super::*;
     use crate::MapOptions;
 
-    /// The signal macOS and FreeBSD may raise for a lost page, decided here on
-    /// Linux: taken for a page not yet patched, passed on for a patched one
-    /// (zeros cannot be lost: that is a protection fault), where a `SIGBUS`
-    /// is patched again.
-    #[test]
-    fn a_segv_is_repaired_once_per_page_and_a_bus_every_time() {
+    /// A guarded map of four pages of a file of `7`s (with the directory
+    /// that holds the file).
+    fn mapped() -> (tempfile::TempDir, crate::Map) {
         let page_size = crate::page_size();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, vec![7u8; 4 * page_size]).unwrap();
         // SAFETY: nothing writes the file; the pages are only patched by the calls below, which is what is tested.
         let map = unsafe { MapOptions::new().map(&std::fs::File::open(&path).unwrap()) }.unwrap();
-        let at = |page: usize| map.as_ptr() as usize + page * page_size + 10;
-        let event = |addr, signal| FaultEvent { addr, signal, class: sys::fault_signal::FaultClass::NoData };
+        (dir, map)
+    }
 
-        assert!(repair(&event(at(2), FaultSignal::Segv)), "a SIGSEGV on a page not yet patched is a lost page");
+    /// A fault at byte 10 of the map's page `page`.
+    fn event(map: &crate::Map, page: usize) -> FaultEvent {
+        let addr = map.as_ptr() as usize + page * crate::page_size() + 10;
+        FaultEvent { addr, class: sys::fault_signal::FaultClass::NoData }
+    }
+
+    #[test]
+    fn a_fault_is_patched_and_recorded_and_one_outside_is_passed_on() {
+        let (_dir, map) = mapped();
+        let page_size = crate::page_size();
+        assert!(repair(&event(&map, 2)), "a lost page is patched");
         let fault = map.fault().expect("recorded");
         assert_eq!((fault.offset(), fault.count()), (2 * page_size, 1));
-        assert!(!repair(&event(at(3), FaultSignal::Segv)), "a SIGSEGV on a patched page is passed on");
-        assert_eq!(map.fault().unwrap().count(), 1, "and is not counted");
-        assert!(repair(&event(at(3), FaultSignal::Bus)), "a SIGBUS on a patched page is patched again");
+        assert!(repair(&event(&map, 3)), "a fault on a patched page is patched again");
         assert_eq!(map.fault().unwrap().count(), 2);
-        assert!(repair(&event(at(1), FaultSignal::Segv)), "a page before the patched ones is not patched");
+        assert!(repair(&event(&map, 1)), "a page before the patched ones is patched");
         assert_eq!(map.fault().unwrap().count(), 3);
         assert_eq!(map[page_size + 10], 0, "patched pages read as zeros");
         assert_eq!(map[10], 7, "pages before the first fault keep the file's bytes");
-        assert!(!repair(&event(1, FaultSignal::Bus)), "an address outside every guarded map is passed on");
+        assert!(!repair(&FaultEvent { addr: 1, class: sys::fault_signal::FaultClass::NoData }), "outside: passed on");
+    }
+
+    /// An access the patch does not cure faults on the same page again and
+    /// again: after REPEAT_LIMIT patches in a row it is passed on (the
+    /// process then dies of it, as without the guard), while faults that
+    /// move between pages never reach the limit.
+    #[test]
+    fn a_page_that_faults_again_and_again_is_passed_on_after_the_limit() {
+        let (_dir, map) = mapped();
+        assert!(repair(&event(&map, 2)), "the first fault on the page is patched");
+        for repeat in 1..=REPEAT_LIMIT {
+            assert!(repair(&event(&map, 2)), "repeat {repeat} of {REPEAT_LIMIT} is still patched");
+        }
+        assert!(!repair(&event(&map, 2)), "one past the limit is passed on");
+        assert!(!repair(&event(&map, 2)), "and so is every one after it");
+        let counted = map.fault().unwrap().count();
+        assert_eq!(counted, u64::from(REPEAT_LIMIT) + 1, "faults passed on are not counted");
+
+        // Alternating between two patched pages is not one page faulting over and over.
+        for _ in 0..4 * REPEAT_LIMIT {
+            assert!(repair(&event(&map, 3)));
+            assert!(repair(&event(&map, 2)));
+        }
     }
 }
