@@ -229,13 +229,15 @@ fn make_mut_on_a_read_only_file_names_it_and_keeps_the_map() {
     assert_eq!(unchanged.error.path(), Some(tf.path.as_path()));
     assert!(message.contains(&tf.path.display().to_string()) && message.contains("read-only"), "{message}");
     assert_eq!(&unchanged.map[..], &pattern(4096)[..], "the map comes back, still readable");
-    // The same through a descriptor: the path is found from the mapping.
+    // The same through a descriptor: the path is found from the mapping (where the OS can tell, as Linux can).
     // SAFETY: as above.
     let map = unsafe { Map::new(&tf.open()) }.unwrap();
     let err = map.make_mut().unwrap_err().error;
-    let canonical = tf.path.canonicalize().unwrap();
-    assert!(err.path().is_some_and(|p| p == canonical || p == tf.path), "{err}");
     assert!(err.to_string().contains("read-only"), "{err}");
+    if cfg!(target_os = "linux") {
+        let canonical = tf.path.canonicalize().unwrap();
+        assert!(err.path().is_some_and(|p| p == canonical), "{err}");
+    }
 }
 
 #[test]
@@ -660,8 +662,10 @@ fn a_file_that_may_change_is_not_mapped_safely_and_the_error_says_why() {
     let tf = TestFile::new(4096);
     let err = MapOptions::new().map_if_safe(&tf.open()).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::MayChange { .. }), "{err}");
-    let canonical = tf.path.canonicalize().unwrap();
-    assert!(err.path().is_some_and(|p| p == canonical || p == tf.path), "{err}");
+    if cfg!(target_os = "linux") {
+        let canonical = tf.path.canonicalize().unwrap();
+        assert!(err.path().is_some_and(|p| p == canonical), "{err}");
+    }
 }
 
 #[test]
