@@ -4,8 +4,9 @@
 //! FreeBSD, for protection faults, none of which a lost page is; catching it
 //! could only hide a real bug.)
 //!
-//! Installed once with `SA_SIGINFO | SA_ONSTACK | SA_NODEFER`. For each fault the kernel raises it asks the hook the fault
-//! guard registered whether the address is one it repairs; if not, it hands
+//! Installed once with `SA_SIGINFO | SA_ONSTACK | SA_NODEFER`. For each
+//! fault the kernel raises it asks the hook the fault guard registered
+//! whether the address is one it repairs; if not, it hands
 //! the signal to whatever handler was installed before, the way that handler
 //! expects, or, where there was none, restores the default action so the
 //! process dies of the signal exactly as it would have without mmapkit. A
