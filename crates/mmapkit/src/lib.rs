@@ -102,10 +102,11 @@
 //!
 //! - A process-wide `SIGBUS` handler is installed on the first guarded map
 //!   (`SA_SIGINFO | SA_ONSTACK | SA_NODEFER`), chained to whatever was there
-//!   before, including Rust's own stack-overflow handler. On macOS and
-//!   FreeBSD, where a lost page may raise `SIGSEGV` instead, it handles that
-//!   too; a `SIGSEGV` on a page the guard has already patched is a
-//!   protection fault, not a lost page, and is passed on.
+//!   before, including Rust's own stack-overflow handler. Every supported
+//!   OS raises `SIGBUS` for a lost page; `SIGSEGV` (no mapping, or a
+//!   protection fault) is left alone. A page that keeps faulting right after
+//!   its patch is passed on after 32 tries, so it ends the process as it
+//!   would without mmapkit instead of looping.
 //! - Every guarded map is registered in a table the handler searches with
 //!   atomic loads only (no lock, no allocation), in time that does not grow
 //!   with the number of maps.
