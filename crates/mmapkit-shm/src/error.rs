@@ -5,7 +5,9 @@
 //!   channel ends (the setup);
 //! - [`LockError`]: locking a [`ShmMutex`](crate::ShmMutex);
 //! - [`SendError`]: reserving room and sending on a [`Sender`](crate::Sender);
-//! - [`RecvError`]: receiving on a [`Receiver`](crate::Receiver).
+//! - [`RecvError`]: receiving on a [`Receiver`](crate::Receiver);
+//! - [`PublishError`]: loaning and publishing on a [`Publisher`](crate::Publisher);
+//! - [`SubscriberError`]: receiving on a [`Subscriber`](crate::Subscriber).
 //!
 //! Each names the region and what was wrong. An error from the OS carries
 //! the OS's message in its own and does not also return it from
@@ -214,6 +216,70 @@ pub enum ShmError {
         /// What was wrong.
         what: String,
     },
+    /// Every place for an end of this kind on a publish-subscribe board is taken.
+    #[error("{region} has no {party} place free: it takes {max}")]
+    NoPlaceFree {
+        /// The region.
+        region: String,
+        /// The kind of end asked for.
+        party: Party,
+        /// How many of that kind the board takes.
+        max: u64,
+    },
+    /// A subscriber asked for more past messages than the ring keeps.
+    #[error("a subscriber of {region} asked for the last {asked} messages; the ring keeps {capacity}")]
+    HistoryTooLong {
+        /// The region.
+        region: String,
+        /// The messages asked for.
+        asked: u64,
+        /// The messages the ring keeps.
+        capacity: u64,
+    },
+    /// A typed end attached to a board or channel made for another message type.
+    #[error("{region} carries {theirs}; this end is for {ours}")]
+    WrongMessageType {
+        /// The region.
+        region: String,
+        /// This end's type, its size, alignment and fingerprint.
+        ours: String,
+        /// The type the region was made for, as its header says.
+        theirs: String,
+    },
+    /// A message type that a board's slot or a channel's message cannot hold.
+    #[error("{ty} ({size} bytes, alignment {align}) does not fit a message of {room} bytes aligned to {room_align}")]
+    TypeDoesNotFit {
+        /// The type's name.
+        ty: &'static str,
+        /// Its size.
+        size: usize,
+        /// Its alignment.
+        align: usize,
+        /// The longest message there.
+        room: usize,
+        /// The alignment a message's bytes start at.
+        room_align: usize,
+    },
+}
+
+/// The kinds of end of a publish-subscribe board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Party {
+    /// A [`Publisher`](crate::Publisher).
+    Publisher,
+    /// A [`Subscriber`](crate::Subscriber).
+    Subscriber,
+}
+
+impl fmt::Display for Party {
+    /// `publisher` or `subscriber`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Party::Publisher => "publisher",
+            Party::Subscriber => "subscriber",
+        })
+    }
 }
 
 impl ShmError {
@@ -343,6 +409,99 @@ pub enum RecvError {
     NotRecoverable {
         /// The region.
         region: String,
+    },
+    /// The operating system refused.
+    #[error("cannot {op} {region}: {error}")]
+    Os {
+        /// What was being done.
+        op: Op,
+        /// The region.
+        region: String,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+}
+
+/// Why a [`Publisher`](crate::Publisher) could not loan a slot or publish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// A backpressure subscriber (or a lose-oldest one holding the oldest
+    /// message) is in the way now, or another publisher is publishing
+    /// (`try_loan` and `try_publish` only).
+    #[error("the ring is full: a subscriber has not moved on")]
+    Full,
+    /// No room within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The message is longer than a slot.
+    #[error("a message of {len} bytes is longer than this board's slots of {max} bytes")]
+    MessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The slot's length.
+        max: usize,
+    },
+    /// The board holds values the protocol never writes: a peer is buggy or
+    /// hostile. Nothing out of bounds was read or written.
+    #[error("{region} is corrupt: {what}")]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// The publishers' lock is lost.
+    #[error("the publishers' lock of {region} is unusable: it was never marked consistent after its owner died")]
+    NotRecoverable {
+        /// The region.
+        region: String,
+    },
+    /// The operating system refused.
+    #[error("cannot {op} {region}: {error}")]
+    Os {
+        /// What was being done.
+        op: Op,
+        /// The region.
+        region: String,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+}
+
+/// Why a [`Subscriber`](crate::Subscriber) received nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscriberError {
+    /// No message now (`try_recv` only).
+    #[error("no message is waiting")]
+    Empty,
+    /// No message within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// A lose-oldest subscriber fell behind and the publishers overwrote
+    /// this many messages it had not read; the next receive goes on from the
+    /// oldest message kept.
+    #[error("{missed} messages were overwritten before this subscriber read them")]
+    Lagged {
+        /// The messages lost.
+        missed: u64,
+    },
+    /// Every publisher that attached is gone (exited, killed or dropped),
+    /// and every message published has been received.
+    #[error("every publisher of {region} is gone (they exited or were killed)")]
+    PublishersGone {
+        /// The region.
+        region: String,
+    },
+    /// The board holds values the protocol never writes: a peer is buggy or
+    /// hostile. Nothing out of bounds was read or written.
+    #[error("{region} is corrupt: {what}")]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What was wrong.
+        what: String,
     },
     /// The operating system refused.
     #[error("cannot {op} {region}: {error}")]

@@ -58,6 +58,15 @@
 //!   handler so that a forked child knows it has no such thread
 //!   ([`ChannelOptions::peer_check`]; [`ChannelOptions::peer_watch`] turns it
 //!   off).
+//! - [`Publisher`] / [`Subscriber`]: publish-subscribe, every subscriber
+//!   receiving every message from one copy in shared memory, zero-copy on
+//!   both ends ([`Publisher::loan`], [`Subscriber::recv`]); per subscriber,
+//!   backpressure or lose-oldest with [`SubscriberError::Lagged`]; history
+//!   for late joiners; a dead subscriber's place is freed and holds nobody
+//!   back ([`PubSubOptions`]).
+//! - [`typed`]: the same boards and channels carrying values of one type,
+//!   loaned and received in place as `T` and `&T`, the type checked when an
+//!   end attaches.
 //!
 //! # Errors
 //!
@@ -86,16 +95,20 @@ mod error;
 mod event;
 mod header;
 mod layout;
+mod message_type;
 mod mutex;
+mod pubsub;
 mod region;
 mod role;
 mod shared;
+pub mod typed;
 
 pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
-pub use error::{Content, LockError, Op, RecvError, Result, SendError, ShmError};
+pub use error::{Content, LockError, Op, Party, PublishError, RecvError, Result, SendError, ShmError, SubscriberError};
 pub use event::Event;
 pub use layout::Layout;
 pub use mutex::{ShmGuard, ShmMutex};
+pub use pubsub::{Loan, Overflow, PubSubOptions, Publisher, Sample, Subscriber};
 pub use region::{Region, RegionOptions};
 pub use role::Role;
 pub use shared::Shared;

@@ -10,10 +10,13 @@ use super::failure::Failure;
 use super::kind::Kind;
 use super::options::{ChannelOptions, EarlyWake, Wait};
 use super::peer::{self, PeerSeen};
-use super::ring::{END_ATTACHED, END_CLOSED, LOCKS_OFFSET, Locks, RING_HEADER_SIZE, RingHeader};
+use super::ring::{
+    END_ATTACHED, END_CLOSED, LOCKS_OFFSET, Locks, RING_HEADER_SIZE, RingHeader, TYPE_TAG_OFFSET, max_message,
+};
 use super::watch;
 use crate::error::{Op, Result, ShmError};
 use crate::layout::Layout;
+use crate::pubsub::layout::TypeTag;
 use crate::region::Region;
 use crate::role::Role;
 
@@ -50,7 +53,11 @@ impl End {
     ) -> Result<End> {
         let capacity = options.capacity.max(4096).next_power_of_two();
         let kind = options.kind;
+        let message_type = options.message_type;
         let mut init = |payload: *mut u8| {
+            // SAFETY: the tag lies inside the unpublished payload's header space, 8-aligned; TypeTag is valid for any
+            // bytes.
+            message_type.write(unsafe { &*payload.add(TYPE_TAG_OFFSET).cast::<TypeTag>() });
             // SAFETY: the zeroed payload holds a RingHeader (FromBytes, so zeroed is valid) and is not yet published.
             let ring = unsafe { &*payload.cast::<RingHeader>() };
             ring.capacity.0.store(capacity as u64, Ordering::Release);
@@ -85,6 +92,9 @@ impl End {
         if !capacity.is_power_of_two() || capacity < 64 || !fits {
             return Err(corrupt(format!("a ring capacity of {capacity} bytes does not fit the region")));
         }
+        // SAFETY: the tag lies inside the ring header's space, checked above to be in the payload.
+        let tag = unsafe { &*region.payload_ptr().add(TYPE_TAG_OFFSET).cast::<TypeTag>() };
+        options.message_type.check(tag, &describe, max_message(capacity as usize), 8)?;
         let mine = if role == Role::Sender { &header.sender_state } else { &header.receiver_state };
         let claimed =
             peer::claim(region.file(), role, options.kind).map_err(|e| ShmError::os(Op::ClaimEnd, &describe, e))?;

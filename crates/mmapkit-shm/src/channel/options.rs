@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::kind::Kind;
+use crate::message_type::MessageType;
 use crate::region::RegionOptions;
 
 /// How an end waits for room or for a message.
@@ -33,6 +34,8 @@ pub struct ChannelOptions {
     pub(super) populate: bool,
     pub(super) peer_watch: bool,
     pub(super) early_wake: EarlyWake,
+    /// The message type the typed ends carry (raw bytes for the others).
+    pub(crate) message_type: MessageType,
 }
 
 impl Default for ChannelOptions {
@@ -46,6 +49,7 @@ impl Default for ChannelOptions {
             populate: true,
             peer_watch: true,
             early_wake: EarlyWake::default(),
+            message_type: MessageType::Bytes,
         }
     }
 }

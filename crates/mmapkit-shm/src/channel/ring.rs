@@ -89,6 +89,13 @@ const _: () = assert!(size_of::<RingHeader>() <= LOCKS_OFFSET);
 const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= RING_HEADER_SIZE);
 const _: () = assert!(LOCKS_OFFSET.is_multiple_of(16));
 
+/// Where a channel's message type sits, inside the ring header's space,
+/// past the locks (zeroed, that is raw bytes, for untyped channels).
+pub(crate) const TYPE_TAG_OFFSET: usize = 768;
+
+const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= TYPE_TAG_OFFSET);
+const _: () = assert!(TYPE_TAG_OFFSET + size_of::<crate::pubsub::layout::TypeTag>() <= RING_HEADER_SIZE);
+
 /// Rounds a message length up to its record's size.
 #[inline]
 pub(crate) fn record_size(len: usize) -> usize {
