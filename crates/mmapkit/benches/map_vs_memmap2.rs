@@ -6,8 +6,10 @@
 //! the drift of a shared, noisy machine out of the ratio.
 //!
 //! Cases: map+unmap of a 4 KiB file (guarded, which includes registering with
-//! the fault guard, and unguarded); random 8-byte reads over a warm 1 GiB map
-//! (plain slice reads, one `checked` call per read, one `checked` per batch);
+//! the fault guard, and unguarded) and open+map+unmap by path (unguarded, so
+//! that what it adds is the path the map keeps for its errors); random 8-byte
+//! reads over a warm 1 GiB map (plain slice reads, one `checked` call per
+//! read, one `checked` per batch);
 //! a sequential scan (plain, and inside `checked`); map+touch+unmap of the
 //! whole file.
 //!
@@ -134,7 +136,7 @@ fn main() {
     println!("mmapkit vs memmap2, {rounds} interleaved rounds per case; times are medians per operation");
     println!("{:<34} {:>10} {:>10} {:<6} {:>7}  [p10, p90]", "case", "mmapkit", "memmap2", "unit", "ratio");
 
-    let (_small_dir, small) = make_file(4096);
+    let (small_dir, small) = make_file(4096);
     let n = 2_000;
     compare(
         "map+unmap 4 KiB (guarded)",
@@ -159,6 +161,30 @@ fn main() {
         },
         // SAFETY: as above.
         || (0..n).map(|_| unsafe { memmap2::Mmap::map(&small) }.unwrap().len() as u64).sum(),
+    );
+    // By path: the map keeps the path it was opened by, for its errors (a
+    // descriptor's path is looked up only when an error is made).
+    let small_path = small_dir.path().join("bench.bin");
+    compare(
+        "open+map+unmap 4 KiB (unguarded)",
+        "ns",
+        n as f64,
+        rounds,
+        || {
+            let mut options = mmapkit::MapOptions::new();
+            options.unguarded(true);
+            // SAFETY: as above.
+            (0..n).map(|_| unsafe { options.open(&small_path) }.unwrap().len() as u64).sum()
+        },
+        || {
+            (0..n)
+                .map(|_| {
+                    let file = File::open(&small_path).unwrap();
+                    // SAFETY: as above.
+                    unsafe { memmap2::Mmap::map(&file) }.unwrap().len() as u64
+                })
+                .sum()
+        },
     );
 
     let (_dir, file) = make_file(len);
