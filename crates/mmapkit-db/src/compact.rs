@@ -19,9 +19,9 @@ pub fn compact_to(engine: &Engine, dest: &Path) -> Result<()> {
     let copy = unsafe { Engine::open(dest, &Config::default(), true) }?;
     let read = ReadTransaction::begin(engine);
     let mut write = WriteTransaction::begin(&copy)?;
-    for name in read.list_tables()? {
-        let source = read.open_table(&name)?;
-        write.bulk_load(&name, source.range(..))?;
+    for name in read.all_tables()? {
+        let source = read.open_any(&name)?;
+        write.bulk_load_from(&name, source.range(..))?;
     }
     write.commit()
 }

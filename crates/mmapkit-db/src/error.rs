@@ -63,6 +63,47 @@ pub enum Error {
     /// No table by that name in this transaction's snapshot.
     #[error("no table named {0:?}")]
     TableNotFound(String),
+    /// A table by that name exists already (the target of a rename).
+    #[error("a table named {0:?} exists already")]
+    TableExists(String),
+    /// An entry given to a bulk load that cannot go in.
+    #[error("bulk load into table {table:?}: entry {index} cannot go in: {why}")]
+    BulkLoad {
+        /// The table being loaded.
+        table: String,
+        /// The entry's position in the input, from 0.
+        index: u64,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A typed table opened with other key or value types than it was
+    /// created with.
+    #[error("table {table:?} holds {stored} (key, value) but was opened as {requested}")]
+    TableTypeMismatch {
+        /// The table.
+        table: String,
+        /// The types it was created with (`bytes` for a table created raw).
+        stored: String,
+        /// The types it was opened as.
+        requested: String,
+    },
+    /// A key or value that its type cannot encode.
+    #[error("table {table:?}: cannot store {what}")]
+    Encode {
+        /// The table.
+        table: String,
+        /// What could not be encoded, and why.
+        what: String,
+    },
+    /// Stored bytes that do not decode as the table's type (written through
+    /// the raw API, or damaged).
+    #[error("table {table:?}: stored bytes do not decode: {what}")]
+    Decode {
+        /// The table.
+        table: String,
+        /// What did not decode, and why.
+        what: String,
+    },
     /// A table name that is empty or longer than the limit.
     #[error("invalid table name {name:?}: {why}")]
     InvalidTableName {

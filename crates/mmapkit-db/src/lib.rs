@@ -91,7 +91,7 @@
 
 // The layers, each on the one below: the page store (the file, its formats,
 // commits on disk), the B+tree on its pages, transactions on the tree, and
-// `Database`, the front. `check`, `stats` and `compact` are operations on a
+// `Database`, the front; typed tables over the raw ones. `check`, `stats` and `compact` are operations on a
 // whole database.
 mod check;
 mod compact;
@@ -101,6 +101,7 @@ mod stats;
 mod store;
 mod tree;
 mod txn;
+mod typed;
 
 pub use check::{CheckReport, Problem};
 pub use db::{Builder, Database};
@@ -109,3 +110,4 @@ pub use stats::{Stats, TableStats};
 pub use store::{DEFAULT_MAX_SIZE, FileStorage, PAGE_SIZE, PageNo, Storage, WRITE_PIECE};
 pub use tree::{MAX_TABLE_NAME, Range};
 pub use txn::{Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, Table, WriteTransaction};
+pub use typed::{Key, OwnedEntry, TableDefinition, TupleElement, TypedRange, TypedReadTable, TypedTable, Value};

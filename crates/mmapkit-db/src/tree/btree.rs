@@ -70,8 +70,19 @@ struct Split {
     right: PageNo,
 }
 
-/// Inserts or replaces `key` → `value` in the tree at `root`; returns the new root.
-pub fn insert(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], value: &[u8]) -> Result<(PageNo, bool)> {
+/// What an insert replaced: nothing, a value (its bytes, when asked for), or
+/// a value whose bytes were not asked for.
+pub type Replaced = Option<Option<Vec<u8>>>;
+
+/// Inserts or replaces `key` → `value` in the tree at `root`; returns the new
+/// root and what was replaced (with the old value's bytes if `want_old`).
+pub fn insert(
+    pages: &mut TxnPages<'_>,
+    root: PageNo,
+    key: &[u8],
+    value: &[u8],
+    want_old: bool,
+) -> Result<(PageNo, Replaced)> {
     let stored = if node::LEAF_ENTRY_HEADER + key.len() + value.len() + node::SLOT <= MAX_ENTRY {
         Value::Inline(value)
     } else {
@@ -82,9 +93,9 @@ pub fn insert(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], value: &[u8]) 
     if root == 0 {
         let leaf = pages.alloc(1);
         edit::build(pages.page_mut(leaf), Kind::Leaf, 0, [entry.as_slice()]);
-        return Ok((leaf, false));
+        return Ok((leaf, None));
     }
-    let (new_root, split, replaced) = insert_into(pages, root, key, &entry, 0)?;
+    let (new_root, split, replaced) = insert_into(pages, root, key, &entry, want_old, 0)?;
     let Some(split) = split else { return Ok((new_root, replaced)) };
     let top = pages.alloc(1);
     let mut sep = Vec::new();
@@ -98,37 +109,44 @@ fn insert_into(
     n: PageNo,
     key: &[u8],
     entry: &[u8],
+    want_old: bool,
     depth: usize,
-) -> Result<(PageNo, Option<Split>, bool)> {
+) -> Result<(PageNo, Option<Split>, Replaced)> {
     if depth >= MAX_DEPTH {
         return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
     }
     let n = owned(pages, n)?;
     let view = node(pages, n)?;
     if view.is_leaf() {
-        // Whether the key is there, and the overflow run of its old value.
-        let (at, old) = match view.search(key)? {
-            Ok(i) => match view.leaf_entry(i)?.1 {
-                Value::Overflow { page, len } => (i, Some(Some((page, len)))),
-                Value::Inline(_) => (i, Some(None)),
-            },
-            Err(i) => (i, None),
+        // Whether the key is there, its old value (if wanted), and the
+        // overflow run that held it.
+        let (at, old, run) = match view.search(key)? {
+            Ok(i) => {
+                let value = view.leaf_entry(i)?.1;
+                let bytes = if want_old { Some(value_bytes(pages, value)?.to_vec()) } else { None };
+                let run = match value {
+                    Value::Overflow { page, len } => Some((page, len)),
+                    Value::Inline(_) => None,
+                };
+                (i, Some(bytes), run)
+            }
+            Err(i) => (i, None, None),
         };
-        if let Some(Some((page, len))) = old {
+        if let Some((page, len)) = run {
             pages.free(page, page_header::run_pages(len));
         }
         let p = pages.page_mut(n);
         let fits = if old.is_some() { edit::replace(p, at, entry) } else { edit::insert(p, at, entry) };
         if fits {
-            return Ok((n, None, old.is_some()));
+            return Ok((n, None, old));
         }
         // `replace` removed the old entry when the new one did not fit.
         let split = split_node(pages, n, at, entry)?;
-        return Ok((n, Some(split), old.is_some()));
+        return Ok((n, Some(split), old));
     }
     let j = view.child_for(key)?;
     let child = view.child(j)?;
-    let (new_child, split, replaced) = insert_into(pages, child, key, entry, depth + 1)?;
+    let (new_child, split, replaced) = insert_into(pages, child, key, entry, want_old, depth + 1)?;
     edit::set_child(pages.page_mut(n), j, new_child);
     let Some(split) = split else { return Ok((n, None, replaced)) };
     let mut sep = Vec::new();
@@ -202,10 +220,10 @@ fn leaf_key(entry: &[u8]) -> Vec<u8> {
 }
 
 /// Removes `key` from the tree at `root`; returns the new root (0 when the
-/// tree became empty) and whether the key was there.
-pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8]) -> Result<(PageNo, bool)> {
+/// tree became empty) and the removed value's bytes, if the key was there.
+pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8]) -> Result<(PageNo, Option<Vec<u8>>)> {
     if get(pages, root, key)?.is_none() {
-        return Ok((root, false));
+        return Ok((root, None));
     }
     let (mut root, found) = remove_from(pages, root, key, 0)?;
     // An empty leaf or a branch with one child is not worth a level.
@@ -224,19 +242,21 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8]) -> Result<(Pag
     Ok((root, found))
 }
 
-fn remove_from(pages: &mut TxnPages<'_>, n: PageNo, key: &[u8], depth: usize) -> Result<(PageNo, bool)> {
+fn remove_from(pages: &mut TxnPages<'_>, n: PageNo, key: &[u8], depth: usize) -> Result<(PageNo, Option<Vec<u8>>)> {
     if depth >= MAX_DEPTH {
         return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
     }
     let n = owned(pages, n)?;
     let view = node(pages, n)?;
     if view.is_leaf() {
-        let Ok(i) = view.search(key)? else { return Ok((n, false)) };
-        if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
+        let Ok(i) = view.search(key)? else { return Ok((n, None)) };
+        let value = view.leaf_entry(i)?.1;
+        let old = value_bytes(pages, value)?.to_vec();
+        if let Value::Overflow { page, len } = value {
             pages.free(page, page_header::run_pages(len));
         }
         edit::remove(pages.page_mut(n), i);
-        return Ok((n, true));
+        return Ok((n, Some(old)));
     }
     let j = view.child_for(key)?;
     let child = view.child(j)?;
@@ -291,6 +311,28 @@ fn merge_child(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
     edit::set_child(p, a, left);
     edit::remove(p, a);
     Ok(())
+}
+
+/// Where the value under `key` lies in the tree at `root`: the page holding
+/// its bytes (the leaf, or the overflow run's first page) and their offset
+/// in that page (or run), if the key is there.
+pub fn locate<P: PageSource + ?Sized>(pages: &P, root: PageNo, key: &[u8]) -> Result<Option<(PageNo, usize)>> {
+    if root == 0 {
+        return Ok(None);
+    }
+    let mut n = root;
+    for _ in 0..MAX_DEPTH {
+        let view = node(pages, n)?;
+        if view.is_leaf() {
+            let Ok(i) = view.search(key)? else { return Ok(None) };
+            return Ok(Some(match view.leaf_entry(i)?.1 {
+                Value::Inline(bytes) => (n, bytes.as_ptr() as usize - pages.page(n)?.as_ptr() as usize),
+                Value::Overflow { page, .. } => (page, HEADER),
+            }));
+        }
+        n = view.child(view.child_for(key)?)?;
+    }
+    Err(pages.corrupt(root, format!("tree under page {root} is deeper than {MAX_DEPTH} levels")))
 }
 
 /// Frees every page of the tree at `root` (a deleted table).

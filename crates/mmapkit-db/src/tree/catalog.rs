@@ -29,10 +29,21 @@ impl TableInfo {
     }
 }
 
+/// The table that records typed tables' key and value types. Names
+/// starting with a zero byte are the store's own.
+pub const TYPES_TABLE: &str = "\0types";
+
+/// Whether `name` is one of the store's own tables, hidden from listings.
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with('\0')
+}
+
 /// Checks a table name.
 pub fn check_name(name: &str) -> Result<()> {
     let why = if name.is_empty() {
         "a table name cannot be empty"
+    } else if is_internal(name) {
+        "names starting with a zero byte are reserved for the store's own tables"
     } else if name.len() > MAX_TABLE_NAME {
         "a table name is at most 255 bytes"
     } else {

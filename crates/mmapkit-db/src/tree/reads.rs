@@ -40,3 +40,19 @@ pub fn edge(pages: &dyn PageSource, root: PageNo, last: bool) -> Result<Option<(
     };
     found().map_err(|e| pages.fault_first(e))
 }
+
+/// The entries whose keys start with `prefix`, in order: from `prefix` up
+/// to the first key past every key it starts.
+pub fn prefix<'p>(pages: &'p dyn PageSource, root: PageNo, prefix: &[u8]) -> Range<'p> {
+    let end = prefix_end(prefix);
+    Range::new(pages, root, Bound::Included(prefix), end.as_deref().map_or(Bound::Unbounded, Bound::Excluded))
+}
+
+/// The smallest key greater than every key starting with `prefix`, if there
+/// is one (none for a prefix of only `0xff` bytes, or an empty one).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let keep = prefix.iter().rposition(|&b| b != 0xff)?;
+    let mut end = prefix[..=keep].to_vec();
+    end[keep] += 1;
+    Some(end)
+}

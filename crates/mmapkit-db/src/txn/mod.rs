@@ -4,8 +4,11 @@
 
 mod engine;
 mod read;
+mod table_types;
 mod write;
 
 pub use engine::Engine;
 pub use read::{ReadTable, ReadTransaction};
+pub(crate) use table_types::TableTypes;
+pub(crate) use write::KeyBounds;
 pub use write::{Durability, MAX_KEY, MAX_VALUE, Table, WriteTransaction};

@@ -41,9 +41,16 @@ impl<'db> ReadTransaction<'db> {
         self.meta.txn
     }
 
-    /// Opens a table for reading; [`Error::TableNotFound`] if it does not exist.
+    /// Opens a table for reading, keys and values as bytes (see
+    /// [`open_typed`](Self::open_typed) for typed ones);
+    /// [`Error::TableNotFound`] if it does not exist.
     pub fn open_table(&self, name: &str) -> Result<ReadTable<'_>> {
         catalog::check_name(name)?;
+        self.open_any(name)
+    }
+
+    /// `open_table` for any name, the store's own tables' too.
+    pub(crate) fn open_any(&self, name: &str) -> Result<ReadTable<'_>> {
         match catalog::lookup(&self.pages, self.meta.catalog, name).map_err(|e| self.pages.fault_first(e))? {
             Some(info) => Ok(ReadTable { pages: &self.pages, info }),
             None => Err(Error::TableNotFound(name.to_string())),
@@ -52,6 +59,13 @@ impl<'db> ReadTransaction<'db> {
 
     /// The names of every table, in order.
     pub fn list_tables(&self) -> Result<Vec<String>> {
+        let mut names = self.all_tables()?;
+        names.retain(|name| !catalog::is_internal(name));
+        Ok(names)
+    }
+
+    /// Every table's name, the store's own tables' too.
+    pub(crate) fn all_tables(&self) -> Result<Vec<String>> {
         catalog::names(&self.pages, self.meta.catalog).map_err(|e| self.pages.fault_first(e))
     }
 }
@@ -87,6 +101,11 @@ impl<'txn> ReadTable<'txn> {
     /// ```
     pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Range<'txn> {
         reads::range(self.pages, self.info.root, range)
+    }
+
+    /// The entries whose keys start with `prefix`, in order.
+    pub fn range_prefix(&self, prefix: &[u8]) -> Range<'txn> {
+        reads::prefix(self.pages, self.info.root, prefix)
     }
 
     /// The entry with the smallest key.

@@ -1,8 +1,9 @@
 //! The write transaction: changes copied into new pages, made visible (and
 //! durable) by one commit, or forgotten on drop.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 
 use super::engine::Engine;
 use crate::error::{Error, Result};
@@ -88,20 +89,65 @@ impl<'db> WriteTransaction<'db> {
         catalog::lookup(&self.pages, self.catalog, name)
     }
 
-    /// Opens a table for reading and writing, creating it if it does not exist.
+    /// Opens a table for reading and writing, creating it if it does not
+    /// exist: the raw form, keys and values as bytes (see
+    /// [`open_typed`](Self::open_typed) for typed ones). A table created
+    /// typed can be opened raw too.
     pub fn open_table(&mut self, name: &str) -> Result<Table<'_, 'db>> {
-        self.usable()?;
         catalog::check_name(name)?;
+        self.open_any(name)
+    }
+
+    /// `open_table` for any name, the store's own tables' too.
+    pub(crate) fn open_any(&mut self, name: &str) -> Result<Table<'_, 'db>> {
+        self.usable()?;
         let info = self.table_info(name)?.unwrap_or_default();
         self.tables.insert(name.to_string(), info);
         Ok(Table { txn: self, name: name.to_string(), info })
     }
 
-    /// Fills a new (or empty) table from entries in strictly increasing key
-    /// order, building its tree bottom-up with full pages that are written to
-    /// the file as they fill ([`TxnPages::write_ahead`]). The table's pages
-    /// are final: reading or changing it in the same transaction is an error.
-    pub(crate) fn bulk_load<'e>(
+    /// Fills the new (or empty) table `name` from `entries`, which must come
+    /// in strictly increasing key order, building its tree bottom-up with
+    /// full pages written to the file as they fill: much faster than an
+    /// insert per entry. Returns the number of entries loaded.
+    ///
+    /// The table's pages are final: reading or changing it later in the same
+    /// transaction is an error ([`Error::Corrupt`] naming a page written
+    /// ahead); commit first. Input out of order, a repeated key, or a key or
+    /// value over the limits is an error naming the entry
+    /// ([`Error::BulkLoad`]); so is a non-empty table. Once entries were
+    /// taken, an error leaves the transaction able only to abort
+    /// ([`Error::Poisoned`] for what follows): the committed database is
+    /// untouched.
+    pub fn bulk_load<'e>(
+        &mut self,
+        name: &str,
+        entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>,
+    ) -> Result<u64> {
+        let mut last: Option<&[u8]> = None;
+        let table = name.to_string();
+        let checked = entries.into_iter().enumerate().map(move |(index, (key, value))| {
+            let why = if key.len() > MAX_KEY {
+                format!("its key of {} bytes is over the limit of {MAX_KEY}", key.len())
+            } else if value.len() > MAX_VALUE {
+                format!("its value of {} bytes is over the limit of {MAX_VALUE}", value.len())
+            } else if last.is_some_and(|prev| prev == key) {
+                "its key repeats the one before".to_string()
+            } else if last.is_some_and(|prev| prev > key) {
+                "its key sorts before the one before (keys must be strictly increasing)".to_string()
+            } else {
+                last = Some(key);
+                return Ok((key, value));
+            };
+            Err(Error::BulkLoad { table: table.clone(), index: index as u64, why })
+        });
+        self.bulk_load_from(name, checked)?;
+        Ok(self.tables.get(name).map_or(0, |info| info.len))
+    }
+
+    /// [`bulk_load`](Self::bulk_load) from entries known to be in order and
+    /// within the limits (another table's), any of which may be an error.
+    pub(crate) fn bulk_load_from<'e>(
         &mut self,
         name: &str,
         entries: impl Iterator<Item = Result<(&'e [u8], &'e [u8])>>,
@@ -125,6 +171,29 @@ impl<'db> WriteTransaction<'db> {
         }
     }
 
+    /// Renames table `from` to `to`, which must not exist; its entries stay
+    /// where they are. [`Error::TableNotFound`] if there is no `from`,
+    /// [`Error::TableExists`] if there is a `to`.
+    pub fn rename_table(&mut self, from: &str, to: &str) -> Result<()> {
+        self.usable()?;
+        catalog::check_name(from)?;
+        catalog::check_name(to)?;
+        let Some(info) = self.table_info(from)? else { return Err(Error::TableNotFound(from.to_string())) };
+        if self.table_info(to)?.is_some() {
+            return Err(Error::TableExists(to.to_string()));
+        }
+        self.tables.remove(from);
+        match btree::remove(&mut self.pages, self.catalog, from.as_bytes()) {
+            Ok((catalog, _)) => self.catalog = catalog,
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                return Err(e);
+            }
+        }
+        self.tables.insert(to.to_string(), info);
+        self.move_types(from, Some(to)).inspect_err(|e| self.broken = Some(e.to_string()))
+    }
+
     /// Deletes a table and frees its pages; `false` if there was none.
     pub fn delete_table(&mut self, name: &str) -> Result<bool> {
         self.usable()?;
@@ -136,6 +205,7 @@ impl<'db> WriteTransaction<'db> {
         match result {
             Ok((catalog, _)) => {
                 self.catalog = catalog;
+                self.move_types(name, None).inspect_err(|e| self.broken = Some(e.to_string()))?;
                 Ok(true)
             }
             Err(e) => {
@@ -149,9 +219,15 @@ impl<'db> WriteTransaction<'db> {
     pub fn list_tables(&self) -> Result<Vec<String>> {
         let mut names = catalog::names(&self.pages, self.catalog)?;
         names.extend(self.tables.keys().cloned());
+        names.retain(|name| !catalog::is_internal(name));
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    /// Whether table `name` exists, and its entry count.
+    pub(crate) fn table_len(&self, name: &str) -> Result<Option<u64>> {
+        Ok(self.table_info(name)?.map(|info| info.len))
     }
 
     /// Makes the changes visible to new readers, and (with the default
@@ -163,7 +239,7 @@ impl<'db> WriteTransaction<'db> {
         self.usable()?;
         let mut catalog = self.catalog;
         for (name, info) in std::mem::take(&mut self.tables) {
-            catalog = btree::insert(&mut self.pages, catalog, name.as_bytes(), &info.encode())?.0;
+            catalog = btree::insert(&mut self.pages, catalog, name.as_bytes(), &info.encode(), false)?.0;
         }
         btree::order_for_scans(&mut self.pages);
         let durable = self.durability == Durability::Immediate;
@@ -184,6 +260,11 @@ pub struct Table<'txn, 'db> {
 }
 
 impl Table<'_, '_> {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
         if key.len() > MAX_KEY {
             return Err(Error::KeyTooLarge { len: key.len(), max: MAX_KEY });
@@ -206,29 +287,79 @@ impl Table<'_, '_> {
         result
     }
 
-    /// Stores `value` under `key`, replacing what was there.
+    /// Stores `value` under `key`, replacing what was there, without reading
+    /// the old value (see [`replace`](Self::replace) for that).
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put(key, value, false).map(drop)
+    }
+
+    /// Stores `value` under `key`; returns the value it replaced, if any
+    /// (copied out: the page that held it may be rewritten in place).
+    pub fn replace(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.put(key, value, true).map(Option::flatten)
+    }
+
+    /// Stores `value` under `key`; what it replaced, with the old value's
+    /// bytes if `want_old`.
+    fn put(&mut self, key: &[u8], value: &[u8], want_old: bool) -> Result<Option<Option<Vec<u8>>>> {
         self.txn.usable()?;
         Self::check_sizes(key, value)?;
-        let result = btree::insert(&mut self.txn.pages, self.info.root, key, value).map(|(root, replaced)| {
+        let result = btree::insert(&mut self.txn.pages, self.info.root, key, value, want_old).map(|(root, old)| {
             self.info.root = root;
-            if !replaced {
+            if old.is_none() {
                 self.info.len = self.info.len.saturating_add(1);
             }
+            old
         });
         self.changed(result)
     }
 
-    /// Removes `key`; `false` if it was not there.
+    /// Stores a value of `len` bytes under `key` (replacing what was there)
+    /// and hands out its bytes, zeroed, to be filled in place: no buffer to
+    /// build first. The bytes are committed as they are when the borrow ends.
+    ///
+    /// ```
+    /// # fn demo(table: &mut mmapkit_db::Table<'_, '_>) -> mmapkit_db::Result<()> {
+    /// let bytes = table.insert_reserve(b"counter", 8)?;
+    /// bytes.copy_from_slice(&42u64.to_le_bytes());
+    /// assert_eq!(table.get(b"counter")?, Some(&42u64.to_le_bytes()[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn insert_reserve(&mut self, key: &[u8], len: usize) -> Result<&mut [u8]> {
+        if len > MAX_VALUE {
+            return Err(Error::ValueTooLarge { len, max: MAX_VALUE });
+        }
+        self.put(key, &vec![0; len], false)?;
+        let located = btree::locate(&self.txn.pages, self.info.root, key);
+        let (page, offset) = match located {
+            Ok(Some(at)) => at,
+            Ok(None) => {
+                let e = self.txn.pages.corrupt(self.info.root, format!("key {key:?} missing after its insert"));
+                return self.changed(Err(e));
+            }
+            Err(e) => return self.changed(Err(e)),
+        };
+        // The insert made the leaf (and any overflow run) this transaction's own.
+        Ok(&mut self.txn.pages.page_mut(page)[offset..offset + len])
+    }
+
+    /// Removes `key`; `false` if it was not there (see [`take`](Self::take)
+    /// for the value it held).
     pub fn remove(&mut self, key: &[u8]) -> Result<bool> {
+        self.take(key).map(|old| old.is_some())
+    }
+
+    /// Removes `key`; returns its value (copied out), or `None` if it was not there.
+    pub fn take(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.txn.usable()?;
         if key.len() > MAX_KEY {
-            return Ok(false);
+            return Ok(None);
         }
         let root = self.info.root;
         let result = btree::remove(&mut self.txn.pages, root, key).and_then(|(new_root, found)| {
             self.info.root = new_root;
-            if found {
+            if found.is_some() {
                 // A damaged catalog can hold a count below the tree's entries.
                 self.info.len = self.info.len.checked_sub(1).ok_or_else(|| {
                     self.txn.pages.corrupt(root, format!("table {:?} counts 0 entries but holds one", self.name))
@@ -239,6 +370,100 @@ impl Table<'_, '_> {
         self.changed(result)
     }
 
+    /// Removes and returns the entry with the smallest key.
+    pub fn pop_first(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.pop(false)
+    }
+
+    /// Removes and returns the entry with the largest key.
+    pub fn pop_last(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.pop(true)
+    }
+
+    fn pop(&mut self, last: bool) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        self.txn.usable()?;
+        let Some((key, _)) = reads::edge(&self.txn.pages, self.info.root, last)? else { return Ok(None) };
+        let key = key.to_vec();
+        Ok(self.take(&key)?.map(|value| (key, value)))
+    }
+
+    /// Keeps only the entries for which `keep(key, value)` is true; returns
+    /// how many were removed.
+    pub fn retain(&mut self, keep: impl FnMut(&[u8], &[u8]) -> bool) -> Result<u64> {
+        self.retain_in::<&[u8]>(.., keep)
+    }
+
+    /// Keeps only the entries in `range` for which `keep(key, value)` is
+    /// true (entries outside `range` stay); returns how many were removed.
+    pub fn retain_in<K: Borrow<[u8]>>(
+        &mut self,
+        range: impl RangeBounds<K>,
+        mut keep: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<u64> {
+        let removed = self.remove_where(bounds(&range), |k, v| Ok(!keep(k, v)), false)?;
+        Ok(removed.len() as u64)
+    }
+
+    /// Removes the entries for which `pred(key, value)` is true and returns
+    /// them, in key order.
+    pub fn extract_if(&mut self, pred: impl FnMut(&[u8], &[u8]) -> bool) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.extract_from_if::<&[u8]>(.., pred)
+    }
+
+    /// Removes the entries in `range` for which `pred(key, value)` is true
+    /// and returns them, in key order.
+    pub fn extract_from_if<K: Borrow<[u8]>>(
+        &mut self,
+        range: impl RangeBounds<K>,
+        mut pred: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.remove_where(bounds(&range), |k, v| Ok(pred(k, v)), true)
+    }
+
+    /// Removes every entry with a key in `range`; returns how many.
+    pub fn delete_range<K: Borrow<[u8]>>(&mut self, range: impl RangeBounds<K>) -> Result<u64> {
+        Ok(self.remove_where(bounds(&range), |_, _| Ok(true), false)?.len() as u64)
+    }
+
+    /// Removes every entry and frees the table's pages; returns how many
+    /// entries there were. The table stays, empty.
+    pub fn clear(&mut self) -> Result<u64> {
+        self.txn.usable()?;
+        let len = self.info.len;
+        let result = btree::free_tree(&mut self.txn.pages, self.info.root, 0).map(|()| {
+            self.info = TableInfo { root: 0, len: 0 };
+            len
+        });
+        self.changed(result)
+    }
+
+    /// Removes the entries in `start..end` for which `pred` holds, in key
+    /// order; returns their keys, and values if `values`. An error from
+    /// `pred` ends it before anything is removed.
+    pub(crate) fn remove_where(
+        &mut self,
+        (start, end): KeyBounds,
+        mut pred: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+        values: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.txn.usable()?;
+        let mut chosen = Vec::new();
+        let range = Range::new(&self.txn.pages, self.info.root, as_slices(&start), as_slices(&end));
+        for item in range {
+            let (key, value) = item?;
+            if pred(key, value)? {
+                chosen.push((key.to_vec(), if values { value.to_vec() } else { Vec::new() }));
+            }
+        }
+        for (key, _) in &chosen {
+            if !self.remove(key)? {
+                let e = self.txn.pages.corrupt(self.info.root, format!("key {key:?} vanished from its table"));
+                return self.changed(Err(e));
+            }
+        }
+        Ok(chosen)
+    }
+
     /// The value under `key`, as this transaction has it.
     pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>> {
         reads::get(&self.txn.pages, self.info.root, key)
@@ -247,6 +472,11 @@ impl Table<'_, '_> {
     /// The entries with keys in `range`, in order (reverse with `.rev()`).
     pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Range<'_> {
         reads::range(&self.txn.pages, self.info.root, range)
+    }
+
+    /// The entries whose keys start with `prefix`, in order.
+    pub fn range_prefix(&self, prefix: &[u8]) -> Range<'_> {
+        reads::prefix(&self.txn.pages, self.info.root, prefix)
     }
 
     /// The entry with the smallest key.
@@ -268,6 +498,19 @@ impl Table<'_, '_> {
     pub fn is_empty(&self) -> bool {
         self.info.len == 0
     }
+}
+
+/// A range's two bounds, as owned keys.
+pub type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// The bounds of `range`, copied.
+fn bounds<K: Borrow<[u8]>>(range: &impl RangeBounds<K>) -> KeyBounds {
+    let copy = |b: Bound<&K>| b.map(|k| k.borrow().to_vec());
+    (copy(range.start_bound()), copy(range.end_bound()))
+}
+
+fn as_slices(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    b.as_ref().map(Vec::as_slice)
 }
 
 #[cfg(test)]
