@@ -23,31 +23,71 @@
 //! # fn main() -> mmapkit_db::Result<()> {
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let path = dir.path().join("my.db");
-//! use mmapkit_db::Database;
+//! use mmapkit_db::{Database, TableDefinition};
+//!
+//! // Keys are (name, year) pairs, ordered by name then year; values are u64.
+//! const HARVEST: TableDefinition<(&str, u16), u64> = TableDefinition::new("harvest");
+//! // Keys and values as strings.
+//! const COLOUR: TableDefinition<&str, &str> = TableDefinition::new("colour");
 //!
 //! // SAFETY: no other process writes this file while it is open.
 //! let db = unsafe { Database::create(&path)? };
 //!
 //! let mut txn = db.begin_write()?;
 //! {
-//!     let mut fruit = txn.open_table("fruit")?;
-//!     fruit.insert(b"apple", b"red")?;
-//!     fruit.insert(b"banana", b"yellow")?;
-//!     fruit.insert(b"cherry", b"dark red")?;
+//!     let mut harvest = txn.open_typed(HARVEST)?;
+//!     harvest.insert(("apple", 2024), 310)?;
+//!     harvest.insert(("apple", 2025), 280)?;
+//!     harvest.insert(("pear", 2025), 95)?;
+//!     // `insert` gives back what it replaced.
+//!     assert_eq!(harvest.insert(("pear", 2025), 97)?, Some(95));
+//!     let mut colour = txn.open_typed(COLOUR)?;
+//!     colour.insert("apple", "red")?;
+//!     colour.insert("banana", "yellow")?;
 //! }
 //! txn.commit()?; // durable when it returns
 //!
 //! let read = db.begin_read()?;
-//! let fruit = read.open_table("fruit")?;
-//! assert_eq!(fruit.get(b"banana")?, Some(&b"yellow"[..]));
-//! assert_eq!(fruit.len(), 3);
-//! let keys: Vec<&[u8]> = fruit.range(&b"b"[..]..).map(|item| item.map(|(k, _)| k)).collect::<Result<_, _>>()?;
-//! assert_eq!(keys, [&b"banana"[..], b"cherry"]);
-//! assert_eq!(fruit.last()?.map(|(k, _)| k), Some(&b"cherry"[..]));
+//! let harvest = read.open_typed(HARVEST)?;
+//! let apples: Vec<((&str, u16), u64)> =
+//!     harvest.range(("apple", 0)..("apple", u16::MAX))?.collect::<Result<_, _>>()?;
+//! assert_eq!(apples, [(("apple", 2024), 310), (("apple", 2025), 280)]);
+//! assert_eq!(harvest.last()?, Some((("pear", 2025), 97)));
+//!
+//! // A `&str` value is a slice of the mapped file: no copy.
+//! let colour = read.open_typed(COLOUR)?;
+//! assert_eq!(colour.get("banana")?, Some("yellow"));
+//!
+//! // The same table through the raw API: keys and values as bytes.
+//! let raw = read.open_table("colour")?;
+//! assert_eq!(raw.get(b"apple")?, Some(&b"red"[..]));
 //! assert!(db.check()?.is_clean());
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Tables
+//!
+//! A table maps keys to values, both byte strings underneath, in key order.
+//! [`TableDefinition`] names a typed table: its key type implements [`Key`]
+//! (integers, `bool`, strings, byte strings and arrays, `Option` and tuples
+//! do; a user type implements [`Value`] and [`Key`] itself), its value type
+//! [`Value`]. A key's bytes sort as the keys do (integers big-endian with the
+//! sign bit flipped, tuples element by element), so the tree's byte order is
+//! the type's. A table records its types when it is created and refuses to
+//! open as others ([`Error::TableTypeMismatch`]); those records live in a
+//! table of the store's own, named with a leading zero byte (such names are
+//! reserved, and hidden from `list_tables`).
+//!
+//! Both kinds of table offer lookups, ranges from either end, `first` and
+//! `last`, and, in a write transaction: inserts (raw `insert` does not read
+//! the old value; raw `replace` and typed `insert` return it), removals (raw
+//! `remove` and `take`, typed `remove`), `pop_first`/`pop_last`, `retain`,
+//! `retain_in`, `extract_if`, `extract_from_if`, `delete_range`, `clear`, and
+//! `insert_reserve`, which hands out a value's bytes to fill in place. Raw
+//! tables also have prefix ranges. [`WriteTransaction::bulk_load`] builds a
+//! table from sorted input much faster than one insert per entry, and
+//! [`WriteTransaction::rename_table`] renames one.
 //!
 //! # Transactions
 //!

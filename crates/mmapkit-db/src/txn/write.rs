@@ -124,6 +124,7 @@ impl<'db> WriteTransaction<'db> {
         name: &str,
         entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>,
     ) -> Result<u64> {
+        catalog::check_name(name)?;
         let mut last: Option<&[u8]> = None;
         let table = name.to_string();
         let checked = entries.into_iter().enumerate().map(move |(index, (key, value))| {
@@ -153,7 +154,6 @@ impl<'db> WriteTransaction<'db> {
         entries: impl Iterator<Item = Result<(&'e [u8], &'e [u8])>>,
     ) -> Result<()> {
         self.usable()?;
-        catalog::check_name(name)?;
         if self.table_info(name)?.is_some_and(|info| info.len > 0) {
             return Err(Error::InvalidTableName { name: name.to_string(), why: "a bulk load needs an empty table" });
         }
