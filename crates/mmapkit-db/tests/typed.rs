@@ -272,7 +272,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
-    fn typed_operations_match_a_btreemap(batches in proptest::collection::vec(proptest::collection::vec(op(), 1..10), 1..12)) {
+    fn typed_operations_match_a_btreemap(
+        batches in proptest::collection::vec(proptest::collection::vec(op(), 1..10), 1..12),
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let db = create(&dir.path().join("model.db"));
         let mut model: BTreeMap<i16, String> = BTreeMap::new();
@@ -282,19 +284,23 @@ proptest! {
                 let mut t = w.open_typed(MODELLED).unwrap();
                 for op in batch {
                     match op {
-                        Op::Insert(k, v) => prop_assert_eq!(t.insert(k, v.as_str()).unwrap(), model.insert(*k, v.clone())),
+                        Op::Insert(k, v) => {
+                            prop_assert_eq!(t.insert(k, v.as_str()).unwrap(), model.insert(*k, v.clone()));
+                        }
                         Op::Remove(k) => prop_assert_eq!(t.remove(k).unwrap(), model.remove(k)),
                         Op::PopFirst => prop_assert_eq!(t.pop_first().unwrap(), model.pop_first()),
                         Op::PopLast => prop_assert_eq!(t.pop_last().unwrap(), model.pop_last()),
                         Op::Retain(m) => {
                             let before = model.len();
-                            let keep = |k: i16, len: usize| (i32::from(k) + len as i32).rem_euclid(i32::from(*m).abs() + 2) != 0;
+                            let modulus = i32::from(*m).abs() + 2;
+                            let keep = |k: i16, len: usize| (i32::from(k) + len as i32).rem_euclid(modulus) != 0;
                             model.retain(|k, v| keep(*k, v.len()));
                             let removed = t.retain(|k, v| keep(*k, v.len())).unwrap();
                             prop_assert_eq!(removed, (before - model.len()) as u64);
                         }
                         Op::ExtractFromIf(a, b) => {
-                            let want: Vec<(i16, String)> = model.range(a..=b).filter(|(k, _)| *k % 2 == 0).map(|(k, v)| (*k, v.clone())).collect();
+                            let want: Vec<(i16, String)> =
+                                model.range(a..=b).filter(|(k, _)| *k % 2 == 0).map(|(k, v)| (*k, v.clone())).collect();
                             for (k, _) in &want {
                                 model.remove(k);
                             }
