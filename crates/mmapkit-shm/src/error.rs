@@ -7,7 +7,9 @@
 //! - [`SendError`]: reserving room and sending on a [`Sender`](crate::Sender);
 //! - [`RecvError`]: receiving on a [`Receiver`](crate::Receiver);
 //! - [`PublishError`]: loaning and publishing on a [`Publisher`](crate::Publisher);
-//! - [`SubscriberError`]: receiving on a [`Subscriber`](crate::Subscriber).
+//! - [`SubscriberError`]: receiving on a [`Subscriber`](crate::Subscriber);
+//! - [`ServerError`]: receiving requests and responding on a [`Server`](crate::Server);
+//! - [`ClientError`]: calling on a [`Client`](crate::Client).
 //!
 //! Each names the region and what was wrong. An error from the OS carries
 //! the OS's message in its own and does not also return it from
@@ -270,6 +272,10 @@ pub enum Party {
     Publisher,
     /// A [`Subscriber`](crate::Subscriber).
     Subscriber,
+    /// A service's [`Server`](crate::Server).
+    Server,
+    /// A service's [`Client`](crate::Client).
+    Client,
 }
 
 impl fmt::Display for Party {
@@ -278,6 +284,8 @@ impl fmt::Display for Party {
         f.write_str(match self {
             Party::Publisher => "publisher",
             Party::Subscriber => "subscriber",
+            Party::Server => "server",
+            Party::Client => "client",
         })
     }
 }
@@ -496,6 +504,107 @@ pub enum SubscriberError {
     },
     /// The board holds values the protocol never writes: a peer is buggy or
     /// hostile. Nothing out of bounds was read or written.
+    #[error("{region} is corrupt: {what}")]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// The operating system refused.
+    #[error("cannot {op} {region}: {error}")]
+    Os {
+        /// What was being done.
+        op: Op,
+        /// The region.
+        region: String,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+}
+
+/// Why a [`Server`](crate::Server) received no request or could not respond.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// No request is waiting (`try_recv` only).
+    #[error("no request is waiting")]
+    Empty,
+    /// No request within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The response is longer than the service allows.
+    #[error("a response of {len} bytes is longer than this service's limit of {max} bytes")]
+    MessageTooLarge {
+        /// The response's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The client that sent the request died or left before its response
+    /// reached it.
+    #[error("the client in place {place} of {region} is gone (it exited, was killed, or left)")]
+    ClientGone {
+        /// The region.
+        region: String,
+        /// The client's place.
+        place: u64,
+    },
+    /// The service holds values the protocol never writes: a peer is buggy
+    /// or hostile. Nothing out of bounds was read or written.
+    #[error("{region} is corrupt: {what}")]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// The operating system refused.
+    #[error("cannot {op} {region}: {error}")]
+    Os {
+        /// What was being done.
+        op: Op,
+        /// The region.
+        region: String,
+        /// The OS error (its message is part of this one's).
+        error: io::Error,
+    },
+}
+
+/// Why a [`Client`](crate::Client)'s call got no response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No response (or, with a call still out from an earlier timeout, no
+    /// room for a new request) within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The request is longer than the service allows.
+    #[error("a request of {len} bytes is longer than this service's limit of {max} bytes")]
+    MessageTooLarge {
+        /// The request's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The server died or left; a request it had taken gets no response.
+    #[error("the server of {region} is gone (it exited, was killed, or left)")]
+    ServerGone {
+        /// The region.
+        region: String,
+    },
+    /// The server dropped the request without responding (or a new server
+    /// found it taken by a dead one).
+    #[error("the server of {region} dropped the request without a response")]
+    NoResponse {
+        /// The region.
+        region: String,
+    },
+    /// No call is out to wait for (`response_timeout` with no request sent).
+    #[error("no request of this client is waiting for a response")]
+    NothingSent,
+    /// The service holds values the protocol never writes: a peer is buggy
+    /// or hostile. Nothing out of bounds was read or written.
     #[error("{region} is corrupt: {what}")]
     Corrupt {
         /// The region.

@@ -64,6 +64,11 @@
 //!   backpressure or lose-oldest with [`SubscriberError::Lagged`]; history
 //!   for late joiners; a dead subscriber's place is freed and holds nobody
 //!   back ([`PubSubOptions`]).
+//! - [`Server`] / [`Client`]: request-response, each request getting its
+//!   own response, zero-copy both ways ([`Client::loan`],
+//!   [`Request::loan_response`]), with timeouts; a dead server or client is
+//!   reported to the other side ([`ClientError::ServerGone`],
+//!   [`ServerError::ClientGone`]).
 //! - [`typed`]: the same boards and channels carrying values of one type,
 //!   loaned and received in place as `T` and `&T`, the type checked when an
 //!   end attaches.
@@ -100,15 +105,20 @@ mod mutex;
 mod pubsub;
 mod region;
 mod role;
+mod service;
 mod shared;
 pub mod typed;
 
 pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
-pub use error::{Content, LockError, Op, Party, PublishError, RecvError, Result, SendError, ShmError, SubscriberError};
+pub use error::{
+    ClientError, Content, LockError, Op, Party, PublishError, RecvError, Result, SendError, ServerError, ShmError,
+    SubscriberError,
+};
 pub use event::Event;
 pub use layout::Layout;
 pub use mutex::{ShmGuard, ShmMutex};
 pub use pubsub::{Loan, Overflow, PubSubOptions, Publisher, Sample, Subscriber};
 pub use region::{Region, RegionOptions};
 pub use role::Role;
+pub use service::{Client, Request, RequestLoan, Response, ResponseLoan, Server, ServiceOptions};
 pub use shared::Shared;

@@ -34,7 +34,7 @@
 mod board;
 pub(crate) mod layout;
 mod options;
-mod wait;
+pub(crate) mod wait;
 
 // The two ends.
 mod publisher;
