@@ -150,4 +150,7 @@ pub use stats::{Stats, TableStats};
 pub use store::{DEFAULT_MAX_SIZE, FileStorage, PAGE_SIZE, PageNo, Storage, WRITE_PIECE};
 pub use tree::{MAX_TABLE_NAME, Range};
 pub use txn::{Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, Table, WriteTransaction};
-pub use typed::{Key, OwnedEntry, TableDefinition, TupleElement, TypedRange, TypedReadTable, TypedTable, Value};
+pub use typed::{
+    Key, MultimapRange, MultimapTable, MultimapTableDefinition, MultimapValues, OwnedEntry, ReadMultimapTable,
+    TableDefinition, TupleElement, TypedRange, TypedReadTable, TypedTable, Value,
+};

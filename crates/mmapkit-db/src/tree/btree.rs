@@ -375,7 +375,10 @@ mod tests {
     proptest! {
         /// The separator sorts after the left key and at or before the right one.
         #[test]
-        fn separator_splits_the_keys(mut a in proptest::collection::vec(0u8..4, 0..8), mut b in proptest::collection::vec(0u8..4, 0..8)) {
+        fn separator_splits_the_keys(
+            mut a in proptest::collection::vec(0u8..4, 0..8),
+            mut b in proptest::collection::vec(0u8..4, 0..8),
+        ) {
             if a == b {
                 b.push(0);
             }
