@@ -28,6 +28,7 @@ pub mod fault_signal;
 pub mod fd_passing;
 pub mod file;
 pub mod memory;
+pub mod notify_fd;
 pub mod process;
 pub mod range_lock;
 pub mod robust_mutex;
