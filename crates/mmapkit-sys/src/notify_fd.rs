@@ -78,14 +78,31 @@ impl AsFd for NotifyFd {
     }
 }
 
+/// Waits until `fd` is readable, at most `timeout` (`None`: as long as it
+/// takes; zero: a look); whether it is.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<std::time::Duration>) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let timeout = timeout.map(|t| rustix::time::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()) as _,
+    });
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    loop {
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Whether the descriptor is readable now.
     fn readable(fd: &NotifyFd) -> bool {
-        let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
-        rustix::event::poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })).unwrap() == 1
+        wait_readable(fd.as_fd(), Some(std::time::Duration::ZERO)).unwrap()
     }
 
     #[test]
