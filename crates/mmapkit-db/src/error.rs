@@ -104,6 +104,12 @@ pub enum Error {
         /// What did not decode, and why.
         what: String,
     },
+    /// A savepoint that cannot be restored.
+    #[error("cannot restore the savepoint: {why}")]
+    Savepoint {
+        /// Why not.
+        why: &'static str,
+    },
     /// A table name that is empty or longer than the limit.
     #[error("invalid table name {name:?}: {why}")]
     InvalidTableName {

@@ -98,7 +98,9 @@
 //! pages and syncing again (a small commit lists its pages and their checksums
 //! in the meta page and syncs once); opening picks the newest meta page whose
 //! commit is whole on disk, so a crash at any instant leaves the last durable
-//! commit. Pages a commit frees
+//! commit. Inside the write transaction, [`WriteTransaction::savepoint`]
+//! copies its state and [`WriteTransaction::restore_savepoint`] goes back to
+//! it, undoing what came after without aborting. Pages a commit frees
 //! are reused only once no reader can see them and a durable commit no longer
 //! refers to them, so a steady update workload keeps the file's size bounded.
 //!
@@ -149,7 +151,7 @@ pub use error::{Error, Result};
 pub use stats::{Stats, TableStats};
 pub use store::{DEFAULT_MAX_SIZE, FileStorage, PAGE_SIZE, PageNo, Storage, WRITE_PIECE};
 pub use tree::{MAX_TABLE_NAME, Range};
-pub use txn::{Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, Table, WriteTransaction};
+pub use txn::{Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, Savepoint, Table, WriteTransaction};
 pub use typed::{
     Key, MultimapRange, MultimapTable, MultimapTableDefinition, MultimapValues, OwnedEntry, ReadMultimapTable,
     TableDefinition, TupleElement, TypedRange, TypedReadTable, TypedTable, Value,

@@ -31,5 +31,5 @@ pub use page_header::{PAGE_SIZE, PageNo};
 pub use page_source::PageSource;
 pub use page_store::{Config, DEFAULT_MAX_SIZE, PageStore};
 pub use snapshot::SnapshotPages;
-pub use txn_pages::TxnPages;
+pub use txn_pages::{SavedPages, TxnPages};
 pub use write_io::{FileStorage, Storage, WRITE_PIECE};

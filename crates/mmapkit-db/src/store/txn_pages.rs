@@ -336,11 +336,64 @@ impl<'db> TxnPages<'db> {
         Ok(meta)
     }
 
+    /// A copy of the transaction's pages and allocator as they are now, to
+    /// go back to with [`restore`](Self::restore). It copies every page the
+    /// transaction has changed.
+    pub fn save(&self) -> SavedPages {
+        SavedPages {
+            dirty: self.dirty.clone(),
+            free: self.free.clone(),
+            recycled: self.recycled.clone(),
+            freed: self.freed.clone(),
+            taken: self.taken.clone(),
+            page_count: self.page_count,
+            ahead_from: self.ahead_from,
+            unflushed_from: self.unflushed_from,
+        }
+    }
+
+    /// Goes back to the state `saved` copied: pages allocated since are
+    /// forgotten (those taken from the free pages go back to them), pages
+    /// freed since are in use again, and changed pages hold what they held.
+    pub fn restore(&mut self, saved: &SavedPages) {
+        let old = std::mem::replace(&mut self.dirty, saved.dirty.clone());
+        let room = MAX_SPARE.saturating_sub(self.spare.len());
+        self.spare.extend(old.into_values().filter(|b| b.len() == PAGE_SIZE).take(room));
+        self.free = saved.free.clone();
+        self.recycled = saved.recycled.clone();
+        self.freed = saved.freed.clone();
+        self.taken = saved.taken.clone();
+        self.page_count = saved.page_count;
+        self.ahead_from = saved.ahead_from;
+        self.unflushed_from = saved.unflushed_from;
+    }
+
     /// The high-water mark, the free pages and the recycled pages, for tests
     /// that set up a state to commit.
     #[cfg(test)]
     pub(super) fn parts_for_test(&mut self) -> (&mut u64, &mut FreePages, &mut FreePages) {
         (&mut self.page_count, &mut self.free, &mut self.recycled)
+    }
+}
+
+/// A write transaction's pages and allocator at one moment
+/// ([`TxnPages::save`]).
+#[derive(Clone)]
+pub struct SavedPages {
+    dirty: HashMap<PageNo, Box<[u8]>>,
+    free: FreePages,
+    recycled: FreePages,
+    freed: Vec<(PageNo, u64)>,
+    taken: Vec<(PageNo, u64)>,
+    page_count: u64,
+    ahead_from: Option<PageNo>,
+    unflushed_from: Option<PageNo>,
+}
+
+impl SavedPages {
+    /// Bytes of page copies it holds.
+    pub fn bytes(&self) -> usize {
+        self.dirty.values().map(|b| b.len()).sum()
     }
 }
 

@@ -4,11 +4,13 @@
 
 mod engine;
 mod read;
+mod savepoint;
 mod table_types;
 mod write;
 
 pub use engine::Engine;
 pub use read::{ReadTable, ReadTransaction};
+pub use savepoint::Savepoint;
 pub(crate) use table_types::TableTypes;
 pub(crate) use write::KeyBounds;
 pub use write::{Durability, MAX_KEY, MAX_VALUE, Table, WriteTransaction};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 
 use super::engine::Engine;
+use super::savepoint::{Savepoints, next_serial};
 use crate::error::{Error, Result};
 use crate::store::{PageNo, PageSource, TxnPages};
 use crate::tree::Range;
@@ -45,8 +46,22 @@ pub struct WriteTransaction<'db> {
     /// Tables opened in this transaction, with their current root and length.
     tables: BTreeMap<String, TableInfo>,
     durability: Durability,
-    /// Set when a change failed half-way: the transaction can only be aborted.
+    /// Set when a change failed half-way: the transaction can only be
+    /// aborted (or go back to a savepoint).
     broken: Option<String>,
+    /// This transaction's number among all write transactions, for savepoints.
+    serial: u64,
+    /// The savepoints taken, and which can be restored.
+    savepoints: Savepoints,
+}
+
+/// The parts of a write transaction a savepoint copies and restores.
+pub(crate) struct SavepointState<'t, 'db> {
+    pub pages: &'t mut TxnPages<'db>,
+    pub catalog: &'t mut PageNo,
+    pub tables: &'t mut BTreeMap<String, TableInfo>,
+    pub broken: &'t mut Option<String>,
+    pub savepoints: &'t mut Savepoints,
 }
 
 impl<'db> WriteTransaction<'db> {
@@ -62,7 +77,21 @@ impl<'db> WriteTransaction<'db> {
             tables: BTreeMap::new(),
             durability: Durability::Immediate,
             broken: None,
+            serial: next_serial(),
+            savepoints: Savepoints::default(),
         })
+    }
+
+    /// This transaction's serial number and the state savepoints copy.
+    pub(crate) fn savepoint_parts(&mut self) -> (u64, SavepointState<'_, 'db>) {
+        let state = SavepointState {
+            pages: &mut self.pages,
+            catalog: &mut self.catalog,
+            tables: &mut self.tables,
+            broken: &mut self.broken,
+            savepoints: &mut self.savepoints,
+        };
+        (self.serial, state)
     }
 
     /// The id this transaction's commit will have.
@@ -75,7 +104,7 @@ impl<'db> WriteTransaction<'db> {
         self.durability = durability;
     }
 
-    fn usable(&self) -> Result<()> {
+    pub(crate) fn usable(&self) -> Result<()> {
         match &self.broken {
             Some(cause) => Err(Error::Poisoned { path: self.pages.path().to_path_buf(), cause: cause.clone() }),
             None => Ok(()),
