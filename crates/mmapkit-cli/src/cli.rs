@@ -18,6 +18,9 @@ pub struct Cli {
 enum Command {
     /// Measure mmap against read on a file (yours, or a generated one) and say which wins.
     Bench(crate::bench::BenchArgs),
+    /// One method of `bench --memory-limit`, inside its cgroup (internal).
+    #[command(hide = true)]
+    BenchChild(crate::bench::limited::child::ChildArgs),
     /// Shared memory between processes.
     #[command(subcommand)]
     Shm(ShmCommand),
@@ -79,6 +82,7 @@ enum ShmCommand {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(args) => crate::bench::run(args),
+        Command::BenchChild(args) => crate::bench::limited::child::run(args),
         Command::Shm(ShmCommand::Bench(args)) => crate::shm_bench::run(args),
         Command::Shm(ShmCommand::Peer(args)) => crate::shm_bench::peer(args),
         Command::Residency { paths, recursive, json } => page_cache_cmds::residency(&paths, recursive, json),

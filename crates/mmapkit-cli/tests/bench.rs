@@ -52,10 +52,22 @@ fn a_quick_run_measures_every_method_pattern_and_cache_state() {
     let results = report["results"].as_array().unwrap();
     let field = |r: &Value, k: &str| r[k].as_str().unwrap_or_else(|| panic!("{k} missing in {r}")).to_owned();
     let methods: BTreeSet<String> = results.iter().map(|r| field(r, "method")).collect();
-    let expected_methods = ["buffered_read", "mmap", "mmap_advice", "mmap_populate", "pread", "read"];
+    let expected_methods = [
+        "buffered_read",
+        "growable_map",
+        "mmap",
+        "mmap_advice",
+        "mmap_flush",
+        "mmap_populate",
+        "pread",
+        "pwrite_fdatasync",
+        "read",
+        "write_fdatasync",
+    ];
     assert_eq!(methods, expected_methods.iter().map(|s| s.to_string()).collect());
     let patterns: BTreeSet<String> = results.iter().map(|r| field(r, "pattern")).collect();
-    assert_eq!(patterns, ["random", "sequential", "small-files"].iter().map(|s| s.to_string()).collect());
+    let expected_patterns = ["append", "random", "random-write", "sequential", "sequential-write", "small-files"];
+    assert_eq!(patterns, expected_patterns.iter().map(|s| s.to_string()).collect());
     for cache in ["warm", "cold"] {
         for block in [8, 4096, 65536] {
             let rows: Vec<&Value> = results
@@ -100,6 +112,49 @@ fn a_quick_run_measures_every_method_pattern_and_cache_state() {
     }
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     assert!(svg_text.starts_with("<svg") && svg_text.contains("mmap_populate"), "not a chart");
+}
+
+#[test]
+fn writes_go_through_a_map_and_through_calls_each_durable_every_write_and_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let output = mmapkit()
+        .args(["bench", "--quick", "-q", "--small-files", "10", "--json"])
+        .arg(&json)
+        .env("TMPDIR", &tmp)
+        .output();
+    let output = output.unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let writes: Vec<&Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| ["random-write", "sequential-write", "append"].contains(&r["pattern"].as_str().unwrap()))
+        .collect();
+    let scenarios: BTreeSet<&str> = writes.iter().map(|r| r["scenario"].as_str().unwrap()).collect();
+    assert_eq!(scenarios.len(), 6, "three orders, each durable every write and every 100: {scenarios:?}");
+    for scenario in &scenarios {
+        let rows: Vec<&&Value> = writes.iter().filter(|r| r["scenario"] == *scenario).collect();
+        assert_eq!(rows.len(), 2, "{scenario}");
+        let mmap = rows.iter().filter(|r| r["method"] == "mmap_flush" || r["method"] == "growable_map").count();
+        assert_eq!(mmap, 1, "one method through a map in {scenario}");
+        // Both wrote as many records and left the same bytes.
+        assert_eq!(rows[0]["ops"], rows[1]["ops"], "{scenario}");
+        assert_eq!(rows[0]["checksum"], rows[1]["checksum"], "{scenario}");
+        assert!(rows[0]["ops"].as_u64().unwrap() > 0 && rows[0]["p99_ns"].is_number(), "{scenario}");
+    }
+    let advice = report["advice"].as_array().unwrap();
+    let check = advice.iter().find(|a| a["topic"] == "writes through a writable map").expect("the write advice");
+    assert_eq!(check["scenarios"].as_u64(), Some(6), "{check}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|d| d.path()).collect();
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+
+    let output = mmapkit().args(["bench", "--quick", "-q", "--small-files", "10", "--no-writes"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("writes, durable"), "--no-writes ran writes");
 }
 
 #[test]

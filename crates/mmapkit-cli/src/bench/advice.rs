@@ -49,15 +49,22 @@ pub struct AdviceCheck {
 enum Covers {
     /// Every scenario of this access pattern.
     Pattern(&'static str),
+    /// Every scenario of any of these access patterns.
+    Patterns(&'static [&'static str]),
     /// Every scenario that starts with the file out of the page cache.
     ColdCache,
+    /// Every scenario whose methods ran with less memory than the file's size.
+    MemoryLimited,
 }
 
 impl Covers {
     fn includes(self, verdict: &Verdict) -> bool {
         match self {
-            Covers::Pattern(pattern) => verdict.pattern == pattern,
+            // Runs under a memory limit have an advice line of their own.
+            Covers::Pattern(pattern) => verdict.pattern == pattern && !matches!(verdict.cache, Cache::Limited(_)),
+            Covers::Patterns(patterns) => patterns.contains(&verdict.pattern),
             Covers::ColdCache => verdict.cache == Cache::Cold,
+            Covers::MemoryLimited => matches!(verdict.cache, Cache::Limited(_)),
         }
     }
 }
@@ -76,7 +83,7 @@ const CIDR_2022: &str =
     "Crotty, Leis and Pavlo, \"Are You Sure You Want to Use MMAP in Your Database Management System?\", CIDR 2022";
 
 /// The common advice this bench tests, one piece per kind of scenario.
-const ADVICE: [Advice; 4] = [
+const ADVICE: [Advice; 6] = [
     Advice {
         topic: "random access over a large file",
         says: "mmap is a good fit: only the pages read are loaded, with no copy",
@@ -104,6 +111,21 @@ const ADVICE: [Advice; 4] = [
         source: CIDR_2022,
         expected: Fit::Read,
         covers: Covers::ColdCache,
+    },
+    Advice {
+        topic: "data larger than memory",
+        says: "mmap is a poor fit when the data outgrows memory: once the page cache is full, every read is a fault \
+               that evicts a page and stalls the thread, and read-around fills memory with pages never used",
+        source: CIDR_2022,
+        expected: Fit::Read,
+        covers: Covers::MemoryLimited,
+    },
+    Advice {
+        topic: "writes through a writable map",
+        says: "a writable map is faster than write calls: fewer copies and allocations",
+        source: "LMDB's documentation of MDB_WRITEMAP",
+        expected: Fit::Mmap,
+        covers: Covers::Patterns(&["random-write", "sequential-write", "append"]),
     },
 ];
 
@@ -198,6 +220,28 @@ mod tests {
 
         let c = check_for("small files", &mixed);
         assert_eq!(c.agreement, Agreement::NotMeasured);
+    }
+
+    #[test]
+    fn the_write_advice_covers_every_kind_of_write_and_the_limited_line_only_limited_runs() {
+        let limited = |mut m: Measurement| {
+            m.cache = Cache::Limited(1 << 28);
+            m
+        };
+        let rows = [
+            row("w1", "random-write", "mmap_flush", true, 1.0),
+            row("w1", "random-write", "pwrite_fdatasync", false, 2.0),
+            row("w2", "append", "growable_map", true, 3.0),
+            row("w2", "append", "write_fdatasync", false, 1.0),
+            limited(row("l", "random", "mmap", true, 1.0)),
+            limited(row("l", "random", "pread", false, 9.0)),
+        ];
+        let c = check_for("writes through a writable map", &rows);
+        assert_eq!((c.agreement, c.as_expected, c.scenarios), (Agreement::Partly, 1, 2));
+        let c = check_for("data larger than memory", &rows);
+        assert_eq!((c.agreement, c.scenarios), (Agreement::Agrees, 1));
+        // The limited run has its own line: the general random-access advice leaves it out.
+        assert_eq!(check_for("random access over a large file", &rows).agreement, Agreement::NotMeasured);
     }
 
     #[test]

@@ -79,6 +79,9 @@ where
 /// Runs `method` on `scenario` against `subject`, reading at `offsets` for a
 /// random pattern.
 pub fn run(subject: &Subject<'_>, scenario: &Scenario, method: Method, offsets: &[u64]) -> anyhow::Result<Run> {
+    if method == Method::PreadDirect {
+        bail!("{} runs only in the time-bounded scenarios of --memory-limit", method.name());
+    }
     if method.is_mmap() {
         run_mmap(subject, scenario, method, offsets)
     } else {
@@ -156,6 +159,7 @@ fn run_mmap(subject: &Subject<'_>, scenario: &Scenario, method: Method, offsets:
             })?
         }
         Pattern::SmallFiles { .. } => bail!("small files are measured by small_files.rs"),
+        Pattern::Write { .. } => bail!("writes are measured by writes.rs"),
     };
     if let Some(fault) = map.fault() {
         return Err(truncated(subject, fault));
@@ -208,6 +212,7 @@ fn run_read(subject: &Subject<'_>, scenario: &Scenario, method: Method, offsets:
             })
         }
         Pattern::SmallFiles { .. } => bail!("small files are measured by small_files.rs"),
+        Pattern::Write { .. } => bail!("writes are measured by writes.rs"),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod advice;
 mod clock;
+pub mod limited;
 mod measurement;
 mod methods;
 mod plot;
@@ -12,6 +13,7 @@ mod scenario;
 mod small_files;
 mod verdict;
 mod workload;
+mod writes;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,9 +37,18 @@ pub struct BenchArgs {
     /// The file to measure, read-only (never changed). Without it a temporary
     /// file of --size pseudorandom bytes is made and removed afterwards.
     pub path: Option<PathBuf>,
-    /// Size of the generated file: 64MiB, 2GiB, ... [default: 1GiB, or 64MiB with --quick]
-    #[arg(long, value_parser = crate::common::units::parse_size_arg)]
+    /// Size of the generated file: 64MiB, 2GiB, ... [default: 1GiB, or 64MiB with --quick; with
+    /// --memory-limit, 4x the limit]
+    #[arg(long, visible_alias = "file-size", value_parser = crate::common::units::parse_size_arg)]
     pub size: Option<u64>,
+    /// Linux, as root: instead of the usual scenarios, random 4 KiB reads of a file larger than memory, each
+    /// method (mmap, mmap with MADV_RANDOM, pread, pread with O_DIRECT) in a child process inside a memory
+    /// cgroup of its own limited to SIZE, for --duration, on 1 thread and on --threads (default 4).
+    #[arg(long, value_name = "SIZE", value_parser = crate::common::units::parse_size_arg)]
+    pub memory_limit: Option<u64>,
+    /// With --memory-limit: how long each method reads [default: 15s, or 2s with --quick].
+    #[arg(long, value_parser = limited::parse_duration_arg)]
+    pub duration: Option<std::time::Duration>,
     /// Also run the sequential and random 4 KiB warm scenarios on N threads.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -50,6 +61,10 @@ pub struct BenchArgs {
     /// Draw the results as grouped bars into FILE.svg.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Leave out the write scenarios (random, sequential and appended 4 KiB writes, each durable after every
+    /// write and every 100, through a map and through pwrite or write; on temporary files).
+    #[arg(long)]
+    pub no_writes: bool,
     /// A small file and few operations: done in seconds (for tests).
     #[arg(long)]
     pub quick: bool,
@@ -75,6 +90,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.threads == Some(0) {
         bail!("--threads 0: need at least one thread");
     }
+    if let Some(limit) = args.memory_limit {
+        return limited::run(&args, limit);
+    }
+    if args.duration.is_some() {
+        bail!("--duration applies only with --memory-limit (the other scenarios run a fixed number of reads)");
+    }
     let plan = Plan::new(args.quick, args.small_files);
     let workload = match &args.path {
         Some(path) => Workload::existing(path)?,
@@ -92,6 +113,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if plan.small_files > 0 {
         results.extend(run_small_files(plan.small_files, args.quiet)?);
+    }
+    if !args.no_writes {
+        results.extend(run_writes(&plan, args.quiet)?);
     }
 
     let verdicts = verdict::scenario_verdicts(&results);
@@ -159,6 +183,7 @@ fn run_scenario(workload: &Workload, scenario: &Scenario, quiet: bool) -> anyhow
             Ok(true)
         }
         Cache::Cold => Ok(workload.make_cold()?.0),
+        Cache::Limited(_) => bail!("{} runs only under --memory-limit", scenario.title()),
     };
     run_methods(scenario, quiet, prepare, |method| methods::run(&subject, scenario, method, &offsets))
 }
@@ -172,6 +197,29 @@ fn run_small_files(count: usize, quiet: bool) -> anyhow::Result<Vec<Measurement>
         ops: count,
     };
     run_methods(&scenario, quiet, |_| Ok(true), |method| files.run(method))
+}
+
+fn run_writes(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Measurement>> {
+    let files = writes::WriteFiles::create(plan.write_file_bytes)?;
+    let mut results = Vec::new();
+    for scenario in plan.write_scenarios() {
+        // The first method may stop at the time cap; the others then write as many records.
+        let ops = std::cell::Cell::new(scenario.ops);
+        let first = std::cell::Cell::new(true);
+        let rows = run_methods(
+            &scenario,
+            quiet,
+            |_| Ok(true),
+            |method| {
+                let mut n = ops.get();
+                let run = writes::run(&files, &scenario, method, &mut n, first.replace(false))?;
+                ops.set(n);
+                Ok(run)
+            },
+        )?;
+        results.extend(rows);
+    }
+    Ok(results)
 }
 
 /// Runs every method of `scenario`: `prepare` sets the cache state before each

@@ -16,13 +16,13 @@ pub fn print_tables(results: &[Measurement], verdicts: &[Verdict]) {
         let rows: Vec<&Measurement> = results.iter().filter(|m| m.scenario == verdict.scenario).collect();
         println!("\n{}", verdict.title);
         println!(
-            "  {:<15} {:>8} {:>13} {:>10} {:>10} {:>11} {:>11}",
+            "  {:<16} {:>8} {:>13} {:>10} {:>10} {:>11} {:>11}",
             "method", "GB/s", "ops/s", "p50", "p99", "minor flt", "major flt"
         );
         for m in &rows {
             let latency = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), format_ns);
             println!(
-                "  {:<15} {:>8.3} {:>13} {:>10} {:>10} {:>11} {:>11}",
+                "  {:<16} {:>8.3} {:>13} {:>10} {:>10} {:>11} {:>11}",
                 m.method,
                 m.bytes_per_sec / 1e9,
                 format_count(m.ops_per_sec),
