@@ -155,3 +155,27 @@ fn a_savepoint_survives_tables_created_renamed_and_deleted_after_it() {
     assert!(db.check().unwrap().is_clean());
     assert_eq!(db.begin_read().unwrap().list_tables().unwrap(), ["kept"]);
 }
+
+#[test]
+fn a_savepoint_taken_before_a_failed_bulk_load_lets_the_transaction_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("bulk.db"));
+    let keys: Vec<[u8; 4]> = (0..30_000u32).map(u32::to_be_bytes).collect();
+    let mut w = db.begin_write().unwrap();
+    w.open_table("before").unwrap().insert(b"k", b"v").unwrap();
+    let point = w.savepoint().unwrap();
+    // Enough entries that pages were written ahead before the bad one.
+    let bad = keys.iter().map(|k| (&k[..], &b"value"[..])).chain([(&b"\x00"[..], &b"late"[..])]);
+    assert!(matches!(w.bulk_load("loaded", bad), Err(Error::BulkLoad { index: 30_000, .. })));
+    assert!(matches!(w.open_table("before"), Err(Error::Poisoned { .. })));
+    w.restore_savepoint(&point).unwrap();
+    assert_eq!(w.bulk_load("loaded", keys.iter().map(|k| (&k[..], &k[..]))).unwrap(), 30_000);
+    w.commit().unwrap();
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    let read = db.begin_read().unwrap();
+    assert_eq!(read.list_tables().unwrap(), ["before", "loaded"]);
+    let loaded = read.open_table("loaded").unwrap();
+    assert_eq!(loaded.len(), 30_000);
+    assert!(loaded.range(..).map(|r| r.unwrap().0.to_vec()).eq(keys.iter().map(|k| k.to_vec())));
+}

@@ -146,8 +146,9 @@ impl<'db> WriteTransaction<'db> {
     /// value over the limits is an error naming the entry
     /// ([`Error::BulkLoad`]); so is a non-empty table. Once entries were
     /// taken, an error leaves the transaction able only to abort
-    /// ([`Error::Poisoned`] for what follows): the committed database is
-    /// untouched.
+    /// ([`Error::Poisoned`] for what follows) or to go back to a savepoint
+    /// taken before ([`restore_savepoint`](Self::restore_savepoint)): the
+    /// committed database is untouched.
     pub fn bulk_load<'e>(
         &mut self,
         name: &str,
