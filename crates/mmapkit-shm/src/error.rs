@@ -59,6 +59,8 @@ pub enum Op {
     Lock,
     /// Mark a mutex consistent after its owner died.
     Recover,
+    /// Start or clear an end's readiness descriptor.
+    Readiness,
 }
 
 impl fmt::Display for Op {
@@ -79,6 +81,7 @@ impl fmt::Display for Op {
             Op::CheckPeer => "look at the other end of",
             Op::Lock => "lock",
             Op::Recover => "recover the lock of",
+            Op::Readiness => "watch for messages on",
         })
     }
 }

@@ -69,6 +69,11 @@
 //!   [`Request::loan_response`]), with timeouts; a dead server or client is
 //!   reported to the other side ([`ClientError::ServerGone`],
 //!   [`ServerError::ClientGone`]).
+//! - Readiness descriptors ([`Subscriber::readiness`],
+//!   [`Receiver::readiness`]): an eventfd (Linux) or pipe (elsewhere) that
+//!   is readable while a message waits or the other side is gone, for epoll,
+//!   kqueue or mio; a thread of this process, `mmapkit-shm-ready`, sleeps on
+//!   the end's futex and signals it.
 //! - [`typed`]: the same boards and channels carrying values of one type,
 //!   loaned and received in place as `T` and `&T`, the type checked when an
 //!   end attaches.
@@ -103,6 +108,7 @@ mod layout;
 mod message_type;
 mod mutex;
 mod pubsub;
+mod readiness;
 mod region;
 mod role;
 mod service;

@@ -8,20 +8,26 @@
 //! which its message holds until it is released.
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::constructors::constructors;
 use super::end::End;
 use super::failure::Failure;
 use super::kind::Kind;
+use super::peer::{PeerSeen, look_at_peer};
 use super::ring::{KIND_PADDING, Peek, RECORD_HEADER, check_record, peek_record, poll_record, record_size};
 use super::side_lock::SideLock;
-use crate::error::{RecvError, Result};
+use crate::error::{Op, RecvError, Result, ShmError};
+use crate::readiness::{Bridge, MapPtr, Probe};
 use crate::role::Role;
 
 /// The receiving end.
 pub struct Receiver {
+    /// The readiness descriptor's thread, if asked for (dropped first: it
+    /// reads the mapping).
+    bridge: Option<Bridge>,
     end: End,
     /// Our own copy of the head (only we write it).
     head: Cell<u64>,
@@ -44,7 +50,7 @@ struct Found {
 impl Receiver {
     fn from_end(end: End) -> Receiver {
         let head = end.ring().head();
-        Receiver { end, head: Cell::new(head), tail_seen: Cell::new(head) }
+        Receiver { bridge: None, end, head: Cell::new(head), tail_seen: Cell::new(head) }
     }
 
     fn next(&self) -> Result<Option<Found>, Failure> {
@@ -149,6 +155,61 @@ impl Receiver {
             self.end.give_role_lock();
         }
         Ok(found?.map(|f| (f, locked)))
+    }
+
+    /// A descriptor that is readable while a message is waiting, or once
+    /// the sender is gone, for a poll loop (epoll, kqueue, mio): an eventfd
+    /// on Linux, a pipe elsewhere. The first call starts a thread of this
+    /// process that watches the ring for it. When it is readable, call
+    /// [`clear_readiness`](Self::clear_readiness) first, then receive until
+    /// `Empty`.
+    pub fn readiness(&mut self) -> Result<BorrowedFd<'_>> {
+        let bridge = match self.bridge.take() {
+            Some(bridge) => bridge,
+            None => self.start_bridge()?,
+        };
+        let bridge: &Bridge = self.bridge.insert(bridge);
+        Ok(bridge.as_fd())
+    }
+
+    fn start_bridge(&self) -> Result<Bridge> {
+        let ring = self.end.ring();
+        ring.receiver_may_sleep.store(1, Ordering::SeqCst);
+        let tail = MapPtr(&ring.tail.0 as *const AtomicU64);
+        let head = MapPtr(&ring.head.0 as *const AtomicU64);
+        let state = MapPtr(&ring.sender_state as *const AtomicU32);
+        let fd = self.end.region.file().as_raw_fd();
+        let kind = self.end.kind;
+        let probe = Probe {
+            pending: Box::new(move || {
+                // SAFETY: the Receiver drops the Bridge, whose thread runs this, before its mapping.
+                let (tail, head) = unsafe { (tail.get().load(Ordering::SeqCst), head.get().load(Ordering::SeqCst)) };
+                (tail != head).then_some(tail)
+            }),
+            gone: Box::new(move || {
+                // SAFETY: the region's descriptor stays open until the Bridge is dropped, as its mapping does.
+                let (file, state) = unsafe { (BorrowedFd::borrow_raw(fd), state.get()) };
+                !matches!(look_at_peer(file, state, Role::Sender, kind), Ok(PeerSeen::Here))
+            }),
+            every: self.end.peer_check,
+        };
+        // SAFETY: the event and the words the probe reads are in the ring's mapping, which this Receiver keeps
+        // until it has dropped the Bridge.
+        unsafe { Bridge::start(&ring.data_ready, probe) }
+            .map_err(|e| ShmError::os(Op::Readiness, &self.end.region.describe(), e))
+    }
+
+    /// Drains the [`readiness`](Self::readiness) descriptor (nothing to do
+    /// when none was asked for).
+    pub fn clear_readiness(&self) -> Result<(), RecvError> {
+        match &self.bridge {
+            Some(bridge) => bridge.clear().map_err(|error| RecvError::Os {
+                op: Op::Readiness,
+                region: self.end.region.describe(),
+                error,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The next message, if one is waiting.

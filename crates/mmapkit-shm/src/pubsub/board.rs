@@ -5,7 +5,7 @@
 //! when the holder's process dies, as for a channel's ends).
 
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use mmapkit_sys::range_lock;
@@ -36,6 +36,15 @@ fn lock_base(party: Party) -> u64 {
         Party::Subscriber => LOCK_BASE + MAX_PUBLISHERS,
         _ => LOCK_BASE,
     }
+}
+
+/// Whether a publisher has attached (`seen`) and none is alive now, on the
+/// board whose region's descriptor is `file`.
+pub(super) fn publishers_gone(file: BorrowedFd<'_>, seen: &AtomicU32) -> std::io::Result<bool> {
+    if seen.load(Ordering::Acquire) == 0 {
+        return Ok(false);
+    }
+    Ok(!range_lock::range_locked_by_other(file, lock_base(Party::Publisher), MAX_PUBLISHERS)?)
 }
 
 /// One end's view of a board.
@@ -176,10 +185,7 @@ impl Board {
 
     /// Whether any publisher that attached is gone with none left.
     pub(super) fn publishers_gone(&self) -> std::io::Result<bool> {
-        if self.header().publishers_seen.load(Ordering::Acquire) == 0 {
-            return Ok(false);
-        }
-        Ok(!range_lock::range_locked_by_other(self.file(), lock_base(Party::Publisher), MAX_PUBLISHERS)?)
+        publishers_gone(self.file(), &self.header().publishers_seen)
     }
 
     /// This subscriber's cursor.

@@ -4,21 +4,26 @@
 //! its cursor on.
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::board::Board;
+use super::board::{Board, publishers_gone};
 use super::layout::{BUSY, ENTRY_ATTACHED, ENTRY_FREE, OVERFLOW_BACKPRESSURE, OVERFLOW_LOSE_OLDEST};
 use super::options::{Overflow, PubSubOptions};
 use crate::channel::Wait;
 use crate::error::{Op, Party, Result, ShmError, SubscriberError};
 use crate::message_type::MessageType;
+use crate::readiness::{Bridge, MapPtr, Probe};
 use crate::region::Region;
 
 /// A subscribing end of a board: it receives every message published after
 /// it attached (and the history it asked for), in order, unless it is
 /// [`Overflow::LoseOldest`] and falls a ring behind.
 pub struct Subscriber {
+    /// The readiness descriptor's thread, if asked for (dropped first: it
+    /// reads the mapping).
+    bridge: Option<Bridge>,
     board: Board,
     /// The number of the next message this subscriber reads (its cursor, as
     /// only it and, for a lose-oldest one, a publisher moving it on write it).
@@ -61,7 +66,7 @@ impl Subscriber {
         let start = now.saturating_sub(options.history);
         let _ = entry.cursor.compare_exchange(tail, start, Ordering::SeqCst, Ordering::SeqCst);
         let next = entry.cursor.load(Ordering::SeqCst) & !BUSY;
-        Ok(Subscriber { board, next: Cell::new(next) })
+        Ok(Subscriber { bridge: None, board, next: Cell::new(next) })
     }
 
     /// Creates the board's named region (`0600`, `O_EXCL`) and attaches as a subscriber.
@@ -112,6 +117,65 @@ impl Subscriber {
     /// The region underneath.
     pub fn region(&self) -> &Region {
         &self.board.region
+    }
+
+    /// A descriptor that is readable while a message this subscriber has not
+    /// seen is waiting, or once every publisher is gone, for a poll loop
+    /// (epoll, kqueue, mio): an eventfd on Linux, a pipe elsewhere. The
+    /// first call starts a thread of this process that watches the board
+    /// for it. When it is readable, call
+    /// [`clear_readiness`](Self::clear_readiness) first, then receive until
+    /// `Empty`.
+    pub fn readiness(&mut self) -> Result<BorrowedFd<'_>> {
+        let bridge = match self.bridge.take() {
+            Some(bridge) => bridge,
+            None => self.start_bridge()?,
+        };
+        let bridge: &Bridge = self.bridge.insert(bridge);
+        Ok(bridge.as_fd())
+    }
+
+    /// Starts the readiness thread.
+    fn start_bridge(&self) -> Result<Bridge> {
+        {
+            let header = self.board.header();
+            header.subscribers_may_sleep.store(1, Ordering::SeqCst);
+            let tail = MapPtr(&header.tail.0 as *const AtomicU64);
+            let cursor = MapPtr(self.board.cursor() as *const AtomicU64);
+            let seen = MapPtr(&header.publishers_seen as *const AtomicU32);
+            let fd = self.board.file().as_raw_fd();
+            let probe = Probe {
+                pending: Box::new(move || {
+                    // SAFETY: the Subscriber drops the Bridge, whose thread runs this, before its mapping.
+                    let (tail, cursor) =
+                        unsafe { (tail.get().load(Ordering::SeqCst), cursor.get().load(Ordering::SeqCst)) };
+                    (tail != cursor & !BUSY).then_some(tail)
+                }),
+                gone: Box::new(move || {
+                    // SAFETY: the region's descriptor stays open until the Bridge is dropped, as its mapping does.
+                    let (file, seen) = unsafe { (BorrowedFd::borrow_raw(fd), seen.get()) };
+                    publishers_gone(file, seen).unwrap_or(true)
+                }),
+                every: self.board.peer_check,
+            };
+            // SAFETY: the event and the words the probe reads are in the board's mapping, which this Subscriber
+            // keeps until it has dropped the Bridge.
+            unsafe { Bridge::start(&header.data_ready, probe) }
+                .map_err(|e| ShmError::os(Op::Readiness, &self.board.region.describe(), e))
+        }
+    }
+
+    /// Drains the [`readiness`](Self::readiness) descriptor (nothing to do
+    /// when none was asked for).
+    pub fn clear_readiness(&self) -> Result<(), SubscriberError> {
+        match &self.bridge {
+            Some(bridge) => bridge.clear().map_err(|error| SubscriberError::Os {
+                op: Op::Readiness,
+                region: self.board.region.describe(),
+                error,
+            }),
+            None => Ok(()),
+        }
     }
 
     fn corrupt(&self, what: String) -> SubscriberError {
@@ -243,6 +307,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        self.bridge = None;
         let entry = self.board.entry(self.board.place);
         let state = entry.state.load(Ordering::SeqCst);
         entry.state.store((state & !0xff) | ENTRY_FREE, Ordering::SeqCst);

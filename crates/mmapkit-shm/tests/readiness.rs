@@ -1,0 +1,123 @@
+//! Readiness descriptors: readable when a message is waiting or the other
+//! side is gone, cleared by the loop, and never a lost wake-up across many
+//! rounds of clear-then-drain against a racing sender.
+
+mod common;
+
+use common::unique;
+
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+use mmapkit_shm::{
+    ChannelOptions, PubSubOptions, Publisher, Receiver, RecvError, Sender, Subscriber, SubscriberError, Wait,
+};
+use mmapkit_sys::notify_fd::wait_readable;
+
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
+
+fn readable_now(fd: BorrowedFd<'_>) -> bool {
+    wait_readable(fd, Some(Duration::ZERO)).unwrap()
+}
+
+fn board_options() -> PubSubOptions {
+    let mut options = PubSubOptions::new();
+    options.capacity(64).max_message(64).subscribers(2).peer_check(Duration::from_millis(10)).wait(Wait::Spin);
+    options
+}
+
+#[test]
+fn a_subscribers_descriptor_is_readable_while_a_message_waits_and_when_publishers_are_gone() {
+    let name = unique("ready-sub");
+    let opts = board_options();
+    // SAFETY: every end of these regions is this crate's, following its protocol.
+    let mut sub = unsafe { Subscriber::create_named(&name, &opts) }.unwrap();
+    // SAFETY: as above.
+    let mut publisher = unsafe { Publisher::open_named(&name, &opts) }.unwrap();
+    let fd = sub.readiness().unwrap().try_clone_to_owned().unwrap();
+    assert!(!readable_now(std::os::fd::AsFd::as_fd(&fd)), "nothing published yet");
+    for round in 0..20u8 {
+        publisher.try_publish(&[round; 8]).unwrap();
+        assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap(), "round {round}");
+        sub.clear_readiness().unwrap();
+        assert_eq!(&*sub.try_recv().unwrap(), &[round; 8]);
+        assert!(matches!(sub.try_recv(), Err(SubscriberError::Empty)));
+        assert!(!readable_now(std::os::fd::AsFd::as_fd(&fd)), "round {round}: read and cleared");
+    }
+    drop(publisher);
+    assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap(), "the publishers are gone");
+    sub.clear_readiness().unwrap();
+    assert!(matches!(sub.try_recv(), Err(SubscriberError::PublishersGone { .. })));
+}
+
+#[test]
+fn a_receivers_descriptor_is_readable_while_a_message_waits_and_when_the_sender_is_gone() {
+    for many in [false, true] {
+        let name = unique("ready-rx");
+        let mut opts = ChannelOptions::new();
+        opts.capacity(4096).many(many).peer_check(Duration::from_millis(10)).wait(Wait::Spin);
+        // SAFETY: as above.
+        let mut rx = unsafe { Receiver::create_named(&name, &opts) }.unwrap();
+        // SAFETY: as above.
+        let mut tx = unsafe { Sender::open_named(&name, &opts) }.unwrap();
+        let fd = rx.readiness().unwrap().try_clone_to_owned().unwrap();
+        assert!(!readable_now(std::os::fd::AsFd::as_fd(&fd)));
+        for round in 0..20u8 {
+            tx.try_send(&[round; 8]).unwrap();
+            assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap(), "round {round} (many: {many})");
+            rx.clear_readiness().unwrap();
+            assert_eq!(&*rx.try_recv().unwrap(), &[round; 8]);
+            assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+            assert!(!readable_now(std::os::fd::AsFd::as_fd(&fd)), "round {round}: read and cleared");
+        }
+        drop(tx);
+        assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap(), "the sender is gone");
+        rx.clear_readiness().unwrap();
+        assert!(matches!(rx.try_recv(), Err(RecvError::PeerGone { .. })));
+    }
+}
+
+#[test]
+fn clear_then_drain_never_loses_a_message_to_a_racing_publisher() {
+    const TOTAL: u64 = 20_000;
+    let name = unique("ready-race");
+    let opts = board_options();
+    // SAFETY: as above.
+    let mut sub = unsafe { Subscriber::create_named(&name, &opts) }.unwrap();
+    let writer = {
+        let (name, opts) = (name.clone(), opts.clone());
+        std::thread::spawn(move || {
+            // SAFETY: as above.
+            let mut publisher = unsafe { Publisher::open_named(&name, &opts) }.unwrap();
+            for seq in 0..TOTAL {
+                publisher.publish_timeout(&seq.to_le_bytes(), LONG).unwrap();
+                if seq % 7 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            // Stay attached until the reader has everything.
+            std::thread::park();
+        })
+    };
+    let fd = sub.readiness().unwrap().try_clone_to_owned().unwrap();
+    let mut next = 0u64;
+    let mut wake_ups = 0u64;
+    while next < TOTAL {
+        assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap(), "stuck at {next}: a lost wake-up");
+        wake_ups += 1;
+        sub.clear_readiness().unwrap();
+        loop {
+            match sub.try_recv() {
+                Ok(sample) => {
+                    assert_eq!(u64::from_le_bytes(sample[..8].try_into().unwrap()), next);
+                    next += 1;
+                }
+                Err(SubscriberError::Empty) => break,
+                Err(other) => panic!("{other}"),
+            }
+        }
+    }
+    assert!(wake_ups > 1);
+    writer.thread().unpark();
+    writer.join().unwrap();
+}
