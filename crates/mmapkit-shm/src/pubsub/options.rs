@@ -62,9 +62,11 @@ impl PubSubOptions {
         Self::default()
     }
 
-    /// How many messages the ring keeps (1 to 2^24; default 256): how far
-    /// a subscriber may fall behind, and the most history a late joiner
-    /// can ask for. Values outside the range are clamped into it.
+    /// How many of the latest messages the ring always keeps (1 to 2^24;
+    /// default 256): the most history a late joiner can ask for. The ring
+    /// has one slot more, so a subscriber may be up to `capacity + 1`
+    /// messages behind before it holds the publishers back (or loses the
+    /// oldest). Values outside the range are clamped into it.
     pub fn capacity(&mut self, messages: u64) -> &mut Self {
         self.capacity = messages.clamp(1, MAX_CAPACITY);
         self
