@@ -116,6 +116,19 @@ fn typed_channel_ends_reserve_in_place_and_check_the_type() {
     }
     tx.send(&tick(7)).unwrap();
     assert_eq!(*rx.recv().unwrap(), tick(7));
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+    let mut filled = 0u64;
+    while tx.try_send(&tick(filled)).is_ok() {
+        filled += 1;
+    }
+    assert!(matches!(tx.try_reserve(), Err(mmapkit_shm::SendError::Full)));
+    for seq in 0..filled {
+        assert_eq!(*rx.try_recv().unwrap(), tick(seq));
+    }
+    let mut slot = tx.try_reserve().unwrap();
+    slot.seq = 99;
+    slot.commit();
+    assert_eq!(rx.try_recv().unwrap().seq, 99);
     drop(tx);
     // SAFETY: as above.
     let err = unsafe { typed::Sender::<Other>::open_named(&name, &options) }.unwrap_err();
@@ -143,7 +156,7 @@ fn types_a_channel_or_slot_cannot_hold_are_refused() {
     let mut publisher = unsafe { typed::Publisher::<Wide>::create_named(&board, &PubSubOptions::new()) }.unwrap();
     // SAFETY: as above.
     let mut sub = unsafe { typed::Subscriber::<Wide>::open_named(&board, &PubSubOptions::new()) }.unwrap();
-    publisher.publish(&Wide { x: [3; 16] }).unwrap();
+    publisher.try_publish(&Wide { x: [3; 16] }).unwrap();
     let got = sub.try_recv().unwrap();
     assert_eq!(got.x, [3; 16]);
     assert_eq!((&*got as *const Wide as usize) % 16, 0);

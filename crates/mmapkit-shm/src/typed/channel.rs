@@ -86,6 +86,16 @@ impl<T: IntoBytes + FromBytes + KnownLayout + Immutable> Sender<T> {
         self.reserve_timeout(None)
     }
 
+    /// Reserves room for one `T` if there is room now.
+    pub fn try_reserve(&mut self) -> Result<Reserved<'_, T>, SendError> {
+        Ok(Reserved { inner: self.inner.try_reserve(size_of::<T>())?, _type: PhantomData })
+    }
+
+    /// Sends a copy of `value` if there is room now.
+    pub fn try_send(&mut self, value: &T) -> Result<(), SendError> {
+        self.inner.try_send(value.as_bytes())
+    }
+
     /// Sends a copy of `value`, waiting at most `timeout` for room.
     pub fn send_timeout(&mut self, value: &T, timeout: Option<Duration>) -> Result<(), SendError> {
         self.inner.send_timeout(value.as_bytes(), timeout)
@@ -135,18 +145,31 @@ impl<T: IntoBytes + FromBytes + KnownLayout + Immutable> Receiver<T> {
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Received<'_, T>, RecvError> {
         let region = self.inner.region().describe();
         let message = self.inner.recv_timeout(timeout)?;
-        if message.len() != size_of::<T>() {
-            let what = wrong_length::<T>(message.len());
-            drop(message);
-            return Err(RecvError::Corrupt { region, what });
-        }
-        Ok(Received { inner: message, _type: PhantomData })
+        checked::<T>(message, region)
     }
 
     /// The next value, waiting as long as it takes.
     pub fn recv(&mut self) -> Result<Received<'_, T>, RecvError> {
         self.recv_timeout(None)
     }
+
+    /// The next value, if one is waiting.
+    pub fn try_recv(&mut self) -> Result<Received<'_, T>, RecvError> {
+        let region = self.inner.region().describe();
+        let message = self.inner.try_recv()?;
+        checked::<T>(message, region)
+    }
+}
+
+/// A message whose length is checked to be a `T`'s (one of another length,
+/// which only a byte sender can send, is released and reported).
+fn checked<T>(message: bytes::Message<'_>, region: String) -> Result<Received<'_, T>, RecvError> {
+    if message.len() != size_of::<T>() {
+        let what = wrong_length::<T>(message.len());
+        drop(message);
+        return Err(RecvError::Corrupt { region, what });
+    }
+    Ok(Received { inner: message, _type: PhantomData })
 }
 
 /// A value received in place; dropping it gives its room back.

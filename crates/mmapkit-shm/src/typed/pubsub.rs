@@ -72,6 +72,11 @@ impl<T: IntoBytes + FromBytes + KnownLayout + Immutable> Publisher<T> {
         self.inner.publish(value.as_bytes())
     }
 
+    /// Publishes a copy of `value` if there is room now.
+    pub fn try_publish(&mut self, value: &T) -> Result<(), PublishError> {
+        self.inner.try_publish(value.as_bytes())
+    }
+
     /// The byte publisher underneath.
     pub fn as_bytes(&self) -> &bytes::Publisher {
         &self.inner
