@@ -10,9 +10,10 @@
 //! kernel keeps it mapped and reads zeros past the file's end, and a page
 //! whose checksum matched earlier would not be checked again. So every read
 //! also makes sure the file still reaches the end of what it read: it touches
-//! the first byte of the next OS page, which faults when the file ends before
-//! it, and then reads the file's length from the fault (or, for the map's
-//! last OS page, from `fstat`).
+//! the map's last OS page, which faults when the file ends anywhere before
+//! it (one cache line for every read, so it stays cached), and then takes
+//! the file's length from the fault; a page in that last OS page has its
+//! length from `fstat`.
 
 use std::path::Path;
 
@@ -82,11 +83,12 @@ impl<'db> SnapshotPages<'db> {
     /// read from page `n` on: an error naming the page and the file's length
     /// if it does not (the bytes read may be the kernel's zeros).
     fn in_file(&self, n: PageNo, end: u64) -> Result<()> {
-        let next = end.next_multiple_of(mmapkit_sys::memory::page_size() as u64);
-        if next < self.map.len() as u64 {
-            // The next OS page faults if the file ends before it; the fault
-            // carries the length the file has now.
-            let at = next as usize;
+        let os_page = mmapkit_sys::memory::page_size();
+        let last = self.map.len().saturating_sub(1) / os_page * os_page;
+        if end <= last as u64 {
+            // The map's last OS page faults if the file ends before it; the
+            // fault carries the length the file has now.
+            let at = last;
             return match self.map.get_checked(at..at + 1) {
                 Err(e) => match e.kind() {
                     mmapkit::ErrorKind::Fault(fault) if fault.file_len().is_none_or(|len| len < end) => {
