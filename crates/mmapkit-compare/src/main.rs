@@ -8,6 +8,7 @@
 
 mod data;
 mod engines;
+mod limited;
 mod report;
 mod results;
 mod workload;
@@ -37,6 +38,9 @@ struct Cli {
 enum Command {
     /// mmapkit-db against redb and LMDB: bulk load, durable writes, reads, ranges, removals, compaction.
     Db(DbArgs),
+    /// One engine's reads of `db --memory-limit`, inside its cgroup (internal).
+    #[command(hide = true)]
+    DbChild(limited::child::ChildArgs),
 }
 
 /// Options of `db`.
@@ -61,12 +65,28 @@ struct DbArgs {
     /// median: the disk's fsync latency on a shared machine drifts over a run.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=15))]
     rounds: u32,
+    /// Linux, as root: instead of the usual workload, random gets from a database larger than memory. Each
+    /// engine's database of --items is loaded, dropped from the page cache, and read by a child process inside a
+    /// memory cgroup of its own limited to SIZE (256M, 1G, ...), for --duration seconds, on 1 thread and on
+    /// --threads; redb is given a page cache of a quarter of SIZE.
+    #[arg(long, value_name = "SIZE", value_parser = limited::parse_size)]
+    memory_limit: Option<u64>,
+    /// With --memory-limit: items in each database [default: enough for 4x SIZE of values alone].
+    #[arg(long, value_name = "N")]
+    items: Option<u64>,
+    /// With --memory-limit: seconds each run reads [default: 15, or 2 with --quick].
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// With --memory-limit: the threads of the second run [default: 2].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Db(args) => db(&args),
+        Command::DbChild(args) => limited::child::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -80,6 +100,12 @@ fn main() -> ExitCode {
 /// Runs the `db` comparison.
 fn db(args: &DbArgs) -> Result<()> {
     let started = Instant::now();
+    if let Some(limit) = args.memory_limit {
+        return db_limited(args, limit, started);
+    }
+    if args.items.is_some() || args.duration.is_some() || args.threads.is_some() {
+        bail!("--items, --duration and --threads apply only with --memory-limit");
+    }
     let workload = if args.quick { Workload::quick() } else { Workload::full() };
     let mut builder = tempfile::Builder::new();
     builder.prefix("mmapkit-compare-");
@@ -129,6 +155,45 @@ fn db(args: &DbArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report::JsonReport::new(&runs, workload, args.quick, args.rounds))?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Runs the comparison beyond memory: `db --memory-limit`.
+fn db_limited(args: &DbArgs, limit: u64, started: Instant) -> Result<()> {
+    let seconds = args.duration.unwrap_or(if args.quick { 2.0 } else { 15.0 });
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        bail!("--duration {seconds}: must be above 0 and at most 3600 seconds");
+    }
+    let plan = limited::LimitedPlan {
+        limit,
+        items: args.items.unwrap_or_else(|| limited::LimitedPlan::default_items(limit)),
+        seconds,
+        threads: args.threads.unwrap_or(2),
+    };
+    limited::check(&plan)?;
+    let engines = chosen_engines(args.engines.as_deref())?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("mmapkit-compare-");
+    let temp = match &args.dir {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+    .context("creating the temporary directory")?;
+    let runs = limited::run(&plan, &engines, temp.path())?;
+    println!(
+        "random gets beyond memory: {} items, each engine read by a process limited to {} MiB; steady = median \
+         second of the second half\n",
+        plan.items,
+        limit >> 20
+    );
+    print!("{}", limited::table(&runs));
+    println!();
+    print!("{}", limited::verdict(&runs));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&runs)?;
         std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());

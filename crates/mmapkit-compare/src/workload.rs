@@ -233,7 +233,7 @@ fn timed(work: impl FnOnce() -> Result<()>) -> Result<Duration> {
 }
 
 /// Inserts items `range` in one write transaction and commits it durably.
-fn insert_batch<E: Engine>(engine: &E, items: &Items, range: std::ops::Range<u64>) -> Result<()> {
+pub fn insert_batch<E: Engine>(engine: &E, items: &Items, range: std::ops::Range<u64>) -> Result<()> {
     let mut txn = engine.begin_write()?;
     {
         let mut table = txn.table()?;

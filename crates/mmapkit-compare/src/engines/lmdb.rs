@@ -19,11 +19,21 @@ const MAP_SIZE: usize = 4 << 30;
 
 /// Opens (creating it) an LMDB environment of one file at `path`.
 pub fn open_env(path: &Path) -> Result<heed::Env> {
+    open_env_with(path, false)
+}
+
+/// [`open_env`], with `MDB_NORDAHEAD` when `no_read_ahead`: LMDB then advises its map `MADV_RANDOM`, so a fault
+/// reads only its page.
+pub fn open_env_with(path: &Path, no_read_ahead: bool) -> Result<heed::Env> {
     let mut options = EnvOpenOptions::new();
     options.map_size(MAP_SIZE).max_dbs(1);
-    // SAFETY: NO_SUB_DIR only says where the files live (`path` and `path-lock`); it is none of the flags that
-    // weaken durability or locking (NO_SYNC, NO_META_SYNC, NO_LOCK).
-    unsafe { options.flags(EnvFlags::NO_SUB_DIR) };
+    let mut flags = EnvFlags::NO_SUB_DIR;
+    if no_read_ahead {
+        flags |= EnvFlags::NO_READ_AHEAD;
+    }
+    // SAFETY: NO_SUB_DIR only says where the files live (`path` and `path-lock`) and NO_READ_AHEAD only how the map
+    // is advised; neither is one of the flags that weaken durability or locking (NO_SYNC, NO_META_SYNC, NO_LOCK).
+    unsafe { options.flags(flags) };
     // SAFETY: the file is new, in this run's own temporary directory; nothing else maps or changes it meanwhile.
     let env = unsafe { options.open(path) };
     env.with_context(|| format!("opening LMDB at {}", path.display()))

@@ -24,6 +24,14 @@ impl MmapkitDb {
         let db = db.with_context(|| format!("creating mmapkit-db at {}", path.display()))?;
         Ok(Self { db, path: path.to_owned() })
     }
+
+    /// Opens the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        // SAFETY: the file is in this run's own temporary directory; no other process opens or changes it.
+        let db = unsafe { Database::open(path) };
+        let db = db.with_context(|| format!("opening mmapkit-db at {}", path.display()))?;
+        Ok(Self { db, path: path.to_owned() })
+    }
 }
 
 impl Engine for MmapkitDb {

@@ -104,6 +104,63 @@ pub fn file_size(path: &Path) -> Result<FileSize> {
     Ok(FileSize { len: metadata.len(), allocated: metadata.blocks() * 512 })
 }
 
+/// The database file of `engine` in `dir`.
+pub fn db_path(engine: EngineKind, dir: &Path) -> std::path::PathBuf {
+    dir.join(match engine {
+        EngineKind::Redb => "redb.redb",
+        EngineKind::Lmdb => "lmdb.mdb",
+        EngineKind::MmapkitDb => "mmapkit-db.db",
+    })
+}
+
+/// How [`with_engine`] opens a database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Opening {
+    /// Create it new (or open the one there).
+    pub create: bool,
+    /// The page cache of an engine that keeps its own (redb), in bytes.
+    pub cache_bytes: usize,
+    /// LMDB only: `MDB_NORDAHEAD` (its map advised `MADV_RANDOM`).
+    pub lmdb_no_read_ahead: bool,
+}
+
+/// Runs `work` on `engine`'s database in `dir`, opened as `opening` says.
+pub fn with_engine<T>(
+    engine: EngineKind,
+    dir: &Path,
+    opening: Opening,
+    work: impl EngineWork<Output = T>,
+) -> Result<T> {
+    let Opening { create, cache_bytes, lmdb_no_read_ahead } = opening;
+    let path = db_path(engine, dir);
+    match engine {
+        EngineKind::Redb => {
+            let mut db = if create { redb::Redb::create(&path)? } else { redb::Redb::open(&path, cache_bytes)? };
+            work.run(&mut db)
+        }
+        EngineKind::Lmdb => {
+            let env = lmdb::open_env_with(&path, lmdb_no_read_ahead)?;
+            work.run(&mut lmdb::Lmdb::new(&env, &path)?)
+        }
+        #[cfg(feature = "mmapkit-db")]
+        EngineKind::MmapkitDb => {
+            let mut db =
+                if create { mmapkit_db::MmapkitDb::create(&path)? } else { mmapkit_db::MmapkitDb::open(&path)? };
+            work.run(&mut db)
+        }
+        #[cfg(not(feature = "mmapkit-db"))]
+        EngineKind::MmapkitDb => anyhow::bail!("this binary was built without the mmapkit-db feature"),
+    }
+}
+
+/// Work done on an engine of any kind (a generic closure).
+pub trait EngineWork {
+    /// What the work returns.
+    type Output;
+    /// Does the work on `engine`.
+    fn run<E: Engine>(self, engine: &mut E) -> Result<Self::Output>;
+}
+
 /// Creates `engine` on a new file in `dir` and runs the workload of `plan` on it.
 pub fn run(
     engine: EngineKind,

@@ -24,6 +24,15 @@ impl Redb {
         let db = redb::Database::create(path).with_context(|| format!("creating redb at {}", path.display()))?;
         Ok(Self { db, path: path.to_owned() })
     }
+
+    /// Opens the database at `path` with a page cache of `cache_bytes`.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Self> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .open(path)
+            .with_context(|| format!("opening redb at {}", path.display()))?;
+        Ok(Self { db, path: path.to_owned() })
+    }
 }
 
 impl Engine for Redb {

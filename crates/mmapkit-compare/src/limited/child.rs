@@ -1,0 +1,99 @@
+//! The process that reads one engine's database under a memory limit: it
+//! joins the cgroup its parent made, opens the database, and gets random
+//! existing keys on its threads for a fixed time, checking every value,
+//! writing a line per second and its totals on stdout.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, ensure};
+use clap::ValueEnum as _;
+use mmapkit_cli::timed::{self, Progress};
+
+use crate::data::{Items, Rng, byte_sum};
+use crate::engines::{self, Engine, EngineKind, EngineWork, Opening, ReadTable, ReadTxn};
+
+/// Options of the hidden `db-child` command (set by `db --memory-limit`).
+#[derive(Debug, clap::Args)]
+pub struct ChildArgs {
+    /// The memory cgroup to join before anything else.
+    #[arg(long)]
+    pub cgroup: PathBuf,
+    /// The engine, by name.
+    #[arg(long)]
+    pub engine: String,
+    /// The directory that holds the engine's database.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// How many items the database holds (items `0..N` of the seed).
+    #[arg(long)]
+    pub items: u64,
+    /// The items' seed.
+    #[arg(long)]
+    pub seed: u64,
+    /// Reader threads.
+    #[arg(long)]
+    pub threads: usize,
+    /// How long to read, in seconds.
+    #[arg(long)]
+    pub seconds: f64,
+    /// The page cache of an engine that keeps its own (redb), in bytes.
+    #[arg(long)]
+    pub cache_bytes: usize,
+    /// LMDB only: open with `MDB_NORDAHEAD`.
+    #[arg(long)]
+    pub lmdb_no_read_ahead: bool,
+}
+
+/// Runs the child: join, open, read until the time is up, report.
+pub fn run(args: &ChildArgs) -> Result<()> {
+    let cgroup = mmapkit_cli::memory_cgroup::join(&args.cgroup)?;
+    let engine = EngineKind::from_str(&args.engine, false)
+        .map_err(|_| anyhow::anyhow!("unknown engine {:?} for db-child", args.engine))?;
+    ensure!(args.items > 0, "db-child needs --items above 0");
+    let opening = Opening { create: false, cache_bytes: args.cache_bytes, lmdb_no_read_ahead: args.lmdb_no_read_ahead };
+    engines::with_engine(engine, &args.dir, opening, Reads { args, cgroup })
+}
+
+/// Random gets of existing items, on every thread until the time is up.
+struct Reads<'a> {
+    args: &'a ChildArgs,
+    cgroup: String,
+}
+
+impl EngineWork for Reads<'_> {
+    type Output = ();
+
+    fn run<E: Engine>(self, engine: &mut E) -> Result<()> {
+        let engine: &E = engine;
+        let (items, count, seed) = (Items::new(self.args.seed), self.args.items, self.args.seed);
+        timed::run(self.args.threads, self.args.seconds, self.cgroup, |thread, progress| {
+            read_until_stopped(engine, &items, count, seed ^ (thread as u64 + 1), progress)
+        })
+    }
+}
+
+/// Gets random items of `0..count` until stopped, each checked against the
+/// value it was given; returns the sum of the values' bytes.
+fn read_until_stopped<E: Engine>(
+    engine: &E,
+    items: &Items,
+    count: u64,
+    seed: u64,
+    progress: &Progress<'_>,
+) -> Result<u64> {
+    let txn = engine.begin_read()?;
+    let table = txn.table()?;
+    let mut rng = Rng::new(seed);
+    let mut sum = 0u64;
+    while !progress.stopped() {
+        let i = rng.below(count);
+        let expected = items.value(i);
+        let Some(matches) = table.get(&items.key(i), |value| value == expected)? else {
+            anyhow::bail!("{}: item {i} is missing", engine.kind());
+        };
+        ensure!(matches, "{}: item {i} has a value other than the one inserted", engine.kind());
+        sum = sum.wrapping_add(byte_sum(&expected));
+        progress.done();
+    }
+    Ok(sum)
+}
