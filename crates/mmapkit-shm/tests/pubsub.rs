@@ -574,3 +574,32 @@ fn late_joiners_racing_a_publisher_get_intact_history_in_order() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(writer.join().unwrap() > 0);
 }
+
+#[test]
+fn a_late_joiner_with_history_holds_a_publisher_back_at_once_whatever_it_saw_before() {
+    for lead in 0..12u64 {
+        let opts = options(4, 2);
+        let (name, mut publisher) = board("join-hold", &opts);
+        let mut keeps_up = subscribe(&name, &opts);
+        // The publisher's last look at the entries saw only a subscriber that keeps up.
+        for seq in 0..20 + lead {
+            publisher.try_publish(&message(seq)).unwrap();
+            assert_eq!(recv_now(&mut keeps_up).unwrap(), (seq, message(seq)));
+        }
+        let tail = 20 + lead;
+        let mut history = opts.clone();
+        history.history(4);
+        let mut late = subscribe(&name, &history);
+        // Five slots: one more message fits before the joiner's oldest would go.
+        let mut published = 0;
+        while publisher.try_publish(&message(tail + published)).is_ok() {
+            assert_eq!(recv_now(&mut keeps_up).unwrap().0, tail + published);
+            published += 1;
+            assert!(published < 10, "the joiner never held the publisher back");
+        }
+        assert_eq!(published, 1, "lead {lead}");
+        for seq in tail - 4..=tail {
+            assert_eq!(recv_now(&mut late).unwrap(), (seq, message(seq)), "lead {lead}");
+        }
+    }
+}

@@ -31,6 +31,12 @@
 //! it keeps; the subscriber reads the jump as `Lagged`. A backpressure
 //! subscriber's cursor is moved only by itself.
 //!
+//! A publisher keeps the lowest cursor its last look at the entries found,
+//! and looks again only when message `s` would overwrite one at or past it,
+//! or a subscriber has joined since (`joins`): cursors only grow, except a
+//! joiner's, which starts a history back but never behind the one message
+//! that may be in flight.
+//!
 //! Everything here is read once into a local and checked before it is
 //! used: the geometry when an end attaches, each slot's number and length
 //! before a message is lent out, each cursor before the publisher acts on
@@ -118,7 +124,9 @@ pub(crate) struct BoardHeader {
     /// Nonzero once any publisher has attached: before that, no publisher
     /// alive is "not yet", not "gone".
     pub publishers_seen: AtomicU32,
-    pub _pad: u32,
+    /// Bumped by every subscriber that attaches: a publisher's record of the
+    /// lowest cursor holds until then (cursors only grow otherwise).
+    pub joins: AtomicU32,
     pub message_type: TypeTag,
 }
 

@@ -4,13 +4,14 @@
 //! out as a [`Loan`], whose [`commit`](Loan::commit) publishes it to every
 //! subscriber at once.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mmapkit_sys::robust_mutex::LockOutcome;
 
 use super::board::Board;
-use super::layout::{ENTRY_ATTACHED, ENTRY_FREE, OVERFLOW_LOSE_OLDEST, Standing, standing};
+use super::layout::{BUSY, ENTRY_ATTACHED, ENTRY_FREE, OVERFLOW_LOSE_OLDEST, Standing, standing};
 use super::options::PubSubOptions;
 use crate::channel::Wait;
 use crate::error::{Op, Party, PublishError, Result};
@@ -21,6 +22,12 @@ use crate::region::Region;
 /// may publish; each message goes to every attached subscriber.
 pub struct Publisher {
     board: Board,
+    /// The lowest cursor the last full look found (or the message it was
+    /// for, with none attached), and the board's join count then: until a
+    /// message would overwrite that cursor's, or someone joins, nobody is in
+    /// the way and the entries need no look.
+    lowest: Cell<u64>,
+    joins_seen: Cell<Option<u32>>,
 }
 
 /// What a look at the subscribers found.
@@ -39,7 +46,7 @@ impl Publisher {
             header.publishers_may_sleep.store(1, Ordering::SeqCst);
         }
         header.publishers_seen.store(1, Ordering::SeqCst);
-        Ok(Publisher { board })
+        Ok(Publisher { board, lowest: Cell::new(0), joins_seen: Cell::new(None) })
     }
 
     /// Creates the board's named region (`0600`, `O_EXCL`) and attaches as a publisher.
@@ -104,6 +111,11 @@ impl Publisher {
     /// with `look`, frees the places of dead subscribers in the way.
     fn make_room(&self, s: u64, look: bool) -> Result<Room, PublishError> {
         let slots = self.board.geometry.slots;
+        let joins = self.board.header().joins.load(Ordering::SeqCst);
+        if self.joins_seen.get() == Some(joins) && s.wrapping_sub(self.lowest.get()) < slots {
+            return Ok(Room::Made);
+        }
+        let mut lowest = s;
         for i in 0..self.board.geometry.subscribers {
             let entry = self.board.entry(i);
             let state = entry.state.load(Ordering::SeqCst);
@@ -114,12 +126,20 @@ impl Publisher {
                 let cursor = entry.cursor.load(Ordering::SeqCst);
                 let lossy = entry.overflow.load(Ordering::Relaxed) == OVERFLOW_LOSE_OLDEST;
                 match standing(cursor, s, slots) {
-                    Standing::Clear => break,
+                    Standing::Clear => {
+                        // Only an honest cursor (at most a ring behind) counts.
+                        let position = cursor & !BUSY;
+                        if s.wrapping_sub(position) < slots {
+                            lowest = lowest.min(position);
+                        }
+                        break;
+                    }
                     Standing::Behind if lossy => {
                         let oldest_kept = s.wrapping_sub(slots).wrapping_add(1);
                         let moved =
                             entry.cursor.compare_exchange(cursor, oldest_kept, Ordering::SeqCst, Ordering::SeqCst);
                         if moved.is_ok() {
+                            lowest = lowest.min(oldest_kept);
                             break;
                         }
                     }
@@ -129,11 +149,14 @@ impl Publisher {
                             let _ = entry.state.compare_exchange(state, free, Ordering::SeqCst, Ordering::SeqCst);
                             break;
                         }
+                        self.joins_seen.set(None);
                         return Ok(Room::Blocked);
                     }
                 }
             }
         }
+        self.lowest.set(lowest);
+        self.joins_seen.set(Some(joins));
         Ok(Room::Made)
     }
 

@@ -62,6 +62,7 @@ impl Subscriber {
         entry.cursor.store(tail, Ordering::SeqCst);
         let state = entry.state.load(Ordering::SeqCst);
         entry.state.store((state & !0xff).wrapping_add(0x100) | ENTRY_ATTACHED, Ordering::SeqCst);
+        header.joins.fetch_add(1, Ordering::SeqCst);
         let now = header.tail();
         let start = now.saturating_sub(options.history);
         let _ = entry.cursor.compare_exchange(tail, start, Ordering::SeqCst, Ordering::SeqCst);

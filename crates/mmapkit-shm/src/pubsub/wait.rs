@@ -25,8 +25,7 @@ impl Board {
 }
 
 /// Retries `attempt` until it yields (its argument: whether to look at the
-/// peers this time, which comes at the first pause and then every
-/// `peer_check`), waiting on `event` as `wait` says until `ready` says an
+/// peers this time, which comes every `peer_check` from the first pause), waiting on `event` as `wait` says until `ready` says an
 /// attempt could succeed; `timed_out` makes the error for a passed deadline.
 pub(crate) fn wait_for<T, E>(
     wait: Wait,
@@ -57,9 +56,11 @@ pub(crate) fn wait_for<T, E>(
             continue;
         }
         let now = Instant::now();
-        // The first look at the peers comes at once: a dead peer in the
-        // way is found without a wait.
-        let (deadline, next_look) = clock.get_or_insert((timeout.and_then(|t| now.checked_add(t)), now));
+        // The first look at the peers (a system call) comes one peer check
+        // after the first pause, so that a wait that ends soon makes none.
+        let (deadline, next_look) = clock.get_or_insert_with(|| {
+            (timeout.and_then(|t| now.checked_add(t)), now.checked_add(peer_check).unwrap_or(now))
+        });
         if deadline.is_some_and(|d| now >= d) {
             return Err(timed_out(timeout.unwrap_or_default()));
         }
