@@ -84,8 +84,9 @@
 //! the old value; raw `replace` and typed `insert` return it), removals (raw
 //! `remove` and `take`, typed `remove`), `pop_first`/`pop_last`, `retain`,
 //! `retain_in`, `extract_if`, `extract_from_if`, `delete_range`, `clear`, and
-//! `insert_reserve`, which hands out a value's bytes to fill in place. Raw
-//! tables also have prefix ranges. [`WriteTransaction::bulk_load`] builds a
+//! `insert_reserve`, which hands out a value's bytes to fill in place. Prefix
+//! ranges take the leading bytes of the keys (of their encodings, for typed
+//! tables: the start of a string, the first elements of a tuple). [`WriteTransaction::bulk_load`] builds a
 //! table from sorted input much faster than one insert per entry, and
 //! [`WriteTransaction::rename_table`] renames one.
 //!

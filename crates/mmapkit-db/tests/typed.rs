@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use mmapkit_db::{Database, Error, Key, TableDefinition, Value};
+use mmapkit_db::{Database, Error, Key, TableDefinition, TupleElement, Value};
 use proptest::prelude::*;
 
 fn create(path: &std::path::Path) -> Database {
@@ -121,6 +121,13 @@ fn typed_tables_store_read_and_order_their_types() {
     assert_eq!(back, [("banana", "yellow"), ("apple", "green")]);
     let scores = read.open_typed(SCORES).unwrap();
     assert_eq!(scores.first().unwrap(), Some((("al", 10), 3)));
+    // Keys by a prefix of their bytes: strings by their start, tuples by their first element.
+    let a: Vec<(&str, &str)> = fruit.range_prefix_bytes(b"a").map(Result::unwrap).collect();
+    assert_eq!(a, [("apple", "green")]);
+    let mut al = Vec::new();
+    <&str as TupleElement>::encode_element(&"al", &mut al).unwrap();
+    let al: Vec<((&str, u32), i64)> = scores.range_prefix_bytes(&al).map(Result::unwrap).collect();
+    assert_eq!(al, [(("al", 10), 3)]);
     assert_eq!(read.list_tables().unwrap(), ["fruit", "scores"], "the type record is not listed");
 }
 

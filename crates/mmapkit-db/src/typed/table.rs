@@ -87,6 +87,14 @@ impl<'db, K: Key + 'static, V: Value + 'static> TypedTable<'_, 'db, K, V> {
         Ok(TypedRange::new(raw, self.name))
     }
 
+    /// The entries whose keys' encodings start with `prefix`, in key order:
+    /// for `&str` or byte-string keys, the keys starting with `prefix`; for
+    /// a tuple key, `prefix` can be its first elements' encoding
+    /// ([`TupleElement::encode_element`](super::TupleElement::encode_element)).
+    pub fn range_prefix_bytes(&self, prefix: &[u8]) -> TypedRange<'_, K, V> {
+        TypedRange::new(self.raw.range_prefix(prefix), self.name)
+    }
+
     /// Every entry, in key order.
     pub fn iter(&self) -> TypedRange<'_, K, V> {
         TypedRange::new(self.raw.range(..), self.name)
