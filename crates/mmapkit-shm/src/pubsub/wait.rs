@@ -25,8 +25,9 @@ impl Board {
 }
 
 /// Retries `attempt` until it yields (its argument: whether to look at the
-/// peers this time, which comes every `peer_check` from the first pause), waiting on `event` as `wait` says until `ready` says an
-/// attempt could succeed; `timed_out` makes the error for a passed deadline.
+/// peers this time, which comes every `peer_check` from the first pause),
+/// waiting on `event` as `wait` says until `ready` says an attempt could
+/// succeed; `timed_out` makes the error for a passed deadline.
 pub(crate) fn wait_for<T, E>(
     wait: Wait,
     peer_check: Duration,
