@@ -236,11 +236,23 @@ impl EngineWork for Load {
 
     fn run<E: Engine>(self, engine: &mut E) -> Result<()> {
         let items = Items::new(SEED);
+        let began = std::time::Instant::now();
+        let mut last_report = began;
         let mut start = 0;
         while start < self.items {
             let end = (start + LOAD_BATCH).min(self.items);
             crate::workload::insert_batch(engine, &items, start..end)?;
             start = end;
+            // A line every 10 seconds, so that a long load is never silent.
+            if last_report.elapsed().as_secs() >= 10 && end < self.items {
+                last_report = std::time::Instant::now();
+                let done = 100.0 * end as f64 / self.items as f64;
+                eprintln!(
+                    "{:<14} loading: {end} items ({done:.0}%) in {:.0} s",
+                    engine.kind(),
+                    began.elapsed().as_secs_f64()
+                );
+            }
         }
         Ok(())
     }
