@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use mmapkit_shm::{ChannelOptions, Receiver, RegionOptions, Sender, Shared, Wait};
+use mmapkit_shm::{
+    ChannelOptions, PubSubOptions, Publisher, Receiver, RegionOptions, Sender, Shared, Subscriber, Wait,
+};
 use zerocopy::{FromBytes, KnownLayout};
 
 use crate::common::checksum::sum_words;
@@ -114,6 +116,73 @@ impl Link for ShmLink {
         // black_box: the checksum is the proof the bytes were read; without
         // it the compiler could drop the reading.
         Ok(std::hint::black_box(sum_words(&message)))
+    }
+}
+
+/// A publish-subscribe board each way, one publisher and one subscriber
+/// on each, written and read in place: what a board costs against the
+/// channel, whose rings it replaces.
+pub struct BoardLink {
+    pub publisher: Publisher,
+    pub subscriber: Subscriber,
+    /// As for [`ShmLink`]: waits are timed until the other process answered.
+    attached: bool,
+}
+
+/// A board's options for a payload: slots of the payload's size, as many as
+/// fit 8 MiB (4 to 64).
+pub fn board_options(payload: usize, spin: bool) -> PubSubOptions {
+    let mut options = PubSubOptions::new();
+    let capacity = ((8 << 20) / payload.max(1)).clamp(4, 64) as u64;
+    // The subscriber opens its board after the first message may be out:
+    // it asks for what came before it (the creator sends one, then waits).
+    options.capacity(capacity).max_message(payload).subscribers(1).history(capacity);
+    options.wait(if spin { Wait::Spin } else { Wait::Block });
+    options
+}
+
+impl BoardLink {
+    /// The parent's side: creates both boards.
+    pub fn create(base: &str, payload: usize, spin: bool) -> anyhow::Result<BoardLink> {
+        let (ping, pong) = channel_names(base);
+        let options = board_options(payload, spin);
+        // SAFETY: the only other process that opens these boards is this program's peer (`open` below), which
+        // speaks the board protocol.
+        let publisher = unsafe { Publisher::create_named(&ping, &options) }?;
+        // SAFETY: as above.
+        let subscriber = unsafe { Subscriber::create_named(&pong, &options) }?;
+        Ok(BoardLink { publisher, subscriber, attached: false })
+    }
+
+    /// The child's side: opens both boards.
+    pub fn open(base: &str, payload: usize, spin: bool) -> anyhow::Result<BoardLink> {
+        let (ping, pong) = channel_names(base);
+        let options = board_options(payload, spin);
+        // SAFETY: the boards were created by this program's parent process (`create` above), which speaks the
+        // board protocol and is the only other process that opens them.
+        let subscriber = unsafe { Subscriber::open_named(&ping, &options) }?;
+        // SAFETY: as above.
+        let publisher = unsafe { Publisher::open_named(&pong, &options) }?;
+        Ok(BoardLink { publisher, subscriber, attached: true })
+    }
+}
+
+impl Link for BoardLink {
+    fn send(&mut self, len: usize, fill: u8) -> anyhow::Result<()> {
+        let mut loan = self.publisher.loan_timeout(len, (!self.attached).then_some(PEER_TIMEOUT))?;
+        loan.fill(fill);
+        std::hint::black_box(&mut *loan);
+        loan.commit();
+        Ok(())
+    }
+
+    fn recv(&mut self, len: usize) -> anyhow::Result<u64> {
+        let sample = self.subscriber.recv_timeout((!self.attached).then_some(PEER_TIMEOUT))?;
+        if sample.len() != len {
+            bail!("expected a {len}-byte message, got {}", sample.len());
+        }
+        self.attached = true;
+        Ok(std::hint::black_box(sum_words(&sample)))
     }
 }
 

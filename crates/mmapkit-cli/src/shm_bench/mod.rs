@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::common::stats::{median, percentile};
-use link::{Link, ShmLink, StreamLink};
+use link::{BoardLink, Link, ShmLink, StreamLink};
 pub use transport::Transport;
 
 /// Options of `mmapkit shm bench`.
@@ -34,7 +34,8 @@ pub struct ShmBenchArgs {
     /// Few rounds: done in seconds (for tests).
     #[arg(long)]
     pub quick: bool,
-    /// Measure only these transports (comma-separated); all by default.
+    /// Measure only these transports (comma-separated); by default every
+    /// one but the publish-subscribe boards (pubsub-spin, pubsub-block).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub transports: Vec<Transport>,
     /// Hold the CPUs out of deep idle states for the run (Linux: a latency of
@@ -273,6 +274,12 @@ fn ping_pong(
             let result = drive(&mut link, payload, rounds, messages);
             finish(&mut peer, result)
         }
+        Transport::PubsubSpin | Transport::PubsubBlock => {
+            let mut link = BoardLink::create(name, payload, transport == Transport::PubsubSpin)?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, name, Pipes::None)?;
+            let result = drive(&mut link, payload, rounds, messages);
+            finish(&mut peer, result)
+        }
         Transport::Uds => {
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
             let path = dir.path().join("socket");
@@ -404,7 +411,7 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     for payload in PAYLOADS {
         let transports: Vec<Transport> = Transport::ALL
             .into_iter()
-            .filter(|t| args.transports.is_empty() || args.transports.contains(t))
+            .filter(|t| if args.transports.is_empty() { t.by_default() } else { args.transports.contains(t) })
             .filter(|t| !t.is_floor() || payload == FLOOR_PAYLOAD)
             .collect();
         results.extend(measure_payload(&transports, payload, args.quick, &run_id)?);
@@ -433,6 +440,10 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
     match transport {
         Transport::ShmSpin | Transport::ShmBlock => {
             let mut link = ShmLink::open(&name, payload, transport == Transport::ShmSpin)?;
+            echo(&mut link, payload, rounds, messages)
+        }
+        Transport::PubsubSpin | Transport::PubsubBlock => {
+            let mut link = BoardLink::open(&name, payload, transport == Transport::PubsubSpin)?;
             echo(&mut link, payload, rounds, messages)
         }
         Transport::Uds => {
@@ -473,8 +484,8 @@ mod tests {
 
     use zerocopy::FromZeros;
 
-    use super::link::{self, Blocking, Floor, turn};
-    use super::{WARMUP, floor_echo, floor_rounds, share};
+    use super::link::{self, Blocking, BoardLink, Floor, turn};
+    use super::{WARMUP, drive, echo, floor_echo, floor_rounds, share};
 
     /// Two threads hand the blocking floor's turn back and forth: a lost
     /// wake-up would leave one asleep (the waits have no timeout) until the
@@ -547,6 +558,25 @@ mod tests {
             let shares: Vec<usize> = (0..blocks).map(|b| share(total, blocks, b)).collect();
             assert_eq!(shares.iter().sum::<usize>(), total, "{total} in {blocks}");
             assert!(shares[..blocks - 1].iter().all(|&s| s == total / blocks));
+        }
+    }
+
+    /// The boards' link carries every payload both ways between two
+    /// threads, spinning and blocking: the round trips, the one-way run and
+    /// its ack (each end checks every length it receives).
+    #[test]
+    fn a_board_link_carries_round_trips_and_a_one_way_run() {
+        for (payload, spin) in [(64, true), (4096, false), (1 << 20, true)] {
+            let name = format!("mmapkit-shm-bench-test-{}-{payload}-{spin}", std::process::id());
+            let mut parent = BoardLink::create(&name, payload, spin).unwrap();
+            let echoing = std::thread::spawn({
+                let name = name.clone();
+                move || echo(&mut BoardLink::open(&name, payload, spin).unwrap(), payload, WARMUP + 20, 200)
+            });
+            let (rtts, seconds) = drive(&mut parent, payload, WARMUP + 20, 200).unwrap();
+            echoing.join().unwrap().unwrap();
+            assert_eq!(rtts.len(), 20);
+            assert!(seconds > 0.0);
         }
     }
 }

@@ -19,28 +19,38 @@ pub enum Transport {
     Floor,
     /// The blocking floor: one word handed over with a futex wait and wake.
     FloorBlock,
+    /// A publish-subscribe board each way (one publisher, one subscriber),
+    /// each end spinning while it waits. Measured when asked for only.
+    PubsubSpin,
+    /// A publish-subscribe board each way, each end sleeping on a futex
+    /// while it waits. Measured when asked for only.
+    PubsubBlock,
 }
 
 impl Transport {
     /// Every transport, in the order the report lists them.
-    pub const ALL: [Transport; 6] = [
+    pub const ALL: [Transport; 8] = [
         Transport::ShmSpin,
         Transport::ShmBlock,
         Transport::Uds,
         Transport::Pipe,
         Transport::Floor,
         Transport::FloorBlock,
+        Transport::PubsubSpin,
+        Transport::PubsubBlock,
     ];
 
     /// The order within a block: the transports compared with each other
     /// stand next to each other (the spinning floor and the spinning channel,
     /// which take milliseconds; the blocking floor, the blocking channel and
-    /// the socket).
-    pub const BLOCK_ORDER: [Transport; 6] = [
+    /// the socket; each board beside the channel of its way of waiting).
+    pub const BLOCK_ORDER: [Transport; 8] = [
         Transport::Floor,
         Transport::ShmSpin,
+        Transport::PubsubSpin,
         Transport::FloorBlock,
         Transport::ShmBlock,
+        Transport::PubsubBlock,
         Transport::Uds,
         Transport::Pipe,
     ];
@@ -54,7 +64,20 @@ impl Transport {
             Transport::Pipe => "pipe",
             Transport::Floor => "floor",
             Transport::FloorBlock => "floor-block",
+            Transport::PubsubSpin => "pubsub-spin",
+            Transport::PubsubBlock => "pubsub-block",
         }
+    }
+
+    /// Whether a run with no `--transports` measures it: every transport
+    /// but the boards, which are measured when named.
+    pub fn by_default(self) -> bool {
+        !self.is_board()
+    }
+
+    /// Whether it is a publish-subscribe board (spinning or blocking).
+    pub fn is_board(self) -> bool {
+        matches!(self, Transport::PubsubSpin | Transport::PubsubBlock)
     }
 
     /// Whether it is one of the floors, which carry no payload and are
@@ -100,5 +123,7 @@ mod tests {
             assert_eq!(serde_json::to_value(transport).unwrap(), transport.name());
             assert!(Transport::BLOCK_ORDER.contains(&transport));
         }
+        let default: Vec<_> = Transport::ALL.into_iter().filter(|t| t.by_default()).collect();
+        assert!(!default.contains(&Transport::PubsubSpin) && default.contains(&Transport::ShmSpin), "{default:?}");
     }
 }
