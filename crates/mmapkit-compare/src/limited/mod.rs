@@ -303,13 +303,13 @@ pub fn verdict(runs: &[LimitedRun]) -> String {
         };
         let ratio = mine.steady_gets_per_sec / best.steady_gets_per_sec.max(1e-9);
         let verdict = if ratio >= 1.0 {
-            "it wins".to_owned()
+            format!("mmapkit-db wins, {ratio:.2}x")
         } else {
-            format!("it loses: {} is {:.1}x faster", best.engine, 1.0 / ratio.max(1e-9))
+            format!("{} is {:.1}x faster", best.engine, 1.0 / ratio.max(1e-9))
         };
         text.push_str(&format!(
-            "{t} thread(s): mmapkit-db {:.2} gets/s for each of {}'s ({:.0} against {:.0} steady gets/s; {verdict})\n",
-            ratio, best.engine, mine.steady_gets_per_sec, best.steady_gets_per_sec
+            "{t} thread(s): mmapkit-db {:.0} steady gets/s against {:.0} for {} ({verdict})\n",
+            mine.steady_gets_per_sec, best.steady_gets_per_sec, best.engine
         ));
         if ratio < 1.0
             && let (Some(m), Some(b)) = (mine.disk_kib_per_get(), best.disk_kib_per_get())
@@ -328,8 +328,8 @@ pub fn verdict(runs: &[LimitedRun]) -> String {
             text.push('\n');
             if let Some(random) = at.iter().find(|r| r.lmdb_no_read_ahead) {
                 text.push_str(&format!(
-                    "  the same map advised MADV_RANDOM (LMDB with MDB_NORDAHEAD): {:.0} steady gets/s, {} KiB read \
-                     from disk per get\n",
+                    "  LMDB's map advised MADV_RANDOM (MDB_NORDAHEAD) instead: {:.0} steady gets/s, {} KiB read from \
+                     disk per get\n",
                     random.steady_gets_per_sec,
                     random.disk_kib_per_get().map_or_else(|| "-".to_owned(), |k| format!("{k:.1}"))
                 ));
