@@ -136,6 +136,8 @@ pub fn access_mode(fd: BorrowedFd<'_>) -> io::Result<Access> {
 pub struct FileStatus {
     /// Owner's user id.
     pub owner: u32,
+    /// Owning group's id.
+    pub group: u32,
     /// Permission bits (`0o600` and so on).
     pub mode: u32,
     /// Length in bytes.
@@ -148,7 +150,7 @@ pub fn file_status(fd: BorrowedFd<'_>) -> io::Result<FileStatus> {
     // `mode_t` is 16 bits on macOS, 32 elsewhere.
     #[allow(clippy::useless_conversion)]
     let mode = u32::from(st.st_mode) & 0o7777;
-    Ok(FileStatus { owner: st.st_uid, mode, len: u64::try_from(st.st_size).unwrap_or(0) })
+    Ok(FileStatus { owner: st.st_uid, group: st.st_gid, mode, len: u64::try_from(st.st_size).unwrap_or(0) })
 }
 
 /// Sets the file's length (`ftruncate`).

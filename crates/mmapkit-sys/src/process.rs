@@ -15,6 +15,20 @@ pub fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// This process's effective group id.
+pub fn effective_gid() -> u32 {
+    rustix::process::getegid().as_raw()
+}
+
+/// Whether this process is in group `gid`: its effective group or one of its
+/// supplementary groups (`getgroups`).
+pub fn in_group(gid: u32) -> io::Result<bool> {
+    if effective_gid() == gid {
+        return Ok(true);
+    }
+    Ok(rustix::process::getgroups()?.iter().any(|g| g.as_raw() == gid))
+}
+
 /// Whether a process with id `pid` exists (`kill(pid, 0)`): one that has
 /// ended but is not yet reaped by its parent still does.
 pub fn exists(pid: u32) -> bool {

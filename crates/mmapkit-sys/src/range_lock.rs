@@ -69,6 +69,54 @@ pub fn try_lock_byte(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
     }
 }
 
+/// Takes a write lock on `start..start+len` for this open file description,
+/// all or nothing. `Ok(false)` if another description holds any byte of it.
+pub fn try_lock_range(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<bool> {
+    let (set, _) = os::OFD_LOCKS.ok_or_else(|| Unsupported::error(FEATURE))?;
+    let lock = write_lock(start, len)?;
+    // SAFETY: the set-lock command reads one valid flock through the pointer.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), set, &lock) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(lock_error(err, crate::file::kind(fd).ok())),
+    }
+}
+
+/// How many bytes of `start..start+len` other open file descriptions hold
+/// locks on: one `F_OFD_GETLK` per lock found and per gap between them (the
+/// kernel reports any one conflicting lock, not the lowest).
+pub fn count_locked_by_other(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<u64> {
+    let (_, get) = os::OFD_LOCKS.ok_or_else(|| Unsupported::error(FEATURE))?;
+    let mut todo = vec![(start, start.saturating_add(len))];
+    let mut count = 0;
+    while let Some((from, to)) = todo.pop() {
+        if from >= to {
+            continue;
+        }
+        let mut lock = write_lock(from, to - from)?;
+        // SAFETY: the get-lock command reads and writes one valid flock through the pointer.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), get, &mut lock) } != 0 {
+            return Err(failed(fd));
+        }
+        // As above: a `short` against an `int` or a `short`.
+        #[allow(clippy::unnecessary_cast)]
+        if lock.l_type as i32 == libc::F_UNLCK as i32 {
+            continue;
+        }
+        let found = u64::try_from(lock.l_start).unwrap_or(from).clamp(from, to - 1);
+        let found_len = u64::try_from(lock.l_len).unwrap_or(0);
+        let found_end = if found_len == 0 { to } else { found.saturating_add(found_len).min(to) };
+        let found_end = found_end.max(found + 1).min(to);
+        count += found_end - found;
+        todo.push((from, found));
+        todo.push((found_end, to));
+    }
+    Ok(count)
+}
+
 /// Whether some other open file description holds a lock on any byte of
 /// `start..start+len`.
 pub fn range_locked_by_other(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<bool> {
@@ -170,6 +218,23 @@ mod tests {
         assert!(!try_lock_byte(own.as_fd(), 7).unwrap(), "the other description holds the byte");
         assert!(range_locked_by_other(own.as_fd(), 0, 16).unwrap());
         assert!(!range_locked_by_other(file.as_fd(), 0, 16).unwrap(), "a description's own lock is not another's");
+    }
+
+    #[test]
+    fn a_range_lock_is_all_or_nothing_and_held_bytes_are_counted() {
+        let file = file();
+        let a = reopen(file.as_fd()).unwrap();
+        let b = reopen(file.as_fd()).unwrap();
+        assert!(try_lock_byte(a.as_fd(), 3).unwrap());
+        assert!(try_lock_byte(a.as_fd(), 9).unwrap());
+        assert!(try_lock_range(b.as_fd(), 10, 6).unwrap(), "no byte of 10..16 is held");
+        assert!(!try_lock_range(b.as_fd(), 0, 10).unwrap(), "bytes 3 and 9 are held");
+        assert!(try_lock_byte(b.as_fd(), 0).unwrap());
+        assert_eq!(count_locked_by_other(file.as_fd(), 0, 10).unwrap(), 3, "3 and 9 by a, 0 by b");
+        assert_eq!(count_locked_by_other(file.as_fd(), 0, 16).unwrap(), 9, "and 10..16 by b");
+        assert_eq!(count_locked_by_other(file.as_fd(), 4, 5).unwrap(), 0, "none in 4..9");
+        drop(a);
+        assert_eq!(count_locked_by_other(file.as_fd(), 0, 10).unwrap(), 1, "a's locks went with a");
     }
 
     #[test]
