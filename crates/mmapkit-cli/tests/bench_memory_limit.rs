@@ -113,3 +113,42 @@ fn bad_limited_inputs_are_named() {
         assert!(err.contains(small.to_str().unwrap()) && err.contains("no larger than the memory limit"), "{err}");
     }
 }
+
+#[test]
+fn an_interrupt_removes_the_cgroups_and_the_file() {
+    use std::os::unix::process::CommandExt as _;
+    let Some(hierarchy) = usable() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // Its own process group, so that the interrupt reaches the bench and its child, as Ctrl-C would.
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mmapkit"))
+        .args(["bench", "--memory-limit", "16M", "-q", "--duration", "30s"])
+        .env("TMPDIR", tmp.path())
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("mmapkit-bench-{}-", child.id());
+    let mine = || -> Vec<String> {
+        std::fs::read_dir(&hierarchy.parent)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&prefix))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while mine().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the bench never made a cgroup for a method");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sends SIGINT to the process group of the child we started; kill has no memory effects here.
+    assert_eq!(unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGINT) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("temporary files removed"), "{err}");
+    assert_eq!(mine(), Vec::<String>::new(), "cgroups left behind");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|d| d.path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

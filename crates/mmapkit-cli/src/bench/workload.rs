@@ -21,6 +21,8 @@ pub fn remove_temp_files_on_interrupt() {
         for dir in &dirs {
             let _ = std::fs::remove_dir_all(dir);
         }
+        // The children of --memory-limit had the same interrupt; their cgroups go once they have left.
+        mmapkit_cli::memory_cgroup::remove_live();
         eprintln!("mmapkit: interrupted; temporary files removed");
         std::process::exit(130);
     });

@@ -2,6 +2,7 @@
 //! dropped (or by [`MemoryCgroup::remove`], which reports a failure).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -11,6 +12,22 @@ use super::hierarchy::{Hierarchy, Version};
 
 /// Numbers the cgroups this process makes, so that names never repeat.
 static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// The cgroups this process has made and not yet removed.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes every cgroup this process made that is still there, for an
+/// interrupt handler that is about to exit: their processes, sent the same
+/// interrupt, may take a moment to leave (this waits up to a second for
+/// each). Failures are reported on stderr.
+pub fn remove_live() {
+    let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for path in live {
+        if let Err(err) = remove_dir(&path) {
+            eprintln!("mmapkit: {err:#}");
+        }
+    }
+}
 
 /// A memory cgroup limited to a number of bytes; its directory is removed on drop.
 #[derive(Debug)]
@@ -43,6 +60,9 @@ impl MemoryCgroup {
                 err.to_string()
             };
             bail!("cannot create the memory cgroup {}: {why}", path.display());
+        }
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(path.clone());
         }
         let cgroup = MemoryCgroup { path, version: hierarchy.version, limit, removed: false };
         let limit_file = cgroup.path.join(hierarchy.version.limit_file());
@@ -110,6 +130,16 @@ impl Drop for MemoryCgroup {
 }
 
 fn remove_dir(path: &Path) -> anyhow::Result<()> {
+    let result = remove_dir_once_empty(path);
+    if result.is_ok()
+        && let Ok(mut live) = LIVE.lock()
+    {
+        live.retain(|p| p != path);
+    }
+    result
+}
+
+fn remove_dir_once_empty(path: &Path) -> anyhow::Result<()> {
     let mut tries = 0;
     loop {
         match std::fs::remove_dir(path) {

@@ -6,7 +6,8 @@
 //!
 //! - [`Hierarchy`]: where this process's memory controller is, from
 //!   `/proc/self/cgroup` and `/proc/self/mountinfo`.
-//! - [`MemoryCgroup`]: one limited cgroup, removed on drop.
+//! - [`MemoryCgroup`]: one limited cgroup, removed on drop; [`remove_live`]
+//!   removes those still there, for an interrupt handler.
 //! - [`join`]: what the child calls first, to move itself in.
 //! - [`run_in_cgroup`]: the parent's side in one call: make, spawn, stream
 //!   the child's output, wait, remove.
@@ -16,7 +17,7 @@ mod hierarchy;
 mod join;
 mod run;
 
-pub use cgroup::MemoryCgroup;
+pub use cgroup::{MemoryCgroup, remove_live};
 pub use hierarchy::{Hierarchy, Version};
 pub use join::join;
 pub use run::{ChildOutcome, run_in_cgroup};
