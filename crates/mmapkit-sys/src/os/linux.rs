@@ -132,7 +132,40 @@ pub(crate) fn block_device_len(fd: BorrowedFd<'_>) -> io::Result<u64> {
 pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> Option<PathBuf> {
     let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let target = rustix::fs::readlink(link, Vec::new()).ok()?;
-    Some(PathBuf::from(std::ffi::OsString::from_vec(target.into_bytes())))
+    Some(proc_path(target.into_bytes()))
+}
+
+/// A path as `/proc` shows it, without the " (deleted)" the kernel adds to
+/// an unlinked file's (a memfd's too).
+fn proc_path(mut bytes: Vec<u8>) -> PathBuf {
+    const DELETED: &[u8] = b" (deleted)";
+    if bytes.ends_with(DELETED) {
+        bytes.truncate(bytes.len() - DELETED.len());
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+/// Undoes the octal escapes (`\ooo`) `/proc/self/maps` writes for bytes it
+/// cannot show, such as a newline (`\012`), in a path. (The kernel leaves a
+/// backslash as it is, so a name that holds `\012` itself reads back as a newline.)
+fn unescape_octal(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let digits =
+            bytes.get(at + 1..at + 4).filter(|d| bytes[at] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match digits.and_then(|d| u8::try_from(d.iter().fold(0u32, |n, b| n * 8 + u32::from(b - b'0'))).ok()) {
+            Some(byte) => {
+                out.push(byte);
+                at += 4;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn allocate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
@@ -201,20 +234,23 @@ pub(crate) fn why_immutable(fd: BorrowedFd<'_>) -> io::Result<Option<&'static st
 }
 
 /// The line of `/proc/self/maps` whose range holds `addr`, if it names a file.
+/// The path is given as [`fd_path`] gives it: unescaped, without " (deleted)".
 pub(crate) fn mapped_path(addr: usize) -> Option<PathBuf> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    maps.lines().find_map(|line| {
+    // As bytes: a path need not be UTF-8.
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    maps.split(|&b| b == b'\n').find_map(|line| {
         // "7f1c2a000000-7f1c2a100000 r--s 00000000 08:01 1234   /path/to/file"
-        let (range, rest) = line.split_once(' ')?;
+        let mut fields = line.splitn(6, |&b| b == b' ');
+        let range = std::str::from_utf8(fields.next()?).ok()?;
         let (start, end) = range.split_once('-')?;
         let (start, end) = (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
         if !(start..end).contains(&addr) {
             return None;
         }
-        // The path is what follows the fifth field, spaces and all.
-        let fifth = rest.split_whitespace().nth(4)?;
-        let path = &rest[rest.find(fifth)?..];
-        path.starts_with('/').then(|| PathBuf::from(path.trim_end_matches(" (deleted)")))
+        // The path is what follows the fifth field and the spaces that pad it, spaces and all.
+        let rest = fields.nth(4)?;
+        let path = &rest[rest.iter().position(|&b| b != b' ')?..];
+        path.starts_with(b"/").then(|| proc_path(unescape_octal(path)))
     })
 }
 
@@ -305,5 +341,39 @@ pub(crate) fn fault_class(code: c_int) -> FaultClass {
         libc::BUS_OBJERR => FaultClass::StorageError,
         libc::BUS_MCEERR_AR | libc::BUS_MCEERR_AO => FaultClass::Hardware,
         other => FaultClass::Other(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+    use crate::memory::{self, Protection, Sharing};
+
+    #[test]
+    fn a_descriptor_and_a_mapping_give_the_same_path_before_and_after_an_unlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("line\nbreak (deleted)x");
+        std::fs::write(&path, [7u8; 4096]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let fd = file.as_fd();
+        let map = memory::map_file(4096, Protection::Read, Sharing::Shared, Behavior::default(), fd, 0).unwrap();
+        let addr = map.as_ptr() as usize;
+        assert_eq!(fd_path(fd).as_deref(), Some(path.as_path()));
+        assert_eq!(mapped_path(addr).as_deref(), Some(path.as_path()), "the newline is unescaped");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(fd_path(fd).as_deref(), Some(path.as_path()), "no \" (deleted)\" once unlinked");
+        assert_eq!(mapped_path(addr).as_deref(), Some(path.as_path()));
+        // SAFETY: the mapping made above, unused from here on.
+        unsafe { memory::unmap(map, 4096) }.unwrap();
+    }
+
+    #[test]
+    fn octal_escapes_are_undone_and_other_backslashes_kept() {
+        assert_eq!(unescape_octal(b"/a\\012b"), b"/a\nb");
+        assert_eq!(unescape_octal(b"/a\\01"), b"/a\\01");
+        assert_eq!(unescape_octal(b"/a\\x12\\"), b"/a\\x12\\");
+        assert_eq!(unescape_octal(b"/a\\777"), b"/a\\777", "not a byte: kept as it is");
     }
 }
