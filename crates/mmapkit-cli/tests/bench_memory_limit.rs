@@ -137,9 +137,16 @@ fn an_interrupt_removes_the_cgroups_and_the_file() {
             .filter(|n| n.starts_with(&prefix))
             .collect()
     };
+    // Wait until a method's child has joined its cgroup (an interrupt before the child starts would miss it).
+    let joined = || {
+        mine().iter().any(|name| {
+            std::fs::read_to_string(hierarchy.parent.join(name).join("cgroup.procs"))
+                .is_ok_and(|procs| !procs.trim().is_empty())
+        })
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while mine().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the bench never made a cgroup for a method");
+    while !joined() {
+        assert!(std::time::Instant::now() < deadline, "no method's child ever joined its cgroup");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // SAFETY: sends SIGINT to the process group of the child we started; kill has no memory effects here.
