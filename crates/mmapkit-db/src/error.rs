@@ -110,6 +110,12 @@ pub enum Error {
         /// Why not.
         why: &'static str,
     },
+    /// A table's sequence number is at `u64::MAX`: there is no next one.
+    #[error("table {table:?}: its sequence number is {}, there is no next one", u64::MAX)]
+    SequenceOverflow {
+        /// The table.
+        table: String,
+    },
     /// A table name that is empty or longer than the limit.
     #[error("invalid table name {name:?}: {why}")]
     InvalidTableName {

@@ -90,6 +90,12 @@
 //! table from sorted input much faster than one insert per entry, and
 //! [`WriteTransaction::rename_table`] renames one.
 //!
+//! Every table also has a sequence number, a counter for ids
+//! ([`Table::next_sequence`], `sequence`, `set_sequence`; `sequence` on read
+//! tables): it moves only with a commit, restarts at 0 for a deleted table,
+//! follows a renamed one and is kept by a compacted copy. Sequence numbers
+//! live in another table of the store's own, so the file format is the same.
+//!
 //! # Transactions
 //!
 //! [`Database::begin_read`] gives a [`ReadTransaction`]: a snapshot of the

@@ -33,6 +33,10 @@ impl TableInfo {
 /// starting with a zero byte are the store's own.
 pub const TYPES_TABLE: &str = "\0types";
 
+/// The table that holds each table's sequence number (see
+/// `Table::next_sequence`): table name to a little-endian `u64`.
+pub const SEQUENCES_TABLE: &str = "\0sequences";
+
 /// Whether `name` is one of the store's own tables, hidden from listings.
 pub fn is_internal(name: &str) -> bool {
     name.starts_with('\0')

@@ -5,6 +5,7 @@
 mod engine;
 mod read;
 mod savepoint;
+mod sequence;
 mod table_types;
 mod write;
 

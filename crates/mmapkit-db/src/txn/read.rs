@@ -4,7 +4,7 @@ use std::ops::RangeBounds;
 
 use super::engine::Engine;
 use crate::error::{Error, Result};
-use crate::store::{Meta, PageSource, SnapshotPages};
+use crate::store::{Meta, PageNo, PageSource, SnapshotPages};
 use crate::tree::Range;
 use crate::tree::catalog::{self, TableInfo};
 use crate::tree::reads;
@@ -52,7 +52,9 @@ impl<'db> ReadTransaction<'db> {
     /// `open_table` for any name, the store's own tables' too.
     pub(crate) fn open_any(&self, name: &str) -> Result<ReadTable<'_>> {
         match catalog::lookup(&self.pages, self.meta.catalog, name).map_err(|e| self.pages.fault_first(e))? {
-            Some(info) => Ok(ReadTable { pages: &self.pages, info }),
+            Some(info) => {
+                Ok(ReadTable { pages: &self.pages, catalog: self.meta.catalog, name: name.to_string(), info })
+            }
             None => Err(Error::TableNotFound(name.to_string())),
         }
     }
@@ -78,7 +80,10 @@ impl Drop for ReadTransaction<'_> {
 
 /// A table as a read transaction sees it.
 pub struct ReadTable<'txn> {
-    pages: &'txn SnapshotPages<'txn>,
+    pub(super) pages: &'txn SnapshotPages<'txn>,
+    /// The snapshot's catalog root, where the sequence numbers are found.
+    pub(super) catalog: PageNo,
+    pub(super) name: String,
     info: TableInfo,
 }
 

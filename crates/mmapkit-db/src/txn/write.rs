@@ -104,6 +104,10 @@ impl<'db> WriteTransaction<'db> {
         self.durability = durability;
     }
 
+    pub(super) fn pages(&self) -> &TxnPages<'db> {
+        &self.pages
+    }
+
     pub(crate) fn usable(&self) -> Result<()> {
         match &self.broken {
             Some(cause) => Err(Error::Poisoned { path: self.pages.path().to_path_buf(), cause: cause.clone() }),
@@ -111,7 +115,7 @@ impl<'db> WriteTransaction<'db> {
         }
     }
 
-    fn table_info(&self, name: &str) -> Result<Option<TableInfo>> {
+    pub(super) fn table_info(&self, name: &str) -> Result<Option<TableInfo>> {
         if let Some(info) = self.tables.get(name) {
             return Ok(Some(*info));
         }
@@ -221,7 +225,8 @@ impl<'db> WriteTransaction<'db> {
             }
         }
         self.tables.insert(to.to_string(), info);
-        self.move_types(from, Some(to)).inspect_err(|e| self.broken = Some(e.to_string()))
+        let moved = self.move_types(from, Some(to)).and_then(|()| self.move_sequence(from, Some(to)));
+        moved.inspect_err(|e| self.broken = Some(e.to_string()))
     }
 
     /// Deletes a table and frees its pages; `false` if there was none.
@@ -235,7 +240,8 @@ impl<'db> WriteTransaction<'db> {
         match result {
             Ok((catalog, _)) => {
                 self.catalog = catalog;
-                self.move_types(name, None).inspect_err(|e| self.broken = Some(e.to_string()))?;
+                let moved = self.move_types(name, None).and_then(|()| self.move_sequence(name, None));
+                moved.inspect_err(|e| self.broken = Some(e.to_string()))?;
                 Ok(true)
             }
             Err(e) => {
@@ -284,8 +290,8 @@ impl<'db> WriteTransaction<'db> {
 
 /// A table opened in a write transaction: reads see the transaction's own changes.
 pub struct Table<'txn, 'db> {
-    txn: &'txn mut WriteTransaction<'db>,
-    name: String,
+    pub(super) txn: &'txn mut WriteTransaction<'db>,
+    pub(super) name: String,
     info: TableInfo,
 }
 

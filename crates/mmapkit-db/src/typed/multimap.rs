@@ -240,6 +240,21 @@ impl<K: TupleElement + 'static, V: Key + 'static> MultimapTable<'_, '_, K, V> {
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+
+    /// The table's sequence number (see [`Table::next_sequence`]).
+    pub fn sequence(&self) -> Result<u64> {
+        self.raw.sequence()
+    }
+
+    /// Adds one to the table's sequence number and returns it (see [`Table::next_sequence`]).
+    pub fn next_sequence(&mut self) -> Result<u64> {
+        self.raw.next_sequence()
+    }
+
+    /// Sets the table's sequence number (see [`Table::set_sequence`]).
+    pub fn set_sequence(&mut self, value: u64) -> Result<()> {
+        self.raw.set_sequence(value)
+    }
 }
 
 impl<'txn, K: TupleElement + 'static, V: Key + 'static> ReadMultimapTable<'txn, K, V> {
@@ -272,5 +287,10 @@ impl<'txn, K: TupleElement + 'static, V: Key + 'static> ReadMultimapTable<'txn, 
     /// Whether the table has no pairs.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
+    }
+
+    /// The table's sequence number in this snapshot (see [`Table::next_sequence`]).
+    pub fn sequence(&self) -> Result<u64> {
+        self.raw.sequence()
     }
 }

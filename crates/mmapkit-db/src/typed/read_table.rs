@@ -84,4 +84,11 @@ impl<'txn, K: Key + 'static, V: Value + 'static> TypedReadTable<'txn, K, V> {
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+
+    /// The table's sequence number in this snapshot (see [`Table::next_sequence`]).
+    ///
+    /// [`Table::next_sequence`]: crate::Table::next_sequence
+    pub fn sequence(&self) -> Result<u64> {
+        self.raw.sequence()
+    }
 }

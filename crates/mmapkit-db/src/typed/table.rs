@@ -187,4 +187,19 @@ impl<'db, K: Key + 'static, V: Value + 'static> TypedTable<'_, 'db, K, V> {
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+
+    /// The table's sequence number (see [`Table::next_sequence`]).
+    pub fn sequence(&self) -> Result<u64> {
+        self.raw.sequence()
+    }
+
+    /// Adds one to the table's sequence number and returns it (see [`Table::next_sequence`]).
+    pub fn next_sequence(&mut self) -> Result<u64> {
+        self.raw.next_sequence()
+    }
+
+    /// Sets the table's sequence number (see [`Table::set_sequence`]).
+    pub fn set_sequence(&mut self, value: u64) -> Result<()> {
+        self.raw.set_sequence(value)
+    }
 }
