@@ -72,6 +72,16 @@ macro_rules! impl_map_common {
             /// new length. Pages locked with `mlock` before stay locked; added
             /// ones are not.
             ///
+            /// After a [fault](Self::fault), a guarded map can shrink but not
+            /// grow (an error says to refresh it first): its patched pages are
+            /// no longer the file's. A shrink that cuts off every patched page
+            /// leaves no fault; one that keeps some reports the fault at the
+            /// first of them. A length above `isize::MAX` is
+            /// [`TooLarge`](crate::ErrorKind::TooLarge). On an error the map
+            /// keeps its length, bytes and guard, except if the guard fails to
+            /// register the resized range: then the map has its new length,
+            /// unguarded, and the error says why.
+            ///
             /// # Safety
             /// For a file map, the constructor's contract applies to the bytes
             /// added; no raw pointer into the map may be used after it moved or

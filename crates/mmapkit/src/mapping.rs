@@ -42,6 +42,9 @@ pub(crate) struct Mapping {
     guard: Option<Guard>,
     /// The file's path, where the map was made from one (for error messages).
     path: Option<Box<Path>>,
+    /// For shared file maps made read-only: whether the file was opened for
+    /// writing (`None`: not known), to say why making the map writable fails.
+    opened_writable: Option<bool>,
 }
 
 // SAFETY: a Mapping is an owned address range, like a Box<[u8]>: moving it to
@@ -57,7 +60,19 @@ impl Mapping {
     pub(crate) fn empty(prot: Protection, sharing: Sharing, origin: Option<Origin>) -> Self {
         // Aligned to a page, so a slice of any element type at it is sound (at length 0).
         let base = NonNull::new(std::ptr::without_provenance_mut(sys::page_size())).unwrap_or(NonNull::dangling());
-        Mapping { base, lead: 0, len: 0, unmap_len: 0, prot, sharing, huge: false, origin, guard: None, path: None }
+        Mapping {
+            base,
+            lead: 0,
+            len: 0,
+            unmap_len: 0,
+            prot,
+            sharing,
+            huge: false,
+            origin,
+            guard: None,
+            path: None,
+            opened_writable: None,
+        }
     }
 
     /// Takes ownership of a mapping of `unmap_len` bytes at `base` whose data is
@@ -76,7 +91,19 @@ impl Mapping {
         origin: Option<Origin>,
     ) -> Self {
         debug_assert!(lead + len <= unmap_len);
-        Mapping { base, lead, len, unmap_len, prot, sharing, huge: false, origin, guard: None, path: None }
+        Mapping {
+            base,
+            lead,
+            len,
+            unmap_len,
+            prot,
+            sharing,
+            huge: false,
+            origin,
+            guard: None,
+            path: None,
+            opened_writable: None,
+        }
     }
 
     /// Marks the mapping as one of huge pages.
@@ -87,6 +114,20 @@ impl Mapping {
     /// Remembers the path the file was opened by, for error messages.
     pub(crate) fn set_path(&mut self, path: &Path) {
         self.path = Some(path.into());
+    }
+
+    /// Records whether the file was opened for writing (see `opened_writable`).
+    pub(crate) fn set_opened_writable(&mut self, writable: Option<bool>) {
+        self.opened_writable = writable;
+    }
+
+    /// Why the OS refused a writable shared map of a file opened for writing.
+    pub(crate) fn shared_write_refused() -> ErrorKind {
+        ErrorKind::AccessMode {
+            opened: "read-write",
+            needed: "the OS refuses it a writable shared mapping: it is a memfd sealed with F_SEAL_WRITE or \
+                     F_SEAL_FUTURE_WRITE, or a file the OS keeps from being written",
+        }
     }
 
     /// The path the file was opened by, if it was.
@@ -179,7 +220,9 @@ impl Mapping {
     fn check_inside(&self, op: Operation, offset: usize, len: usize) -> Result<()> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(()),
-            _ => Err(Error::new(op, ErrorKind::OutsideMapping { offset, len, map_len: self.len })),
+            _ => {
+                Err(Error::new(op, ErrorKind::OutsideMapping { offset, len, map_len: self.len }).with_path(self.path()))
+            }
         }
     }
 
@@ -337,42 +380,78 @@ impl Mapping {
 impl Mapping {
     /// Grows or shrinks the data to `new_len` bytes, in place where it can,
     /// elsewhere only with `may_move` (see `RemapOptions`). The guard's
-    /// registration follows, with its fault state. A file map's requested
-    /// length becomes `new_len`, for a later refresh.
+    /// registration follows, with its fault state as far as it lies in the new
+    /// extent. A file map's requested length becomes `new_len`, for a later
+    /// refresh. A guarded map that a fault has hit cannot grow (its patched
+    /// pages are anonymous memory, not the file's): it must be refreshed first.
+    ///
+    /// On an error the map is whole: its pages, length and registration are
+    /// as before, or (if the guard could not register the new range after the
+    /// pages moved) at the new size and unguarded.
     ///
     /// # Safety
     /// No reference into the mapping may be live (it may move or shrink).
     pub(crate) unsafe fn resize(&mut self, new_len: usize, may_move: bool) -> Result<()> {
-        let path = self.path();
-        let fail = |kind| Error::new(Operation::Resize, kind).with_path(path.clone());
         if self.huge {
-            return Err(fail(ErrorKind::InvalidArgument("a map of huge pages cannot be resized")));
+            return Err(self.resize_error(ErrorKind::InvalidArgument("a map of huge pages cannot be resized")));
+        }
+        let too_large = || ErrorKind::TooLarge { offset: self.lead as u64, len: new_len as u64 };
+        if new_len > isize::MAX as usize {
+            return Err(self.resize_error(too_large()));
         }
         let page = sys::page_size();
-        let new_map_len = self
-            .lead
-            .checked_add(new_len)
-            .and_then(|n| n.checked_next_multiple_of(page))
-            .ok_or_else(|| fail(ErrorKind::TooLarge { offset: self.lead as u64, len: new_len as u64 }))?;
+        let Some(new_map_len) = self.lead.checked_add(new_len).and_then(|n| n.checked_next_multiple_of(page)) else {
+            return Err(self.resize_error(too_large()));
+        };
         if new_len == 0 || self.unmap_len == 0 {
             return self.replace_empty(new_len);
         }
         if new_map_len != self.unmap_len {
-            // SAFETY: the whole mapping is ours, and the caller keeps no reference into it.
-            let base = unsafe { self.resize_pages(new_map_len, may_move) }?;
-            (self.base, self.unmap_len) = (base, new_map_len);
-            if let Some(old) = self.guard.take() {
-                // The new registration is made before the old one goes, so the
-                // guard never lacks one; if it cannot be made, the map is left
-                // unguarded, and the error says why.
-                self.guard = Some(old.moved(base.as_ptr() as usize, new_map_len).map_err(fail)?);
+            if let Some(guard) = &self.guard {
+                if new_map_len > self.unmap_len && guard.range().fault().is_some() {
+                    return Err(self.resize_error(ErrorKind::InvalidArgument(
+                        "a fault has replaced pages of this map with zeros, so it cannot grow; refresh it first",
+                    )));
+                }
+                // Before any page changes: the new registration must be possible.
+                Guard::available().map_err(|kind| self.resize_error(kind))?;
             }
+            // The old registration goes before the pages do, so the handler
+            // never patches address space that is no longer ours.
+            let retired = self.guard.take().map(Guard::retire);
+            // SAFETY: the whole mapping is ours, and the caller keeps no reference into it.
+            match unsafe { self.resize_pages(new_map_len, may_move) } {
+                Ok(base) => (self.base, self.unmap_len, self.len) = (base, new_map_len, new_len),
+                Err(error) => {
+                    // The pages are as they were: so is the registration.
+                    if let Some(old) = retired {
+                        self.guard = Guard::new(old.moved(self.base.as_ptr() as usize, self.unmap_len)).ok();
+                    }
+                    return Err(error);
+                }
+            }
+            self.set_requested_len(new_len);
+            if let Some(old) = retired {
+                let range = old.moved(self.base.as_ptr() as usize, new_map_len);
+                self.guard = Some(Guard::new(range).map_err(|kind| self.resize_error(kind))?);
+            }
+            return Ok(());
         }
         self.len = new_len;
-        if let Some(origin) = &mut self.origin {
-            origin.options.len(new_len);
-        }
+        self.set_requested_len(new_len);
         Ok(())
+    }
+
+    /// Records `len` as the length a file map asks for when it is made again.
+    fn set_requested_len(&mut self, len: usize) {
+        if let Some(origin) = &mut self.origin {
+            origin.options.len(len);
+        }
+    }
+
+    /// An error for a resize, naming the file (looked up only now).
+    fn resize_error(&self, kind: ErrorKind) -> Error {
+        Error::new(Operation::Resize, kind).with_path(self.path())
     }
 
     /// A resize to or from nothing: the old pages go, new ones (anonymous
@@ -418,6 +497,18 @@ impl Mapping {
             // SAFETY: the whole mapping is ours, unreferenced (caller).
             return unsafe { sys::mremap(self.base, self.unmap_len, new_map_len, may_move) }.map_err(no_room);
         }
+        // SAFETY: as above (caller).
+        unsafe { self.resize_pages_without_mremap(new_map_len, may_move) }
+    }
+
+    /// `resize_pages` where there is no `mremap`: a shrink unmaps the tail, a
+    /// grow maps pages after the last one, or (anonymous private maps, with
+    /// `may_move`) copies the bytes to a new mapping of the map's protection.
+    ///
+    /// # Safety
+    /// No reference into the mapping may be live.
+    unsafe fn resize_pages_without_mremap(&mut self, new_map_len: usize, may_move: bool) -> Result<NonNull<u8>> {
+        let fail = |kind| Error::new(Operation::Resize, kind).with_path(self.path());
         if new_map_len < self.unmap_len {
             // SAFETY: the tail is part of our mapping, and nothing refers to it (caller).
             let tail = unsafe { self.base.add(new_map_len) };
@@ -445,10 +536,20 @@ impl Mapping {
                 "moving shared anonymous memory without mremap",
             ))));
         }
-        let base = sys::map_anon(new_map_len, self.prot, self.sharing, sys::Behavior::default())
+        // Writable while the bytes are copied in, whatever the map's protection.
+        let base = sys::map_anon(new_map_len, Protection::ReadWrite, self.sharing, sys::Behavior::default())
             .map_err(|error| fail(ErrorKind::AnonymousMemory { len: new_map_len, error }))?;
-        // SAFETY: both ranges are mapped, distinct (the new one is fresh), and at least `unmap_len` long.
+        // SAFETY: both ranges are mapped, distinct (the new one is fresh), and at least `unmap_len` long; the old one
+        // is readable (every map with data is) and the new one writable.
         unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr(), base.as_ptr(), self.unmap_len) };
+        if self.prot != Protection::ReadWrite {
+            // SAFETY: the new range is ours alone: nothing refers to it yet.
+            if let Err(e) = unsafe { sys::protect(base, new_map_len, self.prot) } {
+                // SAFETY: as above; the old mapping stays the map's.
+                let _ = unsafe { sys::unmap(base, new_map_len) };
+                return Err(fail(ErrorKind::os(e)));
+            }
+        }
         // SAFETY: the old range is ours and no longer used: its bytes were copied.
         let _ = unsafe { sys::unmap(self.base, self.unmap_len) };
         Ok(base)
@@ -459,9 +560,14 @@ impl Mapping {
     fn protect_error(&self, prot: Protection, err: std::io::Error) -> Error {
         let shared_file = self.origin.is_some() && self.sharing == Sharing::Shared;
         if prot == Protection::ReadWrite && shared_file && err.kind() == std::io::ErrorKind::PermissionDenied {
-            let kind = ErrorKind::AccessMode {
-                opened: "read-only",
-                needed: "a writable shared mapping needs read and write access",
+            let kind = match self.opened_writable {
+                // Opened for writing, yet refused: a seal (EPERM or EACCES, by kernel version), not the access mode.
+                Some(true) => Mapping::shared_write_refused(),
+                Some(false) => ErrorKind::AccessMode {
+                    opened: "read-only",
+                    needed: "a writable shared mapping needs read and write access",
+                },
+                None => ErrorKind::os(err),
             };
             return Error::new(Operation::Protect, kind).with_path(self.path());
         }

@@ -398,11 +398,17 @@ fn map_origin(
         // map needs; say which, rather than just "permission denied".
         let explained =
             (e.kind() == std::io::ErrorKind::PermissionDenied).then(|| access_problem(fd, prot, sharing)).flatten();
-        fail(explained.unwrap_or(ErrorKind::os(e)))
+        let writable_shared = prot == Protection::ReadWrite && sharing == Sharing::Shared;
+        let refused = e.kind() == std::io::ErrorKind::PermissionDenied && writable_shared;
+        fail(explained.or_else(|| refused.then(Mapping::shared_write_refused)).unwrap_or(ErrorKind::os(e)))
     })?;
     let (guarded, huge, lock) = (!options.unguarded, options.huge.is_some(), options.lock);
     // SAFETY: `base` is a fresh mapping of `span.map_len` bytes that nothing else owns.
     let mut raw = unsafe { Mapping::from_parts(base, span.lead, len, span.map_len, prot, sharing, Some(origin)) };
+    if sharing == Sharing::Shared && prot != Protection::ReadWrite {
+        // For the message of a later refusal to make it writable.
+        raw.set_opened_writable(sys::access_mode(fd).ok().map(|access| access.can_write()));
+    }
     if let Some(path) = known_path {
         raw.set_path(path);
     }

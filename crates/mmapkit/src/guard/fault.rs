@@ -220,9 +220,20 @@ impl GuardedRange {
     }
 
     /// This range's record at a new place (`start`, `extent` bytes, all of
-    /// them mapped to the file), its fault state carried over: pages patched
-    /// before a resize still read as zeros after it, and still count.
+    /// them mapped to the file), its fault state carried over as far as it
+    /// lies inside `extent`: pages patched before a resize still read as
+    /// zeros after it, and still count. A shrink that cuts off every patched
+    /// page leaves a map with no fault; one that cuts off the first faulting
+    /// page but keeps patched pages reports the fault at the lowest of them.
     pub(crate) fn moved(&self, start: usize, extent: usize) -> GuardedRange {
+        let patched_from = self.patched_from.load(Ordering::Acquire);
+        let (faults, first, patched_from, cause) = if patched_from >= extent {
+            (0, NONE, NONE, 0)
+        } else {
+            let first = self.first.load(Ordering::Acquire);
+            let first = if first >= extent { patched_from } else { first };
+            (self.faults.load(Ordering::Acquire), first, patched_from, self.cause.load(Ordering::Acquire))
+        };
         GuardedRange {
             start,
             extent,
@@ -233,10 +244,10 @@ impl GuardedRange {
             repeats: AtomicU32::new(0),
             lead: self.lead,
             file_offset: self.file_offset,
-            faults: AtomicU64::new(self.faults.load(Ordering::Acquire)),
-            first: AtomicUsize::new(self.first.load(Ordering::Acquire)),
-            patched_from: AtomicUsize::new(self.patched_from.load(Ordering::Acquire)),
-            cause: AtomicI64::new(self.cause.load(Ordering::Acquire)),
+            faults: AtomicU64::new(faults),
+            first: AtomicUsize::new(first),
+            patched_from: AtomicUsize::new(patched_from),
+            cause: AtomicI64::new(cause),
         }
     }
 

@@ -41,10 +41,18 @@ impl Guard {
         &self.range
     }
 
-    /// The registration of the same map after it moved or changed size: a new
-    /// one, with this one's fault state (this one is dropped by the caller).
-    pub(crate) fn moved(&self, start: usize, extent: usize) -> Result<Guard, ErrorKind> {
-        Guard::new(self.range.moved(start, extent))
+    /// Whether a registration made now would protect its map (see
+    /// [`Guard::new`]), asked before a change that needs a new one.
+    pub(crate) fn available() -> Result<(), ErrorKind> {
+        install()
+    }
+
+    /// Ends the registration now, keeping its record for the fault state
+    /// a new one carries over ([`GuardedRange::moved`]).
+    pub(crate) fn retire(self) -> Arc<GuardedRange> {
+        let range = Arc::clone(&self.range);
+        drop(self);
+        range
     }
 }
 
