@@ -588,3 +588,78 @@ impl Drop for Mapping {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The permissions `/proc/self/maps` shows for the mapping holding `addr`.
+    fn permissions_at(addr: usize) -> String {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let line = maps
+            .lines()
+            .find(|line| {
+                let range = line.split(' ').next().unwrap();
+                let (start, end) = range.split_once('-').unwrap();
+                let (start, end) = (usize::from_str_radix(start, 16).unwrap(), usize::from_str_radix(end, 16).unwrap());
+                (start..end).contains(&addr)
+            })
+            .unwrap_or_else(|| panic!("no mapping at {addr:#x}"));
+        line.split(' ').nth(1).unwrap().to_string()
+    }
+
+    /// An anonymous private map of one page of `prot`, filled before the
+    /// protection was set, with its next page taken, so it can only grow by
+    /// moving; and the taken page.
+    fn boxed_in(prot: Protection) -> (Mapping, NonNull<u8>) {
+        let page = sys::page_size();
+        let base = sys::map_anon(2 * page, Protection::ReadWrite, Sharing::Private, sys::Behavior::default()).unwrap();
+        // SAFETY: the second page of the fresh mapping above.
+        let blocker = unsafe { base.add(page) };
+        // SAFETY: the first page is ours, writable, and nothing else refers to it.
+        unsafe { std::ptr::write_bytes(base.as_ptr(), 0x5a, page) };
+        // SAFETY: the first page is ours alone.
+        unsafe { sys::protect(base, page, prot) }.unwrap();
+        // SAFETY: the first page is a mapping only the Mapping owns; the second is kept apart as the blocker.
+        (unsafe { Mapping::from_parts(base, 0, page, page, prot, Sharing::Private, None) }, blocker)
+    }
+
+    #[test]
+    fn read_only_and_exec_maps_grow_by_moving_without_mremap() {
+        let exe = std::env::current_exe().unwrap();
+        let name = "mapping::tests::child_grow_by_moving_without_mremap";
+        let output = std::process::Command::new(exe)
+            .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "child: {:?}\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    #[ignore = "child process of read_only_and_exec_maps_grow_by_moving_without_mremap"]
+    fn child_grow_by_moving_without_mremap() {
+        let page = sys::page_size();
+        for (prot, perms) in [(Protection::Read, "r--p"), (Protection::ReadExec, "r-xp")] {
+            let (mut map, blocker) = boxed_in(prot);
+            let old = map.base;
+            // SAFETY: the map is ours and nothing refers into it.
+            let err = unsafe { map.resize_pages_without_mremap(2 * page, false) }.unwrap_err();
+            assert!(matches!(err.kind(), ErrorKind::NoRoomToGrow { .. }), "{err}");
+            // SAFETY: as above.
+            let base = unsafe { map.resize_pages_without_mremap(2 * page, true) }.unwrap();
+            assert_ne!(base, old, "the map moved");
+            (map.base, map.unmap_len, map.len) = (base, 2 * page, 2 * page);
+            assert_eq!(permissions_at(base.as_ptr() as usize), perms, "the moved map keeps its protection");
+            assert!(map.bytes()[..page].iter().all(|&b| b == 0x5a), "its bytes came along");
+            assert!(map.bytes()[page..].iter().all(|&b| b == 0), "the added bytes are zeros");
+            // SAFETY: the blocker page is ours and unused.
+            unsafe { sys::unmap(blocker, page) }.unwrap();
+        }
+    }
+}
