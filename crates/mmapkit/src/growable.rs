@@ -16,6 +16,7 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::Advice;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::guard::{Fault, Guard, GuardedRange};
 use crate::sys::{self, FileKind, Protection, Sharing};
@@ -51,6 +52,10 @@ pub struct GrowableMap {
     guard: Option<Guard>,
     /// `ReadWrite`, or `Read` inside a [`GrowableReadMap`](crate::GrowableReadMap).
     protection: Protection,
+    /// The advice given with [`GrowableMap::advise`], applied to every tail
+    /// growth maps (the kernel starts each new mapping at its default).
+    /// Taken after `mapped`.
+    advice: Mutex<Option<Advice>>,
 }
 
 // SAFETY: the map owns its reservation like a Box<[u8]> owns its buffer; the
@@ -116,6 +121,7 @@ impl GrowableMap {
             mapped: Mutex::new(0),
             guard: None,
             protection,
+            advice: Mutex::new(None),
         };
         // The whole reservation is registered once; the guard patches only the
         // part mapped to the file, which `extend` keeps it informed of.
@@ -154,9 +160,15 @@ impl GrowableMap {
                     *mapped as u64,
                 )
             }?;
+            let tail_len = needed - *mapped;
             *mapped = needed;
             if let Some(guard) = &self.guard {
                 guard.range().set_mapped(needed);
+            }
+            let advice = *self.advice.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(advice) = advice {
+                // SAFETY: the tail was just mapped at this page-aligned address, for this length.
+                unsafe { sys::advise(tail, tail_len, advice) }?;
             }
         }
         self.len.store(new_len, Ordering::Release);
@@ -193,6 +205,23 @@ impl GrowableMap {
             self.file.set_len(new_len).map_err(|e| fail(ErrorKind::os(e)))?;
         }
         self.extend(&mut mapped, new_len as usize).map_err(|e| fail(ErrorKind::os(e)))
+    }
+
+    /// Gives the kernel `advice` for the whole map, and for every part that
+    /// growth maps later: [`Advice::Random`] turns off read-ahead for good,
+    /// which random reads of a file larger than memory need. An `Unsupported`
+    /// error for advice the OS does not take.
+    pub fn advise(&self, advice: Advice) -> Result<()> {
+        let mapped = self.lock_mapped();
+        let fail = |e| Error::os(Operation::Advise, e).with_path(sys::fd_path(self.file.descriptor()));
+        if *mapped > 0 {
+            // SAFETY: `base..base + mapped` is this map's file mapping, page-aligned, and stays mapped while we
+            // hold the `mapped` lock; advice never changes what the bytes read as.
+            unsafe { sys::advise(self.base, *mapped, advice) }.map_err(fail)?;
+        }
+        *self.advice.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            if advice == Advice::Normal { None } else { Some(advice) };
+        Ok(())
     }
 
     /// The current length in bytes (the file's length).

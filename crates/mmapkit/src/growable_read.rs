@@ -100,6 +100,12 @@ impl GrowableReadMap {
         self.0.get_checked(range)
     }
 
+    /// Gives the kernel `advice` for the whole map and every part growth maps
+    /// later (see [`GrowableMap::advise`]).
+    pub fn advise(&self, advice: crate::Advice) -> Result<()> {
+        self.0.advise(advice)
+    }
+
     /// The fault that has hit this map, if any (see [`GrowableMap::fault`]).
     pub fn fault(&self) -> Option<Fault> {
         self.0.fault()

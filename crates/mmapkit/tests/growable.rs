@@ -102,3 +102,47 @@ fn growth_allocates_blocks() {
     let meta = std::fs::metadata(&path).unwrap();
     assert!(meta.blocks() * 512 >= 8 << 20, "only {} bytes allocated", meta.blocks() * 512);
 }
+
+/// The `VmFlags` that /proc/self/smaps gives each mapping overlapping
+/// `start..end`, in address order.
+#[cfg(target_os = "linux")]
+fn vm_flags(start: usize, end: usize) -> Vec<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut inside = false;
+    let mut flags = Vec::new();
+    for line in smaps.lines() {
+        if let Some((range, _)) = line.split_once(' ')
+            && let Some((a, b)) = range.split_once('-')
+            && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            inside = a < end && b > start;
+        } else if inside && let Some(rest) = line.strip_prefix("VmFlags:") {
+            flags.push(rest.trim().to_owned());
+        }
+    }
+    flags
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn advice_holds_for_the_tails_growth_maps_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("advised.bin");
+    let file = open_rw(&path);
+    file.set_len(8192).unwrap();
+    // SAFETY: nothing else in this test touches the file.
+    let map = unsafe { GrowableMap::new(file, 1 << 24) }.unwrap();
+    let base = map.as_ptr() as usize;
+    map.advise(mmapkit::Advice::Random).unwrap();
+    for len in [3 * 4096, 64 * 4096, 1 << 20] {
+        map.grow_to(len as u64).unwrap();
+        let flags = vm_flags(base, base + len);
+        assert!(!flags.is_empty(), "no mapping found at {base:#x}");
+        assert!(flags.iter().all(|f| f.split(' ').any(|flag| flag == "rr")), "at {len} bytes: {flags:?}");
+    }
+    // Back to the default: no part, old or new, keeps the hint.
+    map.advise(mmapkit::Advice::Normal).unwrap();
+    map.grow_to(2 << 20).unwrap();
+    let flags = vm_flags(base, base + (2 << 20));
+    assert!(flags.iter().all(|f| !f.split(' ').any(|flag| flag == "rr")), "{flags:?}");
+}
