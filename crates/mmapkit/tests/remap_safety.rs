@@ -5,7 +5,9 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use common::{TestFile, assert_child_passed, pattern, run_child, truncate};
 use mmapkit::{ErrorKind, GuardProblem, Map, MapMut, RemapOptions};
@@ -51,6 +53,96 @@ fn child_resize_with_sigbus_blocked() {
         assert!(map[..] == pattern(3 * PAGE)[..], "the bytes are intact after a failed resize to {len}");
         assert_eq!(map.checked(|bytes| bytes[2 * PAGE]), Ok(pattern(3 * PAGE)[2 * PAGE]), "still guarded");
     }
+}
+
+// --- address space given back during a resize -----------------------------------
+
+/// What the program's own SIGBUS handler fills a page it repairs with.
+const MARK: u8 = 0xab;
+
+/// The program's own SIGBUS handler, installed before the guard's: maps a
+/// page of `MARK` over the faulting page, so the access completes and shows
+/// that this handler, not the guard, took the fault.
+extern "C" fn marking_handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler; mmap and memset are async-signal-safe,
+    // and MAP_FIXED replaces only the faulting page, of a mapping the test thread made for this.
+    unsafe {
+        let page = ((*info).si_addr() as usize) & !(PAGE - 1);
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED;
+        let at = libc::mmap(page as *mut libc::c_void, PAGE, prot, flags, -1, 0);
+        if at == libc::MAP_FAILED {
+            libc::abort();
+        }
+        libc::memset(at, i32::from(MARK), PAGE);
+    }
+}
+
+#[test]
+fn address_space_a_shrink_gives_back_is_never_guarded() {
+    assert_child_passed(&run_child("child_hole_after_shrink", &[]));
+}
+
+#[test]
+#[ignore = "child process of address_space_a_shrink_gives_back_is_never_guarded"]
+fn child_hole_after_shrink() {
+    // SAFETY: zeroed is a valid sigaction; the handler has the SA_SIGINFO signature.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = marking_handler as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()), 0);
+    }
+    let tf = TestFile::new(3 * PAGE);
+    // SAFETY: nothing changes the file.
+    let mut map = unsafe { Map::new(&tf.open()) }.unwrap();
+    // An empty file: any read of a map of it faults.
+    let empty = tempfile::tempfile().unwrap();
+    let hole = Arc::new(AtomicUsize::new(map.as_ptr() as usize + PAGE));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (hits, zeros) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let other = {
+        let (hole, stop, hits, zeros) = (hole.clone(), stop.clone(), hits.clone(), zeros.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let at = hole.load(Ordering::Relaxed) as *mut libc::c_void;
+                let flags = libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE;
+                // SAFETY: MAP_FIXED_NOREPLACE maps only where nothing is mapped, so it replaces nothing.
+                let got = unsafe { libc::mmap(at, PAGE, libc::PROT_READ, flags, empty.as_raw_fd(), 0) };
+                if got == libc::MAP_FAILED {
+                    continue;
+                }
+                if got == at {
+                    // SAFETY: our own fresh mapping of a page; the read faults and a handler repairs it.
+                    let byte = unsafe { std::ptr::read_volatile(got.cast::<u8>()) };
+                    hits.fetch_add(1, Ordering::Relaxed);
+                    if byte != MARK {
+                        zeros.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                // SAFETY: the mapping made above, no longer used.
+                unsafe { libc::munmap(got, PAGE) };
+            }
+        })
+    };
+    let mut rounds = 0u64;
+    while hits.load(Ordering::Relaxed) < 5000 && rounds < 2_000_000 {
+        // SAFETY: no pointer into the map is kept.
+        unsafe { map.remap(PAGE, RemapOptions::new()) }.unwrap();
+        hole.store(map.as_ptr() as usize + PAGE, Ordering::Relaxed);
+        // SAFETY: as above. (It moves if the other thread holds the hole.)
+        unsafe { map.remap(3 * PAGE, may_move()) }.unwrap();
+        hole.store(map.as_ptr() as usize + PAGE, Ordering::Relaxed);
+        rounds += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    other.join().unwrap();
+    assert!(map[..] == pattern(3 * PAGE)[..], "the map's bytes are the file's");
+    let (hits, zeros) = (hits.load(Ordering::Relaxed), zeros.load(Ordering::Relaxed));
+    println!("{rounds} rounds, {hits} reads in the hole");
+    assert!(hits > 0, "the other thread never mapped the hole in {rounds} rounds");
+    assert_eq!(zeros, 0, "of {hits} faults in the hole, {zeros} were repaired by the guard of a map no longer there");
 }
 
 // --- a map a fault has hit --------------------------------------------------------
