@@ -47,6 +47,18 @@ impl Builder {
         self
     }
 
+    /// Whether the kernel reads ahead of the pages a read touches. Off by
+    /// default (`MADV_RANDOM` on the map, for all of it and every part growth
+    /// maps later): lookups touch pages in no order read-ahead could guess,
+    /// and on a file larger than memory it fills the page cache with pages
+    /// nobody asked for, so every lookup waits for far more I/O than its own
+    /// pages. Turn it on for workloads that mostly scan a file that fits in
+    /// memory after a cold start.
+    pub fn read_ahead(mut self, read_ahead: bool) -> Builder {
+        self.config.read_ahead = read_ahead;
+        self
+    }
+
     /// The I/O layer for writes and syncs (for fault-injection tests).
     pub fn storage(mut self, storage: impl Storage + 'static) -> Builder {
         self.config.storage = Arc::new(storage);

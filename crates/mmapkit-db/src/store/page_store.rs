@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mmapkit::GrowableReadMap;
+use mmapkit::{Advice, GrowableReadMap};
 
 use super::file_lock;
 use super::free_list;
@@ -33,11 +33,16 @@ pub struct Config {
     pub storage: Arc<dyn Storage>,
     /// Open for reading only, under a shared lock; never write the file.
     pub read_only: bool,
+    /// Leave the kernel's read-ahead on for the map (off by default: the
+    /// tree's pages are read in no order the kernel could guess, and reading
+    /// ahead of them fills a page cache smaller than the file with pages
+    /// nobody asked for).
+    pub read_ahead: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { reserve: DEFAULT_MAX_SIZE, storage: Arc::new(FileStorage), read_only: false }
+        Config { reserve: DEFAULT_MAX_SIZE, storage: Arc::new(FileStorage), read_only: false, read_ahead: false }
     }
 }
 
@@ -93,6 +98,9 @@ impl PageStore {
         // them) and meta pages, which are read with pread (and by `check`,
         // which holds the writer's lock).
         let map = unsafe { GrowableReadMap::new(file, config.reserve) }?;
+        if !config.read_ahead {
+            map.advise(Advice::Random)?;
+        }
         let file = PageFile::new(path.to_path_buf(), map, Arc::clone(&config.storage));
         let free = free_list::load(&file.snapshot(meta.page_count), &meta)?;
         let writer = WriterState::new(free, slot, meta.txn, skipped.max(meta.txn) + 1);
