@@ -1,16 +1,20 @@
 //! The table operations against a `BTreeMap` model, on the raw API: replace
 //! and take with their old values, pops from both ends, retain and extract
 //! (over everything or a range), range deletion, clear, in-place reserved
-//! values and prefix ranges. Each batch of operations is one write
-//! transaction; after each commit the table matches the model through every
-//! read and `check` finds the file clean. Bulk loads and renames have their
+//! values, prefix ranges and bulk loads, mixed with commits, aborts,
+//! savepoints, reopens, sequence numbers, renames and deletes (see
+//! `support/lifecycle.rs`): after every step `check` finds the file clean and
+//! the committed table matches the model through every read. Bulk loads and renames have their
 //! own tests below.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use mmapkit_db::{Database, Error};
+use mmapkit_db::{Database, Error, WriteTransaction};
 use proptest::prelude::*;
+
+#[path = "support/lifecycle.rs"]
+mod lifecycle;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 type Span = (Bound<Vec<u8>>, Bound<Vec<u8>>);
@@ -29,6 +33,7 @@ enum Op {
     Clear,
     Reserve(Vec<u8>, Vec<u8>),
     Prefix(Vec<u8>),
+    BulkLoad(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -59,6 +64,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Clear),
         6 => (key(), value()).prop_map(|(k, v)| Op::Reserve(k, v)),
         3 => key().prop_map(Op::Prefix),
+        1 => proptest::collection::vec((key().prop_filter("short", |k| k.len() <= 1024), value()), 0..40)
+            .prop_map(Op::BulkLoad),
     ]
 }
 
@@ -143,6 +150,7 @@ fn apply(t: &mut mmapkit_db::Table<'_, '_>, model: &mut Model, op: &Op) -> Resul
         Op::Reserve(k, v) => {
             prop_assert!(matches!(t.insert_reserve(k, v.len()), Err(Error::KeyTooLarge { .. })), "long key")
         }
+        Op::BulkLoad(_) => unreachable!("the driver loads"),
         Op::Prefix(p) => {
             let got: Vec<(Vec<u8>, Vec<u8>)> =
                 t.range_prefix(p).map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect();
@@ -156,9 +164,9 @@ fn apply(t: &mut mmapkit_db::Table<'_, '_>, model: &mut Model, op: &Op) -> Resul
 }
 
 /// The table's entries through a read transaction, in both directions.
-fn contents(db: &Database) -> Model {
+fn contents(db: &Database, name: &str) -> Model {
     let read = db.begin_read().unwrap();
-    let table = read.open_table("t").unwrap();
+    let table = read.open_table(name).unwrap();
     let all: Model = table.range(..).map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect();
     let back: Vec<Vec<u8>> = table.range(..).rev().map(|r| r.unwrap().0.to_vec()).collect();
     assert!(back.iter().rev().eq(all.keys()), "reverse scan differs");
@@ -173,27 +181,55 @@ fn create(path: &std::path::Path) -> Database {
     unsafe { Database::create(path) }.unwrap()
 }
 
+/// The raw table in the lifecycle driver.
+struct Raw;
+
+impl lifecycle::Subject for Raw {
+    type Model = Model;
+    type Op = Op;
+
+    fn apply(w: &mut WriteTransaction<'_>, name: &str, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+        if let Op::BulkLoad(entries) = op {
+            // Into the table emptied: a bulk load needs an empty one.
+            let mut t = w.open_table(name).unwrap();
+            prop_assert_eq!(t.clear().unwrap(), model.len() as u64);
+            drop(t);
+            let sorted: Model = entries.iter().cloned().collect();
+            let loaded = w.bulk_load(name, sorted.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
+            prop_assert_eq!(loaded, sorted.len() as u64);
+            *model = sorted;
+            return Ok(());
+        }
+        apply(&mut w.open_table(name).unwrap(), model, op)
+    }
+
+    fn needs_commit(op: &Op) -> bool {
+        matches!(op, Op::BulkLoad(_))
+    }
+
+    fn read(db: &Database, name: &str) -> Model {
+        contents(db, name)
+    }
+
+    fn sequence(w: &mut WriteTransaction<'_>, name: &str) -> u64 {
+        w.open_table(name).unwrap().sequence().unwrap()
+    }
+
+    fn next_sequence(w: &mut WriteTransaction<'_>, name: &str) -> mmapkit_db::Result<u64> {
+        w.open_table(name).unwrap().next_sequence()
+    }
+
+    fn set_sequence(w: &mut WriteTransaction<'_>, name: &str, value: u64) {
+        w.open_table(name).unwrap().set_sequence(value).unwrap();
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn operations_match_a_btreemap(batches in proptest::collection::vec(proptest::collection::vec(op(), 1..8), 1..25)) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = create(&dir.path().join("ops.db"));
-        let mut model = Model::new();
-        for batch in &batches {
-            let mut w = db.begin_write().unwrap();
-            {
-                let mut t = w.open_table("t").unwrap();
-                for op in batch {
-                    apply(&mut t, &mut model, op)?;
-                }
-            }
-            w.commit().unwrap();
-            let report = db.check().unwrap();
-            prop_assert!(report.is_clean(), "after {:?}: {:?}", batch, report.problems);
-            prop_assert_eq!(contents(&db), model.clone());
-        }
+    fn operations_match_a_btreemap(steps in proptest::collection::vec(lifecycle::steps(op()), 1..80)) {
+        lifecycle::run::<Raw>(steps)?;
     }
 }
 
