@@ -33,7 +33,7 @@ impl Builder {
 
     /// The most the file can grow to while open: the address space reserved for
     /// its mapping. Reopening with a larger value lifts the limit.
-    pub fn max_size(mut self, bytes: usize) -> Builder {
+    pub fn max_size(&mut self, bytes: usize) -> &mut Self {
         self.config.reserve = bytes;
         self
     }
@@ -42,7 +42,7 @@ impl Builder {
     /// read-only handles (in any process) may be open at once, but no writer;
     /// [`Database::begin_write`] gives [`Error::ReadOnly`](crate::Error::ReadOnly).
     /// The file needs only read permission and is never written, not even on close.
-    pub fn read_only(mut self, read_only: bool) -> Builder {
+    pub fn read_only(&mut self, read_only: bool) -> &mut Self {
         self.config.read_only = read_only;
         self
     }
@@ -54,13 +54,13 @@ impl Builder {
     /// nobody asked for, so every lookup waits for far more I/O than its own
     /// pages. Turn it on for workloads that mostly scan a file that fits in
     /// memory after a cold start.
-    pub fn read_ahead(mut self, read_ahead: bool) -> Builder {
+    pub fn read_ahead(&mut self, read_ahead: bool) -> &mut Self {
         self.config.read_ahead = read_ahead;
         self
     }
 
     /// The I/O layer for writes and syncs (for fault-injection tests).
-    pub fn storage(mut self, storage: impl Storage + 'static) -> Builder {
+    pub fn storage(&mut self, storage: impl Storage + 'static) -> &mut Self {
         self.config.storage = Arc::new(storage);
         self
     }
@@ -69,7 +69,7 @@ impl Builder {
     ///
     /// # Safety
     /// See [`Database::create`].
-    pub unsafe fn create(self, path: impl AsRef<Path>) -> Result<Database> {
+    pub unsafe fn create(&self, path: impl AsRef<Path>) -> Result<Database> {
         // SAFETY: the caller upholds `create`'s contract, which is `Engine::open`'s.
         let engine = unsafe { Engine::open(path.as_ref(), &self.config, true) }?;
         Ok(Database { engine })
@@ -79,7 +79,7 @@ impl Builder {
     ///
     /// # Safety
     /// See [`Database::create`].
-    pub unsafe fn open(self, path: impl AsRef<Path>) -> Result<Database> {
+    pub unsafe fn open(&self, path: impl AsRef<Path>) -> Result<Database> {
         // SAFETY: the caller upholds `open`'s contract, which is `Engine::open`'s.
         let engine = unsafe { Engine::open(path.as_ref(), &self.config, false) }?;
         Ok(Database { engine })

@@ -255,7 +255,8 @@ fn run(dir: &Path, start: Option<&Start>, steps: &[Step], crash_at: u64) -> Run 
     if let Some(start) = start {
         std::fs::write(&path, &start.file).expect("write the starting file");
     }
-    let builder = Database::builder().storage(storage.clone());
+    let mut builder = Database::builder();
+    builder.storage(storage.clone());
     // SAFETY: the file is in this test's own temporary directory; nothing else opens it.
     let opened = unsafe { if start.is_some() { builder.open(&path) } else { builder.create(&path) } };
     let db = match opened {
