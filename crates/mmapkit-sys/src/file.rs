@@ -153,6 +153,12 @@ pub fn file_status(fd: BorrowedFd<'_>) -> io::Result<FileStatus> {
     Ok(FileStatus { owner: st.st_uid, group: st.st_gid, mode, len: u64::try_from(st.st_size).unwrap_or(0) })
 }
 
+/// Sets the file's permission bits to exactly `mode` (`fchmod`), whatever
+/// the umask took from them when it was made.
+pub fn set_mode(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    Ok(rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(mode as _))?)
+}
+
 /// Sets the file's length (`ftruncate`).
 pub fn set_len(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     Ok(rustix::fs::ftruncate(fd, len)?)

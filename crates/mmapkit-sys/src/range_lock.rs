@@ -106,10 +106,15 @@ pub fn count_locked_by_other(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Re
         if lock.l_type as i32 == libc::F_UNLCK as i32 {
             continue;
         }
-        let found = u64::try_from(lock.l_start).unwrap_or(from).clamp(from, to - 1);
-        let found_len = u64::try_from(lock.l_len).unwrap_or(0);
-        let found_end = if found_len == 0 { to } else { found.saturating_add(found_len).min(to) };
-        let found_end = found_end.max(found + 1).min(to);
+        // The lock found may reach outside the range asked about (the kernel
+        // merges a description's adjacent locks): count only its part inside.
+        let lock_start = u64::try_from(lock.l_start).unwrap_or(from);
+        let lock_end = match u64::try_from(lock.l_len).unwrap_or(0) {
+            0 => to,
+            n => lock_start.saturating_add(n),
+        };
+        let found = lock_start.clamp(from, to - 1);
+        let found_end = lock_end.clamp(found + 1, to);
         count += found_end - found;
         todo.push((from, found));
         todo.push((found_end, to));
@@ -235,6 +240,8 @@ mod tests {
         assert_eq!(count_locked_by_other(file.as_fd(), 4, 5).unwrap(), 0, "none in 4..9");
         drop(a);
         assert_eq!(count_locked_by_other(file.as_fd(), 0, 10).unwrap(), 1, "a's locks went with a");
+        assert!(try_lock_byte(b.as_fd(), 1).unwrap(), "merged with b's lock on byte 0");
+        assert_eq!(count_locked_by_other(file.as_fd(), 1, 9).unwrap(), 1, "only the part of 0..2 inside 1..10");
     }
 
     #[test]

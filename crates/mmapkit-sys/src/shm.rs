@@ -46,6 +46,27 @@ fn open_object(name: &str, create: bool, mode: u32) -> io::Result<OwnedFd> {
     Ok(rustix::shm::open(object_name(name).as_ref(), flags, Mode::from_raw_mode(mode as _))?)
 }
 
+/// The directory where the OS shows its shared-memory objects as files
+/// (`/dev/shm` on Linux); `None` where it shows them nowhere.
+pub const SHM_DIR: Option<&str> = if cfg!(target_os = "linux") { Some("/dev/shm") } else { None };
+
+/// The names (`/name`) of every shared-memory object the OS shows, sorted;
+/// `Unsupported` where it shows them nowhere (macOS, FreeBSD).
+pub fn names() -> io::Result<Vec<String>> {
+    let dir = SHM_DIR.ok_or_else(|| crate::unsupported::Unsupported::error("a listing of shared-memory objects"))?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file()
+            && let Some(name) = entry.file_name().to_str()
+        {
+            names.push(format!("/{name}"));
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// Removes the name of a shared-memory object; mappings of it stay valid.
 pub fn unlink(name: &str) -> io::Result<()> {
     Ok(rustix::shm::unlink(object_name(name).as_ref())?)
