@@ -95,6 +95,22 @@ impl Subscriber {
         Subscriber::open_named_as(name, options, &MessageType::Bytes)
     }
 
+    /// Opens the named region if it exists, or creates it (reclaiming a stale
+    /// name, as [`Region::create_named`] says), and attaches;
+    /// `region().created()` tells which.
+    ///
+    /// # Safety
+    /// As for [`create_named`](Self::create_named).
+    pub unsafe fn open_or_create_named(name: &str, options: &PubSubOptions) -> Result<Subscriber> {
+        crate::region::open_or_create(
+            &options.region,
+            // SAFETY: this function's contract is theirs.
+            || unsafe { Subscriber::create_named(name, options) },
+            // SAFETY: as above.
+            || unsafe { Subscriber::open_named(name, options) },
+        )
+    }
+
     pub(crate) fn open_named_as(name: &str, options: &PubSubOptions, ty: &MessageType) -> Result<Subscriber> {
         let region = Region::open_named(name, super::board::layout(), &options.region)?;
         Subscriber::from_region(region, options, ty)
@@ -216,6 +232,12 @@ impl Subscriber {
                 return Ok(None);
             }
             if ahead > self.board.geometry.slots {
+                // A lose-oldest publisher moves the cursor on before it
+                // publishes past it: a cursor moved since the first look is
+                // that, not a corrupt tail.
+                if cursor.load(Ordering::Acquire) != next {
+                    continue;
+                }
                 return Err(self.corrupt(format!(
                     "the tail {tail} is more than a ring ahead of subscriber {}'s cursor {}",
                     self.board.place, next
