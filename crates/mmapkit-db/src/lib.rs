@@ -79,6 +79,10 @@
 //! table of the store's own, named with a leading zero byte (such names are
 //! reserved, and hidden from `list_tables`).
 //!
+//! A typed lookup (`get`, `contains_key`, a range's bounds) of a key of fixed
+//! width (integers, `bool`, byte arrays, and `Option`s and tuples of them)
+//! encodes it on the stack ([`Value::encode_inline`]): no heap allocation.
+//!
 //! Both kinds of table offer lookups, ranges from either end, `first` and
 //! `last`, and, in a write transaction: inserts (raw `insert` does not read
 //! the old value; raw `replace` and typed `insert` return it), removals (raw

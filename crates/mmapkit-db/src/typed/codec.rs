@@ -14,6 +14,60 @@ pub fn encode<T: Value + ?Sized>(table: &str, value: &T::SelfType<'_>) -> Result
     Ok(out)
 }
 
+/// Bytes of key encoding kept on the stack: wide enough for every integer,
+/// and tuples of a few.
+const INLINE: usize = 64;
+
+/// An encoded key: on the stack when its type writes its encoding in place
+/// ([`Value::encode_inline`]) and it fits, else on the heap.
+pub enum EncodedKey {
+    /// The first `len` bytes of the buffer.
+    Inline([u8; INLINE], usize),
+    /// An encoding written by [`Value::encode`].
+    Heap(Vec<u8>),
+}
+
+impl std::ops::Deref for EncodedKey {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            EncodedKey::Inline(buf, len) => &buf[..*len],
+            EncodedKey::Heap(bytes) => bytes,
+        }
+    }
+}
+
+/// `key`'s bytes, without a heap allocation where its type allows; an
+/// [`Error::Encode`] naming `table` if it cannot be encoded.
+pub fn encode_key<T: Value + ?Sized>(table: &str, key: &T::SelfType<'_>) -> Result<EncodedKey> {
+    let mut buf = [0u8; INLINE];
+    match T::encode_inline(key, &mut buf) {
+        Some(len) => Ok(EncodedKey::Inline(buf, len)),
+        None => encode::<T>(table, key).map(EncodedKey::Heap),
+    }
+}
+
+/// The encoded bounds of `range`, without heap allocations where the key type allows.
+pub fn key_bounds<'k, K: Value + 'k>(
+    table: &str,
+    range: &impl RangeBounds<K::SelfType<'k>>,
+) -> Result<(Bound<EncodedKey>, Bound<EncodedKey>)> {
+    let one = |b: Bound<&K::SelfType<'k>>| -> Result<Bound<EncodedKey>> {
+        Ok(match b {
+            Bound::Included(k) => Bound::Included(encode_key::<K>(table, k)?),
+            Bound::Excluded(k) => Bound::Excluded(encode_key::<K>(table, k)?),
+            Bound::Unbounded => Bound::Unbounded,
+        })
+    };
+    Ok((one(range.start_bound())?, one(range.end_bound())?))
+}
+
+/// A bound's bytes.
+pub fn as_slice(bound: &Bound<EncodedKey>) -> Bound<&[u8]> {
+    bound.as_ref().map(|k| &**k)
+}
+
 /// The value `bytes` hold, or an [`Error::Decode`] naming `table`.
 pub fn decode<'a, T: Value + 'a>(table: &str, bytes: &'a [u8]) -> Result<T::SelfType<'a>> {
     T::decode(bytes)

@@ -16,6 +16,12 @@ fn exact<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], String> {
     bytes.try_into().map_err(|_| format!("{} bytes where a {what} takes {N}", bytes.len()))
 }
 
+/// Copies `bytes` to the start of `out`; their length, or `None` if it is too short.
+fn put(bytes: &[u8], out: &mut [u8]) -> Option<usize> {
+    out.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    Some(bytes.len())
+}
+
 /// The first `n` bytes of `bytes` and the rest, or why not.
 fn split<'a>(bytes: &'a [u8], n: usize, what: &str) -> Result<(&'a [u8], &'a [u8]), String> {
     if bytes.len() < n {
@@ -42,6 +48,10 @@ macro_rules! integers {
                 Ok(<$t>::from_be_bytes(exact(bytes, stringify!($t))?) ^ $flip)
             }
 
+            fn encode_inline(value: &$t, out: &mut [u8]) -> Option<usize> {
+                put(&(*value ^ $flip).to_be_bytes(), out)
+            }
+
             fn to_owned(value: &$t) -> $t {
                 *value
             }
@@ -56,6 +66,10 @@ macro_rules! integers {
         impl TupleElement for $t {
             fn encode_element(value: &$t, out: &mut Vec<u8>) -> Result<(), String> {
                 Self::encode(value, out)
+            }
+
+            fn encode_element_inline(value: &$t, out: &mut [u8]) -> Option<usize> {
+                Self::encode_inline(value, out)
             }
 
             fn decode_element<'a>(bytes: &'a [u8]) -> Result<($t, &'a [u8]), String>
@@ -94,6 +108,10 @@ impl Value for bool {
         }
     }
 
+    fn encode_inline(value: &bool, out: &mut [u8]) -> Option<usize> {
+        put(&[u8::from(*value)], out)
+    }
+
     fn to_owned(value: &bool) -> bool {
         *value
     }
@@ -108,6 +126,10 @@ impl Key for bool {}
 impl TupleElement for bool {
     fn encode_element(value: &bool, out: &mut Vec<u8>) -> Result<(), String> {
         Self::encode(value, out)
+    }
+
+    fn encode_element_inline(value: &bool, out: &mut [u8]) -> Option<usize> {
+        Self::encode_inline(value, out)
     }
 
     fn decode_element<'a>(bytes: &'a [u8]) -> Result<(bool, &'a [u8]), String>
@@ -332,6 +354,10 @@ impl<const N: usize> Value for [u8; N] {
         exact(bytes, "byte array")
     }
 
+    fn encode_inline(value: &[u8; N], out: &mut [u8]) -> Option<usize> {
+        put(value, out)
+    }
+
     fn to_owned(value: &[u8; N]) -> [u8; N] {
         *value
     }
@@ -346,6 +372,10 @@ impl<const N: usize> Key for [u8; N] {}
 impl<const N: usize> TupleElement for [u8; N] {
     fn encode_element(value: &[u8; N], out: &mut Vec<u8>) -> Result<(), String> {
         Self::encode(value, out)
+    }
+
+    fn encode_element_inline(value: &[u8; N], out: &mut [u8]) -> Option<usize> {
+        Self::encode_inline(value, out)
     }
 
     fn decode_element<'a>(bytes: &'a [u8]) -> Result<([u8; N], &'a [u8]), String>
@@ -387,6 +417,12 @@ impl<T: Value> Value for Option<T> {
         }
     }
 
+    fn encode_inline(value: &Self::SelfType<'_>, out: &mut [u8]) -> Option<usize> {
+        let (tag, rest) = out.split_first_mut()?;
+        *tag = u8::from(value.is_some());
+        Some(1 + value.as_ref().map_or(Some(0), |x| T::encode_inline(x, rest))?)
+    }
+
     fn to_owned(value: &Self::SelfType<'_>) -> Self::Owned {
         value.as_ref().map(T::to_owned)
     }
@@ -420,6 +456,12 @@ impl<T: TupleElement> TupleElement for Option<T> {
             _ => Err("an Option element that is neither 00 nor 01 and the value".to_string()),
         }
     }
+
+    fn encode_element_inline(value: &Self::SelfType<'_>, out: &mut [u8]) -> Option<usize> {
+        let (tag, rest) = out.split_first_mut()?;
+        *tag = u8::from(value.is_some());
+        Some(1 + value.as_ref().map_or(Some(0), |x| T::encode_element_inline(x, rest))?)
+    }
 }
 
 /// Tuples: each element but the last as a [`TupleElement`], then the last
@@ -448,6 +490,13 @@ macro_rules! tuples {
                 Ok(($($v,)+ $last::decode(rest)?))
             }
 
+            fn encode_inline(value: &Self::SelfType<'_>, out: &mut [u8]) -> Option<usize> {
+                let ($($v,)+ $lv) = value;
+                let mut at = 0;
+                $(at += $e::encode_element_inline($v, out.get_mut(at..)?)?;)+
+                Some(at + $last::encode_inline($lv, out.get_mut(at..)?)?)
+            }
+
             fn to_owned(value: &Self::SelfType<'_>) -> Self::Owned {
                 let ($($v,)+ $lv) = value;
                 ($($e::to_owned($v),)+ $last::to_owned($lv))
@@ -466,6 +515,13 @@ macro_rules! tuples {
                 let ($($v,)+ $lv) = value;
                 $($e::encode_element($v, out)?;)+
                 $last::encode_element($lv, out)
+            }
+
+            fn encode_element_inline(value: &Self::SelfType<'_>, out: &mut [u8]) -> Option<usize> {
+                let ($($v,)+ $lv) = value;
+                let mut at = 0;
+                $(at += $e::encode_element_inline($v, out.get_mut(at..)?)?;)+
+                Some(at + $last::encode_element_inline($lv, out.get_mut(at..)?)?)
             }
 
             fn decode_element<'a>(bytes: &'a [u8]) -> Result<(Self::SelfType<'a>, &'a [u8]), String>

@@ -4,7 +4,7 @@ use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::ops::RangeBounds;
 
-use super::codec::{self, decode, encode};
+use super::codec::{self, decode};
 use super::definition::TableDefinition;
 use super::range::TypedRange;
 use super::traits::{Key, Value};
@@ -40,15 +40,21 @@ impl<'db> ReadTransaction<'db> {
 impl<'txn, K: Key + 'static, V: Value + 'static> TypedReadTable<'txn, K, V> {
     /// The value stored under `key`; `&str` and `&[u8]` values borrow the mapping.
     pub fn get<'k>(&self, key: impl Borrow<K::SelfType<'k>>) -> Result<Option<V::SelfType<'txn>>> {
-        let key = encode::<K>(self.name, key.borrow())?;
+        let key = codec::encode_key::<K>(self.name, key.borrow())?;
         self.raw.get(&key)?.map(|v| decode::<V>(self.name, v)).transpose()
+    }
+
+    /// Whether the table holds `key`.
+    pub fn contains_key<'k>(&self, key: impl Borrow<K::SelfType<'k>>) -> Result<bool> {
+        let key = codec::encode_key::<K>(self.name, key.borrow())?;
+        Ok(self.raw.get(&key)?.is_some())
     }
 
     /// The entries with keys in `range`, in key order (reverse with `.rev()`);
     /// an error if a bound cannot be encoded.
     pub fn range<'k>(&self, range: impl RangeBounds<K::SelfType<'k>>) -> Result<TypedRange<'txn, K, V>> {
-        let (start, end) = codec::bounds::<K>(self.name, &range)?;
-        let raw = self.raw.range((start.as_ref().map(Vec::as_slice), end.as_ref().map(Vec::as_slice)));
+        let (start, end) = codec::key_bounds::<K>(self.name, &range)?;
+        let raw = self.raw.range((codec::as_slice(&start), codec::as_slice(&end)));
         Ok(TypedRange::new(raw, self.name))
     }
 

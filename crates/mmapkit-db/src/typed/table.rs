@@ -52,7 +52,7 @@ impl<'db, K: Key + 'static, V: Value + 'static> TypedTable<'_, 'db, K, V> {
         key: impl Borrow<K::SelfType<'k>>,
         value: impl Borrow<V::SelfType<'v>>,
     ) -> Result<Option<V::Owned>> {
-        let key = encode::<K>(self.name, key.borrow())?;
+        let key = codec::encode_key::<K>(self.name, key.borrow())?;
         let value = encode::<V>(self.name, value.borrow())?;
         self.raw.replace(&key, &value)?.map(|old| decode_owned::<V>(self.name, &old)).transpose()
     }
@@ -64,26 +64,32 @@ impl<'db, K: Key + 'static, V: Value + 'static> TypedTable<'_, 'db, K, V> {
     ///
     /// [`Error::Decode`]: crate::Error::Decode
     pub fn insert_reserve<'k>(&mut self, key: impl Borrow<K::SelfType<'k>>, len: usize) -> Result<&mut [u8]> {
-        let key = encode::<K>(self.name, key.borrow())?;
+        let key = codec::encode_key::<K>(self.name, key.borrow())?;
         self.raw.insert_reserve(&key, len)
     }
 
     /// Removes `key`; returns its value, or `None` if it was not there.
     pub fn remove<'k>(&mut self, key: impl Borrow<K::SelfType<'k>>) -> Result<Option<V::Owned>> {
-        let key = encode::<K>(self.name, key.borrow())?;
+        let key = codec::encode_key::<K>(self.name, key.borrow())?;
         self.raw.take(&key)?.map(|old| decode_owned::<V>(self.name, &old)).transpose()
     }
 
     /// The value under `key`, as this transaction has it.
     pub fn get<'k>(&self, key: impl Borrow<K::SelfType<'k>>) -> Result<Option<V::SelfType<'_>>> {
-        let key = encode::<K>(self.name, key.borrow())?;
+        let key = codec::encode_key::<K>(self.name, key.borrow())?;
         self.raw.get(&key)?.map(|v| decode::<V>(self.name, v)).transpose()
+    }
+
+    /// Whether the table holds `key`.
+    pub fn contains_key<'k>(&self, key: impl Borrow<K::SelfType<'k>>) -> Result<bool> {
+        let key = codec::encode_key::<K>(self.name, key.borrow())?;
+        Ok(self.raw.get(&key)?.is_some())
     }
 
     /// The entries with keys in `range`, in key order (reverse with `.rev()`).
     pub fn range<'k>(&self, range: impl RangeBounds<K::SelfType<'k>>) -> Result<TypedRange<'_, K, V>> {
-        let (start, end) = codec::bounds::<K>(self.name, &range)?;
-        let raw = self.raw.range((start.as_ref().map(Vec::as_slice), end.as_ref().map(Vec::as_slice)));
+        let (start, end) = codec::key_bounds::<K>(self.name, &range)?;
+        let raw = self.raw.range((codec::as_slice(&start), codec::as_slice(&end)));
         Ok(TypedRange::new(raw, self.name))
     }
 

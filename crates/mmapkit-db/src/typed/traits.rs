@@ -32,6 +32,18 @@ pub trait Value {
     /// An owned copy of `value`.
     fn to_owned(value: &Self::SelfType<'_>) -> Self::Owned;
 
+    /// Writes `value`'s encoding at the start of `out` and returns its
+    /// length, without allocating: for types whose encodings have a width
+    /// known up front (integers, `bool`, byte arrays, and `Option`s and tuples
+    /// of them), which then look tables up with no heap allocation. `None`
+    /// (the default) when the type cannot or `out` is too short; then
+    /// [`encode`](Self::encode) is used. What it writes must be exactly what
+    /// `encode` appends.
+    fn encode_inline(value: &Self::SelfType<'_>, out: &mut [u8]) -> Option<usize> {
+        let _ = (value, out);
+        None
+    }
+
     /// The type's name as a table records it: opening a table with a type
     /// of another name is an error. Types with one encoding share a name
     /// (`&str` and `String` are `"str"`).
@@ -51,6 +63,13 @@ pub trait Key: Value {}
 pub trait TupleElement: Key {
     /// Appends `value`'s element encoding to `out`.
     fn encode_element(value: &Self::SelfType<'_>, out: &mut Vec<u8>) -> Result<(), String>;
+
+    /// [`Value::encode_inline`] for the element encoding: exactly what
+    /// [`encode_element`](Self::encode_element) appends, or `None` (the default).
+    fn encode_element_inline(value: &Self::SelfType<'_>, out: &mut [u8]) -> Option<usize> {
+        let _ = (value, out);
+        None
+    }
 
     /// The value at the start of `bytes` and the bytes after its encoding.
     fn decode_element<'a>(bytes: &'a [u8]) -> Result<(Self::SelfType<'a>, &'a [u8]), String>
