@@ -188,7 +188,12 @@ impl lifecycle::Subject for Raw {
     type Model = Model;
     type Op = Op;
 
-    fn apply(w: &mut WriteTransaction<'_>, name: &str, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+    fn apply(
+        w: &mut WriteTransaction<'_>,
+        name: &'static str,
+        model: &mut Model,
+        op: &Op,
+    ) -> Result<(), TestCaseError> {
         if let Op::BulkLoad(entries) = op {
             // Into the table emptied: a bulk load needs an empty one.
             let mut t = w.open_table(name).unwrap();
@@ -207,19 +212,19 @@ impl lifecycle::Subject for Raw {
         matches!(op, Op::BulkLoad(_))
     }
 
-    fn read(db: &Database, name: &str) -> Model {
+    fn read(db: &Database, name: &'static str) -> Model {
         contents(db, name)
     }
 
-    fn sequence(w: &mut WriteTransaction<'_>, name: &str) -> u64 {
+    fn sequence(w: &mut WriteTransaction<'_>, name: &'static str) -> u64 {
         w.open_table(name).unwrap().sequence().unwrap()
     }
 
-    fn next_sequence(w: &mut WriteTransaction<'_>, name: &str) -> mmapkit_db::Result<u64> {
+    fn next_sequence(w: &mut WriteTransaction<'_>, name: &'static str) -> mmapkit_db::Result<u64> {
         w.open_table(name).unwrap().next_sequence()
     }
 
-    fn set_sequence(w: &mut WriteTransaction<'_>, name: &str, value: u64) {
+    fn set_sequence(w: &mut WriteTransaction<'_>, name: &'static str, value: u64) {
         w.open_table(name).unwrap().set_sequence(value).unwrap();
     }
 }

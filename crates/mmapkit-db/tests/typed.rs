@@ -2,13 +2,17 @@
 //! do (checked against the values' own order), tuple keys sort element by
 //! element, `&str` and `&[u8]` values are read from the mapping without a
 //! copy, a table's types are recorded and checked when it is opened, and the
-//! typed operations match a `BTreeMap`.
+//! typed operations match a `BTreeMap` through a table's whole life
+//! (commits, aborts, savepoints, reopens, sequences, renames, deletes).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use mmapkit_db::{Database, Error, Key, TableDefinition, TupleElement, Value};
+use mmapkit_db::{Database, Error, Key, TableDefinition, TupleElement, Value, WriteTransaction};
 use proptest::prelude::*;
+
+#[path = "support/lifecycle.rs"]
+mod lifecycle;
 
 fn create(path: &std::path::Path) -> Database {
     // SAFETY: the test's temporary file is written by nothing else.
@@ -58,6 +62,43 @@ proptest! {
         sorts_like_values((n, Some(v.clone()), a.0), (m, Some(w.clone()), b.0))?;
         sorts_like_values((x, (s.clone(), a.0), n), (y, (t.clone(), b.0), m))?;
         sorts_like_values(Some(s), Some(t))?;
+    }
+}
+
+/// `v`'s encoding written in place is its encoding, as a value and as a
+/// tuple element, and a buffer one byte short is refused.
+fn inline_is_encoding<T: TupleElement>(v: &T::SelfType<'_>) -> Result<(), TestCaseError> {
+    let mut buf = [0u8; 64];
+    let len = T::encode_inline(v, &mut buf);
+    prop_assert_eq!(len.map(|n| buf[..n].to_vec()), Some(bytes::<T>(v)));
+    let n = len.unwrap_or(0);
+    prop_assert_eq!(T::encode_inline(v, &mut buf[..n - 1]), None);
+    let mut element = Vec::new();
+    T::encode_element(v, &mut element).unwrap();
+    let len = T::encode_element_inline(v, &mut buf);
+    prop_assert_eq!(len.map(|n| buf[..n].to_vec()), Some(element));
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn fixed_width_keys_encode_in_place_as_they_encode(
+        a: u64, b: i32, c: bool, d: [u8; 3], e: (u16, Option<i32>), f: (bool, [u8; 2], i8), g: Option<u128>,
+        h: (u8, (i16, u32), i64),
+    ) {
+        inline_is_encoding::<u64>(&a)?;
+        inline_is_encoding::<i32>(&b)?;
+        inline_is_encoding::<bool>(&c)?;
+        inline_is_encoding::<[u8; 3]>(&d)?;
+        inline_is_encoding::<(u16, Option<i32>)>(&e)?;
+        inline_is_encoding::<(bool, [u8; 2], i8)>(&f)?;
+        inline_is_encoding::<Option<u128>>(&g)?;
+        inline_is_encoding::<(u8, (i16, u32), i64)>(&h)?;
+        // Strings and byte strings have no width known up front.
+        let mut buf = [0u8; 64];
+        prop_assert_eq!(<&str>::encode_inline(&"ab", &mut buf), None);
+        prop_assert_eq!(<(u8, &str)>::encode_inline(&(a as u8, "ab"), &mut buf), None);
+        prop_assert_eq!(<Vec<u8>>::encode_element_inline(&vec![1], &mut buf), None);
     }
 }
 
@@ -257,6 +298,7 @@ enum Op {
     ExtractFromIf(i16, i16),
     DeleteRange(i16, i16),
     Clear,
+    Range(i16, i16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -268,74 +310,104 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::PopLast),
         2 => k.clone().prop_map(Op::Retain),
         2 => (k.clone(), k.clone()).prop_map(|(a, b)| Op::ExtractFromIf(a.min(b), a.max(b))),
-        2 => (k.clone(), k).prop_map(|(a, b)| Op::DeleteRange(a.min(b), a.max(b))),
+        2 => (k.clone(), k.clone()).prop_map(|(a, b)| Op::DeleteRange(a.min(b), a.max(b))),
         1 => Just(Op::Clear),
+        3 => (k.clone(), k).prop_map(|(a, b)| Op::Range(a.min(b), a.max(b))),
     ]
 }
 
-const MODELLED: TableDefinition<i16, &str> = TableDefinition::new("modelled");
+type Modelled = TableDefinition<i16, &'static str>;
+
+/// The typed table in the lifecycle driver.
+struct Typed;
+
+impl lifecycle::Subject for Typed {
+    type Model = BTreeMap<i16, String>;
+    type Op = Op;
+
+    fn apply(
+        w: &mut WriteTransaction<'_>,
+        name: &'static str,
+        model: &mut Self::Model,
+        op: &Op,
+    ) -> Result<(), TestCaseError> {
+        let mut t = w.open_typed(Modelled::new(name)).unwrap();
+        match op {
+            Op::Insert(k, v) => {
+                prop_assert_eq!(t.insert(k, v.as_str()).unwrap(), model.insert(*k, v.clone()));
+                prop_assert_eq!(t.get(k).unwrap(), Some(v.as_str()));
+            }
+            Op::Remove(k) => prop_assert_eq!(t.remove(k).unwrap(), model.remove(k)),
+            Op::PopFirst => prop_assert_eq!(t.pop_first().unwrap(), model.pop_first()),
+            Op::PopLast => prop_assert_eq!(t.pop_last().unwrap(), model.pop_last()),
+            Op::Retain(m) => {
+                let before = model.len();
+                let modulus = i32::from(*m).abs() + 2;
+                let keep = |k: i16, len: usize| (i32::from(k) + len as i32).rem_euclid(modulus) != 0;
+                model.retain(|k, v| keep(*k, v.len()));
+                let removed = t.retain(|k, v| keep(*k, v.len())).unwrap();
+                prop_assert_eq!(removed, (before - model.len()) as u64);
+            }
+            Op::ExtractFromIf(a, b) => {
+                let want: Vec<(i16, String)> =
+                    model.range(a..=b).filter(|(k, _)| *k % 2 == 0).map(|(k, v)| (*k, v.clone())).collect();
+                for (k, _) in &want {
+                    model.remove(k);
+                }
+                prop_assert_eq!(t.extract_from_if(a..=b, |k, _| k % 2 == 0).unwrap(), want);
+            }
+            Op::DeleteRange(a, b) => {
+                let gone: Vec<i16> = model.range(a..b).map(|(k, _)| *k).collect();
+                for k in &gone {
+                    model.remove(k);
+                }
+                prop_assert_eq!(t.delete_range(a..b).unwrap(), gone.len() as u64);
+            }
+            Op::Clear => {
+                prop_assert_eq!(t.clear().unwrap(), model.len() as u64);
+                model.clear();
+            }
+            Op::Range(a, b) => {
+                let got: Vec<(i16, String)> =
+                    t.range(a..b).unwrap().map(|r| r.map(|(k, v)| (k, v.to_string())).unwrap()).collect();
+                let want: Vec<(i16, String)> = model.range(a..b).map(|(k, v)| (*k, v.clone())).collect();
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(t.contains_key(a).unwrap(), model.contains_key(a));
+            }
+        }
+        prop_assert_eq!(t.len(), model.len() as u64);
+        Ok(())
+    }
+
+    fn read(db: &Database, name: &'static str) -> Self::Model {
+        let read = db.begin_read().unwrap();
+        let t = read.open_typed(Modelled::new(name)).unwrap();
+        let got: Self::Model = t.iter().map(|r| r.map(|(k, v)| (k, v.to_string())).unwrap()).collect();
+        for (k, v) in &got {
+            assert_eq!(t.get(k).unwrap(), Some(v.as_str()));
+        }
+        assert_eq!(t.len(), got.len() as u64);
+        got
+    }
+
+    fn sequence(w: &mut WriteTransaction<'_>, name: &'static str) -> u64 {
+        w.open_typed(Modelled::new(name)).unwrap().sequence().unwrap()
+    }
+
+    fn next_sequence(w: &mut WriteTransaction<'_>, name: &'static str) -> mmapkit_db::Result<u64> {
+        w.open_typed(Modelled::new(name)).unwrap().next_sequence()
+    }
+
+    fn set_sequence(w: &mut WriteTransaction<'_>, name: &'static str, value: u64) {
+        w.open_typed(Modelled::new(name)).unwrap().set_sequence(value).unwrap();
+    }
+}
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn typed_operations_match_a_btreemap(
-        batches in proptest::collection::vec(proptest::collection::vec(op(), 1..10), 1..12),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = create(&dir.path().join("model.db"));
-        let mut model: BTreeMap<i16, String> = BTreeMap::new();
-        for batch in &batches {
-            let mut w = db.begin_write().unwrap();
-            {
-                let mut t = w.open_typed(MODELLED).unwrap();
-                for op in batch {
-                    match op {
-                        Op::Insert(k, v) => {
-                            prop_assert_eq!(t.insert(k, v.as_str()).unwrap(), model.insert(*k, v.clone()));
-                        }
-                        Op::Remove(k) => prop_assert_eq!(t.remove(k).unwrap(), model.remove(k)),
-                        Op::PopFirst => prop_assert_eq!(t.pop_first().unwrap(), model.pop_first()),
-                        Op::PopLast => prop_assert_eq!(t.pop_last().unwrap(), model.pop_last()),
-                        Op::Retain(m) => {
-                            let before = model.len();
-                            let modulus = i32::from(*m).abs() + 2;
-                            let keep = |k: i16, len: usize| (i32::from(k) + len as i32).rem_euclid(modulus) != 0;
-                            model.retain(|k, v| keep(*k, v.len()));
-                            let removed = t.retain(|k, v| keep(*k, v.len())).unwrap();
-                            prop_assert_eq!(removed, (before - model.len()) as u64);
-                        }
-                        Op::ExtractFromIf(a, b) => {
-                            let want: Vec<(i16, String)> =
-                                model.range(a..=b).filter(|(k, _)| *k % 2 == 0).map(|(k, v)| (*k, v.clone())).collect();
-                            for (k, _) in &want {
-                                model.remove(k);
-                            }
-                            prop_assert_eq!(t.extract_from_if(a..=b, |k, _| k % 2 == 0).unwrap(), want);
-                        }
-                        Op::DeleteRange(a, b) => {
-                            let gone: Vec<i16> = model.range(a..b).map(|(k, _)| *k).collect();
-                            for k in &gone {
-                                model.remove(k);
-                            }
-                            prop_assert_eq!(t.delete_range(a..b).unwrap(), gone.len() as u64);
-                        }
-                        Op::Clear => {
-                            prop_assert_eq!(t.clear().unwrap(), model.len() as u64);
-                            model.clear();
-                        }
-                    }
-                    prop_assert_eq!(t.len(), model.len() as u64);
-                }
-            }
-            w.commit().unwrap();
-            let report = db.check().unwrap();
-            prop_assert!(report.is_clean(), "after {:?}: {:?}", batch, report.problems);
-            let read = db.begin_read().unwrap();
-            let t = read.open_typed(MODELLED).unwrap();
-            let got: Vec<(i16, String)> = t.iter().map(|r| r.map(|(k, v)| (k, v.to_string())).unwrap()).collect();
-            let want: Vec<(i16, String)> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
-            prop_assert_eq!(got, want);
-        }
+    fn typed_operations_match_a_btreemap(steps in proptest::collection::vec(lifecycle::steps(op()), 1..80)) {
+        lifecycle::run::<Typed>(steps)?;
     }
 }

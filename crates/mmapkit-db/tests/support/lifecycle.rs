@@ -26,7 +26,7 @@ pub trait Subject {
     /// Applies `op` to table `name` in `w` and to `model`, checking what the table returns.
     fn apply(
         w: &mut WriteTransaction<'_>,
-        name: &str,
+        name: &'static str,
         model: &mut Self::Model,
         op: &Self::Op,
     ) -> Result<(), TestCaseError>;
@@ -35,13 +35,13 @@ pub trait Subject {
         false
     }
     /// What an existing table `name` holds, as a read transaction sees it.
-    fn read(db: &Database, name: &str) -> Self::Model;
+    fn read(db: &Database, name: &'static str) -> Self::Model;
     /// The table's sequence number in `w` (the table is opened, so created).
-    fn sequence(w: &mut WriteTransaction<'_>, name: &str) -> u64;
+    fn sequence(w: &mut WriteTransaction<'_>, name: &'static str) -> u64;
     /// `next_sequence` on the table in `w`.
-    fn next_sequence(w: &mut WriteTransaction<'_>, name: &str) -> mmapkit_db::Result<u64>;
+    fn next_sequence(w: &mut WriteTransaction<'_>, name: &'static str) -> mmapkit_db::Result<u64>;
     /// `set_sequence` on the table in `w`.
-    fn set_sequence(w: &mut WriteTransaction<'_>, name: &str, value: u64);
+    fn set_sequence(w: &mut WriteTransaction<'_>, name: &'static str, value: u64);
 }
 
 /// One step of a table's life.
