@@ -61,6 +61,12 @@ pub enum Op {
     Recover,
     /// Start or clear an end's readiness descriptor.
     Readiness,
+    /// Take or look at a region's owner or attach lock.
+    Attach,
+    /// Reclaim a stale region: mark it and remove its name.
+    Reclaim,
+    /// List the shared-memory objects the OS shows.
+    List,
 }
 
 impl fmt::Display for Op {
@@ -82,6 +88,9 @@ impl fmt::Display for Op {
             Op::Lock => "lock",
             Op::Recover => "recover the lock of",
             Op::Readiness => "watch for messages on",
+            Op::Attach => "take or look at the attach lock of",
+            Op::Reclaim => "reclaim",
+            Op::List => "list",
         })
     }
 }
@@ -187,6 +196,24 @@ pub enum ShmError {
         expected: Layout,
         /// What the region's header says.
         found: Layout,
+    },
+    /// The region was found stale and reclaimed by another process while this
+    /// one opened it: open the name again.
+    #[error("{region} was reclaimed (its creator had died and nobody was attached) while this process opened it")]
+    Reclaimed {
+        /// The region.
+        region: String,
+    },
+    /// Every attach place of the region is taken, or another process is
+    /// reclaiming it, for as long as the timeout.
+    #[error("{region} has no free attach place after {waited:?} ({places} are taken, or it is being reclaimed)")]
+    Busy {
+        /// The region.
+        region: String,
+        /// How long we waited.
+        waited: Duration,
+        /// How many attach places a region has.
+        places: u64,
     },
     /// The creator did not finish initialising within the timeout.
     #[error("{region} was not ready after {waited:?} (its creator, pid {creator}, may have died while setting it up)")]

@@ -22,6 +22,9 @@ pub(crate) const HEADER_SIZE: usize = 128;
 const UNINITIALISED: u32 = 0;
 const INITIALISING: u32 = 1;
 const READY: u32 = 2;
+/// Set by a process reclaiming a stale region, before it removes the name:
+/// an opener that finds it opens the name again.
+const RECLAIMED: u32 = 3;
 
 #[repr(C)]
 pub(crate) struct Header {
@@ -88,6 +91,17 @@ pub(crate) unsafe fn publish(header: *mut Header) {
     let _ = mmapkit_sys::wait::wake(state, u32::MAX);
 }
 
+/// Marks the header reclaimed and wakes every process waiting on it.
+///
+/// # Safety
+/// `header` must point to a writable mapping of at least `HEADER_SIZE` bytes.
+pub(crate) unsafe fn retire(header: *mut Header) {
+    // SAFETY: per the caller.
+    let state = unsafe { state(header) };
+    state.store(RECLAIMED, Ordering::Release);
+    let _ = mmapkit_sys::wait::wake(state, u32::MAX);
+}
+
 /// Reads every field once.
 ///
 /// # Safety
@@ -129,6 +143,9 @@ pub(crate) unsafe fn wait_ready(
         let now = state.load(Ordering::Acquire);
         if now == READY {
             break;
+        }
+        if now == RECLAIMED {
+            return Err(ShmError::Reclaimed { region: region.to_owned() });
         }
         let waited = start.elapsed();
         if waited >= timeout {

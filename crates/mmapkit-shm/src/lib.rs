@@ -40,6 +40,16 @@
 //!   process; an anonymous region there is an unlinked shared-memory object
 //!   rather than a sealed memfd, and one received is mapped under the fault
 //!   guard.
+//! - Life cycle of named regions: the creator's handle and every attached
+//!   one hold kernel-dropped locks on the region, so a name left behind by a
+//!   creator killed with `SIGKILL` is told apart from one in use
+//!   ([`Region::holders`]) and reclaimed by the next creator when nobody is
+//!   attached (the rule is [`Holders`]'s; on macOS and FreeBSD the
+//!   creator's pid decides). Every kind of end has
+//!   `open_or_create_named` ([`Region::open_or_create_named`],
+//!   [`Sender::open_or_create_named`], [`Server::open_or_create_named`], and
+//!   so on). [`RegionOptions::group`] shares a region with a group (`0660`),
+//!   which is refused by default.
 //! - [`Shared<T>`]: a `#[repr(C)]` value in a region, `T: zerocopy::FromBytes`
 //!   so that no bytes a peer writes can make it invalid.
 //! - [`ShmMutex<T>`]: a value behind a robust, process-shared mutex (the C
@@ -104,12 +114,14 @@ mod channel;
 mod error;
 mod event;
 mod header;
+mod inventory;
 mod layout;
+mod lifecycle;
 mod message_type;
 mod mutex;
 mod pubsub;
 mod readiness;
-mod region;
+pub(crate) mod region;
 mod role;
 mod service;
 mod shared;
@@ -121,7 +133,9 @@ pub use error::{
     SubscriberError,
 };
 pub use event::Event;
+pub use inventory::{NamedRegion, RegionKind, list_named, remove_if_stale};
 pub use layout::Layout;
+pub use lifecycle::{ATTACH_PLACES, Holders};
 pub use mutex::{ShmGuard, ShmMutex};
 pub use pubsub::{Loan, Overflow, PubSubOptions, Publisher, Sample, Subscriber};
 pub use region::{Region, RegionOptions};

@@ -16,6 +16,7 @@ use mmapkit_sys::{fd_passing, file, process, range_lock, shm};
 use crate::error::{Content, Op, Result, ShmError};
 use crate::header::{self, HEADER_SIZE, Header};
 use crate::layout::Layout;
+use crate::lifecycle::{self, ATTACH_PLACES, Claim, Reclaim};
 
 /// Where a region lives, for naming it in errors and removing it on drop.
 #[derive(Clone, Debug)]
@@ -41,11 +42,12 @@ pub struct RegionOptions {
     mode: u32,
     timeout: Duration,
     keep: bool,
+    group: bool,
 }
 
 impl Default for RegionOptions {
     fn default() -> Self {
-        RegionOptions { mode: 0o600, timeout: Duration::from_secs(5), keep: false }
+        RegionOptions { mode: 0o600, timeout: Duration::from_secs(5), keep: false, group: false }
     }
 }
 
@@ -56,7 +58,8 @@ impl RegionOptions {
         Self::default()
     }
 
-    /// Permission bits for regions this creates (default `0o600`).
+    /// Permission bits for regions this creates (default `0o600`), set
+    /// exactly, whatever the umask.
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.mode = mode;
         self
@@ -68,6 +71,26 @@ impl RegionOptions {
         self
     }
 
+    /// Whether the region is shared with a group (default: no, owner only).
+    ///
+    /// Creating: the region gets read and write for its group (`0660` from
+    /// the default mode); its group is the creator's effective group (give
+    /// the creator that group, or `chown` the object). Opening: a region
+    /// owned by another user is accepted when its group is one of this
+    /// process's groups and it grants that group read and write; without
+    /// this option it is refused ([`ShmError::WrongOwner`]), whatever its
+    /// mode. Every process of the group can then write the region, so
+    /// every one of them must be trusted as a peer.
+    pub fn group(&mut self, yes: bool) -> &mut Self {
+        self.group = yes;
+        self
+    }
+
+    /// The permission bits a created region gets.
+    fn create_mode(&self) -> u32 {
+        if self.group { self.mode | 0o060 } else { self.mode }
+    }
+
     /// Whether a created region's name stays in place when it is dropped
     /// (default: no, it is removed).
     pub fn keep(&mut self, yes: bool) -> &mut Self {
@@ -77,7 +100,7 @@ impl RegionOptions {
 }
 
 /// Normalises a POSIX shm name to `/name`, refusing what the kernel would.
-fn shm_name(name: &str) -> Result<String> {
+pub(crate) fn shm_name(name: &str) -> Result<String> {
     let bare = name.strip_prefix('/').unwrap_or(name);
     if bare.is_empty() || bare.contains('/') || bare.len() > 250 || bare == "." || bare == ".." {
         return Err(ShmError::BadName { name: name.to_owned() });
@@ -112,6 +135,11 @@ impl Region {
     /// Creates the POSIX shared-memory object `name` (`O_EXCL`, mode from
     /// `options`) of `payload_len` bytes, runs `init` on the zeroed payload,
     /// then marks it ready for openers.
+    ///
+    /// A name left behind by a creator that died (or dropped a
+    /// [`keep`](RegionOptions::keep) region) and that nobody is attached to is
+    /// reclaimed first, under the rule [`Holders`](crate::Holders) states; a name someone holds is
+    /// [`ShmError::Exists`].
     pub fn create_named(
         name: &str,
         layout: Layout,
@@ -120,21 +148,71 @@ impl Region {
         init: impl FnOnce(*mut u8),
     ) -> Result<Region> {
         let name = shm_name(name)?;
-        let fd = shm::create(&name, options.mode).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => ShmError::Exists { region: format!("shared memory {name}") },
-            _ => ShmError::os(Op::Create, &format!("shared memory {name}"), e),
-        })?;
+        let describe = format!("shared memory {name}");
+        let start = Instant::now();
+        let fd = loop {
+            match shm::create(&name, options.create_mode()) {
+                Ok(fd) => break fd,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(ShmError::os(Op::Create, &describe, e)),
+            }
+            match lifecycle::reclaim_named(&name, start.elapsed() >= options.timeout)? {
+                Reclaim::Done | Reclaim::Gone => {}
+                Reclaim::InUse => return Err(ShmError::Exists { region: describe }),
+                Reclaim::Young => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        let claim = lifecycle::claim_as_creator(fd.as_fd()).map_err(|e| ShmError::os(Op::Attach, &describe, e))?;
+        if claim == Claim::Busy {
+            // A reclaimer forced our object while it was still empty: start again.
+            let _ = shm::unlink(&name);
+            return Err(ShmError::Busy { region: describe, waited: start.elapsed(), places: ATTACH_PLACES });
+        }
+        file::set_mode(fd.as_fd(), options.create_mode()).map_err(|e| ShmError::os(Op::Create, &describe, e))?;
         let origin = Origin::Named(name);
         Region::initialise(fd, origin, layout, payload_len, options, init, true)
     }
 
     /// Opens the POSIX shared-memory object `name`, waits until its creator
-    /// has made it ready, and checks that it holds `layout`.
+    /// has made it ready, and checks that it holds `layout`. A region being
+    /// reclaimed as it is opened is opened again by name.
     pub fn open_named(name: &str, layout: Layout, options: &RegionOptions) -> Result<Region> {
         let name = shm_name(name)?;
         let describe = format!("shared memory {name}");
-        let fd = shm::open(&name).map_err(|e| ShmError::os(Op::Open, &describe, e))?;
-        Region::attach(fd, Origin::Named(name), layout, options, true)
+        let start = Instant::now();
+        loop {
+            let fd = shm::open(&name).map_err(|e| ShmError::os(Op::Open, &describe, e))?;
+            match Region::attach(fd, Origin::Named(name.clone()), layout, options, true) {
+                Err(ShmError::Reclaimed { .. }) if start.elapsed() < options.timeout => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens the region `name` if it exists, or creates it (as
+    /// [`create_named`](Self::create_named) does, reclaiming a stale name)
+    /// if it does not; [`created`](Self::created) tells which. Two processes
+    /// racing to do this get one region: one creates it, the other opens it.
+    pub fn open_or_create_named(
+        name: &str,
+        layout: Layout,
+        payload_len: usize,
+        options: &RegionOptions,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<Region> {
+        let mut init = Some(init);
+        open_or_create(
+            options,
+            || {
+                let init = init.take();
+                Region::create_named(name, layout, payload_len, options, |payload| {
+                    if let Some(init) = init {
+                        init(payload)
+                    }
+                })
+            },
+            || Region::open_named(name, layout, options),
+        )
     }
 
     /// Creates a shared region in a new file at `path` (`O_EXCL`, mode from
@@ -242,13 +320,30 @@ impl Region {
     fn attach(fd: OwnedFd, origin: Origin, layout: Layout, options: &RegionOptions, guarded: bool) -> Result<Region> {
         let describe = origin.describe();
         let status = file::file_status(fd.as_fd()).map_err(|e| ShmError::os(Op::Inspect, &describe, e))?;
+        let start = Instant::now();
         let us = process::effective_uid();
-        if status.owner != us && us != 0 {
+        if status.owner != us && us != 0 && !Region::group_allows(options, &status)? {
             return Err(ShmError::WrongOwner { region: describe, owner: status.owner, us });
+        }
+        if matches!(origin, Origin::Named(_)) {
+            loop {
+                match lifecycle::claim_attach(fd.as_fd()).map_err(|e| ShmError::os(Op::Attach, &describe, e))? {
+                    Claim::Held | Claim::NoLocks => break,
+                    Claim::Busy if start.elapsed() < options.timeout => {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Claim::Busy => {
+                        return Err(ShmError::Busy {
+                            region: describe,
+                            waited: options.timeout,
+                            places: ATTACH_PLACES,
+                        });
+                    }
+                }
+            }
         }
         // Between the creator's create and its ftruncate the object is empty:
         // wait (within the timeout) for it to reach its size.
-        let start = Instant::now();
         let mut len = status.len;
         while len < HEADER_SIZE as u64 {
             if start.elapsed() >= options.timeout {
@@ -269,6 +364,29 @@ impl Region {
         let snapshot = unsafe { header::wait_ready(region.header_ptr(), &describe, layout, len, remaining) }?;
         region.payload_len = snapshot.payload_len as usize;
         Ok(region)
+    }
+
+    /// Whether [`RegionOptions::group`] lets this process open a region of
+    /// another user's with `status`: group access asked for, the region's
+    /// group one of ours, and read and write granted to it.
+    fn group_allows(options: &RegionOptions, status: &file::FileStatus) -> Result<bool> {
+        if !options.group || status.mode & 0o060 != 0o060 {
+            return Ok(false);
+        }
+        process::in_group(status.group).map_err(|e| ShmError::os(Op::Inspect, "this process's groups", e))
+    }
+
+    /// Whether this handle created the region (rather than opened it).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Who holds the region: whether its creator's handle is open, and how
+    /// many handles and ends are attached (this one among them). A named or
+    /// file region only: a memfd region has nobody to reclaim it.
+    pub fn holders(&self) -> Result<lifecycle::Holders> {
+        let own = range_lock::reopen(self.file.as_fd()).map_err(|e| ShmError::os(Op::Reopen, &self.describe(), e))?;
+        lifecycle::holders(own.as_fd(), self.creator_pid()).map_err(|e| ShmError::os(Op::Attach, &self.describe(), e))
     }
 
     fn header_ptr(&self) -> *mut Header {
@@ -318,6 +436,31 @@ impl Region {
     /// Only the handle that created the region ever removes it.
     pub fn keep(&mut self, yes: bool) {
         self.keep = yes;
+    }
+}
+
+/// Creates with `create`, or on [`ShmError::Exists`] opens with `open`,
+/// until one works or the timeout passes: the region may be removed between
+/// the two, or reclaimed while being opened.
+pub(crate) fn open_or_create<T>(
+    options: &RegionOptions,
+    mut create: impl FnMut() -> Result<T>,
+    mut open: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        match create() {
+            Err(ShmError::Exists { .. }) => {}
+            other => return other,
+        }
+        match open() {
+            Err(ShmError::Os { op: Op::Open, error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(ShmError::Reclaimed { .. }) => {}
+            other => return other,
+        }
+        if start.elapsed() >= options.timeout {
+            return open();
+        }
     }
 }
 

@@ -84,6 +84,28 @@ impl<T: FromBytes + KnownLayout + Sync> Shared<T> {
         Self::from_region(Region::open_named(name, Layout::of::<T>(type_name), options)?)
     }
 
+    /// Opens the named region if it exists, or creates it holding a zeroed
+    /// `T` that `init` sets up (reclaiming a stale name, as
+    /// [`Region::create_named`] says); `region().created()` tells which.
+    ///
+    /// # Safety
+    /// As for [`create_named`](Self::create_named).
+    pub unsafe fn open_or_create_named(
+        name: &str,
+        type_name: &str,
+        options: &RegionOptions,
+        init: impl FnOnce(&T),
+    ) -> Result<Self> {
+        let region = Region::open_or_create_named(
+            name,
+            Layout::of::<T>(type_name),
+            size_of::<T>(),
+            options,
+            Self::init_with(init),
+        )?;
+        Self::from_region(region)
+    }
+
     /// Creates the region in a new file at `path`.
     ///
     /// # Safety

@@ -34,6 +34,22 @@ macro_rules! constructors {
                 Ok($end::from_end($crate::channel::end::End::attach(region, options, $role)?))
             }
 
+            /// Opens the channel's named region if it exists, or creates it (reclaiming
+            /// a stale name, as [`Region::create_named`]($crate::Region::create_named)
+            /// says), and attaches as this end; `region().created()` tells which.
+            ///
+            /// # Safety
+            /// As for [`create_named`](Self::create_named).
+            pub unsafe fn open_or_create_named(name: &str, options: &$crate::ChannelOptions) -> $crate::Result<$end> {
+                $crate::region::open_or_create(
+                    &options.region,
+                    // SAFETY: this function's contract is theirs.
+                    || unsafe { $end::create_named(name, options) },
+                    // SAFETY: as above.
+                    || unsafe { $end::open_named(name, options) },
+                )
+            }
+
             /// Creates the channel in an anonymous sealed memfd; pass it to the
             /// other process with [`send_region`](Self::send_region).
             ///

@@ -21,7 +21,7 @@ pub(super) enum Kind {
 
 impl Kind {
     /// The layout a region of this kind of channel carries.
-    pub(super) fn layout(self) -> Layout {
+    pub(crate) fn layout(self) -> Layout {
         Layout::of::<RingHeader>(match self {
             Kind::OneToOne => "mmapkit-shm spsc channel v2",
             Kind::ManyToMany => "mmapkit-shm mpmc channel v1",

@@ -52,5 +52,10 @@ mod sender;
 mod receiver;
 
 pub use options::{ChannelOptions, EarlyWake, Wait};
+
+/// The layouts of the two kinds of channel, with what to call each.
+pub(crate) fn layouts() -> [(crate::Layout, &'static str); 2] {
+    [(kind::Kind::OneToOne.layout(), "channel"), (kind::Kind::ManyToMany.layout(), "channel (many)")]
+}
 pub use receiver::{Message, Receiver};
 pub use sender::{Reservation, Sender};

@@ -41,5 +41,10 @@ mod publisher;
 mod subscriber;
 
 pub use options::{Overflow, PubSubOptions};
+
+/// The layout of a board's region.
+pub(crate) fn board_layout() -> crate::Layout {
+    board::layout()
+}
 pub use publisher::{Loan, Publisher};
 pub use subscriber::{Sample, Subscriber};

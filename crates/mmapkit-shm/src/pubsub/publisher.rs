@@ -84,6 +84,22 @@ impl Publisher {
         Publisher::from_region(region, options, ty)
     }
 
+    /// Opens the named region if it exists, or creates it (reclaiming a stale
+    /// name, as [`Region::create_named`] says), and attaches;
+    /// `region().created()` tells which.
+    ///
+    /// # Safety
+    /// As for [`create_named`](Self::create_named).
+    pub unsafe fn open_or_create_named(name: &str, options: &PubSubOptions) -> Result<Publisher> {
+        crate::region::open_or_create(
+            &options.region,
+            // SAFETY: this function's contract is theirs.
+            || unsafe { Publisher::create_named(name, options) },
+            // SAFETY: as above.
+            || unsafe { Publisher::open_named(name, options) },
+        )
+    }
+
     /// The longest message a slot holds.
     pub fn max_message(&self) -> usize {
         self.board.geometry.slot_size

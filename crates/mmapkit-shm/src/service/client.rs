@@ -61,6 +61,22 @@ impl Client {
         Client::from_region(Region::open_named(name, layout(), &options.region)?, options)
     }
 
+    /// Opens the named region if it exists, or creates it (reclaiming a stale
+    /// name, as [`Region::create_named`] says), and attaches;
+    /// `region().created()` tells which.
+    ///
+    /// # Safety
+    /// As for [`create_named`](Self::create_named).
+    pub unsafe fn open_or_create_named(name: &str, options: &ServiceOptions) -> Result<Client> {
+        crate::region::open_or_create(
+            &options.region,
+            // SAFETY: this function's contract is theirs.
+            || unsafe { Client::create_named(name, options) },
+            // SAFETY: as above.
+            || unsafe { Client::open_named(name, options) },
+        )
+    }
+
     /// This client's place.
     pub fn place(&self) -> u64 {
         self.end.place

@@ -33,4 +33,9 @@ mod server;
 
 pub use client::{Client, RequestLoan, Response};
 pub use options::ServiceOptions;
+
+/// The layout of a service's region.
+pub(crate) fn service_layout() -> crate::Layout {
+    end::layout()
+}
 pub use server::{Request, ResponseLoan, Server};

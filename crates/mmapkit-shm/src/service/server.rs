@@ -83,6 +83,22 @@ impl Server {
         Server::from_region(Region::open_named(name, layout(), &options.region)?, options)
     }
 
+    /// Opens the named region if it exists, or creates it (reclaiming a stale
+    /// name, as [`Region::create_named`] says), and attaches;
+    /// `region().created()` tells which.
+    ///
+    /// # Safety
+    /// As for [`create_named`](Self::create_named).
+    pub unsafe fn open_or_create_named(name: &str, options: &ServiceOptions) -> Result<Server> {
+        crate::region::open_or_create(
+            &options.region,
+            // SAFETY: this function's contract is theirs.
+            || unsafe { Server::create_named(name, options) },
+            // SAFETY: as above.
+            || unsafe { Server::open_named(name, options) },
+        )
+    }
+
     /// The longest response.
     pub fn max_response(&self) -> usize {
         self.end.geometry.response_max
