@@ -76,6 +76,12 @@ enum ShmCommand {
     /// The other process of `shm bench` (internal).
     #[command(hide = true)]
     Peer(crate::shm_bench::PeerArgs),
+    /// The named mmapkit-shm regions in /dev/shm: name, kind, creator pid,
+    /// whether the creator is alive, size, handles and ends attached.
+    List,
+    /// Remove the named regions nobody holds (creator gone, nobody
+    /// attached).
+    Clean(crate::shm_cmds::CleanArgs),
 }
 
 /// Runs the command the user asked for.
@@ -85,6 +91,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchChild(args) => crate::bench::limited::child::run(args),
         Command::Shm(ShmCommand::Bench(args)) => crate::shm_bench::run(args),
         Command::Shm(ShmCommand::Peer(args)) => crate::shm_bench::peer(args),
+        Command::Shm(ShmCommand::List) => crate::shm_cmds::list(),
+        Command::Shm(ShmCommand::Clean(args)) => crate::shm_cmds::clean(&args),
         Command::Residency { paths, recursive, json } => page_cache_cmds::residency(&paths, recursive, json),
         Command::Touch { paths, recursive, quiet } => page_cache_cmds::touch(&paths, recursive, quiet),
         Command::Evict { paths, recursive } => page_cache_cmds::evict(&paths, recursive),

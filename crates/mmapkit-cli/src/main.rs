@@ -9,6 +9,7 @@ mod common;
 mod db_cmds;
 mod page_cache_cmds;
 mod shm_bench;
+mod shm_cmds;
 
 use std::process::ExitCode;
 
