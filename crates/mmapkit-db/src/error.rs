@@ -10,14 +10,15 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum Error {
     /// A system call on the database file failed.
-    #[error("{path}: {op} failed: {source}")]
+    #[error("{path}: {op} failed: {error}")]
     Io {
         /// The database file.
         path: PathBuf,
-        /// What was being done (`"open"`, `"write pages"`, `"sync"`...).
-        op: &'static str,
-        /// The operating system's error.
-        source: io::Error,
+        /// What was being done.
+        op: IoOp,
+        /// The operating system's error (its message is part of this error's
+        /// own, so it is not also given as `source()`).
+        error: io::Error,
     },
     /// Another handle (in this process or another) has the database open.
     #[error("{path}: the database is locked by another opener ({})", match pid {
@@ -161,13 +162,14 @@ pub enum Error {
 impl Error {
     /// The error for I/O operation `op` on the file at `path` failing with `error`.
     pub(crate) fn io(path: &Path, op: IoOp, error: io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), op: op.as_str(), source: error }
+        Error::Io { path: path.to_path_buf(), op, error }
     }
 }
 
 /// The I/O operations on a database file that can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum IoOp {
+#[non_exhaustive]
+pub enum IoOp {
     /// Opening the file.
     Open,
     /// Reading the file's metadata (its length).
@@ -192,7 +194,7 @@ pub(crate) enum IoOp {
 
 impl IoOp {
     /// What the operation does, as error messages name it.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             IoOp::Open => "open",
             IoOp::Stat => "stat",
@@ -216,3 +218,30 @@ impl fmt::Display for IoOp {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_prints_the_os_message_once() {
+        let os = io::Error::from_raw_os_error(28); // ENOSPC
+        let message = os.to_string();
+        let err = Error::io(Path::new("/data/my.db"), IoOp::WritePages, os);
+        let chain = anyhow_like(&err);
+        assert_eq!(chain.matches(&message).count(), 1, "{chain}");
+        assert!(chain.contains("/data/my.db") && chain.contains("write pages"), "{chain}");
+    }
+
+    /// The error and its sources, joined as an error chain printer joins them.
+    fn anyhow_like(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+}

@@ -158,11 +158,13 @@ mod typed;
 
 pub use check::{CheckReport, Problem};
 pub use db::{Builder, Database};
-pub use error::{Error, Result};
+pub use error::{Error, IoOp, Result};
 pub use stats::{Stats, TableStats};
 pub use store::{DEFAULT_MAX_SIZE, FileStorage, PAGE_SIZE, PageNo, Storage, WRITE_PIECE};
 pub use tree::{MAX_TABLE_NAME, Range};
-pub use txn::{Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, Savepoint, Table, WriteTransaction};
+pub use txn::{
+    Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, ReadableTable, Savepoint, Table, WriteTransaction,
+};
 pub use typed::{
     Key, MultimapRange, MultimapTable, MultimapTableDefinition, MultimapValues, OwnedEntry, ReadMultimapTable,
     TableDefinition, TupleElement, TypedRange, TypedReadTable, TypedTable, Value,

@@ -176,7 +176,7 @@ fn open_read_only_for_cli(path: &Path) -> anyhow::Result<Database> {
 /// Why [`open_existing`] failed, as one line; a missing file says so.
 fn open_error(path: &Path, err: mmapkit_db::Error) -> anyhow::Error {
     match err {
-        mmapkit_db::Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+        mmapkit_db::Error::Io { error, .. } if error.kind() == io::ErrorKind::NotFound => {
             anyhow!("{}: no such database file (only `db put` and `db load` create one)", path.display())
         }
         other => flat(other),
@@ -310,7 +310,7 @@ fn compact(file: &Path, dest: &Path) -> anyhow::Result<()> {
     // Closing gives the file's unused tail back, so the sizes below compare like with like.
     drop(db);
     if let Err(err) = copied {
-        let created = !matches!(err, mmapkit_db::Error::Io { op: "create the compacted copy", .. });
+        let created = !matches!(err, mmapkit_db::Error::Io { op: mmapkit_db::IoOp::CreateCompactedCopy, .. });
         if created && std::fs::remove_file(dest).is_ok() {
             bail!("{err} (the partial copy {} was removed)", dest.display());
         }

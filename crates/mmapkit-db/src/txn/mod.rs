@@ -4,6 +4,7 @@
 
 mod engine;
 mod read;
+mod readable;
 mod savepoint;
 mod sequence;
 mod table_types;
@@ -11,6 +12,7 @@ mod write;
 
 pub use engine::Engine;
 pub use read::{ReadTable, ReadTransaction};
+pub use readable::ReadableTable;
 pub use savepoint::Savepoint;
 pub(crate) use table_types::TableTypes;
 pub(crate) use write::KeyBounds;
