@@ -84,6 +84,16 @@
 //!   is readable while a message waits or the other side is gone, for epoll,
 //!   kqueue or mio; a thread of this process, `mmapkit-shm-ready`, sleeps on
 //!   the end's futex and signals it.
+//! - With the `tokio` feature, `AsyncReceiver` and `AsyncSubscriber`:
+//!   `recv().await` (a copy), `recv_with(f).await` (in place) and a
+//!   `futures_core::Stream` of copies, built on the readiness descriptor
+//!   registered with tokio's reactor: a waiting task sleeps, with no polling
+//!   and no thread beyond the end's readiness thread. Senders and publishers
+//!   have no awaitable reserve: no descriptor signals room in a ring (a
+//!   receiver frees it by a store and a futex wake that no thread of the
+//!   sending process watches), so a sender on a runtime uses `try_reserve`
+//!   or `try_send` and, on `Full`, the blocking forms in
+//!   `tokio::task::spawn_blocking`.
 //! - [`typed`]: the same boards and channels carrying values of one type,
 //!   loaned and received in place as `T` and `&T`, the type checked when an
 //!   end attaches.
@@ -128,6 +138,8 @@ mod shared;
 pub mod typed;
 
 pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
+#[cfg(feature = "tokio")]
+pub use channel::AsyncReceiver;
 pub use error::{
     ClientError, Content, LockError, Op, Party, PublishError, RecvError, Result, SendError, ServerError, ShmError,
     SubscriberError,
@@ -137,6 +149,8 @@ pub use inventory::{NamedRegion, RegionKind, list_named, remove_if_stale};
 pub use layout::Layout;
 pub use lifecycle::{ATTACH_PLACES, Holders};
 pub use mutex::{ShmGuard, ShmMutex};
+#[cfg(feature = "tokio")]
+pub use pubsub::AsyncSubscriber;
 pub use pubsub::{Loan, Overflow, PubSubOptions, Publisher, Sample, Subscriber};
 pub use region::{Region, RegionOptions};
 pub use role::Role;

@@ -58,4 +58,6 @@ pub(crate) fn layouts() -> [(crate::Layout, &'static str); 2] {
     [(kind::Kind::OneToOne.layout(), "channel"), (kind::Kind::ManyToMany.layout(), "channel (many)")]
 }
 pub use receiver::{Message, Receiver};
+#[cfg(feature = "tokio")]
+pub use receiver::AsyncReceiver;
 pub use sender::{Reservation, Sender};

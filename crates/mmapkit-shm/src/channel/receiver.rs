@@ -37,6 +37,11 @@ pub struct Receiver {
     tail_seen: Cell<u64>,
 }
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncReceiver;
+
 constructors!(Receiver, Role::Receiver);
 
 /// A committed message found in the ring: where its bytes start, how many,

@@ -48,3 +48,5 @@ pub(crate) fn board_layout() -> crate::Layout {
 }
 pub use publisher::{Loan, Publisher};
 pub use subscriber::{Sample, Subscriber};
+#[cfg(feature = "tokio")]
+pub use subscriber::AsyncSubscriber;

@@ -30,6 +30,11 @@ pub struct Subscriber {
     next: Cell<u64>,
 }
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncSubscriber;
+
 /// A message found at the cursor: where its bytes are and how many.
 struct Found {
     data: *const u8,
