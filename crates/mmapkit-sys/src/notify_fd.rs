@@ -96,6 +96,26 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<std::time::Duration>) -
     }
 }
 
+/// Waits until at least one of `fds` is readable, at most `timeout`
+/// (`None`: as long as it takes; zero: a look); which of them are, by index
+/// (empty on timeout). One `poll` for all.
+pub fn wait_any_readable(fds: &[BorrowedFd<'_>], timeout: Option<std::time::Duration>) -> io::Result<Vec<usize>> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let timeout = timeout.map(|t| rustix::time::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()) as _,
+    });
+    let mut polled: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
+    loop {
+        match poll(&mut polled, timeout.as_ref()) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(polled.iter().enumerate().filter(|(_, fd)| !fd.revents().is_empty()).map(|(i, _)| i).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +123,18 @@ mod tests {
     /// Whether the descriptor is readable now.
     fn readable(fd: &NotifyFd) -> bool {
         wait_readable(fd.as_fd(), Some(std::time::Duration::ZERO)).unwrap()
+    }
+
+    #[test]
+    fn wait_any_readable_names_the_signalled_descriptors() {
+        let fds = [NotifyFd::new().unwrap(), NotifyFd::new().unwrap(), NotifyFd::new().unwrap()];
+        let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+        assert!(wait_any_readable(&borrowed, Some(std::time::Duration::ZERO)).unwrap().is_empty());
+        fds[2].signal().unwrap();
+        fds[0].signal().unwrap();
+        assert_eq!(wait_any_readable(&borrowed, None).unwrap(), [0, 2]);
+        fds[0].clear().unwrap();
+        assert_eq!(wait_any_readable(&borrowed, Some(std::time::Duration::ZERO)).unwrap(), [2]);
     }
 
     #[test]
