@@ -84,6 +84,9 @@
 //!   is readable while a message waits or the other side is gone, for epoll,
 //!   kqueue or mio; a thread of this process, `mmapkit-shm-ready`, sleeps on
 //!   the end's futex and signals it.
+//! - [`wait_any`]: one `poll` over the readiness descriptors of several
+//!   receivers and subscribers, for a thread that serves many ends without
+//!   a runtime.
 //! - With the `tokio` feature, `AsyncReceiver` and `AsyncSubscriber`:
 //!   `recv().await` (a copy), `recv_with(f).await` (in place) and a
 //!   `futures_core::Stream` of copies, built on the readiness descriptor
@@ -136,10 +139,11 @@ mod role;
 mod service;
 mod shared;
 pub mod typed;
+mod wait_set;
 
-pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
 #[cfg(feature = "tokio")]
 pub use channel::AsyncReceiver;
+pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
 pub use error::{
     ClientError, Content, LockError, Op, Party, PublishError, RecvError, Result, SendError, ServerError, ShmError,
     SubscriberError,
@@ -156,3 +160,4 @@ pub use region::{Region, RegionOptions};
 pub use role::Role;
 pub use service::{Client, Request, RequestLoan, Response, ResponseLoan, Server, ServiceOptions};
 pub use shared::Shared;
+pub use wait_set::{Waitable, wait_any};
