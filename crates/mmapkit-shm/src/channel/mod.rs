@@ -57,7 +57,7 @@ pub use options::{ChannelOptions, EarlyWake, Wait};
 pub(crate) fn layouts() -> [(crate::Layout, &'static str); 2] {
     [(kind::Kind::OneToOne.layout(), "channel"), (kind::Kind::ManyToMany.layout(), "channel (many)")]
 }
-pub use receiver::{Message, Receiver};
 #[cfg(feature = "tokio")]
 pub use receiver::AsyncReceiver;
+pub use receiver::{Message, Receiver};
 pub use sender::{Reservation, Sender};

@@ -47,6 +47,6 @@ pub(crate) fn board_layout() -> crate::Layout {
     board::layout()
 }
 pub use publisher::{Loan, Publisher};
-pub use subscriber::{Sample, Subscriber};
 #[cfg(feature = "tokio")]
 pub use subscriber::AsyncSubscriber;
+pub use subscriber::{Sample, Subscriber};
