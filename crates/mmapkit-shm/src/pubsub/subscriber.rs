@@ -59,18 +59,30 @@ impl Subscriber {
         };
         entry.overflow.store(policy, Ordering::SeqCst);
         entry.pid.store(mmapkit_sys::process::pid(), Ordering::Relaxed);
-        // Attach at the tail, where nothing can be in any publisher's way;
-        // then step back over the history. At most one message is being
-        // written at any moment, into the slot of the one a ring before the
-        // tail, which is older than any history (`capacity` at most) reaches.
+        // Attach at the tail, where nothing can be in any publisher's way,
+        // step back over the history, and only then count the join: a
+        // publisher that looked at the cursors before the cursor stepped back
+        // and kept what it saw would otherwise overwrite the history under
+        // the reader. A publisher that has not seen the join yet may still
+        // be writing one message, the tail after the join, into the slot of
+        // the one a ring before it: history older than `tail - capacity`
+        // then is gone or going, and the cursor moves up to there. Every
+        // later message's publisher sees the join, and looks at the cursor.
         let tail = header.tail();
         entry.cursor.store(tail, Ordering::SeqCst);
         let state = entry.state.load(Ordering::SeqCst);
         entry.state.store((state & !0xff).wrapping_add(0x100) | ENTRY_ATTACHED, Ordering::SeqCst);
-        header.joins.fetch_add(1, Ordering::SeqCst);
-        let now = header.tail();
-        let start = now.saturating_sub(options.history);
+        let start = header.tail().saturating_sub(options.history);
         let _ = entry.cursor.compare_exchange(tail, start, Ordering::SeqCst, Ordering::SeqCst);
+        header.joins.fetch_add(1, Ordering::SeqCst);
+        let floor = header.tail().saturating_sub(capacity);
+        let mut cursor = entry.cursor.load(Ordering::SeqCst);
+        while cursor & !BUSY < floor {
+            match entry.cursor.compare_exchange(cursor, floor, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => cursor = now,
+            }
+        }
         let next = entry.cursor.load(Ordering::SeqCst) & !BUSY;
         Ok(Subscriber { bridge: None, board, next: Cell::new(next) })
     }
