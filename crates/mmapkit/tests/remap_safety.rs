@@ -1,6 +1,9 @@
 //! Resizing a map (`remap`) keeps it whole whatever fails: a guard that cannot
 //! follow, a fault that patched its pages, a length past the address space;
 //! and errors about a map name its file and the real reason.
+// Two tests need Linux (MAP_FIXED_NOREPLACE, sealed memfds); elsewhere their
+// helpers and imports go unused.
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
 mod common;
 
@@ -78,11 +81,13 @@ extern "C" fn marking_handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ct
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn address_space_a_shrink_gives_back_is_never_guarded() {
     assert_child_passed(&run_child("child_hole_after_shrink", &[]));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 #[ignore = "child process of address_space_a_shrink_gives_back_is_never_guarded"]
 fn child_hole_after_shrink() {
@@ -266,6 +271,7 @@ fn a_read_outside_a_file_map_names_the_file() {
     assert!(err.to_string().contains(&tf.path.display().to_string()), "{err}");
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn make_mut_of_a_sealed_memfd_names_the_seal() {
     // SAFETY: memfd_create takes a NUL-terminated name and returns a new descriptor or -1.
