@@ -24,12 +24,12 @@ pub struct ChildArgs {
     /// The directory that holds the engine's database.
     #[arg(long)]
     pub dir: PathBuf,
-    /// How many items the database holds (items `0..N` of the seed).
+    /// How many items the database holds (items `0..N` of the stream).
     #[arg(long)]
     pub items: u64,
-    /// The items' seed.
+    /// The number of the items' stream (the generator's start).
     #[arg(long)]
-    pub seed: u64,
+    pub stream: u64,
     /// Reader threads.
     #[arg(long)]
     pub threads: usize,
@@ -65,9 +65,9 @@ impl EngineWork for Reads<'_> {
 
     fn run<E: Engine>(self, engine: &mut E) -> Result<()> {
         let engine: &E = engine;
-        let (items, count, seed) = (Items::new(self.args.seed), self.args.items, self.args.seed);
+        let (items, count, stream) = (Items::new(self.args.stream), self.args.items, self.args.stream);
         timed::run(self.args.threads, self.args.seconds, self.cgroup, |thread, progress| {
-            read_until_stopped(engine, &items, count, seed ^ (thread as u64 + 1), progress)
+            read_until_stopped(engine, &items, count, stream ^ (thread as u64 + 1), progress)
         })
     }
 }
@@ -78,12 +78,12 @@ fn read_until_stopped<E: Engine>(
     engine: &E,
     items: &Items,
     count: u64,
-    seed: u64,
+    stream: u64,
     progress: &Progress<'_>,
 ) -> Result<u64> {
     let txn = engine.begin_read()?;
     let table = txn.table()?;
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::new(stream);
     let mut sum = 0u64;
     while !progress.stopped() {
         let i = rng.below(count);
