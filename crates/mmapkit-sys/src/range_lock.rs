@@ -69,6 +69,20 @@ pub fn try_lock_byte(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
     }
 }
 
+/// Releases this open file description's lock on byte `byte` (nothing
+/// happens if it holds none there).
+pub fn unlock_byte(fd: BorrowedFd<'_>, byte: u64) -> io::Result<()> {
+    let (set, _) = os::OFD_LOCKS.ok_or_else(|| Unsupported::error(FEATURE))?;
+    let mut lock = write_lock(byte, 1)?;
+    // As in `write_lock`: a `short` on every OS, from an `int` or a `short`.
+    #[allow(clippy::unnecessary_cast)]
+    {
+        lock.l_type = libc::F_UNLCK as _;
+    }
+    // SAFETY: the set-lock command reads one valid flock through the pointer.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), set, &lock) } == 0 { Ok(()) } else { Err(failed(fd)) }
+}
+
 /// Takes a write lock on `start..start+len` for this open file description,
 /// all or nothing. `Ok(false)` if another description holds any byte of it.
 pub fn try_lock_range(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<bool> {
@@ -223,6 +237,9 @@ mod tests {
         assert!(!try_lock_byte(own.as_fd(), 7).unwrap(), "the other description holds the byte");
         assert!(range_locked_by_other(own.as_fd(), 0, 16).unwrap());
         assert!(!range_locked_by_other(file.as_fd(), 0, 16).unwrap(), "a description's own lock is not another's");
+        unlock_byte(file.as_fd(), 7).unwrap();
+        assert!(!range_locked_by_other(own.as_fd(), 0, 16).unwrap(), "the byte was let go");
+        assert!(try_lock_byte(own.as_fd(), 7).unwrap());
     }
 
     #[test]

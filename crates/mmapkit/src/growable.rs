@@ -207,6 +207,27 @@ impl GrowableMap {
         self.extend(&mut mapped, new_len as usize).map_err(|e| fail(ErrorKind::os(e)))
     }
 
+    /// Maps the bytes the file has gained since this map last grew, without
+    /// changing the file: for a file another handle or process grows (a
+    /// database's writer, with readers in other processes). Returns the new
+    /// length. A file shorter than the map is not followed (slices keep their
+    /// bytes; reads past the file's end are the fault guard's), and a file
+    /// longer than the reservation is an error naming both sizes.
+    pub fn follow_file(&self) -> Result<usize> {
+        let mut mapped = self.lock_mapped();
+        let current = self.len.load(Ordering::Relaxed);
+        let fail = |kind| Error::new(Operation::Grow, kind).with_path(sys::fd_path(self.file.descriptor()));
+        let file_len = self.file.metadata().map_err(|e| fail(ErrorKind::os(e)))?.len();
+        if file_len <= current as u64 {
+            return Ok(current);
+        }
+        if file_len > self.reserved as u64 {
+            return Err(fail(ErrorKind::ReservationExceeded { requested: file_len, reserved: self.reserved }));
+        }
+        self.extend(&mut mapped, file_len as usize).map_err(|e| fail(ErrorKind::os(e)))?;
+        Ok(file_len as usize)
+    }
+
     /// Gives the kernel `advice` for the whole map, and for every part that
     /// growth maps later: [`Advice::Random`] turns off read-ahead for good,
     /// which random reads of a file larger than memory need. An `Unsupported`

@@ -68,6 +68,12 @@ impl GrowableReadMap {
         self.0.grow(new_len, false)
     }
 
+    /// Maps the bytes another handle or process has grown the file by, in
+    /// place (see [`GrowableMap::follow_file`]). Returns the new length.
+    pub fn follow_file(&self) -> Result<usize> {
+        self.0.follow_file()
+    }
+
     /// The current length in bytes (the file's length as the map knows it).
     pub fn len(&self) -> usize {
         self.0.len()

@@ -146,3 +146,27 @@ fn advice_holds_for_the_tails_growth_maps_later() {
     let flags = vm_flags(base, base + (2 << 20));
     assert!(flags.iter().all(|f| !f.split(' ').any(|flag| flag == "rr")), "{flags:?}");
 }
+
+#[test]
+fn a_read_map_follows_a_file_grown_through_another_handle() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("followed.bin");
+    let writer = open_rw(&path);
+    writer.write_all_at(&[1u8; 5000], 0).unwrap();
+    // SAFETY: the test writes only bytes past every slice it takes.
+    let map = unsafe { mmapkit::GrowableReadMap::new(open_rw(&path), 1 << 20) }.unwrap();
+    let base = map.as_ptr();
+    assert_eq!(map.len(), 5000);
+    writer.write_all_at(&[2u8; 10_000], 5000).unwrap();
+    assert_eq!(map.len(), 5000, "the map does not grow by itself");
+    assert_eq!(map.follow_file().unwrap(), 15_000);
+    assert_eq!((map.len(), map.as_ptr()), (15_000, base), "grown in place");
+    assert!(map[..5000].iter().all(|&b| b == 1) && map[5000..].iter().all(|&b| b == 2));
+    writer.set_len(4096).unwrap();
+    assert_eq!(map.follow_file().unwrap(), 15_000, "a shorter file is not followed");
+    writer.set_len(2 << 20).unwrap();
+    let err = map.follow_file().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::ReservationExceeded { requested, .. } if *requested == 2 << 20), "{err}");
+    assert!(err.to_string().contains("followed.bin"), "{err}");
+}
