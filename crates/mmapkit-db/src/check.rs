@@ -220,8 +220,7 @@ impl Checker<'_> {
 /// Checks `engine`'s newest commit (see `Database::check`).
 pub fn check(engine: &Engine) -> Result<CheckReport> {
     let store = engine.store();
-    let writer = store.writer();
-    let meta = engine.current();
+    let (writer, meta) = engine.held_turn()?;
     // Unverified reads: a checksum mismatch is reported as such, and the
     // node is still looked into for what else is wrong.
     let pages = store.snapshot(&meta).unverified();

@@ -17,7 +17,7 @@ pub fn compact_to(engine: &Engine, dest: &Path) -> Result<()> {
         .map_err(|e| Error::io(dest, IoOp::CreateCompactedCopy, e))?;
     // SAFETY: `dest` was created just now by this call and nothing else knows of it.
     let copy = unsafe { Engine::open(dest, &Config::default(), true) }?;
-    let read = ReadTransaction::begin(engine);
+    let read = ReadTransaction::begin(engine)?;
     let mut write = WriteTransaction::begin(&copy)?;
     for name in read.all_tables()? {
         let source = read.open_any(&name)?;

@@ -3,13 +3,15 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::check::{self, CheckReport};
 use crate::compact;
 use crate::error::Result;
 use crate::stats::{self, Stats};
+use crate::store::reader_slots::ReaderInfo;
 use crate::store::{Config, Storage};
-use crate::txn::{Engine, ReadTransaction, WriteTransaction};
+use crate::txn::{Engine, OwnedReadTransaction, ReadTransaction, WriteTransaction};
 
 /// Options for opening a database.
 #[derive(Default)]
@@ -19,7 +21,11 @@ pub struct Builder {
 
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder").field("reserve", &self.config.reserve).finish_non_exhaustive()
+        f.debug_struct("Builder")
+            .field("reserve", &self.config.reserve)
+            .field("read_only", &self.config.read_only)
+            .field("write_lock_timeout", &self.config.turn_timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,10 +44,14 @@ impl Builder {
         self
     }
 
-    /// Opens the file for reading only, under a shared lock: any number of
-    /// read-only handles (in any process) may be open at once, but no writer;
-    /// [`Database::begin_write`] gives [`Error::ReadOnly`](crate::Error::ReadOnly).
-    /// The file needs only read permission and is never written, not even on close.
+    /// Opens the file for reading only: [`Database::begin_write`] gives
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly), and the file needs only
+    /// read permission and is never written, not even on close. Handles in
+    /// other processes may write meanwhile; each read transaction sees the
+    /// newest durable commit. The lock file beside the database must be
+    /// writable for that; where it cannot be opened for writing (a read-only
+    /// directory or file system), the handle takes a shared lock on the
+    /// database instead, which keeps writers out while it is open.
     pub fn read_only(&mut self, read_only: bool) -> &mut Self {
         self.config.read_only = read_only;
         self
@@ -56,6 +66,16 @@ impl Builder {
     /// memory after a cold start.
     pub fn read_ahead(&mut self, read_ahead: bool) -> &mut Self {
         self.config.read_ahead = read_ahead;
+        self
+    }
+
+    /// How long [`Database::begin_write`] (and `check` and `stats`) wait for
+    /// another handle's turn to write to end: `None` (the default) waits as
+    /// long as it takes; `Some(Duration::ZERO)` fails at once. A wait that
+    /// runs out is [`Error::Locked`](crate::Error::Locked), naming the
+    /// process whose turn it is where it is known.
+    pub fn write_lock_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.config.turn_timeout = timeout;
         self
     }
 
@@ -86,7 +106,8 @@ impl Builder {
     }
 }
 
-/// An open database: one file, one writer at a time, any number of readers.
+/// An open database: one file, one writer at a time (among all processes),
+/// any number of readers in any number of processes.
 ///
 /// See the [crate documentation](crate) for an example.
 pub struct Database {
@@ -95,14 +116,18 @@ pub struct Database {
 
 impl Database {
     /// Opens the database at `path` with default options, creating it when the
-    /// file does not exist or is empty. A second opener (in this process or
-    /// another) gets [`Error::Locked`](crate::Error::Locked) with the holder's pid.
+    /// file does not exist or is empty, and the lock file beside it
+    /// (`<path>-lock`). Any number of handles, in this process or others, may
+    /// have the database open; they take turns to write (see
+    /// [`begin_write`](Self::begin_write)).
     ///
     /// # Safety
-    /// Reads hand out slices of the mapped file. No other process may modify
-    /// the file while this handle is open: the exclusive lock keeps out every
-    /// other mmapkit-db handle, but not a program that ignores it. Truncation
-    /// is not a hazard: the fault guard turns it into errors.
+    /// Reads hand out slices of the mapped file. Nothing but mmapkit-db
+    /// handles may modify the file while this handle is open: they write only
+    /// pages no read transaction in any process can see, and never the bytes
+    /// a slice refers to, but a program that writes the file by other means
+    /// cannot be stopped. Truncation is not a hazard: the fault guard turns it
+    /// into errors.
     pub unsafe fn create(path: impl AsRef<Path>) -> Result<Database> {
         // SAFETY: this function's contract is `Builder::create`'s.
         unsafe { Builder::new().create(path) }
@@ -135,15 +160,46 @@ impl Database {
         self.engine.store().recovery()
     }
 
-    /// Starts a read transaction on the newest committed state. It never waits
-    /// for the writer, and the writer never waits for it.
+    /// Starts a read transaction on the newest committed state: this
+    /// handle's newest commit, or the newest durable commit of a handle in
+    /// another process (commits made there with `Durability::None` are seen
+    /// once a durable one covers them). It never waits for a writer, and no
+    /// writer waits for it. An error only if the file grew and the new part
+    /// cannot be mapped.
     pub fn begin_read(&self) -> Result<ReadTransaction<'_>> {
-        Ok(ReadTransaction::begin(&self.engine))
+        ReadTransaction::begin(&self.engine)
     }
 
-    /// Starts the write transaction, waiting while another one is open.
+    /// [`begin_read`](Self::begin_read) on a shared database: a transaction
+    /// that owns a share of it, `Send + 'static`.
+    pub fn begin_read_owned(self: &Arc<Self>) -> Result<OwnedReadTransaction> {
+        OwnedReadTransaction::begin(self)
+    }
+
+    /// Starts the write transaction. Only one handle, among all processes,
+    /// writes at a time: this waits while another write transaction is open
+    /// (in this process or another), or while another handle has commits
+    /// made with `Durability::None` that are not yet durable, for as long as
+    /// [`Builder::write_lock_timeout`] says. The state is read again from
+    /// the file when another process committed since this handle's last turn.
     pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
         WriteTransaction::begin(&self.engine)
+    }
+
+    /// The reader slots of every handle that has the database open, in any
+    /// process: its pid, its oldest open read transaction and that
+    /// transaction's age, and whether the process is alive. Empty for a
+    /// read-only handle that could not open the lock file.
+    pub fn readers(&self) -> Result<Vec<ReaderInfo>> {
+        self.engine.store().table().map_or(Ok(Vec::new()), |t| t.list())
+    }
+
+    /// Clears the reader slots of processes that died with the database
+    /// open, which would otherwise keep the pages their snapshots could see
+    /// from being reused (writers also clear such a slot when it holds them
+    /// back). Returns what the cleared slots held.
+    pub fn clear_stale_readers(&self) -> Result<Vec<ReaderInfo>> {
+        self.engine.store().table().map_or(Ok(Vec::new()), |t| t.clear_stale())
     }
 
     /// Sizes and counts, from the newest commit.

@@ -20,16 +20,36 @@ pub enum Error {
         /// own, so it is not also given as `source()`).
         error: io::Error,
     },
-    /// Another handle (in this process or another) has the database open.
-    #[error("{path}: the database is locked by another opener ({})", match pid {
+    /// Another handle (in this process or another) holds the writer's turn:
+    /// it has a write transaction open, commits not yet durable, or a check
+    /// running; or, for a handle that cannot use the lock file, the file is
+    /// open elsewhere in a way that excludes it.
+    #[error("{path}: the database is locked by another writer ({})", match pid {
         Some(pid) => format!("process {pid}"),
         None => "holder's pid unknown".to_string(),
     })]
     Locked {
         /// The database file.
         path: PathBuf,
-        /// The process holding the lock, where the OS tells (Linux's `/proc/locks`).
+        /// The process holding the lock, where it is known (Linux's
+        /// `/proc/locks`, or the lock file's record of the writer).
         pid: Option<u32>,
+    },
+    /// The lock file beside the database (`<file>-lock`) cannot be used.
+    #[error("{path}: {reason}")]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Every reader slot of the lock file is held by a live handle.
+    #[error("{path}: all {slots} reader slots are held by open handles")]
+    ReaderTableFull {
+        /// The lock file.
+        path: PathBuf,
+        /// How many slots it has.
+        slots: usize,
     },
     /// The file is not an mmapkit-db database, or no meta page can be trusted.
     #[error("{path}: not a usable database: {reason}")]
@@ -190,6 +210,12 @@ pub enum IoOp {
     Sync,
     /// Creating the file a compacted copy goes to.
     CreateCompactedCopy,
+    /// Opening or creating the lock file beside the database.
+    OpenLockFile,
+    /// Mapping the lock file.
+    MapLockFile,
+    /// Taking or testing a lock on the lock file.
+    LockFile,
 }
 
 impl IoOp {
@@ -206,6 +232,9 @@ impl IoOp {
             IoOp::WriteMetaPage => "write meta page",
             IoOp::Sync => "sync",
             IoOp::CreateCompactedCopy => "create the compacted copy",
+            IoOp::OpenLockFile => "open the lock file",
+            IoOp::MapLockFile => "map the lock file",
+            IoOp::LockFile => "lock a reader slot",
         }
     }
 }

@@ -119,12 +119,29 @@
 //!
 //! Values are `&[u8]` slices of the mapped file, valid for the read
 //! transaction's life. Rust requires that those bytes do not change meanwhile.
-//! This process keeps that promise (it writes only pages no live snapshot
-//! refers to); another process writing the file would break it. An exclusive
-//! lock keeps out every other mmapkit-db handle, but a program that ignores
-//! advisory locks cannot be stopped, so [`Database::create`] and
-//! [`Database::open`] are `unsafe` with that contract. Truncation is not part
+//! mmapkit-db handles keep that promise in every process (they write only
+//! pages no read transaction anywhere can see); a program that writes the
+//! file by other means would break it and cannot be stopped, so
+//! [`Database::create`] and [`Database::open`] are `unsafe` with that
+//! contract. Truncation is not part
 //! of it: the fault guard turns it into errors.
+//!
+//! # Processes
+//!
+//! Any number of processes may have a database open, reading and writing.
+//! They share a lock file beside it (`<file>-lock`): each handle keeps there
+//! the oldest snapshot its read transactions hold, so no writer reuses a page
+//! a reader in another process can see, and a reader killed with `SIGKILL` is
+//! found by a lock the kernel drops when it dies, and its slot cleared
+//! ([`Database::readers`], [`Database::clear_stale_readers`]). Writers take
+//! turns: [`Database::begin_write`] waits for another handle's write
+//! transaction (or its commits not yet durable) for as long as
+//! [`Builder::write_lock_timeout`] says, then fails naming the holder's pid.
+//! A read transaction sees this handle's newest commit or the newest durable
+//! one of another process, and maps what the file grew by first. A write
+//! killed mid-commit leaves the last durable commit to everyone.
+//! [`Database::begin_read_owned`] gives a transaction that is
+//! `Send + 'static`.
 //!
 //! # Integrity
 //!
@@ -160,10 +177,12 @@ pub use check::{CheckReport, Problem};
 pub use db::{Builder, Database};
 pub use error::{Error, IoOp, Result};
 pub use stats::{Stats, TableStats};
+pub use store::reader_slots::ReaderInfo;
 pub use store::{DEFAULT_MAX_SIZE, FileStorage, PAGE_SIZE, PageNo, Storage, WRITE_PIECE};
 pub use tree::{MAX_TABLE_NAME, Range};
 pub use txn::{
-    Durability, MAX_KEY, MAX_VALUE, ReadTable, ReadTransaction, ReadableTable, Savepoint, Table, WriteTransaction,
+    Durability, MAX_KEY, MAX_VALUE, OwnedReadTransaction, ReadTable, ReadTransaction, ReadableTable, Savepoint, Table,
+    WriteTransaction,
 };
 pub use typed::{
     Key, MultimapRange, MultimapTable, MultimapTableDefinition, MultimapValues, OwnedEntry, ReadMultimapTable,

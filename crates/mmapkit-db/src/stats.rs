@@ -51,12 +51,12 @@ fn depth(pages: &dyn PageSource, mut n: PageNo) -> Result<usize> {
 
 /// Sizes and counts of `engine`'s newest commit (see `Database::stats`).
 pub fn stats(engine: &Engine) -> Result<Stats> {
-    let (free_pages, pending_pages) = {
-        let writer = engine.store().writer();
-        (writer.free_pages().ready_pages(), writer.free_pages().pending_pages())
-    };
-    // Everything below from one snapshot: the read transaction's.
-    let read = ReadTransaction::begin(engine);
+    // The free pages as of the newest commit (the writer's turn held, so no
+    // process commits meanwhile), and everything else from a snapshot of it.
+    let (writer, _) = engine.held_turn()?;
+    let (free_pages, pending_pages) = (writer.free_pages().ready_pages(), writer.free_pages().pending_pages());
+    let read = ReadTransaction::begin(engine)?;
+    drop(writer);
     let (meta, pages) = (read.meta(), read.pages());
     let mut tables = Vec::new();
     for name in read.list_tables()? {

@@ -1,5 +1,5 @@
 //! The public API end to end: tables, limits, large values, durability,
-//! locking, and files that are not databases.
+//! handles taking turns to write, and files that are not databases.
 
 mod support;
 
@@ -209,19 +209,95 @@ fn aborted_transactions_leave_nothing() {
     assert!(db.check().unwrap().is_clean());
 }
 
+fn impatient(path: &std::path::Path, timeout: std::time::Duration) -> Database {
+    // SAFETY: as above.
+    unsafe { Database::builder().write_lock_timeout(Some(timeout)).open(path) }.unwrap()
+}
+
+fn put(db: &Database, key: &[u8], value: &[u8], durability: Durability) {
+    let mut w = db.begin_write().unwrap();
+    w.set_durability(durability);
+    w.open_table("t").unwrap().insert(key, value).unwrap();
+    w.commit().unwrap();
+}
+
+fn get(db: &Database, key: &[u8]) -> Option<Vec<u8>> {
+    db.begin_read().unwrap().open_table("t").unwrap().get(key).unwrap().map(<[u8]>::to_vec)
+}
+
 #[test]
-fn a_second_opener_is_told_who_holds_the_lock() {
+fn handles_take_turns_to_write_and_a_waiter_is_told_whose_turn_it_is() {
+    use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("locked.db");
-    let db = create(&path).unwrap();
-    let err = open(&path).unwrap_err();
-    match &err {
-        Error::Locked { pid, .. } => assert_eq!(*pid, Some(std::process::id())),
-        other => panic!("expected Locked, got {other}"),
+    let path = dir.path().join("turns.db");
+    let a = create(&path).unwrap();
+    put(&a, b"k", b"a1", Durability::Immediate);
+    let b = impatient(&path, Duration::ZERO);
+    assert_eq!(get(&b, b"k").as_deref(), Some(&b"a1"[..]), "a second handle opens and reads");
+
+    let w = a.begin_write().unwrap();
+    for timeout in [Duration::ZERO, Duration::from_millis(30)] {
+        let c = impatient(&path, timeout);
+        let err = c.begin_write().err().expect("a's write transaction holds the turn");
+        assert!(matches!(&err, Error::Locked { pid: Some(pid), .. } if *pid == std::process::id()), "{err}");
+        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
     }
-    assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
-    drop(db);
-    open(&path).expect("the lock goes with the handle");
+    drop(w);
+    put(&b, b"k", b"b1", Durability::Immediate);
+    assert_eq!(get(&a, b"k").as_deref(), Some(&b"b1"[..]), "a sees b's commit");
+
+    // A commit that is not durable keeps the turn until one is.
+    put(&a, b"k", b"a2", Durability::None);
+    assert!(matches!(b.begin_write(), Err(Error::Locked { .. })), "a's commit is not durable yet");
+    assert_eq!(get(&b, b"k").as_deref(), Some(&b"b1"[..]), "b sees only durable commits of a's");
+    assert_eq!(get(&a, b"k").as_deref(), Some(&b"a2"[..]), "a sees its own");
+    put(&a, b"j", b"a3", Durability::Immediate);
+    assert_eq!((get(&b, b"k").as_deref(), get(&b, b"j").as_deref()), (Some(&b"a2"[..]), Some(&b"a3"[..])));
+
+    // Each writes in turn from the other's state: nothing is lost, no page is used twice.
+    for i in 0..50u32 {
+        let (db, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        put(db, &i.to_be_bytes(), &[i as u8; 700], Durability::Immediate);
+        assert_eq!(get(other, &i.to_be_bytes()), Some(vec![i as u8; 700]));
+    }
+    assert!(a.check().unwrap().is_clean() && b.check().unwrap().is_clean());
+    assert_eq!(b.begin_read().unwrap().open_table("t").unwrap().len(), 52);
+    drop((a, b));
+    assert!(open(&path).unwrap().check().unwrap().is_clean());
+}
+
+#[test]
+fn read_only_handles_read_while_a_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ro.db");
+    let db = create(&path).unwrap();
+    put(&db, b"k", b"v", Durability::Immediate);
+    // SAFETY: the test's file is written only by this test's handles.
+    let (a, b) = unsafe {
+        (
+            Database::builder().read_only(true).open(&path).unwrap(),
+            Database::builder().read_only(true).open(&path).unwrap(),
+        )
+    };
+    assert_eq!(get(&a, b"k").as_deref(), Some(&b"v"[..]));
+    let held = b.begin_read().unwrap();
+    let old = held.open_table("t").unwrap();
+    for i in 0..300u32 {
+        put(&db, b"k", format!("v{i}").as_bytes(), Durability::Immediate);
+        put(&db, &i.to_be_bytes(), &[7u8; 3000], Durability::Immediate);
+    }
+    assert_eq!(old.get(b"k").unwrap(), Some(&b"v"[..]), "a read-only handle's snapshot stays as it was");
+    assert_eq!(old.len(), 1);
+    assert_eq!(get(&a, b"k").as_deref(), Some(&b"v299"[..]), "and new ones see the writer's commits");
+    assert!(a.check().unwrap().is_clean(), "check works beside the writer");
+    assert_eq!(a.stats().unwrap().txn, db.stats().unwrap().txn);
+    assert!(matches!(a.begin_write(), Err(Error::ReadOnly { .. })));
+    drop(old);
+    drop(held);
+    drop((a, b));
+    // SAFETY: as above.
+    let err = unsafe { Database::builder().read_only(true).create(dir.path().join("new.db")) }.unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
 }
 
 #[test]
@@ -267,41 +343,6 @@ fn readers_keep_their_snapshot_while_the_writer_commits() {
     assert_eq!(db.begin_read().unwrap().open_table("t").unwrap().get(b"k").unwrap(), Some(&b"new 199"[..]));
     drop(r);
     assert!(db.check().unwrap().is_clean());
-}
-
-#[test]
-fn read_only_handles_share_the_file_and_keep_writers_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ro.db");
-    let db = create(&path).unwrap();
-    let mut w = db.begin_write().unwrap();
-    w.open_table("t").unwrap().insert(b"k", b"v").unwrap();
-    w.commit().unwrap();
-    // A read-only opener is kept out while the writer has the file.
-    // SAFETY: the test's file is written only by this test's handles.
-    let err = unsafe { Database::builder().read_only(true).open(&path) }.unwrap_err();
-    assert!(matches!(err, Error::Locked { pid: Some(pid), .. } if pid == std::process::id()), "{err}");
-    drop(db);
-    let len = std::fs::metadata(&path).unwrap().len();
-
-    // SAFETY: as above.
-    let (a, b) = unsafe {
-        (
-            Database::builder().read_only(true).open(&path).unwrap(),
-            Database::builder().read_only(true).open(&path).unwrap(),
-        )
-    };
-    assert_eq!(a.begin_read().unwrap().open_table("t").unwrap().get(b"k").unwrap(), Some(&b"v"[..]));
-    assert_eq!(b.begin_read().unwrap().open_table("t").unwrap().len(), 1);
-    assert!(a.check().unwrap().is_clean());
-    assert!(matches!(a.begin_write(), Err(Error::ReadOnly { .. })));
-    assert!(matches!(open(&path), Err(Error::Locked { .. })), "a writer is kept out while readers have the file");
-    drop((a, b));
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), len, "read-only handles never write the file");
-    // SAFETY: as above.
-    let err = unsafe { Database::builder().read_only(true).create(dir.path().join("new.db")) }.unwrap_err();
-    assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
-    open(&path).expect("the writer gets the file once the readers are gone");
 }
 
 /// A range owns copies of its bounds: the caller's buffers can change or go

@@ -95,11 +95,13 @@ fn write_page(buf: &mut [u8], extents: &[(PageNo, u64)], next: PageNo, next_txn:
     write_u64(buf, NEXT_TXN, next_txn);
 }
 
-/// Reads the free list `meta` names: every extent on it is ready (no reader
-/// exists yet), and every page it is written on is superseded (the next
-/// durable commit writes a new list). Errors name the page that is wrong.
+/// Reads the free list `meta` names, as one pending segment of commit
+/// `meta.txn`: a reader in another process may still see a snapshot older
+/// than `meta`, so nothing on the list is reused before every reader's
+/// snapshot is at least `meta` (with none, at once). Errors name the page
+/// that is wrong.
 pub fn load(pages: &SnapshotPages<'_>, meta: &Meta) -> Result<FreePages> {
-    let mut free = FreePages::default();
+    let (mut extents, mut chain) = (Vec::new(), Vec::new());
     let mut seen = HashSet::new();
     let (mut next, mut writer) = (meta.freelist, None);
     let mut last = meta.freelist;
@@ -139,14 +141,14 @@ pub fn load(pages: &SnapshotPages<'_>, meta: &Meta) -> Result<FreePages> {
             if start < 2 || len == 0 || start.checked_add(len).is_none_or(|end| end > meta.page_count) {
                 return Err(pages.corrupt(next, format!("free extent {start}+{len} is outside the file")));
             }
-            free.add_ready(start, len);
+            extents.push((start, len));
         }
-        free.supersede(next);
+        chain.push(next);
         last = next;
         (next, writer) = (page_header::link(p), Some(next_txn));
     }
     pages.check_fault()?;
-    Ok(free)
+    Ok(FreePages::loaded(meta.txn, extents, chain))
 }
 
 #[cfg(test)]
@@ -171,7 +173,7 @@ mod tests {
         let path = dir.path().join("chain.db");
         // SAFETY: the file is this test's own, in its own directory.
         let (mut store, meta) = unsafe { PageStore::open(&path, &Config::default(), true) }.unwrap();
-        let mut w = store.begin_write(|| (meta, None)).unwrap();
+        let mut w = store.begin_write(|_| meta).unwrap();
         // Pages 8..13 and 100.. are declared free in a file of 2,000 pages:
         // page 10 recycled between the ready runs 8..10 and 11..13, and single
         // ready pages, as many as make the merged extents exactly one list page's worth.
@@ -196,8 +198,10 @@ mod tests {
         drop(store);
 
         // SAFETY: the file is this test's own, and the store that had it open is closed.
-        let (store, _) = unsafe { PageStore::open(&path, &Config::default(), false) }.unwrap();
-        let ready: Vec<(u64, u64)> = store.writer().free_pages().ready_extents().collect();
+        let (store, meta) = unsafe { PageStore::open(&path, &Config::default(), false) }.unwrap();
+        // The list read back is pending until a writer finds no older reader: at its first transaction.
+        let mut w = store.begin_write(|_| meta).unwrap();
+        let ready: Vec<(u64, u64)> = w.parts_for_test().1.ready_extents().collect();
         // Pages 10 and 8 hold the list: the rest of the run is two extents.
         assert_eq!(ready[..2], [(9, 1), (11, 2)]);
         assert_eq!(ready.len(), EXTENTS_PER_PAGE + 1);

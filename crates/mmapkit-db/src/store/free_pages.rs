@@ -54,6 +54,18 @@ pub struct Segment {
 }
 
 impl FreePages {
+    /// The free list as the file holds it, written by durable commit `txn`
+    /// on `pages` (in chain order): every extent pending in one segment of
+    /// `txn`, released whole like any other.
+    pub fn loaded(txn: u64, extents: Vec<(PageNo, u64)>, pages: Vec<PageNo>) -> FreePages {
+        let mut free = FreePages::default();
+        if !pages.is_empty() {
+            free.segment_pages = pages.len() as u64;
+            free.segments.push_back(Segment { txn, extents: merged(extents), pages });
+        }
+        free
+    }
+
     /// Adds an extent to the ready set, merging with its neighbours.
     pub fn add_ready(&mut self, start: PageNo, len: u64) {
         if len == 0 {
@@ -177,12 +189,6 @@ impl FreePages {
     /// Pages of the last durable commit's list that the next one does not reach.
     pub(super) fn superseded(&self) -> &[PageNo] {
         &self.superseded
-    }
-
-    /// Records that page `n` holds part of the last durable commit's list
-    /// (read at open), for the next durable commit to free.
-    pub(super) fn supersede(&mut self, n: PageNo) {
-        self.superseded.push(n);
     }
 }
 

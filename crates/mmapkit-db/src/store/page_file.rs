@@ -52,6 +52,22 @@ impl PageFile {
         Some(meta)
     }
 
+    /// The database file (its `flock` is the writer's turn).
+    pub fn db_file(&self) -> &std::fs::File {
+        self.map.file()
+    }
+
+    /// Gives the writer's turn back.
+    pub fn end_turn(&self) {
+        super::file_lock::end_turn(self.map.file());
+    }
+
+    /// Maps what the file has grown by under another process's commits.
+    pub fn follow_file(&self) -> Result<()> {
+        self.map.follow_file()?;
+        Ok(())
+    }
+
     fn io(&self, op: IoOp) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |error| Error::io(&self.path, op, error)
     }
@@ -69,8 +85,8 @@ impl PageFile {
         }
         // What is in the file now is what was sealed just before: each page
         // (or run, by its first page) matches its checksum.
-        for &(n, _) in pages {
-            self.verified.insert(n);
+        for &(n, bytes) in pages {
+            self.verified.insert(n, super::page_header::stored_checksum(bytes));
         }
         Ok(())
     }
@@ -119,8 +135,9 @@ impl PageFile {
 
     /// Cuts the file to its first `page_count` pages, giving the free pages
     /// past them back to the file system. It takes `&mut self`: no snapshot
-    /// is alive, so nothing reads past the new end. A failure leaves the file
-    /// as long as it was, which is harmless.
+    /// of this handle is alive, so nothing here reads past the new end (the
+    /// caller makes sure no other handle can). A failure leaves the file as
+    /// long as it was, which is harmless.
     pub fn truncate_to(&mut self, page_count: u64) {
         let _ = self.map.file().set_len(page_count * PAGE_SIZE as u64);
     }

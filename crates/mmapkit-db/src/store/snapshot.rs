@@ -3,8 +3,8 @@
 //! slice, every page of the slice is touched and found present in the file (a
 //! page the file lost under the map is an [`Error::Fault`], never the zeros
 //! the fault guard put in its place), and every page's checksum is checked the
-//! first time it is read, unless this handle's own commit wrote it (see
-//! `verified.rs`).
+//! first time it is read in each life of the page, unless this handle's own
+//! commit wrote it (see `verified.rs`).
 //!
 //! A file cut inside an OS page is not a fault for the rest of that page: the
 //! kernel keeps it mapped and reads zeros past the file's end, and a page
@@ -124,7 +124,7 @@ impl<'db> SnapshotPages<'db> {
     /// matched (checked only the first time).
     fn verify<'b>(&self, n: PageNo, bytes: &'b [u8]) -> Result<&'b [u8]> {
         if let Some(verified) = self.verified
-            && !verified.contains(n)
+            && !verified.contains(n, page_header::stored_checksum(bytes))
         {
             if !page_header::checksum_ok(bytes) {
                 // Zeros where the file was cut in the meantime are the cut's doing.
@@ -133,7 +133,7 @@ impl<'db> SnapshotPages<'db> {
                     .cut_before(n, end)
                     .unwrap_or_else(|| self.corrupt(n, format!("page {n}: checksum mismatch"))));
             }
-            verified.insert(n);
+            verified.insert(n, page_header::stored_checksum(bytes));
         }
         Ok(bytes)
     }

@@ -401,12 +401,17 @@ impl Drop for TxnPages<'_> {
     /// Keeps page buffers for the next transaction, up to a limit, and unless
     /// the transaction committed, gives the writer its free pages back as they
     /// were, with those trimmed from the end of the file and those taken.
+    /// Gives the writer's turn back unless a commit is not yet durable.
     fn drop(&mut self) {
         let mut spare = std::mem::take(&mut self.spare);
         let room = MAX_SPARE.saturating_sub(spare.len());
         spare.extend(std::mem::take(&mut self.dirty).into_values().filter(|b| b.len() == PAGE_SIZE).take(room));
         spare.truncate(MAX_SPARE);
         self.writer.keep_spare(spare);
+        if self.writer.holds_turn() && (!self.writer.unsynced() || self.writer.poisoned().is_some()) {
+            self.file.end_turn();
+            self.writer.set_turn(false);
+        }
         if self.committed {
             return;
         }

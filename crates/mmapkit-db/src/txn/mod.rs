@@ -3,6 +3,7 @@
 //! commits them through the page store. [`Engine`] is what both begin from.
 
 mod engine;
+mod owned;
 mod read;
 mod readable;
 mod savepoint;
@@ -11,6 +12,7 @@ mod table_types;
 mod write;
 
 pub use engine::Engine;
+pub use owned::OwnedReadTransaction;
 pub use read::{ReadTable, ReadTransaction};
 pub use readable::ReadableTable;
 pub use savepoint::Savepoint;

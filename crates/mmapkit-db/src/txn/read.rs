@@ -21,9 +21,9 @@ pub struct ReadTransaction<'db> {
 
 impl<'db> ReadTransaction<'db> {
     /// A snapshot of `engine`'s newest commit, held until the transaction is dropped.
-    pub(crate) fn begin(engine: &'db Engine) -> ReadTransaction<'db> {
-        let meta = engine.begin_read();
-        ReadTransaction { engine, meta, pages: engine.store().snapshot(&meta) }
+    pub(crate) fn begin(engine: &'db Engine) -> Result<ReadTransaction<'db>> {
+        let meta = engine.begin_read()?;
+        Ok(ReadTransaction { engine, meta, pages: engine.store().snapshot(&meta) })
     }
 
     /// The commit this snapshot shows.
