@@ -80,10 +80,11 @@
 //!   reported to the other side ([`ClientError::ServerGone`],
 //!   [`ServerError::ClientGone`]).
 //! - Readiness descriptors ([`Subscriber::readiness`],
-//!   [`Receiver::readiness`]): an eventfd (Linux) or pipe (elsewhere) that
-//!   is readable while a message waits or the other side is gone, for epoll,
-//!   kqueue or mio; a thread of this process, `mmapkit-shm-ready`, sleeps on
-//!   the end's futex and signals it.
+//!   [`Receiver::readiness`], [`Server::readiness`] for requests arriving,
+//!   [`Client::readiness`] for its response): an eventfd (Linux) or pipe
+//!   (elsewhere) that is readable while a message waits or the other side
+//!   is gone, for epoll, kqueue or mio; a thread of this process,
+//!   `mmapkit-shm-ready`, sleeps on the end's futex and signals it.
 //! - [`wait_any`]: one `poll` over the readiness descriptors of several
 //!   receivers and subscribers, for a thread that serves many ends without
 //!   a runtime.
@@ -99,7 +100,8 @@
 //!   `tokio::task::spawn_blocking`.
 //! - [`typed`]: the same boards and channels carrying values of one type,
 //!   loaned and received in place as `T` and `&T`, the type checked when an
-//!   end attaches.
+//!   end attaches; and services of one request type and one response type
+//!   (`typed::Client<Req, Resp>`, `typed::Server<Req, Resp>`), both checked.
 //!
 //! # Errors
 //!

@@ -16,10 +16,16 @@ use crate::region::Region;
 
 /// A client of a service: one call out at a time.
 pub struct Client {
-    end: ServiceEnd,
+    /// The readiness descriptor's thread, if asked for (dropped first: it
+    /// reads the mapping).
+    pub(super) bridge: Option<crate::readiness::Bridge>,
+    pub(super) end: ServiceEnd,
     /// Whether a request of ours may still be in the place (sent, and its
     /// response not yet read or given up on).
     out: Cell<bool>,
+    /// Requests sent: what tells one response from the next for the
+    /// readiness thread, which sees only the place's state.
+    pub(super) sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Client {
@@ -38,7 +44,7 @@ impl Client {
             }
         }
         let out = state(word) != IDLE;
-        Ok(Client { end, out: Cell::new(out) })
+        Ok(Client { bridge: None, end, out: Cell::new(out), sent: Default::default() })
     }
 
     /// Creates the service's named region (`0600`, `O_EXCL`) and attaches as a client.
@@ -277,6 +283,8 @@ impl<'a> RequestLoan<'a> {
         let client = &*self.client;
         let place = client.header();
         place.request_len.store(self.len as u64, Ordering::Relaxed);
+        // Before the request is out, so that its response is seen with the new count.
+        client.sent.fetch_add(1, Ordering::SeqCst);
         let sent = with_state(self.word, REQUEST);
         if place.state.compare_exchange(self.word, sent, Ordering::SeqCst, Ordering::SeqCst).is_err() {
             let now = place.state.load(Ordering::SeqCst);

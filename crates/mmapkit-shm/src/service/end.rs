@@ -15,14 +15,16 @@ use super::options::ServiceOptions;
 use crate::channel::Wait;
 use crate::error::{Op, Party, Result, ShmError};
 use crate::layout::Layout;
+use crate::message_type::MessageType;
+use crate::pubsub::layout::TypeTag;
 use crate::region::Region;
 
 /// The first liveness byte.
-const LOCK_BASE: u64 = 1 << 40;
+pub(super) const LOCK_BASE: u64 = 1 << 40;
 
 /// The layout a service region carries.
 pub(super) fn layout() -> Layout {
-    Layout::of::<ServiceHeader>("mmapkit-shm request-response service v1")
+    Layout::of::<ServiceHeader>("mmapkit-shm request-response service v2")
 }
 
 /// One end's view of a service.
@@ -40,6 +42,19 @@ pub(super) struct ServiceEnd {
 // reaches is atomics, events and bytes lent out only through `&mut` borrows of
 // the end.
 unsafe impl Send for ServiceEnd {}
+
+/// Checks one of the header's two types against the end's, saying which
+/// of the two (`what`: requests or responses) differs.
+fn check_type(what: &str, ours: &MessageType, tag: &TypeTag, region: &str, room: usize) -> Result<()> {
+    ours.check(tag, region, room, 64).map_err(|error| match error {
+        ShmError::WrongMessageType { region, ours, theirs } => ShmError::WrongMessageType {
+            region,
+            ours: format!("{what} of {ours}"),
+            theirs: format!("{what} of {theirs}"),
+        },
+        other => other,
+    })
+}
 
 impl ServiceEnd {
     /// Makes a service's region with `make`.
@@ -60,6 +75,8 @@ impl ServiceEnd {
             header.geometry.0.clients.store(clients, Ordering::Relaxed);
             header.geometry.0.request_max.store(request, Ordering::Relaxed);
             header.geometry.0.response_max.store(response, Ordering::Relaxed);
+            options.request_type.write(&header.request_type);
+            options.response_type.write(&header.response_type);
         };
         make(layout(), len as usize, &mut init)
     }
@@ -83,6 +100,10 @@ impl ServiceEnd {
             region.payload_len(),
         )
         .map_err(corrupt)?;
+        // Requests and responses start 64-aligned (places are, and their sizes are multiples of 64).
+        let (request_room, response_room) = (geometry.request_max, geometry.response_max);
+        check_type("requests", &options.request_type, &h.request_type, &describe, request_room)?;
+        check_type("responses", &options.response_type, &h.response_type, &describe, response_room)?;
         let (first, places) = match party {
             Party::Server => (LOCK_BASE, 1),
             _ => (LOCK_BASE + 1, geometry.clients),

@@ -4,7 +4,8 @@
 //! ```text
 //! 0      ServiceHeader: geometry (clients, request_max, response_max),
 //!        the doorbell (a request counter and the event the server sleeps
-//!        on), server flags                                      1024 bytes
+//!        on), server flags, the request and response types
+//!        (zeroed: raw bytes)                                    1024 bytes
 //! 1024   client places: `clients` x (128 + request_max + response_max)
 //!          state u32 | request len u64 | response len u64 | event | pid
 //!          request_max bytes of request, response_max bytes of response
@@ -30,6 +31,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use zerocopy::{FromBytes, KnownLayout};
 
 use crate::event::Event;
+use crate::pubsub::layout::TypeTag;
 
 /// Bytes before the client places.
 pub(crate) const SERVICE_HEADER_SIZE: usize = 1024;
@@ -90,6 +92,10 @@ pub(crate) struct Doorbell {
 pub(crate) struct ServiceHeader {
     pub geometry: Line<Geometry>,
     pub doorbell: Line<Doorbell>,
+    /// The request type the creator's end was made for (zeroed: raw bytes).
+    pub request_type: TypeTag,
+    /// The response type the creator's end was made for (zeroed: raw bytes).
+    pub response_type: TypeTag,
 }
 
 const _: () = assert!(size_of::<ServiceHeader>() <= SERVICE_HEADER_SIZE);

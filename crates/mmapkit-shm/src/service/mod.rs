@@ -31,6 +31,9 @@ mod options;
 mod client;
 mod server;
 
+// Readiness descriptors for both ends, for poll loops.
+mod readiness;
+
 pub use client::{Client, RequestLoan, Response};
 pub use options::ServiceOptions;
 

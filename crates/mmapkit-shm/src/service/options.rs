@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::layout::{MAX_CLIENTS, MAX_MESSAGE};
 use crate::channel::Wait;
+use crate::message_type::MessageType;
 use crate::region::RegionOptions;
 
 /// How a service is made (by its first end) and how an end behaves. The
@@ -17,6 +18,10 @@ pub struct ServiceOptions {
     pub(super) wait: Wait,
     pub(super) peer_check: Duration,
     pub(super) region: RegionOptions,
+    /// What the end's requests are: raw bytes, or one type (set by the typed ends).
+    pub(crate) request_type: MessageType,
+    /// What the end's responses are.
+    pub(crate) response_type: MessageType,
 }
 
 impl Default for ServiceOptions {
@@ -28,6 +33,8 @@ impl Default for ServiceOptions {
             wait: Wait::SpinThenBlock(2_000),
             peer_check: Duration::from_millis(100),
             region: RegionOptions::new(),
+            request_type: MessageType::Bytes,
+            response_type: MessageType::Bytes,
         }
     }
 }

@@ -18,7 +18,10 @@ use crate::region::Region;
 /// The server of a service: one at a time; it answers each client's
 /// requests, one at a time per client, in place.
 pub struct Server {
-    end: ServiceEnd,
+    /// The readiness descriptor's thread, if asked for (dropped first: it
+    /// reads the mapping).
+    pub(super) bridge: Option<crate::readiness::Bridge>,
+    pub(super) end: ServiceEnd,
     /// Where the next scan for requests starts (round robin over places).
     next_scan: Cell<u64>,
     /// The doorbell's count at the start of the last scan.
@@ -54,7 +57,7 @@ impl Server {
                 place.event.notify_all();
             }
         }
-        Ok(Server { end, next_scan: Cell::new(0), rung: Cell::new(0) })
+        Ok(Server { bridge: None, end, next_scan: Cell::new(0), rung: Cell::new(0) })
     }
 
     /// Creates the service's named region (`0600`, `O_EXCL`) and attaches as its server.

@@ -1,7 +1,9 @@
 //! Typed ends: the same boards and channels carrying values of one type `T`
 //! instead of bytes, still zero-copy: a publisher or sender loans a `T` in
 //! shared memory, fills it in place and sends it; a subscriber or receiver
-//! gets a `&T` that points into the slot or ring.
+//! gets a `&T` that points into the slot or ring. A service carries requests
+//! of one type and responses of another ([`Client<Req, Resp>`],
+//! [`Server<Req, Resp>`]), and records both.
 //!
 //! `T` is `zerocopy::IntoBytes + FromBytes + KnownLayout + Immutable`: any
 //! bytes a peer writes are a valid `T`, a `T` has no padding to leak, and a
@@ -18,9 +20,11 @@
 
 mod channel;
 mod pubsub;
+mod service;
 
 pub use channel::{Received, Receiver, Reserved, Sender};
 pub use pubsub::{Publisher, Subscriber, TypedLoan, TypedSample};
+pub use service::{Client, Server, TypedRequest, TypedRequestLoan, TypedResponse, TypedResponseLoan};
 
 /// What is wrong with a message whose length is not its type's.
 fn wrong_length<T>(len: usize) -> String {
