@@ -301,9 +301,10 @@ fn compact_keeps_every_entry_in_a_smaller_file() {
 }
 
 #[test]
-fn a_database_held_by_another_process_is_refused_with_its_pid() {
+fn a_write_waits_for_another_process_whose_turn_it_is_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("kv.db");
+    ok(db("put", &file, &["k", "first"]));
     let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_mmapkit"))
         .args(["db", "load"])
         .arg(&file)
@@ -312,26 +313,43 @@ fn a_database_held_by_another_process_is_refused_with_its_pid() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The file gets its two meta pages only after the lock is taken.
+    // The load holds the writer's turn from its first line on: wait until a write is refused.
+    let mut stdin = holder.stdin.take().unwrap();
+    stdin.write_all(b"a\t1\n").unwrap();
+    stdin.flush().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 2 * 4096 {
+    let pid = holder.id().to_string();
+    loop {
+        let output = db("put", &file, &["j", "x", "--wait", "0"]);
+        if !output.status.success() {
+            assert_one_line_error(&output, &["locked", &format!("process {pid}")]);
+            break;
+        }
         assert!(holder.try_wait().unwrap().is_none(), "the holder exited early");
-        assert!(Instant::now() < deadline, "the holder never opened the database");
+        assert!(Instant::now() < deadline, "the load never took the writer's turn");
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Reads go on beside it.
+    assert_eq!(ok(db("get", &file, &["k"])), "first\n");
+    let output = db("put", &file, &["j", "x", "--wait=-1"]);
+    assert_one_line_error(&output, &["--wait -1"]);
 
-    let pid = holder.id().to_string();
-    for (command, rest) in [("get", &["k"][..]), ("scan", &[]), ("stats", &[]), ("check", &[])] {
-        let output = db(command, &file, rest);
-        assert_one_line_error(&output, &["locked", &format!("process {pid}")]);
-    }
-
-    let mut stdin = holder.stdin.take().unwrap();
+    // A write with time to wait goes through once the load is done.
+    let waiter = std::process::Command::new(env!("CARGO_BIN_EXE_mmapkit"))
+        .args(["db", "put"])
+        .arg(&file)
+        .args(["w", "waited", "--wait", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     stdin.write_all(b"k\tloaded while others waited\n").unwrap();
     drop(stdin);
     let finished = holder.wait_with_output().unwrap();
     assert!(finished.status.success(), "{}", String::from_utf8_lossy(&finished.stderr));
+    ok(waiter.wait_with_output().unwrap());
     assert_eq!(ok(db("get", &file, &["k"])), "loaded while others waited\n");
+    assert_eq!(ok(db("get", &file, &["w"])), "waited\n");
 }
 
 /// Commands that only read open the file read-only: a user who may read the
@@ -416,4 +434,33 @@ fn a_scan_cut_short_under_it_prints_only_stored_entries_then_the_fault() {
     assert!(err.starts_with("mmapkit: "), "{err}");
     assert!(err.contains(&file.display().to_string()) && err.contains("lost pages while open"), "{err}");
     assert!(err.contains(&format!("the file was truncated to {cut} bytes while mapped")), "{err}");
+}
+
+#[test]
+fn reads_stats_check_and_readers_work_while_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shared.db");
+    ok(db("put", &file, &["k", "before"]));
+    // SAFETY: this test and the commands it runs write the file only through mmapkit-db.
+    let handle = unsafe { mmapkit_db::Database::open(&file) }.unwrap();
+    let held = handle.begin_read().unwrap();
+    let mut w = handle.begin_write().unwrap();
+    w.open_table("default").unwrap().insert(b"k", b"uncommitted").unwrap();
+
+    // The commands run beside an open write transaction and a held reader.
+    assert_eq!(ok(db("get", &file, &["k"])).trim(), "before");
+    assert!(ok(db("scan", &file, &[])).contains("k\tbefore"));
+    let listed = ok(db("readers", &file, &[]));
+    let me = std::process::id().to_string();
+    let line = listed.lines().find(|l| l.contains(&me)).unwrap_or_else(|| panic!("no slot of {me}:\n{listed}"));
+    assert!(line.contains("alive") && line.contains(&format!("reads commit {}", held.id())), "{listed}");
+    assert!(ok(db("readers", &file, &["--clear-stale"])).contains("cleared 0 stale"), "a live slot is kept");
+    w.commit().unwrap();
+    // `stats` and `check` wait for the writer's turn; it is free now.
+    ok(db("check", &file, &[]));
+    assert!(ok(db("stats", &file, &["--json"])).contains("\"default\""));
+    assert_eq!(ok(db("get", &file, &["k"])).trim(), "uncommitted", "a new command sees the commit");
+    drop(held);
+    let listed = ok(db("readers", &file, &[]));
+    assert!(listed.contains("no read transaction open"), "{listed}");
 }

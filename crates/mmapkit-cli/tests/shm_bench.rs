@@ -166,3 +166,61 @@ fn shallow_idle_is_held_and_reported_or_refused_with_the_file_named() {
         assert!(!json.exists(), "nothing measured, nothing written");
     }
 }
+
+/// A finite, positive number in a JSON row.
+fn positive(row: &Value, key: &str) -> f64 {
+    let value = row[key].as_f64().unwrap_or_else(|| panic!("{key} in {row}"));
+    assert!(value.is_finite() && value > 0.0, "{key} in {row}");
+    value
+}
+
+/// The services and the fan-outs, asked for with their peers: every row at
+/// every payload, with positive round trips (and one-way rates where they
+/// have a one-way run), and a line comparing each with its peer.
+#[test]
+fn services_and_fan_outs_are_measured_beside_their_peers() {
+    let transports = "service-spin,service-block,uds,fanout-1,fanout-2,fanout-4,uds-fanout-1,uds-fanout-2,uds-fanout-4";
+    let (stdout, report) = quick_run(&["--transports".as_ref(), transports.as_ref()]);
+    let results = report["results"].as_array().unwrap();
+    for transport in transports.split(',') {
+        for payload in [64u64, 4096, 65536, 1 << 20] {
+            let row = results
+                .iter()
+                .find(|r| r["transport"] == transport && r["payload_bytes"] == payload)
+                .unwrap_or_else(|| panic!("{transport} at {payload} bytes is missing"));
+            let p50 = positive(row, "rtt_p50_ns");
+            assert!(p50 <= positive(row, "rtt_p99_ns") && positive(row, "rtt_p99_ns") <= positive(row, "rtt_p999_ns"));
+            if transport.starts_with("service") {
+                // Every request has its response: no one-way run.
+                assert_eq!(row.get("msgs_per_sec"), Some(&Value::Null), "{row}");
+            } else {
+                let msgs = positive(row, "msgs_per_sec");
+                let bytes = positive(row, "bytes_per_sec");
+                assert!((bytes - msgs * payload as f64).abs() <= 1e-6 * bytes, "{row}");
+            }
+        }
+        let table_rows = stdout.lines().filter(|l| l.split_whitespace().next() == Some(transport)).count();
+        assert_eq!(table_rows, 4, "{transport}: a row per payload in {stdout}");
+    }
+    assert!(stdout.contains("Against their peers"), "{stdout}");
+    for payload in ["64 B", "4 KiB", "64 KiB", "1 MiB"] {
+        for (transport, peer) in [
+            ("service-spin", "uds"),
+            ("service-block", "uds"),
+            ("fanout-1", "uds-fanout-1"),
+            ("fanout-2", "uds-fanout-2"),
+            ("fanout-4", "uds-fanout-4"),
+        ] {
+            let start = format!("{payload} {transport} rtt p50 ");
+            let line = stdout
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with(&start))
+                .unwrap_or_else(|| panic!("no comparison of {transport} at {payload}: {stdout}"));
+            assert!(line.contains(&format!(" against {peer} ")), "{line}");
+            assert!(line.contains("x faster") || line.contains("x slower"), "{line}");
+            assert_eq!(line.contains("msgs/s"), transport.starts_with("fanout"), "{line}");
+            assert_eq!(line.contains("fanout-1's round trip"), transport.ends_with('2') || transport.ends_with('4'));
+        }
+    }
+}

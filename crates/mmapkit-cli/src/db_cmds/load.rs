@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail};
 
 use super::codec::Encoding;
-use super::{KeyOptions, flat, open_or_create};
+use super::{KeyOptions, flat, open_or_create, wait_for};
 
 /// Options of `mmapkit db load`.
 #[derive(Debug, clap::Args)]
@@ -37,8 +37,8 @@ fn at_least_one(text: &str) -> Result<u64, String> {
 /// Runs `mmapkit db load`.
 pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
     let encoding = args.options.encoding();
-    // Opened before reading stdin: the lock is held while the input trickles in.
-    let db = open_or_create(&args.file).map_err(flat)?;
+    // Opened before reading stdin; each batch holds the writer's turn from its first line to its commit.
+    let db = open_or_create(&args.file, wait_for(args.options.wait)?).map_err(flat)?;
     let mut input = io::stdin().lock();
     let mut line = Vec::new();
     let mut line_no = 0u64;

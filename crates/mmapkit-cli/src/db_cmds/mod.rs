@@ -1,5 +1,7 @@
 //! `mmapkit db`: the embedded key-value store (mmapkit-db) from the shell:
-//! put, get, del, scan, load, stats, check and compact.
+//! put, get, del, scan, load, stats, check, compact and readers. Every
+//! command works while other processes have the database open, writing
+//! included: reads see the newest durable commit, writes take their turn.
 
 mod codec;
 mod load;
@@ -9,6 +11,7 @@ use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
@@ -76,6 +79,16 @@ pub enum DbCommand {
         /// The database file.
         file: PathBuf,
     },
+    /// List the reader slots of every handle that has FILE open, in any process: pid, oldest
+    /// open read transaction, its age, and whether the process is alive.
+    Readers {
+        /// The database file.
+        file: PathBuf,
+        /// Clear the slots of processes that died with the database open (their snapshots keep
+        /// pages from being reused until then), and list what was cleared.
+        #[arg(long)]
+        clear_stale: bool,
+    },
     /// Write a compacted copy of FILE to DEST, a new file: no free pages, full leaves.
     Compact {
         /// The database file to copy.
@@ -94,6 +107,10 @@ pub struct KeyOptions {
     /// Keys and values are hex (two digits per byte) on input and output, not UTF-8 text.
     #[arg(long)]
     hex: bool,
+    /// How long a write waits for another handle's turn to write to end, in seconds (0: fail at once,
+    /// naming the process whose turn it is).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    wait: f64,
 }
 
 impl KeyOptions {
@@ -134,37 +151,41 @@ pub fn run(command: DbCommand) -> anyhow::Result<()> {
         DbCommand::Stats { file, json } => report::stats(&file, json),
         DbCommand::Check { file } => report::check(&file),
         DbCommand::Compact { file, dest } => compact(&file, &dest),
+        DbCommand::Readers { file, clear_stale } => report::readers(&file, clear_stale),
     }
 }
 
 /// Opens the existing database at `path`; a missing file is an error, never created.
 ///
-/// `Database::open` takes the database's exclusive lock before mapping the file
-/// (another opener gets [`mmapkit_db::Error::Locked`] naming the holder's pid)
-/// and the handle lives until the command ends.
-fn open_existing(path: &Path) -> mmapkit_db::Result<Database> {
-    // SAFETY: we hold the exclusive lock for the command's duration; nothing else in this process writes the file.
-    unsafe { Database::open(path) }
+/// Other processes may have it open too: a write waits for its turn.
+fn open_existing(path: &Path, wait: Duration) -> mmapkit_db::Result<Database> {
+    // SAFETY: only mmapkit-db handles write a database file, and they never write pages a snapshot can see.
+    unsafe { Database::builder().write_lock_timeout(Some(wait)).open(path) }
 }
 
 /// Opens the database at `path`, creating it when the file does not exist or is empty.
 ///
-/// As for [`open_existing`], the exclusive lock is held until the command ends.
-fn open_or_create(path: &Path) -> mmapkit_db::Result<Database> {
-    // SAFETY: we hold the exclusive lock for the command's duration; nothing else in this process writes the file.
-    unsafe { Database::create(path) }
+/// As for [`open_existing`], other processes may have it open too.
+fn open_or_create(path: &Path, wait: Duration) -> mmapkit_db::Result<Database> {
+    // SAFETY: only mmapkit-db handles write a database file, and they never write pages a snapshot can see.
+    unsafe { Database::builder().write_lock_timeout(Some(wait)).create(path) }
+}
+
+/// `--wait SECS` as a duration, refused when negative or not a number.
+fn wait_for(secs: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(secs).map_err(|_| anyhow!("--wait {secs}: not a number of seconds (0 or more)"))
 }
 
 /// [`open_existing`] with its error made a one-line message.
-fn open_existing_for_cli(path: &Path) -> anyhow::Result<Database> {
-    open_existing(path).map_err(|err| open_error(path, err))
+fn open_existing_for_cli(path: &Path, wait: Duration) -> anyhow::Result<Database> {
+    open_existing(path, wait).map_err(|err| open_error(path, err))
 }
 
-/// Opens the existing database at `path` read-only, under a shared lock: the
-/// file needs only read permission and is never written. Commands that only
-/// read (get, scan, stats, check, compact) use this.
+/// Opens the existing database at `path` read-only: the file is never
+/// written by this handle (the lock file beside it is). Commands that only
+/// read (get, scan, stats, check, compact, readers) use this.
 fn open_read_only(path: &Path) -> mmapkit_db::Result<Database> {
-    // SAFETY: the shared lock keeps every writing handle out for the command's duration, and this handle never writes.
+    // SAFETY: only mmapkit-db handles write a database file, and they never write pages a snapshot can see.
     unsafe { Database::builder().read_only(true).open(path) }
 }
 
@@ -220,7 +241,7 @@ fn put(file: &Path, key: &str, value: &str, options: &KeyOptions) -> anyhow::Res
     let encoding = options.encoding();
     let key = encoding.decode("key", key)?;
     let value = encoding.decode("value", value)?;
-    let db = open_or_create(file).map_err(flat)?;
+    let db = open_or_create(file, wait_for(options.wait)?).map_err(flat)?;
     let mut txn = db.begin_write().map_err(flat)?;
     txn.open_table(&options.table).and_then(|mut table| table.insert(&key, &value)).map_err(flat)?;
     txn.commit().map_err(flat)
@@ -244,7 +265,7 @@ fn get(file: &Path, key_arg: &str, options: &KeyOptions) -> anyhow::Result<()> {
 /// `mmapkit db del`.
 fn del(file: &Path, key_arg: &str, options: &KeyOptions) -> anyhow::Result<()> {
     let key = options.encoding().decode("key", key_arg)?;
-    let db = open_existing_for_cli(file)?;
+    let db = open_existing_for_cli(file, wait_for(options.wait)?)?;
     let mut txn = db.begin_write().map_err(flat)?;
     let tables = txn.list_tables().map_err(flat)?;
     if !tables.contains(&options.table) {

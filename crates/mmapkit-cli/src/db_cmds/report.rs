@@ -1,4 +1,5 @@
-//! `mmapkit db stats` and `mmapkit db check`: what a database holds, and whether it is sound.
+//! `mmapkit db stats`, `mmapkit db check` and `mmapkit db readers`: what a
+//! database holds, whether it is sound, and who has it open.
 
 use std::path::Path;
 
@@ -123,4 +124,27 @@ fn count(n: u64, noun: &str) -> String {
         (_, Some(stem)) => format!("{n} {stem}ies"),
         (_, None) => format!("{n} {noun}s"),
     }
+}
+
+/// `mmapkit db readers`: one line per reader slot of another handle (this
+/// command's own is left out), or with `clear_stale`, the slots cleared.
+pub fn readers(path: &Path, clear_stale: bool) -> anyhow::Result<()> {
+    let db = open_read_only_for_cli(path)?;
+    let me = std::process::id();
+    let slots = if clear_stale { db.clear_stale_readers() } else { db.readers() }.map_err(flat)?;
+    let slots: Vec<_> = slots.into_iter().filter(|s| s.pid != me).collect();
+    if clear_stale {
+        println!("{}: cleared {} stale reader slot(s)", path.display(), slots.len());
+    } else {
+        println!("{}: {} reader slot(s) of other handles", path.display(), slots.len());
+    }
+    for s in &slots {
+        let txn = match (s.txn, s.age) {
+            (Some(txn), Some(age)) => format!("reads commit {txn} for {:.1}s ({} open)", age.as_secs_f64(), s.readers),
+            _ => "no read transaction open".to_string(),
+        };
+        let alive = if s.alive { "alive" } else { "dead" };
+        println!("  slot {:>3}  pid {:>7}  {alive:<5}  {txn}", s.slot, s.pid);
+    }
+    Ok(())
 }

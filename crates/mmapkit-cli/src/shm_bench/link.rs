@@ -95,7 +95,7 @@ impl ShmLink {
 /// How long the creating side waits for the other before it has answered
 /// once (a peer that died before attaching would otherwise be waited for
 /// forever).
-const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Link for ShmLink {
     fn send(&mut self, len: usize, fill: u8) -> anyhow::Result<()> {

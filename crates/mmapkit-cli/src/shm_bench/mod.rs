@@ -2,11 +2,15 @@
 //! processes over the shared-memory channel (spinning and blocking), a Unix
 //! socket, a pipe pair, and two floors (one value bounced through shared
 //! memory, spinning or with a futex wake-up), for several payload sizes, every
-//! payload written and read in full.
+//! payload written and read in full; when asked for, request-response over
+//! the shared-memory service against the socket, and publish-subscribe to
+//! 1, 2 and 4 subscriber processes against one socket per subscriber.
 
+mod fanout;
 mod idle;
 mod link;
 mod report;
+mod service;
 mod transport;
 
 use std::os::fd::AsFd;
@@ -35,7 +39,9 @@ pub struct ShmBenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// Measure only these transports (comma-separated); by default every
-    /// one but the publish-subscribe boards (pubsub-spin, pubsub-block).
+    /// one but the publish-subscribe boards (pubsub-spin, pubsub-block), the
+    /// services (service-spin, service-block) and the fan-outs (fanout-N,
+    /// uds-fanout-N).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub transports: Vec<Transport>,
     /// Hold the CPUs out of deep idle states for the run (Linux: a latency of
@@ -102,11 +108,23 @@ const PAYLOADS: [usize; 4] = [FLOOR_PAYLOAD, 4096, 65536, 1 << 20];
 /// The payload the floors are measured next to, and compared with.
 pub(super) const FLOOR_PAYLOAD: usize = 64;
 
-/// Whether the two processes get a CPU each. Decided once, before this
-/// process pins itself (which would shrink what it sees), and kept.
+/// The CPUs this process may run on. Counted once, before this process
+/// pins itself (which would shrink what it sees), and kept.
+fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Whether the two processes get a CPU each.
 fn two_cpus() -> bool {
-    static TWO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TWO.get_or_init(|| std::thread::available_parallelism().map(|n| n.get() >= 2).unwrap_or(false))
+    cpus() >= 2
+}
+
+/// The CPU of a fan-out's subscriber `k`: the subscribers take the CPUs in
+/// turn from CPU 1 (the benchmark process has CPU 0, and sleeps while it
+/// waits for the acks).
+fn subscriber_cpu(k: usize) -> usize {
+    (1 + k) % cpus()
 }
 
 /// Which of the peer's standard streams are pipes to this process (the
@@ -131,6 +149,19 @@ fn spawn_peer(
     name: &str,
     pipes: Pipes,
 ) -> anyhow::Result<Child> {
+    spawn_peer_on(transport, payload, rounds, messages, name, pipes, 1)
+}
+
+/// [`spawn_peer`], pinned to `cpu` where there are two or more.
+fn spawn_peer_on(
+    transport: Transport,
+    payload: usize,
+    rounds: usize,
+    messages: usize,
+    name: &str,
+    pipes: Pipes,
+    cpu: usize,
+) -> anyhow::Result<Child> {
     let mut cmd = Command::new(std::env::current_exe().context("cannot find the mmapkit binary")?);
     cmd.args(["shm", "peer", "--transport", transport.name(), "--payload"]).arg(payload.to_string()).args([
         "--rounds",
@@ -141,7 +172,7 @@ fn spawn_peer(
         name,
     ]);
     if two_cpus() {
-        cmd.args(["--cpu", "1"]);
+        cmd.args(["--cpu", &cpu.to_string()]);
     }
     let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::null() };
     cmd.stdin(piped(pipes != Pipes::None)).stdout(piped(pipes == Pipes::Both));
@@ -151,7 +182,7 @@ fn spawn_peer(
 /// Round trips at the start of every block that are not counted: the first
 /// one waits for the peer process to start, and the next few for the caches
 /// and branch predictors to settle. Every transport gets the same.
-const WARMUP: usize = 16;
+pub(super) const WARMUP: usize = 16;
 
 /// Ping-pong `rounds` times, then send `messages` one way and wait for the
 /// ack. `rounds` includes the [`WARMUP`] round trips, which are not returned.
@@ -228,10 +259,11 @@ fn measure_payload(
         let (block_rounds, block_messages) = (share(rounds, blocks, block), share(messages, blocks, block));
         for &index in &order {
             let transport = transports[index];
+            let block_messages = if transport.one_way() { block_messages } else { 0 };
             let name = format!("{run_id}-{transport}-{payload}-{block}");
             let (rtts, seconds) = ping_pong(transport, payload, block_rounds + WARMUP, block_messages, &name)?;
             samples[index].rtts.extend(rtts);
-            if !transport.is_floor() && block_messages > 0 && seconds > 0.0 {
+            if block_messages > 0 && seconds > 0.0 {
                 samples[index].rates.push(block_messages as f64 / seconds);
             }
         }
@@ -279,6 +311,45 @@ fn ping_pong(
             let mut peer = spawn_peer(transport, payload, rounds, messages, name, Pipes::None)?;
             let result = drive(&mut link, payload, rounds, messages);
             finish(&mut peer, result)
+        }
+        Transport::ServiceSpin | Transport::ServiceBlock => {
+            let options = service::service_options(payload, transport == Transport::ServiceSpin);
+            // SAFETY: the only other process that opens this service is this program's peer (`peer` below),
+            // which speaks the service protocol.
+            let mut client = unsafe { mmapkit_shm::Client::create_named(name, &options) }?;
+            let mut peer = spawn_peer(transport, payload, rounds, 0, name, Pipes::None)?;
+            let result = service::call_rounds(&mut client, payload, rounds);
+            finish(&mut peer, result.map(|rtts| (rtts, 0.0)))
+        }
+        Transport::Fanout1 | Transport::Fanout2 | Transport::Fanout4 => {
+            let subscribers = transport.subscribers().unwrap_or(1);
+            let mut fan = fanout::BoardFan::create(name, payload, subscribers)?;
+            let mut peers = Vec::with_capacity(subscribers);
+            for k in 0..subscribers {
+                match spawn_peer_on(transport, payload, rounds, messages, name, Pipes::None, subscriber_cpu(k)) {
+                    Ok(peer) => peers.push(peer),
+                    Err(error) => return finish_all(&mut peers, Err(error)),
+                }
+            }
+            let result = fanout::drive_fan(&mut fan, payload, rounds, messages);
+            finish_all(&mut peers, result)
+        }
+        Transport::UdsFanout1 | Transport::UdsFanout2 | Transport::UdsFanout4 => {
+            let subscribers = transport.subscribers().unwrap_or(1);
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let path = dir.path().join("socket");
+            let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+            let socket = path.to_str().unwrap_or_default();
+            let mut peers = Vec::with_capacity(subscribers);
+            for k in 0..subscribers {
+                match spawn_peer_on(transport, payload, rounds, messages, socket, Pipes::None, subscriber_cpu(k)) {
+                    Ok(peer) => peers.push(peer),
+                    Err(error) => return finish_all(&mut peers, Err(error)),
+                }
+            }
+            let result = accept_fan(&listener, subscribers)
+                .and_then(|mut fan| fanout::drive_fan(&mut fan, payload, rounds, messages));
+            finish_all(&mut peers, result)
         }
         Transport::Uds => {
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -363,6 +434,46 @@ fn buffered<R: std::io::Read>(reader: R) -> std::io::BufReader<R> {
     std::io::BufReader::with_capacity(64 * 1024, reader)
 }
 
+/// Accepts one connection from each of `subscribers` subscriber processes,
+/// waiting at most [`link::PEER_TIMEOUT`] in all (a subscriber that died
+/// before it connected would otherwise be waited for forever).
+fn accept_fan(listener: &UnixListener, subscribers: usize) -> anyhow::Result<fanout::SocketFan> {
+    listener.set_nonblocking(true).context("cannot make the listening socket non-blocking")?;
+    let start = Instant::now();
+    let mut streams = Vec::with_capacity(subscribers);
+    while streams.len() < subscribers {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).context("cannot make a subscriber's socket blocking")?;
+                streams.push(StreamLink { reader: buffered(stream.try_clone()?), writer: stream, buf: Vec::new() });
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                if start.elapsed() > link::PEER_TIMEOUT {
+                    bail!("{} of {subscribers} subscriber processes connected", streams.len());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(error) => return Err(error).context("cannot accept a subscriber's connection"),
+        }
+    }
+    Ok(fanout::SocketFan { streams })
+}
+
+/// Waits for every peer and merges their fates with ours: on a failure of
+/// ours every peer is killed first.
+fn finish_all<T>(peers: &mut [Child], result: anyhow::Result<T>) -> anyhow::Result<T> {
+    if result.is_err() {
+        for peer in peers.iter_mut() {
+            let _ = peer.kill();
+        }
+    }
+    let mut result = result;
+    for peer in peers.iter_mut() {
+        result = merge(peer.wait(), result);
+    }
+    result
+}
+
 /// Waits for the peer and merges its fate with ours.
 fn finish<T>(peer: &mut Child, result: anyhow::Result<T>) -> anyhow::Result<T> {
     if result.is_err() {
@@ -422,6 +533,7 @@ pub fn run(args: ShmBenchArgs) -> anyhow::Result<()> {
     if args.against_floors {
         report::print_floor_comparisons(&results, memcpy, memcpy_1mib);
     }
+    report::print_peer_comparisons(&results);
     if let Some(path) = &args.json {
         report::write_json(path, &results, memcpy, memcpy_1mib, &setup, WARMUP)?;
     }
@@ -445,6 +557,24 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
         Transport::PubsubSpin | Transport::PubsubBlock => {
             let mut link = BoardLink::open(&name, payload, transport == Transport::PubsubSpin)?;
             echo(&mut link, payload, rounds, messages)
+        }
+        Transport::ServiceSpin | Transport::ServiceBlock => {
+            let options = service::service_options(payload, transport == Transport::ServiceSpin);
+            // SAFETY: the service was made by this program's benchmark process (`ping_pong`), which speaks the
+            // service protocol and is the only other process that opens it.
+            let mut server = unsafe { mmapkit_shm::Server::open_named(&name, &options) }?;
+            service::serve_rounds(&mut server, payload, rounds)
+        }
+        Transport::Fanout1 | Transport::Fanout2 | Transport::Fanout4 => {
+            let subscribers = transport.subscribers().unwrap_or(1);
+            let mut link = fanout::BoardSubscriber::open(&name, payload, subscribers)?;
+            fanout::fan_echo(&mut link, payload, rounds, messages)
+        }
+        Transport::UdsFanout1 | Transport::UdsFanout2 | Transport::UdsFanout4 => {
+            let stream =
+                std::os::unix::net::UnixStream::connect(&name).with_context(|| format!("cannot connect to {name}"))?;
+            let mut link = StreamLink { reader: buffered(stream.try_clone()?), writer: stream, buf: Vec::new() };
+            fanout::fan_echo(&mut link, payload, rounds, messages)
         }
         Transport::Uds => {
             let stream =

@@ -59,7 +59,7 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup
             ring.map_or(String::new(), |bytes| format!(" (the channel's rings: {} each)", format_bytes(bytes as u64)))
         );
         println!(
-            "  {:<11} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
+            "  {:<13} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
             "transport", "rtt p50", "rtt p99", "rtt p99.9", "msgs/s", "GB/s", "p50 vs uds"
         );
         let uds = find(results, Transport::Uds, payload);
@@ -68,10 +68,12 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup
                 continue;
             }
             let Some(r) = find(results, transport, payload) else { continue };
+            // A fan-out is compared with its own sockets (below), not with one.
             let ratio = uds
+                .filter(|_| transport.subscribers().is_none())
                 .map_or(String::new(), |u| format!("{:.1}x faster", u.rtt_p50_ns as f64 / r.rtt_p50_ns.max(1) as f64));
             println!(
-                "  {:<11} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
+                "  {:<13} {:>10} {:>10} {:>10} {:>14} {:>9} {:>12}",
                 r.transport.name(),
                 format_ns(r.rtt_p50_ns),
                 format_ns(r.rtt_p99_ns),
@@ -133,6 +135,52 @@ fn floor_comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Ve
         ));
     }
     lines
+}
+
+/// Prints how each measured service and fan-out compares with its peer
+/// ([`Transport::peer`]) at each payload, and each fan-out with the one to
+/// a single subscriber.
+pub fn print_peer_comparisons(results: &[ShmResult]) {
+    let lines = peer_comparisons(results);
+    if !lines.is_empty() {
+        println!("\nAgainst their peers (ratios of p50 round trips and of one-way rates):");
+        for line in lines {
+            println!("  {line}");
+        }
+    }
+}
+
+/// The lines of [`print_peer_comparisons`].
+fn peer_comparisons(results: &[ShmResult]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for payload in payload_groups(results) {
+        for transport in Transport::ALL {
+            let (Some(peer), Some(r)) = (transport.peer(), find(results, transport, payload)) else { continue };
+            let Some(p) = find(results, peer, payload) else { continue };
+            let mut line = format!(
+                "{} {transport} rtt p50 {} against {peer} {}: {}",
+                format_bytes(payload as u64),
+                format_ns(r.rtt_p50_ns),
+                format_ns(p.rtt_p50_ns),
+                faster(p.rtt_p50_ns as f64 / r.rtt_p50_ns.max(1) as f64)
+            );
+            if let (Some(mine), Some(theirs)) = (r.msgs_per_sec, p.msgs_per_sec) {
+                line += &format!("; {mine:.0} against {theirs:.0} msgs/s: {}", faster(mine / theirs));
+            }
+            if let Some(one) =
+                find(results, Transport::Fanout1, payload).filter(|_| transport.subscribers().is_some_and(|n| n > 1))
+            {
+                line += &format!("; {:.2}x fanout-1's round trip", r.rtt_p50_ns as f64 / one.rtt_p50_ns.max(1) as f64);
+            }
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+/// A speed ratio (above 1: faster) as words.
+fn faster(ratio: f64) -> String {
+    if ratio >= 1.0 { format!("{ratio:.2}x faster") } else { format!("{:.2}x slower", 1.0 / ratio) }
 }
 
 #[derive(Serialize)]

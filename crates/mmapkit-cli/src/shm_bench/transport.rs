@@ -25,11 +25,46 @@ pub enum Transport {
     /// A publish-subscribe board each way, each end sleeping on a futex
     /// while it waits. Measured when asked for only.
     PubsubBlock,
+    /// Request-response over the shared-memory service (this process the
+    /// client, the peer the server), each end spinning while it waits.
+    /// Measured when asked for only; compared with `uds`.
+    ServiceSpin,
+    /// Request-response over the shared-memory service, each end sleeping
+    /// on a futex while it waits. Measured when asked for only; compared
+    /// with `uds`.
+    ServiceBlock,
+    /// A publish-subscribe board to one subscriber process, acked on a board
+    /// back; every end sleeps on a futex while it waits. Measured when asked
+    /// for only; compared with `uds-fanout-1`.
+    #[value(name = "fanout-1")]
+    #[serde(rename = "fanout-1")]
+    Fanout1,
+    /// A board to two subscriber processes, as `fanout-1`.
+    #[value(name = "fanout-2")]
+    #[serde(rename = "fanout-2")]
+    Fanout2,
+    /// A board to four subscriber processes, as `fanout-1`.
+    #[value(name = "fanout-4")]
+    #[serde(rename = "fanout-4")]
+    Fanout4,
+    /// One Unix socket to each of one subscriber process: the peer of
+    /// `fanout-1`. Measured when asked for only.
+    #[value(name = "uds-fanout-1")]
+    #[serde(rename = "uds-fanout-1")]
+    UdsFanout1,
+    /// One Unix socket to each of two subscriber processes.
+    #[value(name = "uds-fanout-2")]
+    #[serde(rename = "uds-fanout-2")]
+    UdsFanout2,
+    /// One Unix socket to each of four subscriber processes.
+    #[value(name = "uds-fanout-4")]
+    #[serde(rename = "uds-fanout-4")]
+    UdsFanout4,
 }
 
 impl Transport {
     /// Every transport, in the order the report lists them.
-    pub const ALL: [Transport; 8] = [
+    pub const ALL: [Transport; 16] = [
         Transport::ShmSpin,
         Transport::ShmBlock,
         Transport::Uds,
@@ -38,21 +73,38 @@ impl Transport {
         Transport::FloorBlock,
         Transport::PubsubSpin,
         Transport::PubsubBlock,
+        Transport::ServiceSpin,
+        Transport::ServiceBlock,
+        Transport::Fanout1,
+        Transport::Fanout2,
+        Transport::Fanout4,
+        Transport::UdsFanout1,
+        Transport::UdsFanout2,
+        Transport::UdsFanout4,
     ];
 
     /// The order within a block: the transports compared with each other
     /// stand next to each other (the spinning floor and the spinning channel,
     /// which take milliseconds; the blocking floor, the blocking channel and
-    /// the socket; each board beside the channel of its way of waiting).
-    pub const BLOCK_ORDER: [Transport; 8] = [
+    /// the socket; each board beside the channel of its way of waiting; the
+    /// services next to the socket; each fan-out next to its sockets).
+    pub const BLOCK_ORDER: [Transport; 16] = [
         Transport::Floor,
         Transport::ShmSpin,
         Transport::PubsubSpin,
+        Transport::ServiceSpin,
         Transport::FloorBlock,
         Transport::ShmBlock,
         Transport::PubsubBlock,
+        Transport::ServiceBlock,
         Transport::Uds,
         Transport::Pipe,
+        Transport::Fanout1,
+        Transport::UdsFanout1,
+        Transport::Fanout2,
+        Transport::UdsFanout2,
+        Transport::Fanout4,
+        Transport::UdsFanout4,
     ];
 
     /// The name the command line, the table and the JSON use.
@@ -66,13 +118,58 @@ impl Transport {
             Transport::FloorBlock => "floor-block",
             Transport::PubsubSpin => "pubsub-spin",
             Transport::PubsubBlock => "pubsub-block",
+            Transport::ServiceSpin => "service-spin",
+            Transport::ServiceBlock => "service-block",
+            Transport::Fanout1 => "fanout-1",
+            Transport::Fanout2 => "fanout-2",
+            Transport::Fanout4 => "fanout-4",
+            Transport::UdsFanout1 => "uds-fanout-1",
+            Transport::UdsFanout2 => "uds-fanout-2",
+            Transport::UdsFanout4 => "uds-fanout-4",
         }
     }
 
     /// Whether a run with no `--transports` measures it: every transport
-    /// but the boards, which are measured when named.
+    /// but the boards, the services and the fan-outs, which are measured
+    /// when named.
     pub fn by_default(self) -> bool {
-        !self.is_board()
+        !self.is_board() && !self.is_service() && self.subscribers().is_none()
+    }
+
+    /// Whether it is the request-response service (spinning or blocking).
+    pub fn is_service(self) -> bool {
+        matches!(self, Transport::ServiceSpin | Transport::ServiceBlock)
+    }
+
+    /// How many subscriber processes a fan-out publishes to (none for the
+    /// other transports).
+    pub fn subscribers(self) -> Option<usize> {
+        match self {
+            Transport::Fanout1 | Transport::UdsFanout1 => Some(1),
+            Transport::Fanout2 | Transport::UdsFanout2 => Some(2),
+            Transport::Fanout4 | Transport::UdsFanout4 => Some(4),
+            _ => None,
+        }
+    }
+
+    /// What its round trips and rates are compared with in the report: the
+    /// Unix socket for the services (the same request and response over a
+    /// socket), the same number of sockets for a board's fan-out.
+    pub fn peer(self) -> Option<Transport> {
+        match self {
+            Transport::ServiceSpin | Transport::ServiceBlock => Some(Transport::Uds),
+            Transport::Fanout1 => Some(Transport::UdsFanout1),
+            Transport::Fanout2 => Some(Transport::UdsFanout2),
+            Transport::Fanout4 => Some(Transport::UdsFanout4),
+            _ => None,
+        }
+    }
+
+    /// Whether it has a one-way run: every transport but the floors (which
+    /// carry no payload) and the services (where every request has its
+    /// response).
+    pub fn one_way(self) -> bool {
+        !self.is_floor() && !self.is_service()
     }
 
     /// Whether it is a publish-subscribe board (spinning or blocking).
@@ -125,5 +222,12 @@ mod tests {
         }
         let default: Vec<_> = Transport::ALL.into_iter().filter(|t| t.by_default()).collect();
         assert!(!default.contains(&Transport::PubsubSpin) && default.contains(&Transport::ShmSpin), "{default:?}");
+        assert!(!default.contains(&Transport::ServiceBlock) && !default.contains(&Transport::Fanout4), "{default:?}");
+        for transport in Transport::ALL {
+            // A fan-out's peer publishes to as many subscribers.
+            if let Some(peer) = transport.peer() {
+                assert_eq!(transport.subscribers(), peer.subscribers(), "{transport}");
+            }
+        }
     }
 }
