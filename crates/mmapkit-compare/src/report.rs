@@ -11,6 +11,9 @@ use crate::workload::Workload;
 /// The engine the ratios are about.
 pub const SUBJECT: EngineKind = EngineKind::MmapkitDb;
 
+/// The subject through its typed API: compared with [`SUBJECT`], never counted as a peer.
+pub const TYPED: EngineKind = EngineKind::MmapkitDbTyped;
+
 /// What the size rows measure.
 pub const SIZE_MEASURE: &str = "file length (metadata len) of the database file, not its allocated blocks (those are \
      in the JSON as allocated_bytes); LMDB's lock file is not counted";
@@ -33,19 +36,35 @@ pub fn table(runs: &[EngineRun]) -> String {
 }
 
 /// For each step, mmapkit-db's time (or size) divided by the best peer's, with that peer's name: below 1.00x
-/// mmapkit-db is faster (or smaller). `None` when mmapkit-db, or every peer, is missing from `runs`.
+/// mmapkit-db is faster (or smaller). `None` when mmapkit-db, or every peer, is missing from `runs` (its typed
+/// API is no peer).
 pub fn ratios(runs: &[EngineRun]) -> Option<Vec<Ratio>> {
     let subject = runs.iter().find(|run| run.engine == SUBJECT)?;
-    if runs.len() < 2 {
+    if !runs.iter().any(|run| run.engine != SUBJECT && run.engine != TYPED) {
         return None;
     }
     let ratios = Step::ALL
         .iter()
         .filter_map(|&step| {
             let mine = subject.get(step)?.outcome.magnitude();
-            let best = best_index(runs, step, |run| run.engine != SUBJECT)?;
+            let best = best_index(runs, step, |run| run.engine != SUBJECT && run.engine != TYPED)?;
             let theirs = runs[best].get(step)?.outcome.magnitude();
             Some(Ratio { step: step.label(), ratio: (theirs > 0.0).then(|| mine / theirs), peer: runs[best].engine })
+        })
+        .collect();
+    Some(ratios)
+}
+
+/// For each step, the typed API's time (or size) divided by the raw API's: above 1.00x the typed layer costs
+/// that much. `None` unless both ran.
+pub fn typed_ratios(runs: &[EngineRun]) -> Option<Vec<Ratio>> {
+    let raw = runs.iter().find(|run| run.engine == SUBJECT)?;
+    let typed = runs.iter().find(|run| run.engine == TYPED)?;
+    let ratios = Step::ALL
+        .iter()
+        .filter_map(|&step| {
+            let (mine, theirs) = (typed.get(step)?.outcome.magnitude(), raw.get(step)?.outcome.magnitude());
+            Some(Ratio { step: step.label(), ratio: (theirs > 0.0).then(|| mine / theirs), peer: SUBJECT })
         })
         .collect();
     Some(ratios)
@@ -64,9 +83,21 @@ pub struct Ratio {
 
 /// The ratios as text, one line per step.
 pub fn ratio_lines(ratios: &[Ratio]) -> String {
+    lines(
+        format!("{SUBJECT} against the best peer (its time or size divided by the peer's; below 1.00x it wins)"),
+        ratios,
+    )
+}
+
+/// The typed ratios as text, one line per step.
+pub fn typed_ratio_lines(ratios: &[Ratio]) -> String {
+    lines(format!("{TYPED} against {SUBJECT} (the typed API's time or size divided by the raw API's)"), ratios)
+}
+
+/// `title`, then one line per ratio.
+fn lines(title: String, ratios: &[Ratio]) -> String {
     let width = Step::ALL.iter().map(|step| step.label().len()).max().unwrap_or(0);
-    let mut text =
-        format!("{SUBJECT} against the best peer (its time or size divided by the peer's; below 1.00x it wins)\n");
+    let mut text = title + "\n";
     for ratio in ratios {
         let value = ratio.ratio.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}x"));
         let _ = writeln!(text, "  {:<width$}  {value} {}", ratio.step, ratio.peer);
@@ -92,6 +123,9 @@ pub struct JsonReport {
     /// mmapkit-db against its best peer, when mmapkit-db ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratios: Option<Vec<Ratio>>,
+    /// mmapkit-db's typed API against its raw one, when both ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typed_ratios: Option<Vec<Ratio>>,
     /// The checksums of each engine's reads, equal across engines.
     pub checksums: Vec<JsonChecksums>,
 }
@@ -167,6 +201,7 @@ impl JsonReport {
             quick,
             size_measure: SIZE_MEASURE,
             ratios: ratios(runs),
+            typed_ratios: typed_ratios(runs),
             checksums,
         }
     }
@@ -270,5 +305,19 @@ mod tests {
         let size = ratios.iter().find(|r| r.step == "compacted size").unwrap();
         assert_eq!((size.peer, size.ratio), (redb, Some(1.5)));
         assert!(ratio_lines(&ratios).contains("1.50x lmdb"));
+    }
+
+    #[test]
+    fn the_typed_api_is_compared_with_the_raw_one_and_is_no_peer() {
+        let runs = [run(EngineKind::Redb, 20, 4), run(SUBJECT, 15, 6), run(TYPED, 12, 6)];
+        // The typed run is faster than every peer, but the raw run's ratio is still to redb.
+        let against_peers = ratios(&runs).unwrap();
+        assert_eq!((against_peers[0].peer, against_peers[0].ratio), (EngineKind::Redb, Some(0.75)));
+        let typed = typed_ratios(&runs).unwrap();
+        assert_eq!(typed.len(), Step::ALL.len());
+        assert_eq!((typed[0].peer, typed[0].ratio), (SUBJECT, Some(0.8)));
+        assert!(typed_ratio_lines(&typed).contains("0.80x mmapkit-db"));
+        assert!(typed_ratios(&runs[..2]).is_none());
+        assert!(ratios(&runs[1..]).is_none(), "the typed API counted as a peer");
     }
 }

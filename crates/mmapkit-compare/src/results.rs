@@ -31,11 +31,16 @@ pub enum Step {
     Compaction,
     /// The compacted file's length.
     CompactedSize,
+    /// `retain` keeping the keys whose last byte is even (about half), in one durable write transaction.
+    Retain,
+    /// `delete_range` over the keys whose first byte is 0x40 to 0x7f (about a quarter), in one durable write
+    /// transaction.
+    DeleteRange,
 }
 
 impl Step {
     /// Every step, in the order the workload runs them.
-    pub const ALL: [Step; 12] = [
+    pub const ALL: [Step; 14] = [
         Step::BulkLoad,
         Step::IndividualWrites,
         Step::BatchWrites,
@@ -48,6 +53,8 @@ impl Step {
         Step::UncompactedSize,
         Step::Compaction,
         Step::CompactedSize,
+        Step::Retain,
+        Step::DeleteRange,
     ];
 
     /// The row's name in the table and the `step` field of the JSON.
@@ -65,6 +72,8 @@ impl Step {
             Step::UncompactedSize => "uncompacted size",
             Step::Compaction => "compaction",
             Step::CompactedSize => "compacted size",
+            Step::Retain => "retain (even keys)",
+            Step::DeleteRange => "delete_range (quarter)",
         }
     }
 }

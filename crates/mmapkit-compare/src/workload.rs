@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail, ensure};
 use serde::Serialize;
 
+use crate::bulk_removal;
 use crate::data::{Items, Key, Rng, byte_sum};
 use crate::engines::{Engine, EngineKind, ReadTable, ReadTxn, WriteTable, WriteTxn};
 use crate::results::{EngineRun, Measurement, Outcome, Step};
@@ -221,6 +222,21 @@ pub fn run<E: Engine>(
     let compacted = engine.compact(dir)?;
     record(&mut run, Step::Compaction, 1, Outcome::Time(start.elapsed()));
     record(&mut run, Step::CompactedSize, left, Outcome::Size(compacted));
+
+    // 10. retain, then (the entries it removed put back, untimed) delete_range: both from the table the removals
+    // left, items `half..total`, each in one durable transaction timed with its commit, each checked.
+    let present = half..w.total();
+    let keys = || present.clone().map(|i| items.key(i));
+    let kept = keys().filter(|key| bulk_removal::kept_by_retain(key)).count() as u64;
+    let time = bulk_removal::timed_retain(engine)?;
+    bulk_removal::check_remaining(engine, "retain", kept, |key| !bulk_removal::kept_by_retain(key))?;
+    record(&mut run, Step::Retain, left, Outcome::Time(time));
+    bulk_removal::restore_retained(engine, items, present.clone())?;
+    bulk_removal::check_remaining(engine, "putting back what retain removed", left, |_| false)?;
+    let outside = keys().filter(|key| !bulk_removal::in_deleted_range(key)).count() as u64;
+    let time = bulk_removal::timed_delete_range(engine)?;
+    bulk_removal::check_remaining(engine, "delete_range", outside, bulk_removal::in_deleted_range)?;
+    record(&mut run, Step::DeleteRange, left - outside, Outcome::Time(time));
 
     Ok(run)
 }

@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 /// Every step, as the table and the JSON name it.
-const STEPS: [&str; 12] = [
+const STEPS: [&str; 14] = [
     "bulk load",
     "individual writes",
     "batch writes",
@@ -22,13 +22,15 @@ const STEPS: [&str; 12] = [
     "uncompacted size",
     "compaction",
     "compacted size",
+    "retain (even keys)",
+    "delete_range (quarter)",
 ];
 
-/// The engines this build has: mmapkit-db only with its feature.
+/// The engines this build has: mmapkit-db, raw and typed, only with its feature.
 fn engines() -> Vec<&'static str> {
     let mut engines = vec!["redb", "lmdb"];
     if cfg!(feature = "mmapkit-db") {
-        engines.push("mmapkit-db");
+        engines.extend(["mmapkit-db", "mmapkit-db-typed"]);
     }
     engines
 }
@@ -79,6 +81,10 @@ fn a_quick_run_prints_every_step_and_engine_and_writes_json() {
     }
     if cfg!(feature = "mmapkit-db") {
         assert!(stdout.contains("mmapkit-db against the best peer"), "{stdout}");
+        let typed = stdout.split("mmapkit-db-typed against mmapkit-db").nth(1).expect("the typed ratios");
+        for step in STEPS {
+            assert!(typed.lines().any(|line| line.trim_start().starts_with(step)), "{step}: {stdout}");
+        }
     }
 
     // The JSON: every engine and step once, sizes with bytes, times with millis.

@@ -16,11 +16,14 @@ pub enum EngineKind {
     Lmdb,
     /// mmapkit-db, the engine under test: only in a binary built with the `mmapkit-db` feature.
     MmapkitDb,
+    /// mmapkit-db through its typed API (`TableDefinition<&[u8], &[u8]>`), on the same bytes as
+    /// [`EngineKind::MmapkitDb`]: what the typed layer costs. Only with the `mmapkit-db` feature.
+    MmapkitDbTyped,
 }
 
 /// The engines this binary was built with, in the order they run by default and appear as columns.
 #[cfg(feature = "mmapkit-db")]
-const BUILT: [EngineKind; 3] = [EngineKind::Redb, EngineKind::Lmdb, EngineKind::MmapkitDb];
+const BUILT: [EngineKind; 4] = [EngineKind::Redb, EngineKind::Lmdb, EngineKind::MmapkitDb, EngineKind::MmapkitDbTyped];
 /// The engines this binary was built with, in the order they run by default and appear as columns.
 #[cfg(not(feature = "mmapkit-db"))]
 const BUILT: [EngineKind; 2] = [EngineKind::Redb, EngineKind::Lmdb];
@@ -37,6 +40,7 @@ impl EngineKind {
             EngineKind::Redb => "redb",
             EngineKind::Lmdb => "lmdb",
             EngineKind::MmapkitDb => "mmapkit-db",
+            EngineKind::MmapkitDbTyped => "mmapkit-db-typed",
         }
     }
 }
@@ -69,7 +73,8 @@ mod tests {
             assert_eq!(serde_json::to_value(engine).unwrap(), engine.name());
         }
         assert!(EngineKind::from_str("nosuch", false).is_err());
-        let mmapkit_db = EngineKind::from_str("mmapkit-db", false);
-        assert_eq!(mmapkit_db.is_ok(), cfg!(feature = "mmapkit-db"));
+        for name in ["mmapkit-db", "mmapkit-db-typed"] {
+            assert_eq!(EngineKind::from_str(name, false).is_ok(), cfg!(feature = "mmapkit-db"), "{name}");
+        }
     }
 }

@@ -131,6 +131,26 @@ impl WriteTable for LmdbWriteTable<'_, '_> {
     fn remove(&mut self, key: &[u8]) -> Result<bool> {
         Ok(self.db.delete(self.txn, key)?)
     }
+
+    /// LMDB has no retain: a write cursor over every entry, deleting those not kept.
+    fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) -> Result<()> {
+        let mut cursor = self.db.iter_mut(self.txn)?;
+        while let Some(entry) = cursor.next() {
+            let (key, _) = entry?;
+            if !keep(key) {
+                // SAFETY: `key` and the value, the only references into the database this loop takes, are not used
+                // after this deletion; the next entry comes from the cursor afresh.
+                unsafe { cursor.del_current()? };
+            }
+        }
+        Ok(())
+    }
+
+    /// heed's `Database::delete_range` (a write cursor over the range, deleting each entry).
+    fn delete_range(&mut self, start: &[u8], end: &[u8]) -> Result<()> {
+        self.db.delete_range(self.txn, &(Bound::Included(start), Bound::Excluded(end)))?;
+        Ok(())
+    }
 }
 
 /// An LMDB read transaction.

@@ -32,6 +32,11 @@ impl MmapkitDb {
         let db = db.with_context(|| format!("opening mmapkit-db at {}", path.display()))?;
         Ok(Self { db, path: path.to_owned() })
     }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
 }
 
 impl Engine for MmapkitDb {
@@ -89,6 +94,16 @@ impl WriteTable for MmapkitWriteTable<'_, '_> {
 
     fn remove(&mut self, key: &[u8]) -> Result<bool> {
         Ok(self.0.remove(key)?)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) -> Result<()> {
+        self.0.retain(|key, _| keep(key))?;
+        Ok(())
+    }
+
+    fn delete_range(&mut self, start: &[u8], end: &[u8]) -> Result<()> {
+        self.0.delete_range(start..end)?;
+        Ok(())
     }
 }
 

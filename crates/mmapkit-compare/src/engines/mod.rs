@@ -8,6 +8,8 @@ mod kind;
 pub mod lmdb;
 #[cfg(feature = "mmapkit-db")]
 pub mod mmapkit_db;
+#[cfg(feature = "mmapkit-db")]
+pub mod mmapkit_db_typed;
 pub mod redb;
 
 use std::path::Path;
@@ -70,6 +72,13 @@ pub trait WriteTable {
 
     /// Removes `key`; `true` if it was there.
     fn remove(&mut self, key: &[u8]) -> Result<bool>;
+
+    /// Keeps only the entries whose key `keep` accepts, with the engine's own bulk call (or its cursor's delete
+    /// loop where it has none).
+    fn retain(&mut self, keep: impl FnMut(&[u8]) -> bool) -> Result<()>;
+
+    /// Removes every entry with a key in `start..end`, with the engine's own range call.
+    fn delete_range(&mut self, start: &[u8], end: &[u8]) -> Result<()>;
 }
 
 /// A read transaction.
@@ -110,6 +119,7 @@ pub fn db_path(engine: EngineKind, dir: &Path) -> std::path::PathBuf {
         EngineKind::Redb => "redb.redb",
         EngineKind::Lmdb => "lmdb.mdb",
         EngineKind::MmapkitDb => "mmapkit-db.db",
+        EngineKind::MmapkitDbTyped => "mmapkit-db-typed.db",
     })
 }
 
@@ -148,8 +158,15 @@ pub fn with_engine<T>(
                 if create { mmapkit_db::MmapkitDb::create(&path)? } else { mmapkit_db::MmapkitDb::open(&path)? };
             work.run(&mut db)
         }
+        #[cfg(feature = "mmapkit-db")]
+        EngineKind::MmapkitDbTyped => {
+            let raw = if create { mmapkit_db::MmapkitDb::create(&path)? } else { mmapkit_db::MmapkitDb::open(&path)? };
+            work.run(&mut mmapkit_db_typed::MmapkitDbTyped::new(raw))
+        }
         #[cfg(not(feature = "mmapkit-db"))]
-        EngineKind::MmapkitDb => anyhow::bail!("this binary was built without the mmapkit-db feature"),
+        EngineKind::MmapkitDb | EngineKind::MmapkitDbTyped => {
+            anyhow::bail!("this binary was built without the mmapkit-db feature")
+        }
     }
 }
 
@@ -177,10 +194,15 @@ pub fn run(
             run(&mut lmdb::Lmdb::new(&env, &path)?, plan, dir, progress)
         }
         #[cfg(feature = "mmapkit-db")]
-        EngineKind::MmapkitDb => {
-            run(&mut mmapkit_db::MmapkitDb::create(&dir.join("mmapkit-db.db"))?, plan, dir, progress)
+        EngineKind::MmapkitDb => run(&mut mmapkit_db::MmapkitDb::create(&db_path(engine, dir))?, plan, dir, progress),
+        #[cfg(feature = "mmapkit-db")]
+        EngineKind::MmapkitDbTyped => {
+            let raw = mmapkit_db::MmapkitDb::create(&db_path(engine, dir))?;
+            run(&mut mmapkit_db_typed::MmapkitDbTyped::new(raw), plan, dir, progress)
         }
         #[cfg(not(feature = "mmapkit-db"))]
-        EngineKind::MmapkitDb => anyhow::bail!("this binary was built without the mmapkit-db feature"),
+        EngineKind::MmapkitDb | EngineKind::MmapkitDbTyped => {
+            anyhow::bail!("this binary was built without the mmapkit-db feature")
+        }
     }
 }

@@ -88,6 +88,15 @@ impl WriteTable for RedbWriteTable<'_> {
     fn remove(&mut self, key: &[u8]) -> Result<bool> {
         Ok(self.0.remove(key)?.is_some())
     }
+
+    fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) -> Result<()> {
+        Ok(self.0.retain(|key, _| keep(key))?)
+    }
+
+    /// redb has no delete_range: `retain_in` over the range, keeping nothing.
+    fn delete_range(&mut self, start: &[u8], end: &[u8]) -> Result<()> {
+        Ok(self.0.retain_in(start..end, |_, _| false)?)
+    }
 }
 
 /// A redb read transaction.
