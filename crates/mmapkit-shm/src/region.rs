@@ -150,24 +150,42 @@ impl Region {
         let name = shm_name(name)?;
         let describe = format!("shared memory {name}");
         let start = Instant::now();
-        let fd = loop {
-            match shm::create(&name, options.create_mode()) {
-                Ok(fd) => break fd,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(ShmError::os(Op::Create, &describe, e)),
-            }
-            match lifecycle::reclaim_named(&name, start.elapsed() >= options.timeout)? {
-                Reclaim::Done | Reclaim::Gone => {}
-                Reclaim::InUse => return Err(ShmError::Exists { region: describe }),
-                Reclaim::Young => std::thread::sleep(Duration::from_millis(1)),
+        let fd = 'create: loop {
+            let fd = loop {
+                match shm::create(&name, options.create_mode()) {
+                    Ok(fd) => break fd,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(ShmError::os(Op::Create, &describe, e)),
+                }
+                match lifecycle::reclaim_named(&name, start.elapsed() >= options.timeout)? {
+                    Reclaim::Done | Reclaim::Gone => {}
+                    Reclaim::InUse => return Err(ShmError::Exists { region: describe }),
+                    Reclaim::Young => std::thread::sleep(Duration::from_millis(1)),
+                }
+            };
+            loop {
+                let claim =
+                    lifecycle::claim_as_creator(fd.as_fd()).map_err(|e| ShmError::os(Op::Attach, &describe, e))?;
+                // Our object is empty until we size it; one that has a length was forced by a reclaimer that found
+                // it empty past the timeout, and that removes the name: make a new object.
+                let len = file::file_status(fd.as_fd()).map_err(|e| ShmError::os(Op::Inspect, &describe, e))?.len;
+                if len != 0 {
+                    continue 'create;
+                }
+                match claim {
+                    Claim::Held | Claim::NoLocks => break 'create fd,
+                    // Another creator's look at our object (it found the name taken) holds every lock for a moment.
+                    Claim::Busy if start.elapsed() < options.timeout => std::thread::sleep(Duration::from_micros(100)),
+                    Claim::Busy => {
+                        return Err(ShmError::Busy {
+                            region: describe,
+                            waited: start.elapsed(),
+                            places: ATTACH_PLACES,
+                        });
+                    }
+                }
             }
         };
-        let claim = lifecycle::claim_as_creator(fd.as_fd()).map_err(|e| ShmError::os(Op::Attach, &describe, e))?;
-        if claim == Claim::Busy {
-            // A reclaimer forced our object while it was still empty: start again.
-            let _ = shm::unlink(&name);
-            return Err(ShmError::Busy { region: describe, waited: start.elapsed(), places: ATTACH_PLACES });
-        }
         file::set_mode(fd.as_fd(), options.create_mode()).map_err(|e| ShmError::os(Op::Create, &describe, e))?;
         let origin = Origin::Named(name);
         Region::initialise(fd, origin, layout, payload_len, options, init, true)
