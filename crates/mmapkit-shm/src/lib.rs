@@ -92,12 +92,13 @@
 //!   `recv().await` (a copy), `recv_with(f).await` (in place) and a
 //!   `futures_core::Stream` of copies, built on the readiness descriptor
 //!   registered with tokio's reactor: a waiting task sleeps, with no polling
-//!   and no thread beyond the end's readiness thread. Senders and publishers
-//!   have no awaitable reserve: no descriptor signals room in a ring (a
-//!   receiver frees it by a store and a futex wake that no thread of the
-//!   sending process watches), so a sender on a runtime uses `try_reserve`
-//!   or `try_send` and, on `Full`, the blocking forms in
-//!   `tokio::task::spawn_blocking`.
+//!   and no thread beyond the end's readiness thread. `AsyncSender`:
+//!   `reserve(len).await` and `send(msg).await`, for a task that may find
+//!   the ring full; its thread is parked until then, and then sleeps on the
+//!   ring's room event until the receiver frees room. Publishers have no
+//!   awaitable form: a board's room is freed by every subscriber in turn,
+//!   so a publisher on a runtime uses its `try_` forms and, when held back,
+//!   the blocking ones in `tokio::task::spawn_blocking`.
 //! - [`typed`]: the same boards and channels carrying values of one type,
 //!   loaned and received in place as `T` and `&T`, the type checked when an
 //!   end attaches; and services of one request type and one response type
@@ -145,6 +146,8 @@ mod wait_set;
 
 #[cfg(feature = "tokio")]
 pub use channel::AsyncReceiver;
+#[cfg(feature = "tokio")]
+pub use channel::AsyncSender;
 pub use channel::{ChannelOptions, EarlyWake, Message, Receiver, Reservation, Sender, Wait};
 pub use error::{
     ClientError, Content, LockError, Op, Party, PublishError, RecvError, Result, SendError, ServerError, ShmError,

@@ -39,6 +39,11 @@ pub struct Sender {
     wake_cost: WakeCost,
 }
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncSender;
+
 constructors!(Sender, Role::Sender);
 
 impl Sender {
@@ -126,9 +131,19 @@ impl Sender {
     /// Reserves room for a `len`-byte message if there is room now (and, with
     /// many senders, no other sender is reserving: that is `Full` too).
     pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>, SendError> {
+        match self.try_place(len)? {
+            Some((padding, offset, locked)) => Ok(self.reservation(len, padding, offset, locked)),
+            None => Err(SendError::Full),
+        }
+    }
+
+    /// [`try_reserve`](Self::try_reserve) short of the reservation: where
+    /// the record goes (padding, data offset, whether the senders' lock is
+    /// held for it), or `None` when full.
+    fn try_place(&mut self, len: usize) -> Result<Option<(usize, usize, bool)>, SendError> {
         self.check_len(len)?;
         let locked = match self.end.take_role_lock(Some(Duration::ZERO))? {
-            SideLock::Busy => return Err(SendError::Full),
+            SideLock::Busy => return Ok(None),
             SideLock::Held { after_death } => {
                 self.refresh(after_death);
                 true
@@ -137,13 +152,13 @@ impl Sender {
         };
         let found = self.room(record_size(len));
         if let Ok(Some((padding, offset))) = found {
-            return Ok(self.reservation(len, padding, offset, locked));
+            return Ok(Some((padding, offset, locked)));
         }
         if locked {
             self.end.give_role_lock();
         }
         found?;
-        if self.end.peer_gone()? { Err(self.end.gone().into()) } else { Err(SendError::Full) }
+        if self.end.peer_gone()? { Err(self.end.gone().into()) } else { Ok(None) }
     }
 
     /// Reserves room for a `len`-byte message, waiting for the receiver to
@@ -317,6 +332,12 @@ impl std::ops::DerefMut for Reservation<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as above; `&mut self` makes this the only view.
         unsafe { std::slice::from_raw_parts_mut(self.bytes, self.len) }
+    }
+}
+
+impl std::fmt::Debug for Reservation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation").field("len", &self.len).finish()
     }
 }
 
