@@ -224,3 +224,56 @@ fn services_and_fan_outs_are_measured_beside_their_peers() {
         }
     }
 }
+
+/// The async channel and tokio's socket, asked for with the blocking floor:
+/// every row at every payload with positive round trips in order and a
+/// one-way rate, the channel's rings given for `async-shm` only, a table row
+/// per payload, a line comparing `async-shm` with its peer `tokio-uds` at
+/// each payload, and both in the blocking floor's line.
+#[test]
+fn the_async_channel_is_measured_beside_tokios_socket() {
+    let args = ["--transports".as_ref(), "floor-block,async-shm,tokio-uds".as_ref(), "--against-floors".as_ref()];
+    let (stdout, report) = quick_run(&args);
+    let results = report["results"].as_array().unwrap();
+    let transports: BTreeSet<&str> = results.iter().map(|r| r["transport"].as_str().unwrap()).collect();
+    assert_eq!(transports, BTreeSet::from(["async-shm", "tokio-uds"]));
+    for transport in ["async-shm", "tokio-uds"] {
+        for payload in [64u64, 4096, 65536, 1 << 20] {
+            let row = results
+                .iter()
+                .find(|r| r["transport"] == transport && r["payload_bytes"] == payload)
+                .unwrap_or_else(|| panic!("{transport} at {payload} bytes is missing"));
+            let p50 = positive(row, "rtt_p50_ns");
+            assert!(p50 <= positive(row, "rtt_p99_ns") && positive(row, "rtt_p99_ns") <= positive(row, "rtt_p999_ns"));
+            let msgs = positive(row, "msgs_per_sec");
+            let bytes = positive(row, "bytes_per_sec");
+            assert!((bytes - msgs * payload as f64).abs() <= 1e-6 * bytes, "{row}");
+            if transport == "async-shm" {
+                let ring = row["ring_bytes"].as_u64().unwrap_or_else(|| panic!("ring_bytes in {row}"));
+                assert!(ring.is_power_of_two() && ring / 2 >= payload + 8, "{row}");
+            } else {
+                assert_eq!(row.get("ring_bytes"), Some(&Value::Null), "{row}");
+            }
+        }
+        let table_rows = stdout.lines().filter(|l| l.split_whitespace().next() == Some(transport)).count();
+        assert_eq!(table_rows, 4, "{transport}: a row per payload in {stdout}");
+    }
+    assert!(stdout.contains("Against their peers"), "{stdout}");
+    for payload in ["64 B", "4 KiB", "64 KiB", "1 MiB"] {
+        let start = format!("{payload} async-shm rtt p50 ");
+        let line = stdout
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no comparison of async-shm at {payload}: {stdout}"));
+        assert!(line.contains(" against tokio-uds "), "{line}");
+        assert!(line.contains("x faster") || line.contains("x slower"), "{line}");
+        assert!(line.contains("msgs/s"), "{line}");
+    }
+    let floor = stdout
+        .lines()
+        .find(|l| l.contains("the blocking floor (a bare futex handoff) rtt p50 = "))
+        .unwrap_or_else(|| panic!("no blocking floor line: {stdout}"));
+    assert!(floor.contains("async-shm ") && floor.contains("tokio-uds ") && floor.contains("x it"), "{floor}");
+    assert!(!floor.contains("shm-block") && !floor.contains("Unix socket"), "not measured: {floor}");
+}

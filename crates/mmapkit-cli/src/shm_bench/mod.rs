@@ -4,8 +4,11 @@
 //! memory, spinning or with a futex wake-up), for several payload sizes, every
 //! payload written and read in full; when asked for, request-response over
 //! the shared-memory service against the socket, and publish-subscribe to
-//! 1, 2 and 4 subscriber processes against one socket per subscriber.
+//! 1, 2 and 4 subscriber processes against one socket per subscriber; and
+//! the channel awaited on a tokio runtime in each process against tokio's
+//! Unix socket.
 
+mod asynchronous;
 mod fanout;
 mod idle;
 mod link;
@@ -40,8 +43,8 @@ pub struct ShmBenchArgs {
     pub quick: bool,
     /// Measure only these transports (comma-separated); by default every
     /// one but the publish-subscribe boards (pubsub-spin, pubsub-block), the
-    /// services (service-spin, service-block) and the fan-outs (fanout-N,
-    /// uds-fanout-N).
+    /// services (service-spin, service-block), the async pair (async-shm,
+    /// tokio-uds) and the fan-outs (fanout-N, uds-fanout-N).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub transports: Vec<Transport>,
     /// Hold the CPUs out of deep idle states for the run (Linux: a latency of
@@ -54,8 +57,9 @@ pub struct ShmBenchArgs {
     pub shallow_idle: bool,
     /// Also compare with the floors (at 64 B): the spinning channel with the
     /// spinning floor (one cache line moved between the CPUs), the blocking
-    /// channel and the socket with the blocking floor (a bare futex handoff),
-    /// and the spinning channel's rate at 1 MiB with memcpy's.
+    /// channel and the socket, sync and async, with the blocking floor (a
+    /// bare futex handoff), and the spinning channel's rate at 1 MiB with
+    /// memcpy's.
     #[arg(long)]
     pub against_floors: bool,
 }
@@ -351,6 +355,30 @@ fn ping_pong(
                 .and_then(|mut fan| fanout::drive_fan(&mut fan, payload, rounds, messages));
             finish_all(&mut peers, result)
         }
+        Transport::AsyncShm => {
+            // The same rings as shm-block's, each end's receiver awaited.
+            let ShmLink { tx, rx, .. } = ShmLink::create(name, payload, false)?;
+            let runtime = asynchronous::runtime()?;
+            let mut peer = spawn_peer(transport, payload, rounds, messages, name, Pipes::None)?;
+            let result = runtime.block_on(async {
+                let mut link = asynchronous::ShmAsyncLink::new(tx, rx, false)?;
+                asynchronous::drive(&mut link, payload, rounds, messages).await
+            });
+            finish(&mut peer, result)
+        }
+        Transport::TokioUds => {
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let path = dir.path().join("socket");
+            let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+            let runtime = asynchronous::runtime()?;
+            let mut peer =
+                spawn_peer(transport, payload, rounds, messages, path.to_str().unwrap_or_default(), Pipes::None)?;
+            let result = runtime.block_on(async {
+                let mut link = asynchronous::UdsAsyncLink::accept(listener).await?;
+                asynchronous::drive(&mut link, payload, rounds, messages).await
+            });
+            finish(&mut peer, result)
+        }
         Transport::Uds => {
             let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
             let path = dir.path().join("socket");
@@ -582,6 +610,17 @@ pub fn peer(args: PeerArgs) -> anyhow::Result<()> {
             let mut link = StreamLink { reader: buffered(stream.try_clone()?), writer: stream, buf: Vec::new() };
             echo(&mut link, payload, rounds, messages)
         }
+        Transport::AsyncShm => {
+            let ShmLink { tx, rx, .. } = ShmLink::open(&name, payload, false)?;
+            asynchronous::runtime()?.block_on(async {
+                let mut link = asynchronous::ShmAsyncLink::new(tx, rx, true)?;
+                asynchronous::echo(&mut link, payload, rounds, messages).await
+            })
+        }
+        Transport::TokioUds => asynchronous::runtime()?.block_on(async {
+            let mut link = asynchronous::UdsAsyncLink::connect(std::path::Path::new(&name)).await?;
+            asynchronous::echo(&mut link, payload, rounds, messages).await
+        }),
         Transport::Pipe => {
             let stdin = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
             let stdout = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);

@@ -89,8 +89,8 @@ pub fn print(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64, setup: &Setup
 /// Prints how the transports compare with the floors, each comparison whose
 /// transports were measured: the spinning channel with the spinning floor
 /// (one cache line moved between the CPUs), the blocking channel and the
-/// socket with the blocking floor (a bare futex handoff), and the spinning
-/// channel's rate at 1 MiB with memcpy's.
+/// socket, sync and async, with the blocking floor (a bare futex handoff),
+/// and the spinning channel's rate at 1 MiB with memcpy's.
 pub fn print_floor_comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) {
     let lines = floor_comparisons(results, memcpy, memcpy_1mib);
     if !lines.is_empty() {
@@ -125,7 +125,13 @@ fn floor_comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Ve
     }
     if let Some(floor) = at(Transport::FloorBlock) {
         let what = "the blocking floor (a bare futex handoff)";
-        lines.push(against(floor, what, &[(Transport::ShmBlock, "shm-block"), (Transport::Uds, "the Unix socket")]));
+        let blocking = [
+            (Transport::ShmBlock, "shm-block"),
+            (Transport::Uds, "the Unix socket"),
+            (Transport::AsyncShm, "async-shm"),
+            (Transport::TokioUds, "tokio-uds"),
+        ];
+        lines.push(against(floor, what, &blocking));
     }
     if let Some(big) = find(results, Transport::ShmSpin, 1 << 20).and_then(|r| r.bytes_per_sec) {
         lines.push(format!(
@@ -137,8 +143,8 @@ fn floor_comparisons(results: &[ShmResult], memcpy: f64, memcpy_1mib: f64) -> Ve
     lines
 }
 
-/// Prints how each measured service and fan-out compares with its peer
-/// ([`Transport::peer`]) at each payload, and each fan-out with the one to
+/// Prints how each measured service, async channel and fan-out compares
+/// with its peer ([`Transport::peer`]) at each payload, and each fan-out with the one to
 /// a single subscriber.
 pub fn print_peer_comparisons(results: &[ShmResult]) {
     let lines = peer_comparisons(results);

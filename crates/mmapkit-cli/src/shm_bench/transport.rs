@@ -33,6 +33,15 @@ pub enum Transport {
     /// on a futex while it waits. Measured when asked for only; compared
     /// with `uds`.
     ServiceBlock,
+    /// The shared-memory channel (two rings, as `shm-block`) between two
+    /// current-thread tokio runtimes: each process awaits its receive
+    /// through `AsyncReceiver` and writes its send in place. Compared with
+    /// `tokio-uds`. Measured when asked for only.
+    AsyncShm,
+    /// tokio's Unix stream socket between two current-thread tokio
+    /// runtimes, `write_all` and `read_exact`: the peer of `async-shm`.
+    /// Measured when asked for only.
+    TokioUds,
     /// A publish-subscribe board to one subscriber process, acked on a board
     /// back; every end sleeps on a futex while it waits. Measured when asked
     /// for only; compared with `uds-fanout-1`.
@@ -64,7 +73,7 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport, in the order the report lists them.
-    pub const ALL: [Transport; 16] = [
+    pub const ALL: [Transport; 18] = [
         Transport::ShmSpin,
         Transport::ShmBlock,
         Transport::Uds,
@@ -75,6 +84,8 @@ impl Transport {
         Transport::PubsubBlock,
         Transport::ServiceSpin,
         Transport::ServiceBlock,
+        Transport::AsyncShm,
+        Transport::TokioUds,
         Transport::Fanout1,
         Transport::Fanout2,
         Transport::Fanout4,
@@ -87,8 +98,9 @@ impl Transport {
     /// stand next to each other (the spinning floor and the spinning channel,
     /// which take milliseconds; the blocking floor, the blocking channel and
     /// the socket; each board beside the channel of its way of waiting; the
-    /// services next to the socket; each fan-out next to its sockets).
-    pub const BLOCK_ORDER: [Transport; 16] = [
+    /// services next to the socket; the async channel next to the async
+    /// socket; each fan-out next to its sockets).
+    pub const BLOCK_ORDER: [Transport; 18] = [
         Transport::Floor,
         Transport::ShmSpin,
         Transport::PubsubSpin,
@@ -99,6 +111,8 @@ impl Transport {
         Transport::ServiceBlock,
         Transport::Uds,
         Transport::Pipe,
+        Transport::AsyncShm,
+        Transport::TokioUds,
         Transport::Fanout1,
         Transport::UdsFanout1,
         Transport::Fanout2,
@@ -120,6 +134,8 @@ impl Transport {
             Transport::PubsubBlock => "pubsub-block",
             Transport::ServiceSpin => "service-spin",
             Transport::ServiceBlock => "service-block",
+            Transport::AsyncShm => "async-shm",
+            Transport::TokioUds => "tokio-uds",
             Transport::Fanout1 => "fanout-1",
             Transport::Fanout2 => "fanout-2",
             Transport::Fanout4 => "fanout-4",
@@ -130,10 +146,17 @@ impl Transport {
     }
 
     /// Whether a run with no `--transports` measures it: every transport
-    /// but the boards, the services and the fan-outs, which are measured
-    /// when named.
+    /// but the boards, the services, the async pair and the fan-outs, which
+    /// are measured when named. (The async pair would add about 60% to a
+    /// default run: 32 s to 52 s on a shared two-CPU machine.)
     pub fn by_default(self) -> bool {
-        !self.is_board() && !self.is_service() && self.subscribers().is_none()
+        !self.is_board() && !self.is_service() && !self.is_async() && self.subscribers().is_none()
+    }
+
+    /// Whether it runs on a tokio runtime in each process (`async-shm` and
+    /// its peer `tokio-uds`).
+    pub fn is_async(self) -> bool {
+        matches!(self, Transport::AsyncShm | Transport::TokioUds)
     }
 
     /// Whether it is the request-response service (spinning or blocking).
@@ -154,10 +177,12 @@ impl Transport {
 
     /// What its round trips and rates are compared with in the report: the
     /// Unix socket for the services (the same request and response over a
-    /// socket), the same number of sockets for a board's fan-out.
+    /// socket), tokio's socket for the async channel (the same runtimes and
+    /// payloads), the same number of sockets for a board's fan-out.
     pub fn peer(self) -> Option<Transport> {
         match self {
             Transport::ServiceSpin | Transport::ServiceBlock => Some(Transport::Uds),
+            Transport::AsyncShm => Some(Transport::TokioUds),
             Transport::Fanout1 => Some(Transport::UdsFanout1),
             Transport::Fanout2 => Some(Transport::UdsFanout2),
             Transport::Fanout4 => Some(Transport::UdsFanout4),
@@ -183,9 +208,10 @@ impl Transport {
         matches!(self, Transport::Floor | Transport::FloorBlock)
     }
 
-    /// Whether it is the shared-memory channel (spinning or blocking).
+    /// Whether it is the shared-memory channel (spinning, blocking, or
+    /// blocking and awaited), whose rings the report gives.
     pub fn is_channel(self) -> bool {
-        matches!(self, Transport::ShmSpin | Transport::ShmBlock)
+        matches!(self, Transport::ShmSpin | Transport::ShmBlock | Transport::AsyncShm)
     }
 
     /// The bytes each message carries when the run's payload is `payload`:
@@ -223,6 +249,7 @@ mod tests {
         let default: Vec<_> = Transport::ALL.into_iter().filter(|t| t.by_default()).collect();
         assert!(!default.contains(&Transport::PubsubSpin) && default.contains(&Transport::ShmSpin), "{default:?}");
         assert!(!default.contains(&Transport::ServiceBlock) && !default.contains(&Transport::Fanout4), "{default:?}");
+        assert!(!default.contains(&Transport::AsyncShm) && !default.contains(&Transport::TokioUds), "{default:?}");
         for transport in Transport::ALL {
             // A fan-out's peer publishes to as many subscribers.
             if let Some(peer) = transport.peer() {
