@@ -1,7 +1,8 @@
 //! The async transports: each process a current-thread tokio runtime that
 //! awaits its receives. `async-shm` is the shared-memory channel (the same
 //! two rings as `shm-block`, one each way), each end's receiver awaited
-//! through [`mmapkit_shm::AsyncReceiver`] and each send written in place;
+//! through [`mmapkit_shm::AsyncReceiver`] and each send reserved through
+//! [`mmapkit_shm::AsyncSender`] and written in place;
 //! its peer `tokio-uds` is tokio's Unix stream socket, `write_all` and
 //! `read_exact` on the same payloads.
 //!
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use mmapkit_shm::{AsyncReceiver, Receiver, Reservation, SendError, Sender};
+use mmapkit_shm::{AsyncReceiver, AsyncSender, Receiver, Reservation, Sender};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
@@ -82,9 +83,9 @@ pub async fn echo(link: &mut impl AsyncLink, payload: usize, rounds: usize, mess
 
 /// `async-shm`: the shared-memory channel's two rings, the receiving one
 /// awaited through [`AsyncReceiver`] (its readiness descriptor in the
-/// runtime's reactor).
+/// runtime's reactor), the sending one through [`AsyncSender`].
 pub struct ShmAsyncLink {
-    tx: Sender,
+    tx: AsyncSender,
     rx: AsyncReceiver,
     /// As for [`super::link::ShmLink`]: the creating side's waits are timed
     /// ([`PEER_TIMEOUT`]) until the other process has answered once.
@@ -96,6 +97,7 @@ impl ShmAsyncLink {
     /// that will await it (the receiver registers with its reactor).
     pub fn new(tx: Sender, rx: Receiver, attached: bool) -> anyhow::Result<ShmAsyncLink> {
         let rx = AsyncReceiver::new(rx).context("cannot await the channel's receiver")?;
+        let tx = AsyncSender::new(tx).context("cannot await the channel's sender")?;
         Ok(ShmAsyncLink { tx, rx, attached })
     }
 }
@@ -109,21 +111,19 @@ fn write(mut slot: Reservation<'_>, fill: u8) {
 
 impl AsyncLink for ShmAsyncLink {
     async fn send(&mut self, len: usize, fill: u8) -> anyhow::Result<()> {
-        // Written in place where there is room now, as there always is in
-        // the round trips (one message is out at a time); in the one-way run
-        // a full ring makes it wait for room, blocking the runtime's thread,
-        // which has nothing else to do meanwhile.
-        let full = match self.tx.try_reserve(len) {
-            Ok(slot) => {
-                write(slot, fill);
-                false
-            }
-            Err(SendError::Full) => true,
-            Err(error) => return Err(error.into()),
+        // Room is there at once in the round trips (one message is out at a
+        // time); in the one-way run a full ring makes the task sleep until the
+        // receiver frees room.
+        let reserve = self.tx.reserve(len);
+        let slot = if self.attached {
+            reserve.await?
+        } else {
+            // A peer that dies before it attaches is never seen to die.
+            tokio::time::timeout(PEER_TIMEOUT, reserve)
+                .await
+                .with_context(|| format!("no room came within {PEER_TIMEOUT:?}"))??
         };
-        if full {
-            write(self.tx.reserve_timeout(len, (!self.attached).then_some(PEER_TIMEOUT))?, fill);
-        }
+        write(slot, fill);
         Ok(())
     }
 

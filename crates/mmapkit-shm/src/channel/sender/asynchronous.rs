@@ -101,13 +101,17 @@ impl AsyncSender {
                 }
                 guard.clear_ready();
             }
-            // The head before the look: if the receiver moves it after, the
-            // armed thread sees it differ and signals.
-            let head = self.inner.end.ring().head();
             if let Some(found) = self.inner.try_place(len)? {
                 return Poll::Ready(Ok(found));
             }
-            self.bridge.arm(head);
+            // Full: arm the thread with the head as it is now, then look once
+            // more. A move of the head before this read is seen by that look,
+            // one after it by the thread. A sender with room never reads the
+            // receiver's head here.
+            self.bridge.arm(self.inner.end.ring().head());
+            if let Some(found) = self.inner.try_place(len)? {
+                return Poll::Ready(Ok(found));
+            }
             if guard.is_none() {
                 return Poll::Pending;
             }
