@@ -79,9 +79,12 @@
 //! table of the store's own, named with a leading zero byte (such names are
 //! reserved, and hidden from `list_tables`).
 //!
-//! A typed lookup (`get`, `contains_key`, a range's bounds) of a key of fixed
-//! width (integers, `bool`, byte arrays, and `Option`s and tuples of them)
-//! encodes it on the stack ([`Value::encode_inline`]): no heap allocation.
+//! A typed lookup (`get`, `contains_key`, a range's bounds) makes no heap
+//! allocation: a byte or string key is looked up as its own bytes
+//! ([`Value::as_bytes`]), and a key of fixed width (integers, `bool`, and
+//! `Option`s and tuples of them) is encoded on the stack
+//! ([`Value::encode_inline`]). An insert stores a byte or string value from
+//! its own bytes too.
 //!
 //! Both kinds of table offer lookups, ranges from either end, `first` and
 //! `last`, and, in a write transaction: inserts (raw `insert` does not read

@@ -18,42 +18,59 @@ pub fn encode<T: Value + ?Sized>(table: &str, value: &T::SelfType<'_>) -> Result
 /// and tuples of a few.
 const INLINE: usize = 64;
 
-/// An encoded key: on the stack when its type writes its encoding in place
-/// ([`Value::encode_inline`]) and it fits, else on the heap.
-pub enum EncodedKey {
+/// An encoded key or value: the value's own bytes where its encoding is them
+/// ([`Value::as_bytes`]), on the stack where its type writes its encoding in
+/// place ([`Value::encode_inline`]) and it fits, else on the heap.
+pub enum Encoded<'v> {
+    /// The value's own bytes.
+    Borrowed(&'v [u8]),
     /// The first `len` bytes of the buffer.
     Inline([u8; INLINE], usize),
     /// An encoding written by [`Value::encode`].
     Heap(Vec<u8>),
 }
 
-impl std::ops::Deref for EncodedKey {
+impl std::ops::Deref for Encoded<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
         match self {
-            EncodedKey::Inline(buf, len) => &buf[..*len],
-            EncodedKey::Heap(bytes) => bytes,
+            Encoded::Borrowed(bytes) => bytes,
+            Encoded::Inline(buf, len) => &buf[..*len],
+            Encoded::Heap(bytes) => bytes,
         }
     }
 }
 
-/// `key`'s bytes, without a heap allocation where its type allows; an
-/// [`Error::Encode`] naming `table` if it cannot be encoded.
-pub fn encode_key<T: Value + ?Sized>(table: &str, key: &T::SelfType<'_>) -> Result<EncodedKey> {
+/// `key`'s bytes, without a copy or a heap allocation where its type allows;
+/// an [`Error::Encode`] naming `table` if it cannot be encoded.
+pub fn encode_key<'v, T: Value + ?Sized>(table: &str, key: &'v T::SelfType<'_>) -> Result<Encoded<'v>> {
+    if let Some(bytes) = T::as_bytes(key) {
+        return Ok(Encoded::Borrowed(bytes));
+    }
     let mut buf = [0u8; INLINE];
     match T::encode_inline(key, &mut buf) {
-        Some(len) => Ok(EncodedKey::Inline(buf, len)),
-        None => encode::<T>(table, key).map(EncodedKey::Heap),
+        Some(len) => Ok(Encoded::Inline(buf, len)),
+        None => encode::<T>(table, key).map(Encoded::Heap),
     }
 }
 
-/// The encoded bounds of `range`, without heap allocations where the key type allows.
-pub fn key_bounds<'k, K: Value + 'k>(
+/// `value`'s bytes for storing: its own where its encoding is them, else
+/// encoded on the heap; an [`Error::Encode`] naming `table` if it cannot be.
+pub fn encode_value<'v, T: Value + ?Sized>(table: &str, value: &'v T::SelfType<'_>) -> Result<Encoded<'v>> {
+    match T::as_bytes(value) {
+        Some(bytes) => Ok(Encoded::Borrowed(bytes)),
+        None => encode::<T>(table, value).map(Encoded::Heap),
+    }
+}
+
+/// The encoded bounds of `range`, without copies or heap allocations where
+/// the key type allows.
+pub fn key_bounds<'r, 'k: 'r, K: Value + 'k>(
     table: &str,
-    range: &impl RangeBounds<K::SelfType<'k>>,
-) -> Result<(Bound<EncodedKey>, Bound<EncodedKey>)> {
-    let one = |b: Bound<&K::SelfType<'k>>| -> Result<Bound<EncodedKey>> {
+    range: &'r impl RangeBounds<K::SelfType<'k>>,
+) -> Result<(Bound<Encoded<'r>>, Bound<Encoded<'r>>)> {
+    let one = |b: Bound<&'r K::SelfType<'k>>| -> Result<Bound<Encoded<'r>>> {
         Ok(match b {
             Bound::Included(k) => Bound::Included(encode_key::<K>(table, k)?),
             Bound::Excluded(k) => Bound::Excluded(encode_key::<K>(table, k)?),
@@ -64,7 +81,7 @@ pub fn key_bounds<'k, K: Value + 'k>(
 }
 
 /// A bound's bytes.
-pub fn as_slice(bound: &Bound<EncodedKey>) -> Bound<&[u8]> {
+pub fn as_slice<'b>(bound: &'b Bound<Encoded<'_>>) -> Bound<&'b [u8]> {
     bound.as_ref().map(|k| &**k)
 }
 

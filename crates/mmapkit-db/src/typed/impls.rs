@@ -172,6 +172,10 @@ impl Value for &str {
         Ok(())
     }
 
+    fn as_bytes<'v>(value: &'v &str) -> Option<&'v [u8]> {
+        Some(value.as_bytes())
+    }
+
     fn decode<'a>(bytes: &'a [u8]) -> Result<&'a str, String>
     where
         Self: 'a,
@@ -210,6 +214,10 @@ impl Value for String {
     fn encode(value: &String, out: &mut Vec<u8>) -> Result<(), String> {
         out.extend_from_slice(value.as_bytes());
         Ok(())
+    }
+
+    fn as_bytes(value: &String) -> Option<&[u8]> {
+        Some(value.as_bytes())
     }
 
     fn decode<'a>(bytes: &'a [u8]) -> Result<String, String>
@@ -255,6 +263,10 @@ impl Value for &[u8] {
         Ok(())
     }
 
+    fn as_bytes<'v>(value: &'v &[u8]) -> Option<&'v [u8]> {
+        Some(value)
+    }
+
     fn decode<'a>(bytes: &'a [u8]) -> Result<&'a [u8], String>
     where
         Self: 'a,
@@ -280,6 +292,10 @@ impl Value for Vec<u8> {
     fn encode(value: &Vec<u8>, out: &mut Vec<u8>) -> Result<(), String> {
         out.extend_from_slice(value);
         Ok(())
+    }
+
+    fn as_bytes(value: &Vec<u8>) -> Option<&[u8]> {
+        Some(value)
     }
 
     fn decode<'a>(bytes: &'a [u8]) -> Result<Vec<u8>, String>
@@ -345,6 +361,10 @@ impl<const N: usize> Value for [u8; N] {
     fn encode(value: &[u8; N], out: &mut Vec<u8>) -> Result<(), String> {
         out.extend_from_slice(value);
         Ok(())
+    }
+
+    fn as_bytes(value: &[u8; N]) -> Option<&[u8]> {
+        Some(value)
     }
 
     fn decode<'a>(bytes: &'a [u8]) -> Result<[u8; N], String>

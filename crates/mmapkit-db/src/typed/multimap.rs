@@ -8,7 +8,7 @@ use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::ops::Bound;
 
-use super::codec::encode;
+use super::codec;
 use super::traits::{Key, TupleElement};
 use crate::error::{Error, Result};
 use crate::tree::Range;
@@ -85,7 +85,7 @@ fn key_prefix<K: TupleElement>(table: &str, key: &K::SelfType<'_>) -> Result<Vec
 /// The stored key of the pair (`key`, `value`).
 fn pair<K: TupleElement, V: Key>(table: &str, key: &K::SelfType<'_>, value: &V::SelfType<'_>) -> Result<Vec<u8>> {
     let mut out = key_prefix::<K>(table, key)?;
-    out.extend_from_slice(&encode::<V>(table, value)?);
+    out.extend_from_slice(&codec::encode_value::<V>(table, value)?);
     Ok(out)
 }
 

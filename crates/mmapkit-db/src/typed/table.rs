@@ -4,7 +4,7 @@ use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::ops::RangeBounds;
 
-use super::codec::{self, decode, decode_owned, encode};
+use super::codec::{self, decode, decode_owned};
 use super::definition::TableDefinition;
 use super::range::TypedRange;
 use super::traits::{Key, Value};
@@ -53,7 +53,7 @@ impl<'db, K: Key + 'static, V: Value + 'static> TypedTable<'_, 'db, K, V> {
         value: impl Borrow<V::SelfType<'v>>,
     ) -> Result<Option<V::Owned>> {
         let key = codec::encode_key::<K>(self.name, key.borrow())?;
-        let value = encode::<V>(self.name, value.borrow())?;
+        let value = codec::encode_value::<V>(self.name, value.borrow())?;
         self.raw.replace(&key, &value)?.map(|old| decode_owned::<V>(self.name, &old)).transpose()
     }
 

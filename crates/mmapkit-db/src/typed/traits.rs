@@ -44,6 +44,16 @@ pub trait Value {
         None
     }
 
+    /// `value`'s encoding where it is the value's own bytes (`&[u8]`,
+    /// `Vec<u8>`, `&str`, `String`, byte arrays), so that a table looks it up
+    /// or stores it in place, with no copy and no allocation. `None` (the
+    /// default) for other types; what it returns must be exactly what
+    /// [`encode`](Self::encode) appends.
+    fn as_bytes<'v>(value: &'v Self::SelfType<'_>) -> Option<&'v [u8]> {
+        let _ = value;
+        None
+    }
+
     /// The type's name as a table records it: opening a table with a type
     /// of another name is an error. Types with one encoding share a name
     /// (`&str` and `String` are `"str"`).
