@@ -332,3 +332,67 @@ fn tables_are_renamed_with_their_entries() {
     drop(read);
     assert!(db.check().unwrap().is_clean());
 }
+
+#[test]
+fn bulk_removals_on_a_tree_of_many_levels_match_the_model_and_leave_it_clean() {
+    // 60,000 entries with some overflow values: three levels of branches and leaves, so
+    // removals span many leaves, take whole subtrees' worth of keys, and merge children.
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("many.db"));
+    let big = vec![9u8; 5000];
+    let mut model = Model::new();
+    let mut w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table("t").unwrap();
+        for i in 0..60_000u32 {
+            let key = (i.wrapping_mul(2_654_435_761)).to_be_bytes().to_vec();
+            let value = if i % 997 == 0 { big.clone() } else { [key.as_slice(); 20].concat() };
+            t.insert(&key, &value).unwrap();
+            model.insert(key, value);
+        }
+    }
+    w.commit().unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..24 {
+        let a = (next() as u32).to_be_bytes().to_vec();
+        let b = (next() as u32).to_be_bytes().to_vec();
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let parity = (next() % 2) as u8;
+        let mut w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table("t").unwrap();
+            let span = || (Bound::Included(lo.clone()), Bound::Excluded(hi.clone()));
+            let gone: Vec<Vec<u8>> = match round % 3 {
+                0 => model.range(span()).map(|(k, _)| k.clone()).collect(),
+                1 => model.range(span()).filter(|(k, _)| k[3] % 2 == parity).map(|(k, _)| k.clone()).collect(),
+                _ => model.keys().filter(|k| k[2] % 4 == parity).cloned().collect(),
+            };
+            let removed = match round % 3 {
+                0 => t.delete_range(&lo[..]..&hi[..]).unwrap(),
+                1 => t.retain_in(&lo[..]..&hi[..], |k, _| k[3] % 2 != parity).unwrap(),
+                _ => t.extract_if(|k, _| k[2] % 4 == parity).unwrap().len() as u64,
+            };
+            assert_eq!(removed, gone.len() as u64, "round {round}");
+            for key in &gone {
+                model.remove(key);
+            }
+            assert_eq!(t.len(), model.len() as u64, "round {round}");
+        }
+        w.commit().unwrap();
+        let report = db.check().unwrap();
+        assert!(report.is_clean(), "round {round}: {report:?}");
+        let read = db.begin_read().unwrap();
+        let t = read.open_table("t").unwrap();
+        assert!(
+            t.range(..).map(|r| r.unwrap()).map(|(k, v)| (k.to_vec(), v.to_vec())).eq(model.clone()),
+            "round {round}: the table differs from the model"
+        );
+    }
+    assert!(model.len() < 30_000, "the rounds removed only {} of 60,000 entries", 60_000 - model.len());
+}

@@ -491,11 +491,21 @@ impl Table<'_, '_> {
                 chosen.push((key.to_vec(), if values { value.to_vec() } else { Vec::new() }));
             }
         }
-        for (key, _) in &chosen {
-            if !self.remove(key)? {
-                let e = self.txn.pages.corrupt(self.info.root, format!("key {key:?} vanished from its table"));
-                return self.changed(Err(e));
-            }
+        if chosen.is_empty() {
+            return Ok(chosen);
+        }
+        let keys: Vec<Vec<u8>> = chosen.iter_mut().map(|(k, _)| std::mem::take(k)).collect();
+        let root = self.info.root;
+        let result = btree::remove_sorted(&mut self.txn.pages, root, &keys).and_then(|new_root| {
+            self.info.root = new_root;
+            self.info.len = self.info.len.checked_sub(keys.len() as u64).ok_or_else(|| {
+                self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
+            })?;
+            Ok(())
+        });
+        self.changed(result)?;
+        for ((k, _), key) in chosen.iter_mut().zip(keys) {
+            *k = key;
         }
         Ok(chosen)
     }
