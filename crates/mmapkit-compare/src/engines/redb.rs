@@ -1,9 +1,10 @@
-//! redb, with its defaults: `Durability::Immediate` commits and the default page cache (1 GiB).
+//! redb, with its defaults: `Durability::Immediate` commits and the default page cache (1 GiB), its file locked
+//! whole (`ConcurrencyMode::ExclusiveWriter`) except while [shared](Engine::share) with reader processes.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
-use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableDefinition};
+use anyhow::{Context as _, Result, bail};
+use redb::{ConcurrencyMode, ReadableDatabase as _, ReadableTableMetadata as _, TableDefinition};
 
 use crate::results::FileSize;
 
@@ -14,24 +15,67 @@ const DEFINITION: TableDefinition<&[u8], &[u8]> = TableDefinition::new(TABLE);
 
 /// A redb database on one file.
 pub struct Redb {
-    db: redb::Database,
+    handle: Handle,
     path: PathBuf,
+    /// The page cache asked for; `None` for redb's default.
+    cache_bytes: Option<usize>,
+}
+
+/// How a [`Redb`] has its file open.
+enum Handle {
+    /// For writing, in this mode.
+    Writer(redb::Database, ConcurrencyMode),
+    /// For reading only, beside a writer in another process (`ConcurrencyMode::SingleWriter`).
+    Reader(redb::ReadOnlyDatabase),
+    /// Not open: only while [`Engine::share`] reopens it.
+    Closed,
 }
 
 impl Redb {
     /// Creates a database at `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let db = redb::Database::create(path).with_context(|| format!("creating redb at {}", path.display()))?;
-        Ok(Self { db, path: path.to_owned() })
+        Ok(Self {
+            handle: Handle::Writer(db, ConcurrencyMode::ExclusiveWriter),
+            path: path.to_owned(),
+            cache_bytes: None,
+        })
     }
 
-    /// Opens the database at `path` with a page cache of `cache_bytes`.
-    pub fn open(path: &Path, cache_bytes: usize) -> Result<Self> {
-        let db = redb::Builder::new()
-            .set_cache_size(cache_bytes)
-            .open(path)
-            .with_context(|| format!("opening redb at {}", path.display()))?;
-        Ok(Self { db, path: path.to_owned() })
+    /// Opens the database at `path` with a page cache of `cache_bytes` (`None`: redb's default).
+    pub fn open(path: &Path, cache_bytes: Option<usize>) -> Result<Self> {
+        let db =
+            Self::builder(cache_bytes).open(path).with_context(|| format!("opening redb at {}", path.display()))?;
+        let handle = Handle::Writer(db, ConcurrencyMode::ExclusiveWriter);
+        Ok(Self { handle, path: path.to_owned(), cache_bytes })
+    }
+
+    /// Opens the database at `path` for reading only, with a page cache of `cache_bytes` (`None`: redb's default),
+    /// beside a writer in another process that [shares](Engine::share) it.
+    pub fn open_read_only(path: &Path, cache_bytes: Option<usize>) -> Result<Self> {
+        let db = Self::builder(cache_bytes)
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)
+            .with_context(|| format!("opening redb read-only (single-writer mode) at {}", path.display()))?;
+        Ok(Self { handle: Handle::Reader(db), path: path.to_owned(), cache_bytes })
+    }
+
+    /// A builder with a page cache of `cache_bytes` (`None`: redb's default).
+    fn builder(cache_bytes: Option<usize>) -> redb::Builder {
+        let mut builder = redb::Builder::new();
+        if let Some(bytes) = cache_bytes {
+            builder.set_cache_size(bytes);
+        }
+        builder
+    }
+
+    /// The database, open for writing.
+    fn writer(&self) -> Result<&redb::Database> {
+        match &self.handle {
+            Handle::Writer(db, _) => Ok(db),
+            Handle::Reader(_) => bail!("redb at {} is open read-only", self.path.display()),
+            Handle::Closed => bail!("redb at {} is closed", self.path.display()),
+        }
     }
 }
 
@@ -44,11 +88,15 @@ impl Engine for Redb {
     }
 
     fn begin_write(&self) -> Result<RedbWrite> {
-        Ok(RedbWrite(self.db.begin_write()?))
+        Ok(RedbWrite(self.writer()?.begin_write()?))
     }
 
     fn begin_read(&self) -> Result<RedbRead> {
-        Ok(RedbRead(self.db.begin_read()?))
+        Ok(RedbRead(match &self.handle {
+            Handle::Writer(db, _) => db.begin_read()?,
+            Handle::Reader(db) => db.begin_read()?,
+            Handle::Closed => bail!("redb at {} is closed", self.path.display()),
+        }))
     }
 
     fn file_size(&self) -> Result<FileSize> {
@@ -56,8 +104,31 @@ impl Engine for Redb {
     }
 
     fn compact(&mut self, _dir: &Path) -> Result<FileSize> {
-        self.db.compact().context("compacting redb")?;
+        match &mut self.handle {
+            Handle::Writer(db, _) => db.compact().context("compacting redb")?,
+            _ => bail!("redb at {} is not open for writing: no compaction", self.path.display()),
+        };
         file_size(&self.path)
+    }
+
+    /// Closes the file and opens it again in `ConcurrencyMode::SingleWriter` (shared) or back in the default
+    /// `ExclusiveWriter`, which locks the whole file and keeps every other process out.
+    fn share(&mut self, shared: bool) -> Result<()> {
+        let mode = if shared { ConcurrencyMode::SingleWriter } else { ConcurrencyMode::ExclusiveWriter };
+        match std::mem::replace(&mut self.handle, Handle::Closed) {
+            Handle::Writer(db, now) if now == mode => {
+                self.handle = Handle::Writer(db, now);
+                return Ok(());
+            }
+            Handle::Writer(db, _) => db.close().with_context(|| format!("closing redb at {}", self.path.display()))?,
+            Handle::Reader(_) | Handle::Closed => bail!("redb at {} is not open for writing", self.path.display()),
+        }
+        let db = Self::builder(self.cache_bytes)
+            .set_concurrency_mode(mode)
+            .create(&self.path)
+            .with_context(|| format!("reopening redb at {} in {mode:?} mode", self.path.display()))?;
+        self.handle = Handle::Writer(db, mode);
+        Ok(())
     }
 }
 
