@@ -49,15 +49,6 @@ pub trait Engine: Sync {
     /// Compacts the database, writing the result into `dir` if the engine compacts into a new file, and
     /// returns the compacted file's size. No transaction is open when it is called.
     fn compact(&mut self, dir: &Path) -> Result<FileSize>;
-
-    /// With `shared`, lets processes open the database read-only (with [`Opening::read_only`]) and read it
-    /// while this handle writes; without it, goes back to how the engine was opened. Engines that always let
-    /// them do nothing; redb reopens its file in another `ConcurrencyMode`. No transaction is open when it is
-    /// called.
-    fn share(&mut self, shared: bool) -> Result<()> {
-        let _ = shared;
-        Ok(())
-    }
 }
 
 /// A write transaction.
@@ -141,8 +132,8 @@ pub struct Opening {
     pub cache_bytes: Option<usize>,
     /// LMDB only: `MDB_NORDAHEAD` (its map advised `MADV_RANDOM`).
     pub lmdb_no_read_ahead: bool,
-    /// Open the existing database for reading only, while another process may hold it for writing (redb's
-    /// writer must be [shared](Engine::share)).
+    /// Open the existing database for reading only, while another process may hold it for writing (a redb
+    /// writer must have [created](redb::Redb::create) it, in the mode that lets it).
     pub read_only: bool,
 }
 

@@ -1,5 +1,9 @@
-//! redb, with its defaults: `Durability::Immediate` commits and the default page cache (1 GiB), its file locked
-//! whole (`ConcurrencyMode::ExclusiveWriter`) except while [shared](Engine::share) with reader processes.
+//! redb, with its defaults (`Durability::Immediate` commits, the default page cache of 1 GiB) but for one: the
+//! database it creates is open in `ConcurrencyMode::SingleWriter`, so that reader processes can open it read-only
+//! and follow its commits, as LMDB's and mmapkit-db's always can. In redb's default mode (`ExclusiveWriter`) the
+//! writer locks the whole file and keeps every other process out; the mode is chosen when the file is opened, and
+//! closing and reopening it in the middle of the workload would change what the later rows measure (redb's file
+//! after the removals is about half as long when reopened before them).
 
 use std::path::{Path, PathBuf};
 
@@ -13,51 +17,51 @@ use super::{Engine, EngineKind, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn,
 /// The benchmark table.
 const DEFINITION: TableDefinition<&[u8], &[u8]> = TableDefinition::new(TABLE);
 
+/// The mode of the database the workload creates, and of its reader processes: one writer, any number of
+/// read-only processes beside it.
+const SHARED_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
+
 /// A redb database on one file.
 pub struct Redb {
     handle: Handle,
     path: PathBuf,
-    /// The page cache asked for; `None` for redb's default.
-    cache_bytes: Option<usize>,
 }
 
 /// How a [`Redb`] has its file open.
 enum Handle {
-    /// For writing, in this mode.
-    Writer(redb::Database, ConcurrencyMode),
-    /// For reading only, beside a writer in another process (`ConcurrencyMode::SingleWriter`).
+    /// For reading and writing.
+    Writer(redb::Database),
+    /// For reading only, beside a writer in another process.
     Reader(redb::ReadOnlyDatabase),
-    /// Not open: only while [`Engine::share`] reopens it.
-    Closed,
 }
 
 impl Redb {
-    /// Creates a database at `path`.
+    /// Creates a database at `path`, open in [`SHARED_MODE`]: processes may open it with [`Redb::open_read_only`]
+    /// while this handle writes.
     pub fn create(path: &Path) -> Result<Self> {
-        let db = redb::Database::create(path).with_context(|| format!("creating redb at {}", path.display()))?;
-        Ok(Self {
-            handle: Handle::Writer(db, ConcurrencyMode::ExclusiveWriter),
-            path: path.to_owned(),
-            cache_bytes: None,
-        })
+        let db = redb::Builder::new()
+            .set_concurrency_mode(SHARED_MODE)
+            .create(path)
+            .with_context(|| format!("creating redb at {} in {SHARED_MODE:?} mode", path.display()))?;
+        Ok(Self { handle: Handle::Writer(db), path: path.to_owned() })
     }
 
-    /// Opens the database at `path` with a page cache of `cache_bytes` (`None`: redb's default).
+    /// Opens the database at `path` in redb's default mode (which keeps every other process out) with a page cache
+    /// of `cache_bytes` (`None`: redb's default).
     pub fn open(path: &Path, cache_bytes: Option<usize>) -> Result<Self> {
         let db =
             Self::builder(cache_bytes).open(path).with_context(|| format!("opening redb at {}", path.display()))?;
-        let handle = Handle::Writer(db, ConcurrencyMode::ExclusiveWriter);
-        Ok(Self { handle, path: path.to_owned(), cache_bytes })
+        Ok(Self { handle: Handle::Writer(db), path: path.to_owned() })
     }
 
     /// Opens the database at `path` for reading only, with a page cache of `cache_bytes` (`None`: redb's default),
-    /// beside a writer in another process that [shares](Engine::share) it.
+    /// beside the writer in another process that [created](Redb::create) it.
     pub fn open_read_only(path: &Path, cache_bytes: Option<usize>) -> Result<Self> {
         let db = Self::builder(cache_bytes)
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_concurrency_mode(SHARED_MODE)
             .open_read_only(path)
-            .with_context(|| format!("opening redb read-only (single-writer mode) at {}", path.display()))?;
-        Ok(Self { handle: Handle::Reader(db), path: path.to_owned(), cache_bytes })
+            .with_context(|| format!("opening redb read-only in {SHARED_MODE:?} mode at {}", path.display()))?;
+        Ok(Self { handle: Handle::Reader(db), path: path.to_owned() })
     }
 
     /// A builder with a page cache of `cache_bytes` (`None`: redb's default).
@@ -72,9 +76,8 @@ impl Redb {
     /// The database, open for writing.
     fn writer(&self) -> Result<&redb::Database> {
         match &self.handle {
-            Handle::Writer(db, _) => Ok(db),
+            Handle::Writer(db) => Ok(db),
             Handle::Reader(_) => bail!("redb at {} is open read-only", self.path.display()),
-            Handle::Closed => bail!("redb at {} is closed", self.path.display()),
         }
     }
 }
@@ -93,9 +96,8 @@ impl Engine for Redb {
 
     fn begin_read(&self) -> Result<RedbRead> {
         Ok(RedbRead(match &self.handle {
-            Handle::Writer(db, _) => db.begin_read()?,
+            Handle::Writer(db) => db.begin_read()?,
             Handle::Reader(db) => db.begin_read()?,
-            Handle::Closed => bail!("redb at {} is closed", self.path.display()),
         }))
     }
 
@@ -105,30 +107,10 @@ impl Engine for Redb {
 
     fn compact(&mut self, _dir: &Path) -> Result<FileSize> {
         match &mut self.handle {
-            Handle::Writer(db, _) => db.compact().context("compacting redb")?,
-            _ => bail!("redb at {} is not open for writing: no compaction", self.path.display()),
+            Handle::Writer(db) => db.compact().context("compacting redb")?,
+            Handle::Reader(_) => bail!("redb at {} is open read-only: no compaction", self.path.display()),
         };
         file_size(&self.path)
-    }
-
-    /// Closes the file and opens it again in `ConcurrencyMode::SingleWriter` (shared) or back in the default
-    /// `ExclusiveWriter`, which locks the whole file and keeps every other process out.
-    fn share(&mut self, shared: bool) -> Result<()> {
-        let mode = if shared { ConcurrencyMode::SingleWriter } else { ConcurrencyMode::ExclusiveWriter };
-        match std::mem::replace(&mut self.handle, Handle::Closed) {
-            Handle::Writer(db, now) if now == mode => {
-                self.handle = Handle::Writer(db, now);
-                return Ok(());
-            }
-            Handle::Writer(db, _) => db.close().with_context(|| format!("closing redb at {}", self.path.display()))?,
-            Handle::Reader(_) | Handle::Closed => bail!("redb at {} is not open for writing", self.path.display()),
-        }
-        let db = Self::builder(self.cache_bytes)
-            .set_concurrency_mode(mode)
-            .create(&self.path)
-            .with_context(|| format!("reopening redb at {} in {mode:?} mode", self.path.display()))?;
-        self.handle = Handle::Writer(db, mode);
-        Ok(())
     }
 }
 

@@ -80,18 +80,8 @@ pub fn update_mask(first: &Value, stored: &[u8]) -> Option<u8> {
 }
 
 /// Runs the two rows on `engine`, whose database is in `dir` and holds the items of `plan`'s workload once
-/// every write step is done. Redb's writer is reopened shared for the rows, then as it was.
-pub fn run<E: Engine>(engine: &mut E, plan: &Plan, dir: &std::path::Path) -> Result<BesideReaders> {
-    engine.share(true)?;
-    let measured = measure(engine, plan, dir);
-    let unshared = engine.share(false);
-    let measured = measured?;
-    unshared?;
-    Ok(measured)
-}
-
-/// Starts the readers, runs the batches beside them, and gathers what the readers did.
-fn measure<E: Engine>(engine: &E, plan: &Plan, dir: &std::path::Path) -> Result<BesideReaders> {
+/// every write step is done: starts the readers, runs the batches beside them, and gathers what the readers did.
+pub fn run<E: Engine>(engine: &E, plan: &Plan, dir: &std::path::Path) -> Result<BesideReaders> {
     let kind = engine.kind();
     let w = &plan.workload;
     let database = DatabaseArgs::new(kind, dir, w.total(), w.stream);
