@@ -4,7 +4,8 @@
 //! transaction per [`reader::GETS_PER_TXN`] gets, until the parent's last commit is done.
 //!
 //! The parent and each child talk in lines: the child writes `ready` once its database is open, the parent writes
-//! `go` to every child, then its batches, then `stop`; each child then writes its [`ReaderTotals`] as JSON.
+//! `go` to every child, commits its batches, then writes `stop`; each child then writes its [`ReaderTotals`] as
+//! JSON.
 
 pub mod reader;
 
@@ -335,14 +336,17 @@ mod tests {
 
     #[test]
     fn a_reader_that_fails_is_named_with_its_stderr() {
-        // The second reader fails once told to go; the first waits for stop.
-        let script = "echo ready; read go; if [ $1 = 1 ]; then echo 'no such table' >&2; exit 3; fi; read stop";
-        let mut readers = Readers::start(EngineKind::MmapkitDb, scripted(script)).unwrap();
+        // The second reader fails once told to go; the first waits for stop and reports.
+        let totals = r#"{"gets":100,"seconds":0.1,"misses":0,"bad_values":0,"updated_seen":0,"transactions":1}"#;
+        let script = format!(
+            "echo ready; read go; if [ $1 = 1 ]; then echo 'no such table' >&2; exit 3; fi; read stop; echo '{totals}'"
+        );
+        let mut readers = Readers::start(EngineKind::MmapkitDb, scripted(&script)).unwrap();
         readers.tell_all("go").unwrap();
         // Telling a reader that died may fail already; otherwise gathering the totals does.
         let err = readers.tell_all("stop").and_then(|()| readers.finish().map(drop)).unwrap_err().to_string();
-        assert!(err.contains("mmapkit-db: reader process"), "{err}");
-        assert!(err.contains("no such table") || err.contains("ended before writing its totals"), "{err}");
+        assert!(err.contains("mmapkit-db: reader process 2 of 2"), "{err}");
+        assert!(err.contains("exit status: 3") && err.contains("stderr: no such table"), "{err}");
 
         let script = "echo ready; read go; read stop; echo 'not totals'";
         let mut readers = Readers::start(EngineKind::Redb, scripted(script)).unwrap();

@@ -53,7 +53,8 @@ impl EngineWork for Reads<'_> {
     fn run<E: Engine>(self, engine: &mut E) -> Result<ReaderTotals> {
         let database = &self.args.database;
         let (items, count) = (database.items_of_stream(), database.items);
-        // Every transaction reads what the file holds: the table must be there before the parent is told ready.
+        // A first read transaction opens the table: a database without it fails here, before the parent is told
+        // ready.
         engine.begin_read()?.table()?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "ready")?;
