@@ -1,5 +1,6 @@
 //! `mmapkit-compare`: benchmarks mmapkit-db against redb and LMDB (through heed) on one workload, in one
-//! process, one engine after the other, each on its own file in one temporary directory.
+//! process, one engine after the other, each on its own file in one temporary directory; for two rows, two
+//! reader processes it starts of itself (`db-reader`) read the file beside it.
 //!
 //! `cargo run --release -p mmapkit-compare -- db [--json FILE] [--quick] [--rounds N] [--engines LIST] [--dir DIR]`
 //!
