@@ -1,7 +1,7 @@
 //! Deterministic keys and values: item `i` always has the same key and value, in every engine and every run.
 //!
-//! Keys and values come from SplitMix64 streams (Steele, Lea and Flood's generator, the one used to seed
-//! xoshiro). A SplitMix64 output depends only on its position in the stream, so item `i` is computed directly
+//! Keys and values come from SplitMix64 streams (Steele, Lea and Flood's generator, the one that starts
+//! xoshiro's state). A SplitMix64 output depends only on its position in the stream, so item `i` is computed directly
 //! from `i`, without generating the items before it: the reads can pick any existing item and know what its
 //! value must be.
 
@@ -26,11 +26,11 @@ fn mix(state: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Fills `out` with the SplitMix64 stream seeded by `seed`, starting at word `first_word`.
-fn fill_from(seed: u64, first_word: u64, out: &mut [u8]) {
+/// Fills `out` with the SplitMix64 stream that starts at `start`, from its word `first_word`.
+fn fill_from(start: u64, first_word: u64, out: &mut [u8]) {
     for (n, chunk) in out.chunks_mut(8).enumerate() {
         let position = first_word + n as u64 + 1;
-        let word = mix(seed.wrapping_add(position.wrapping_mul(GAMMA))).to_le_bytes();
+        let word = mix(start.wrapping_add(position.wrapping_mul(GAMMA))).to_le_bytes();
         chunk.copy_from_slice(&word[..chunk.len()]);
     }
 }
@@ -38,8 +38,8 @@ fn fill_from(seed: u64, first_word: u64, out: &mut [u8]) {
 /// The items of one benchmark run: item `i` has key [`Items::key`]`(i)` and value [`Items::value`]`(i)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Items {
-    key_seed: u64,
-    value_seed: u64,
+    key_start: u64,
+    value_start: u64,
 }
 
 impl Items {
@@ -48,22 +48,22 @@ impl Items {
     /// Words of the value stream used by one value.
     const VALUE_WORDS: u64 = VALUE_LEN.div_ceil(8) as u64;
 
-    /// The items for `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { key_seed: mix(seed ^ 0x6B65_7973), value_seed: mix(seed ^ 0x7661_6C75_6573) }
+    /// The items of stream number `stream`.
+    pub fn new(stream: u64) -> Self {
+        Self { key_start: mix(stream ^ 0x6B65_7973), value_start: mix(stream ^ 0x7661_6C75_6573) }
     }
 
     /// The key of item `i`: random bytes.
     pub fn key(&self, i: u64) -> Key {
         let mut key = [0; KEY_LEN];
-        fill_from(self.key_seed, i * Self::KEY_WORDS, &mut key);
+        fill_from(self.key_start, i * Self::KEY_WORDS, &mut key);
         key
     }
 
     /// The value of item `i`: random bytes.
     pub fn value(&self, i: u64) -> Value {
         let mut value = [0; VALUE_LEN];
-        fill_from(self.value_seed, i * Self::VALUE_WORDS, &mut value);
+        fill_from(self.value_start, i * Self::VALUE_WORDS, &mut value);
         value
     }
 }
@@ -75,9 +75,9 @@ pub struct Rng {
 }
 
 impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+    /// A generator that starts at `start`.
+    pub fn new(start: u64) -> Self {
+        Self { state: start }
     }
 
     /// The next 64 random bits.
@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn random_access_matches_the_sequential_stream() {
         let items = Items::new(1);
-        let mut rng = Rng::new(items.key_seed);
+        let mut rng = Rng::new(items.key_start);
         let mut stream = Vec::new();
         for _ in 0..(3 * Items::KEY_WORDS) {
             stream.extend_from_slice(&rng.next_u64().to_le_bytes());

@@ -1,5 +1,6 @@
 //! `mmapkit-compare`: benchmarks mmapkit-db against redb and LMDB (through heed) on one workload, in one
-//! process, one engine after the other, each on its own file in one temporary directory.
+//! process, one engine after the other, each on its own file in one temporary directory; for two rows, two
+//! reader processes it starts of itself (`db-reader`) read the file beside it.
 //!
 //! `cargo run --release -p mmapkit-compare -- db [--json FILE] [--quick] [--rounds N] [--engines LIST] [--dir DIR]`
 //!
@@ -10,6 +11,8 @@ mod bulk_removal;
 mod data;
 mod engines;
 mod limited;
+mod own_process;
+mod processes;
 mod report;
 mod results;
 mod workload;
@@ -37,11 +40,15 @@ struct Cli {
 /// What to compare.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// mmapkit-db against redb and LMDB: bulk load, durable writes, reads, ranges, removals, compaction.
+    /// mmapkit-db against redb and LMDB: bulk load, durable writes, reads, writes beside reader processes,
+    /// ranges, removals, compaction.
     Db(DbArgs),
     /// One engine's reads of `db --memory-limit`, inside its cgroup (internal).
     #[command(hide = true)]
     DbChild(limited::child::ChildArgs),
+    /// One of the reader processes beside the writer of `db` (internal).
+    #[command(hide = true)]
+    DbReader(processes::reader::ReaderArgs),
 }
 
 /// Options of `db`.
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Db(args) => db(&args),
         Command::DbChild(args) => limited::child::run(&args),
+        Command::DbReader(args) => processes::reader::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -256,7 +264,7 @@ fn print_progress(engine: EngineKind, measurement: &Measurement) {
         Outcome::Time(time) => ("ops", format!("{:.3} ms", time.as_secs_f64() * 1e3)),
         Outcome::Size(size) => ("entries", format!("{} bytes ({} allocated)", size.len, size.allocated)),
     };
-    eprintln!("{:<10} {:<24} {:>9} {count:<7}  {outcome}", engine.name(), measurement.step.label(), measurement.ops);
+    eprintln!("{:<16} {:<43} {:>9} {count:<7}  {outcome}", engine.name(), measurement.step.label(), measurement.ops);
 }
 
 /// Fails unless every engine's reads saw the same bytes (each engine's random reads were already checked

@@ -23,6 +23,11 @@ pub enum Step {
     RangeReads,
     /// Random gets split across threads, each with its own read transaction.
     ThreadedReads,
+    /// Durable batches of updates of existing keys while reader processes read the database.
+    BatchWritesBesideReaders,
+    /// Random gets in reader processes, a read transaction per 100, while another process commits batches: the
+    /// time of the workload's `reads` gets at the processes' summed rate.
+    ReadsBesideWriter,
     /// Removal of half the keys in one durable write transaction.
     Removals,
     /// The file's length before compaction.
@@ -40,7 +45,7 @@ pub enum Step {
 
 impl Step {
     /// Every step, in the order the workload runs them.
-    pub const ALL: [Step; 14] = [
+    pub const ALL: [Step; 16] = [
         Step::BulkLoad,
         Step::IndividualWrites,
         Step::BatchWrites,
@@ -49,6 +54,8 @@ impl Step {
         Step::RandomReadsAgain,
         Step::RangeReads,
         Step::ThreadedReads,
+        Step::BatchWritesBesideReaders,
+        Step::ReadsBesideWriter,
         Step::Removals,
         Step::UncompactedSize,
         Step::Compaction,
@@ -68,6 +75,8 @@ impl Step {
             Step::RandomReadsAgain => "random reads (2nd)",
             Step::RangeReads => "random range reads",
             Step::ThreadedReads => "random reads (2 threads)",
+            Step::BatchWritesBesideReaders => "batch writes beside 2 reader processes",
+            Step::ReadsBesideWriter => "random reads in 2 processes beside a writer",
             Step::Removals => "removals",
             Step::UncompactedSize => "uncompacted size",
             Step::Compaction => "compaction",
@@ -112,7 +121,8 @@ pub struct Measurement {
     /// The step.
     pub step: Step,
     /// Operations the step did: inserts, gets, ranges or removals, 1 for `len()` and for the compaction; for a
-    /// size, the number of entries in the table.
+    /// size, the number of entries in the table; for the reads beside a writer, the gets its time is of (the
+    /// processes did as many as they could meanwhile).
     pub ops: u64,
     /// Its time or size.
     pub outcome: Outcome,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::bulk_removal;
 use crate::data::{Items, Key, Rng, byte_sum};
 use crate::engines::{Engine, EngineKind, ReadTable, ReadTxn, WriteTable, WriteTxn};
+use crate::processes;
 use crate::results::{EngineRun, Measurement, Outcome, Step};
 
 /// The counts of one run.
@@ -31,8 +32,8 @@ pub struct Workload {
     pub range_len: usize,
     /// Threads of the threaded reads.
     pub threads: usize,
-    /// Seed of the items and of the choice of keys to read.
-    pub seed: u64,
+    /// The number of the items' stream (and the start of the choice of keys to read).
+    pub stream: u64,
 }
 
 impl Workload {
@@ -47,7 +48,7 @@ impl Workload {
             range_reads: 500_000,
             range_len: 10,
             threads: 2,
-            seed: 3,
+            stream: 3,
         }
     }
 
@@ -87,9 +88,9 @@ pub struct Plan {
 impl Plan {
     /// Draws the keys to read for `workload`.
     pub fn new(workload: Workload) -> Self {
-        let items = Items::new(workload.seed);
+        let items = Items::new(workload.stream);
         let total = workload.total();
-        let mut rng = Rng::new(workload.seed ^ 0x7265_6164);
+        let mut rng = Rng::new(workload.stream ^ 0x7265_6164);
         let mut expected_read_checksum = 0;
         let read_keys = (0..workload.reads)
             .map(|_| {
@@ -198,7 +199,12 @@ pub fn run<E: Engine>(
     check_read_checksum(name, checksum, plan)?;
     record(&mut run, Step::ThreadedReads, w.reads, Outcome::Time(time));
 
-    // 8. Removal of half the keys, in one durable write transaction.
+    // 8. Durable batches of updates of existing keys while reader processes get random keys, and those gets.
+    let beside = processes::run(engine, plan, dir)?;
+    record(&mut run, Step::BatchWritesBesideReaders, w.batches * w.batch_size, Outcome::Time(beside.writes));
+    record(&mut run, Step::ReadsBesideWriter, w.reads, Outcome::Time(beside.reads));
+
+    // 9. Removal of half the keys, in one durable write transaction.
     let half = w.total() / 2;
     let start = Instant::now();
     let mut txn = engine.begin_write()?;
@@ -216,14 +222,14 @@ pub fn run<E: Engine>(
     let left = engine.begin_read()?.table()?.len()?;
     ensure!(left == w.total() - half, "{name}: len() is {left} after the removals, not {}", w.total() - half);
 
-    // 9. File size before and after compaction.
+    // 10. File size before and after compaction.
     record(&mut run, Step::UncompactedSize, left, Outcome::Size(engine.file_size()?));
     let start = Instant::now();
     let compacted = engine.compact(dir)?;
     record(&mut run, Step::Compaction, 1, Outcome::Time(start.elapsed()));
     record(&mut run, Step::CompactedSize, left, Outcome::Size(compacted));
 
-    // 10. retain, then (the entries it removed put back, untimed) delete_range: both from the table the removals
+    // 11. retain, then (the entries it removed put back, untimed) delete_range: both from the table the removals
     // left, items `half..total`, each in one durable transaction timed with its commit, each checked.
     let present = half..w.total();
     let keys = || present.clone().map(|i| items.key(i));

@@ -1,5 +1,5 @@
 //! `mmapkit-compare db --quick` end to end: every step is a row, every engine built in is a column, and the
-//! JSON has every engine and step.
+//! JSON has every engine and step; the rows beside reader processes have times for every engine.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 /// Every step, as the table and the JSON name it.
-const STEPS: [&str; 14] = [
+const STEPS: [&str; 16] = [
     "bulk load",
     "individual writes",
     "batch writes",
@@ -18,6 +18,8 @@ const STEPS: [&str; 14] = [
     "random reads (2nd)",
     "random range reads",
     "random reads (2 threads)",
+    "batch writes beside 2 reader processes",
+    "random reads in 2 processes beside a writer",
     "removals",
     "uncompacted size",
     "compaction",
@@ -25,6 +27,10 @@ const STEPS: [&str; 14] = [
     "retain (even keys)",
     "delete_range (quarter)",
 ];
+
+/// The rows measured with reader processes beside the writer.
+const BESIDE_READERS: [&str; 2] =
+    ["batch writes beside 2 reader processes", "random reads in 2 processes beside a writer"];
 
 /// The engines this build has: mmapkit-db, raw and typed, only with its feature.
 fn engines() -> Vec<&'static str> {
@@ -64,7 +70,7 @@ fn cells(line: &str) -> Vec<&str> {
 fn a_quick_run_prints_every_step_and_engine_and_writes_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("db.json");
-    let (stdout, _) = succeeded(&quick_db(&["--json", json.to_str().unwrap()], dir.path()));
+    let (stdout, stderr) = succeeded(&quick_db(&["--json", json.to_str().unwrap()], dir.path()));
 
     // The table: a header with every engine, then one row per step with a cell per engine.
     let table: Vec<&str> = stdout.lines().filter(|line| line.starts_with('|')).collect();
@@ -78,6 +84,21 @@ fn a_quick_run_prints_every_step_and_engine_and_writes_json() {
             let unit = if row[0].ends_with("size") { "MiB" } else { "ms" };
             assert!(cell.trim_matches('*').ends_with(unit), "{:?} in row {:?}: {stdout}", cell, row[0]);
         }
+    }
+    // The rows beside reader processes: a time above zero for every engine, LMDB and mmapkit-db among them.
+    for step in BESIDE_READERS {
+        let row = rows.iter().find(|row| row[0] == step).expect("the row");
+        for (engine, cell) in header[1..].iter().zip(&row[1..]) {
+            let millis: f64 = cell.trim_matches('*').trim_end_matches("ms").parse().unwrap_or(-1.0);
+            assert!(millis > 0.0, "{engine} in {step:?}: {cell:?}: {stdout}");
+        }
+    }
+    // Each engine's reader processes reported their gets.
+    for engine in engines() {
+        let reports = stderr.lines().filter(|line| {
+            line.starts_with(&format!("{engine} ")) && line.contains("reader process") && line.contains(" gets in ")
+        });
+        assert_eq!(reports.count(), 2, "{engine}: {stderr}");
     }
     if cfg!(feature = "mmapkit-db") {
         assert!(stdout.contains("mmapkit-db against the best peer"), "{stdout}");
@@ -98,6 +119,8 @@ fn a_quick_run_prints_every_step_and_engine_and_writes_json() {
         if step.ends_with("size") {
             assert!(result["bytes"].as_u64().unwrap() > 0, "{result}");
             assert!(result["allocated_bytes"].as_u64().is_some(), "{result}");
+        } else if BESIDE_READERS.contains(&step) {
+            assert!(result["millis"].as_f64().unwrap() > 0.0, "{result}");
         } else {
             assert!(result["millis"].as_f64().unwrap() >= 0.0, "{result}");
         }
@@ -140,5 +163,27 @@ fn rounds_rotate_the_chosen_engines_and_report_the_median_round() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(complaint), "{stderr}");
+    }
+}
+
+#[test]
+fn a_reader_process_on_a_missing_database_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    for engine in engines() {
+        let output = Command::cargo_bin("mmapkit-compare")
+            .unwrap()
+            .args(["db-reader", "--engine", engine, "--items", "10", "--stream", "3", "--reader", "0", "--dir"])
+            .arg(&missing)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(1), "{engine}: {stderr}");
+        assert!(!stdout.contains("ready"), "{engine}: {stdout}");
+        assert!(
+            stderr.contains(&format!("{engine} reader 0")) && stderr.contains("nothing-here"),
+            "{engine}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{engine}: {stderr}");
     }
 }

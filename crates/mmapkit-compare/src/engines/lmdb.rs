@@ -19,22 +19,28 @@ const MAP_SIZE: usize = 4 << 30;
 
 /// Opens (creating it) an LMDB environment of one file at `path`.
 pub fn open_env(path: &Path) -> Result<heed::Env> {
-    open_env_with(path, false)
+    open_env_with(path, false, false)
 }
 
 /// [`open_env`], with `MDB_NORDAHEAD` when `no_read_ahead`: LMDB then advises its map `MADV_RANDOM`, so a fault
-/// reads only its page.
-pub fn open_env_with(path: &Path, no_read_ahead: bool) -> Result<heed::Env> {
+/// reads only its page; with `MDB_RDONLY` when `read_only`: the existing environment, for reading only, beside a
+/// writer in another process (the lock file's reader table is shared with it).
+pub fn open_env_with(path: &Path, no_read_ahead: bool, read_only: bool) -> Result<heed::Env> {
     let mut options = EnvOpenOptions::new();
     options.map_size(MAP_SIZE).max_dbs(1);
     let mut flags = EnvFlags::NO_SUB_DIR;
     if no_read_ahead {
         flags |= EnvFlags::NO_READ_AHEAD;
     }
-    // SAFETY: NO_SUB_DIR only says where the files live (`path` and `path-lock`) and NO_READ_AHEAD only how the map
-    // is advised; neither is one of the flags that weaken durability or locking (NO_SYNC, NO_META_SYNC, NO_LOCK).
+    if read_only {
+        flags |= EnvFlags::READ_ONLY;
+    }
+    // SAFETY: NO_SUB_DIR only says where the files live (`path` and `path-lock`), NO_READ_AHEAD only how the map
+    // is advised and READ_ONLY that this environment never writes; none of them is one of the flags that weaken
+    // durability or locking (NO_SYNC, NO_META_SYNC, NO_LOCK).
     unsafe { options.flags(flags) };
-    // SAFETY: the file is new, in this run's own temporary directory; nothing else maps or changes it meanwhile.
+    // SAFETY: the file is in this run's own temporary directory; only LMDB environments of this program map or
+    // change it meanwhile (a writer and readers in other processes, which LMDB's lock file coordinates).
     let env = unsafe { options.open(path) };
     env.with_context(|| format!("opening LMDB at {}", path.display()))
 }
@@ -56,6 +62,19 @@ impl<'e> Lmdb<'e> {
             })
             .context("creating the LMDB database")?
             .unwrap_commit();
+        Ok(Self { env, db, path: path.to_owned() })
+    }
+
+    /// Opens the benchmark database that exists in `env`, whose file is at `path`, without writing.
+    pub fn open_existing(env: &'e heed::Env, path: &Path) -> Result<Self> {
+        let rtxn = env.read_txn()?;
+        let db = env
+            .open_databases_and_commit(rtxn, |opener, rtxn| {
+                opener.open_database::<Bytes, Bytes>(rtxn, Some(TABLE)).map(CommitOrAbort::<_, ()>::Commit)
+            })
+            .with_context(|| format!("opening the LMDB database {TABLE:?} in {}", path.display()))?
+            .unwrap_commit()
+            .with_context(|| format!("no LMDB database {TABLE:?} in {}", path.display()))?;
         Ok(Self { env, db, path: path.to_owned() })
     }
 }

@@ -19,7 +19,8 @@ pub struct MmapkitDb {
 impl MmapkitDb {
     /// Creates a database at `path`.
     pub fn create(path: &Path) -> Result<Self> {
-        // SAFETY: the file is new, in this run's own temporary directory; no other process opens or changes it.
+        // SAFETY: the file is new, in this run's own temporary directory; nothing but mmapkit-db handles of this
+        // program (this one and the reader processes it starts) opens or changes it.
         let db = unsafe { Database::create(path) };
         let db = db.with_context(|| format!("creating mmapkit-db at {}", path.display()))?;
         Ok(Self { db, path: path.to_owned() })
@@ -27,9 +28,19 @@ impl MmapkitDb {
 
     /// Opens the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        // SAFETY: the file is in this run's own temporary directory; no other process opens or changes it.
+        // SAFETY: the file is in this run's own temporary directory; nothing but mmapkit-db handles of this program
+        // opens or changes it.
         let db = unsafe { Database::open(path) };
         let db = db.with_context(|| format!("opening mmapkit-db at {}", path.display()))?;
+        Ok(Self { db, path: path.to_owned() })
+    }
+
+    /// Opens the database at `path` for reading only, beside a handle in another process that writes it.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        // SAFETY: the file is in this run's own temporary directory; nothing but mmapkit-db handles of this program
+        // (the writer that made it, in the parent process, and other readers) opens or changes it.
+        let db = unsafe { Database::builder().read_only(true).open(path) };
+        let db = db.with_context(|| format!("opening mmapkit-db read-only at {}", path.display()))?;
         Ok(Self { db, path: path.to_owned() })
     }
 

@@ -128,10 +128,13 @@ pub fn db_path(engine: EngineKind, dir: &Path) -> std::path::PathBuf {
 pub struct Opening {
     /// Create it new (or open the one there).
     pub create: bool,
-    /// The page cache of an engine that keeps its own (redb), in bytes.
-    pub cache_bytes: usize,
+    /// The page cache of an engine that keeps its own (redb), in bytes; `None` for the engine's default.
+    pub cache_bytes: Option<usize>,
     /// LMDB only: `MDB_NORDAHEAD` (its map advised `MADV_RANDOM`).
     pub lmdb_no_read_ahead: bool,
+    /// Open the existing database for reading only, while another process may hold it for writing (a redb
+    /// writer must have [created](redb::Redb::create) it, in the mode that lets it).
+    pub read_only: bool,
 }
 
 /// Runs `work` on `engine`'s database in `dir`, opened as `opening` says.
@@ -141,28 +144,34 @@ pub fn with_engine<T>(
     opening: Opening,
     work: impl EngineWork<Output = T>,
 ) -> Result<T> {
-    let Opening { create, cache_bytes, lmdb_no_read_ahead } = opening;
+    let Opening { create, cache_bytes, lmdb_no_read_ahead, read_only } = opening;
+    anyhow::ensure!(!(create && read_only), "{engine}: a database cannot be both created and opened read-only");
     let path = db_path(engine, dir);
+    #[cfg(feature = "mmapkit-db")]
+    let open_mmapkit_db = |path: &Path| match (create, read_only) {
+        (true, _) => mmapkit_db::MmapkitDb::create(path),
+        (false, false) => mmapkit_db::MmapkitDb::open(path),
+        (false, true) => mmapkit_db::MmapkitDb::open_read_only(path),
+    };
     match engine {
         EngineKind::Redb => {
-            let mut db = if create { redb::Redb::create(&path)? } else { redb::Redb::open(&path, cache_bytes)? };
+            let mut db = match (create, read_only) {
+                (true, _) => redb::Redb::create(&path)?,
+                (false, false) => redb::Redb::open(&path, cache_bytes)?,
+                (false, true) => redb::Redb::open_read_only(&path, cache_bytes)?,
+            };
             work.run(&mut db)
         }
         EngineKind::Lmdb => {
-            let env = lmdb::open_env_with(&path, lmdb_no_read_ahead)?;
-            work.run(&mut lmdb::Lmdb::new(&env, &path)?)
-        }
-        #[cfg(feature = "mmapkit-db")]
-        EngineKind::MmapkitDb => {
+            let env = lmdb::open_env_with(&path, lmdb_no_read_ahead, read_only)?;
             let mut db =
-                if create { mmapkit_db::MmapkitDb::create(&path)? } else { mmapkit_db::MmapkitDb::open(&path)? };
+                if read_only { lmdb::Lmdb::open_existing(&env, &path)? } else { lmdb::Lmdb::new(&env, &path)? };
             work.run(&mut db)
         }
         #[cfg(feature = "mmapkit-db")]
-        EngineKind::MmapkitDbTyped => {
-            let raw = if create { mmapkit_db::MmapkitDb::create(&path)? } else { mmapkit_db::MmapkitDb::open(&path)? };
-            work.run(&mut mmapkit_db_typed::MmapkitDbTyped::new(raw))
-        }
+        EngineKind::MmapkitDb => work.run(&mut open_mmapkit_db(&path)?),
+        #[cfg(feature = "mmapkit-db")]
+        EngineKind::MmapkitDbTyped => work.run(&mut mmapkit_db_typed::MmapkitDbTyped::new(open_mmapkit_db(&path)?)),
         #[cfg(not(feature = "mmapkit-db"))]
         EngineKind::MmapkitDb | EngineKind::MmapkitDbTyped => {
             anyhow::bail!("this binary was built without the mmapkit-db feature")

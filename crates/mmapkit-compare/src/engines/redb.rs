@@ -1,9 +1,14 @@
-//! redb, with its defaults: `Durability::Immediate` commits and the default page cache (1 GiB).
+//! redb, with its defaults (`Durability::Immediate` commits, the default page cache of 1 GiB) but for one: the
+//! database it creates is open in `ConcurrencyMode::SingleWriter`, so that reader processes can open it read-only
+//! and follow its commits, as LMDB's and mmapkit-db's always can. In redb's default mode (`ExclusiveWriter`) the
+//! writer locks the whole file and keeps every other process out; the mode is chosen when the file is opened, and
+//! closing and reopening it in the middle of the workload would change what the later rows measure (redb's file
+//! after the removals is about half as long when reopened before them).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
-use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableDefinition};
+use anyhow::{Context as _, Result, bail};
+use redb::{ConcurrencyMode, ReadableDatabase as _, ReadableTableMetadata as _, TableDefinition};
 
 use crate::results::FileSize;
 
@@ -12,26 +17,68 @@ use super::{Engine, EngineKind, ReadTable, ReadTxn, TABLE, WriteTable, WriteTxn,
 /// The benchmark table.
 const DEFINITION: TableDefinition<&[u8], &[u8]> = TableDefinition::new(TABLE);
 
+/// The mode of the database the workload creates, and of its reader processes: one writer, any number of
+/// read-only processes beside it.
+const SHARED_MODE: ConcurrencyMode = ConcurrencyMode::SingleWriter;
+
 /// A redb database on one file.
 pub struct Redb {
-    db: redb::Database,
+    handle: Handle,
     path: PathBuf,
 }
 
+/// How a [`Redb`] has its file open.
+enum Handle {
+    /// For reading and writing.
+    Writer(redb::Database),
+    /// For reading only, beside a writer in another process.
+    Reader(redb::ReadOnlyDatabase),
+}
+
 impl Redb {
-    /// Creates a database at `path`.
+    /// Creates a database at `path`, open in [`SHARED_MODE`]: processes may open it with [`Redb::open_read_only`]
+    /// while this handle writes.
     pub fn create(path: &Path) -> Result<Self> {
-        let db = redb::Database::create(path).with_context(|| format!("creating redb at {}", path.display()))?;
-        Ok(Self { db, path: path.to_owned() })
+        let db = redb::Builder::new()
+            .set_concurrency_mode(SHARED_MODE)
+            .create(path)
+            .with_context(|| format!("creating redb at {} in {SHARED_MODE:?} mode", path.display()))?;
+        Ok(Self { handle: Handle::Writer(db), path: path.to_owned() })
     }
 
-    /// Opens the database at `path` with a page cache of `cache_bytes`.
-    pub fn open(path: &Path, cache_bytes: usize) -> Result<Self> {
-        let db = redb::Builder::new()
-            .set_cache_size(cache_bytes)
-            .open(path)
-            .with_context(|| format!("opening redb at {}", path.display()))?;
-        Ok(Self { db, path: path.to_owned() })
+    /// Opens the database at `path` in redb's default mode (which keeps every other process out) with a page cache
+    /// of `cache_bytes` (`None`: redb's default).
+    pub fn open(path: &Path, cache_bytes: Option<usize>) -> Result<Self> {
+        let db =
+            Self::builder(cache_bytes).open(path).with_context(|| format!("opening redb at {}", path.display()))?;
+        Ok(Self { handle: Handle::Writer(db), path: path.to_owned() })
+    }
+
+    /// Opens the database at `path` for reading only, with a page cache of `cache_bytes` (`None`: redb's default),
+    /// beside the writer in another process that [created](Redb::create) it.
+    pub fn open_read_only(path: &Path, cache_bytes: Option<usize>) -> Result<Self> {
+        let db = Self::builder(cache_bytes)
+            .set_concurrency_mode(SHARED_MODE)
+            .open_read_only(path)
+            .with_context(|| format!("opening redb read-only in {SHARED_MODE:?} mode at {}", path.display()))?;
+        Ok(Self { handle: Handle::Reader(db), path: path.to_owned() })
+    }
+
+    /// A builder with a page cache of `cache_bytes` (`None`: redb's default).
+    fn builder(cache_bytes: Option<usize>) -> redb::Builder {
+        let mut builder = redb::Builder::new();
+        if let Some(bytes) = cache_bytes {
+            builder.set_cache_size(bytes);
+        }
+        builder
+    }
+
+    /// The database, open for writing.
+    fn writer(&self) -> Result<&redb::Database> {
+        match &self.handle {
+            Handle::Writer(db) => Ok(db),
+            Handle::Reader(_) => bail!("redb at {} is open read-only", self.path.display()),
+        }
     }
 }
 
@@ -44,11 +91,14 @@ impl Engine for Redb {
     }
 
     fn begin_write(&self) -> Result<RedbWrite> {
-        Ok(RedbWrite(self.db.begin_write()?))
+        Ok(RedbWrite(self.writer()?.begin_write()?))
     }
 
     fn begin_read(&self) -> Result<RedbRead> {
-        Ok(RedbRead(self.db.begin_read()?))
+        Ok(RedbRead(match &self.handle {
+            Handle::Writer(db) => db.begin_read()?,
+            Handle::Reader(db) => db.begin_read()?,
+        }))
     }
 
     fn file_size(&self) -> Result<FileSize> {
@@ -56,7 +106,10 @@ impl Engine for Redb {
     }
 
     fn compact(&mut self, _dir: &Path) -> Result<FileSize> {
-        self.db.compact().context("compacting redb")?;
+        match &mut self.handle {
+            Handle::Writer(db) => db.compact().context("compacting redb")?,
+            Handle::Reader(_) => bail!("redb at {} is open read-only: no compaction", self.path.display()),
+        };
         file_size(&self.path)
     }
 }

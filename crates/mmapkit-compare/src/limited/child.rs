@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, ensure};
-use clap::ValueEnum as _;
 use mmapkit_cli::timed::{self, Progress};
 
 use crate::data::{Items, Rng, byte_sum};
-use crate::engines::{self, Engine, EngineKind, EngineWork, Opening, ReadTable, ReadTxn};
+use crate::engines::{self, Engine, EngineWork, Opening, ReadTable, ReadTxn};
+use crate::own_process::DatabaseArgs;
 
 /// Options of the hidden `db-child` command (set by `db --memory-limit`).
 #[derive(Debug, clap::Args)]
@@ -18,18 +18,9 @@ pub struct ChildArgs {
     /// The memory cgroup to join before anything else.
     #[arg(long)]
     pub cgroup: PathBuf,
-    /// The engine, by name.
-    #[arg(long)]
-    pub engine: String,
-    /// The directory that holds the engine's database.
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// How many items the database holds (items `0..N` of the stream).
-    #[arg(long)]
-    pub items: u64,
-    /// The number of the items' stream (the generator's start).
-    #[arg(long)]
-    pub stream: u64,
+    /// The database and its items.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// Reader threads.
     #[arg(long)]
     pub threads: usize,
@@ -47,11 +38,14 @@ pub struct ChildArgs {
 /// Runs the child: join, open, read until the time is up, report.
 pub fn run(args: &ChildArgs) -> Result<()> {
     let cgroup = mmapkit_cli::memory_cgroup::join(&args.cgroup)?;
-    let engine = EngineKind::from_str(&args.engine, false)
-        .map_err(|_| anyhow::anyhow!("unknown engine {:?} for db-child", args.engine))?;
-    ensure!(args.items > 0, "db-child needs --items above 0");
-    let opening = Opening { create: false, cache_bytes: args.cache_bytes, lmdb_no_read_ahead: args.lmdb_no_read_ahead };
-    engines::with_engine(engine, &args.dir, opening, Reads { args, cgroup })
+    let engine = args.database.engine("db-child")?;
+    ensure!(args.database.items > 0, "db-child needs --items above 0");
+    let opening = Opening {
+        cache_bytes: Some(args.cache_bytes),
+        lmdb_no_read_ahead: args.lmdb_no_read_ahead,
+        ..Opening::default()
+    };
+    engines::with_engine(engine, &args.database.dir, opening, Reads { args, cgroup })
 }
 
 /// Random gets of existing items, on every thread until the time is up.
@@ -65,7 +59,8 @@ impl EngineWork for Reads<'_> {
 
     fn run<E: Engine>(self, engine: &mut E) -> Result<()> {
         let engine: &E = engine;
-        let (items, count, stream) = (Items::new(self.args.stream), self.args.items, self.args.stream);
+        let database = &self.args.database;
+        let (items, count, stream) = (database.items_of_stream(), database.items, database.stream);
         timed::run(self.args.threads, self.args.seconds, self.cgroup, |thread, progress| {
             read_until_stopped(engine, &items, count, stream ^ (thread as u64 + 1), progress)
         })

@@ -8,7 +8,6 @@
 pub mod child;
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 use mmapkit_cli::memory_cgroup::{Hierarchy, MemoryCgroup, run_in_cgroup};
@@ -17,6 +16,7 @@ use serde::Serialize;
 
 use crate::data::{Items, KEY_LEN, VALUE_LEN};
 use crate::engines::{self, Engine, EngineKind, EngineWork, Opening};
+use crate::own_process::{self, DatabaseArgs};
 
 /// Items per write transaction while loading.
 const LOAD_BATCH: u64 = 250_000;
@@ -167,18 +167,14 @@ fn run_engine(
     let Loaded { engine, dir, path, file_bytes } = *db;
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     mmapkit::page_cache::evict(&file).with_context(|| format!("dropping {} from the page cache", path.display()))?;
-    let exe = std::env::current_exe().context("finding this program's own path to run its child")?;
+    let exe = own_process::own_binary()?;
     let cache = plan.redb_cache();
+    let database = DatabaseArgs::new(engine, dir, plan.items, ITEMS_STREAM);
     let command = |cgroup: &Path| {
-        let mut command = Command::new(&exe);
+        let mut command = database.command(&exe, "db-child");
         command
-            .arg("db-child")
             .arg("--cgroup")
             .arg(cgroup)
-            .args(["--engine", engine.name()])
-            .arg("--dir")
-            .arg(dir)
-            .args(["--items", &plan.items.to_string(), "--stream", &ITEMS_STREAM.to_string()])
             .args(["--threads", &threads.to_string(), "--seconds", &plan.seconds.to_string()])
             .args(["--cache-bytes", &cache.to_string()]);
         if lmdb_no_read_ahead {
