@@ -151,7 +151,7 @@ impl PageStore {
             made?;
             len = file.metadata().map_err(io(IoOp::Stat))?.len();
         }
-        let Picked { meta, slot, skipped, recovery } = recovery::pick_meta(&file, path, len)?;
+        let Picked { meta, slot, skipped, recovery } = recovery::pick_meta(&file, path, len, None)?;
         // SAFETY: the caller promises that only mmapkit-db handles modify the
         // file, and they write only pages no snapshot in any process refers
         // to (copy-on-write, with freed pages reused only when the reader
@@ -210,7 +210,8 @@ impl PageStore {
             // A file damaged under the open handle: go on with what the
             // handle knows (for a check to report the damage), as if no one
             // else wrote; or, before it read any state, with what it opened.
-            let (meta, slot, skipped) = match recovery::pick_meta(self.file.db_file(), self.path(), len) {
+            let synced = (!writer.is_stale()).then(|| writer.last_durable());
+            let (meta, slot, skipped) = match recovery::pick_meta(self.file.db_file(), self.path(), len, synced) {
                 Ok(picked) => (picked.meta, picked.slot, picked.skipped),
                 Err(_) if !writer.is_stale() => return Ok(None),
                 Err(_) => self.opened,
@@ -377,7 +378,8 @@ impl PageStore {
             .db_file()
             .metadata()
             .ok()
-            .and_then(|m| recovery::pick_meta(self.file.db_file(), self.path(), m.len()).ok().map(|p| p.meta.txn));
+            .and_then(|m| recovery::pick_meta(self.file.db_file(), self.path(), m.len(), Some(current.txn)).ok())
+            .map(|p| p.meta.txn);
         if newest == Some(current.txn) {
             self.file.truncate_to(current.page_count);
         }

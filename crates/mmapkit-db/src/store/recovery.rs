@@ -26,7 +26,10 @@ pub struct Picked {
 /// disk. A newer record whose listed pages are not all there (a crash between
 /// its write and its sync, or damage to one of them) is passed over and left
 /// as it is; the next commit overwrites it.
-pub fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
+///
+/// `synced` is a commit this handle wrote and synced itself, whose pages are
+/// not read back: ids only grow, so a record with that id is that commit.
+pub fn pick_meta(file: &File, path: &Path, len: u64, synced: Option<u64>) -> Result<Picked> {
     let not_db = |reason: String| Error::NotADatabase { path: path.to_path_buf(), reason };
     if len < 2 * PAGE_SIZE as u64 {
         return Err(not_db(format!("{len} bytes is shorter than the two {PAGE_SIZE}-byte meta pages")));
@@ -58,7 +61,8 @@ pub fn pick_meta(file: &File, path: &Path, len: u64) -> Result<Picked> {
     found.sort_by_key(|(meta, _, _)| std::cmp::Reverse(meta.txn));
     let mut passed_over = Vec::new();
     for (meta, written, slot) in &found {
-        match written_pages_intact(file, meta, written) {
+        let intact = if synced == Some(meta.txn) { Ok(()) } else { written_pages_intact(file, meta, written) };
+        match intact {
             Ok(()) => {
                 // A newer commit not all on disk is worth telling even though
                 // the open succeeded. (An older record needing more pages than
