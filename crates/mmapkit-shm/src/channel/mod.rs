@@ -59,7 +59,7 @@ pub(crate) fn layouts() -> [(crate::Layout, &'static str); 2] {
 }
 #[cfg(feature = "tokio")]
 pub use receiver::AsyncReceiver;
+pub use receiver::{Message, Receiver};
 #[cfg(feature = "tokio")]
 pub use sender::AsyncSender;
-pub use receiver::{Message, Receiver};
 pub use sender::{Reservation, Sender};
