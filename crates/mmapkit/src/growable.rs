@@ -292,16 +292,17 @@ impl GrowableMap {
     /// whose file data is gone. The zero-copy way to read bytes that must be
     /// the file's: a plain slice of a lost page reads zeros without an error.
     pub fn get_checked(&self, range: std::ops::Range<usize>) -> Result<&[u8]> {
-        let len = crate::span::range_len(&range, Operation::Read)?;
+        let path = || sys::fd_path(self.file.descriptor());
+        let len = crate::span::range_len(&range, Operation::Read).map_err(|e| e.with_path(path()))?;
         let map_len = self.len();
         let bytes = self.get(range.clone()).ok_or_else(|| {
             Error::new(Operation::Read, ErrorKind::OutsideMapping { offset: range.start, len, map_len })
+                .with_path(path())
         })?;
         crate::guard::touch_pages(bytes);
         match self.guard.as_ref().and_then(|g| g.range().fault_over(range.start, len)) {
             None => Ok(bytes),
-            Some(fault) => Err(Error::new(Operation::Read, ErrorKind::Fault(self.measured(fault)))
-                .with_path(sys::fd_path(self.file.descriptor()))),
+            Some(fault) => Err(Error::new(Operation::Read, ErrorKind::Fault(self.measured(fault))).with_path(path())),
         }
     }
 

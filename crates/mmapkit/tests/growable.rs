@@ -170,3 +170,19 @@ fn a_read_map_follows_a_file_grown_through_another_handle() {
     assert!(matches!(err.kind(), ErrorKind::ReservationExceeded { requested, .. } if *requested == 2 << 20), "{err}");
     assert!(err.to_string().contains("followed.bin"), "{err}");
 }
+
+#[test]
+fn a_checked_read_past_the_end_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checked.bin");
+    // SAFETY: only this test touches the file.
+    let mut map = unsafe { GrowableMap::new(open_rw(&path), 1 << 20) }.unwrap();
+    map.grow_to(5000).unwrap();
+    map[..5000].fill(3);
+    assert_eq!(map.get_checked(4000..5000).unwrap(), &[3u8; 1000][..]);
+    let err = map.get_checked(4000..5001).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::OutsideMapping { offset: 4000, len: 1001, map_len: 5000 }), "{err}");
+    let named = err.path().map(|p| p.canonicalize().unwrap());
+    assert_eq!(named, Some(path.canonicalize().unwrap()), "{err}");
+    assert!(err.to_string().contains("checked.bin"), "{err}");
+}
