@@ -11,7 +11,7 @@ mod common;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use common::{TestFile, assert_child_passed, describe, pattern_byte, run_child, truncate};
+use common::{TestFile, assert_child_passed, block_sigbus, describe, pattern_byte, run_child, truncate};
 use mmapkit::{ErrorKind, GuardProblem, Map, MapOptions};
 
 const PAGE: usize = 4096;
@@ -293,17 +293,6 @@ fn child_sent_sigbus_with_own_handler() {
 }
 
 // --- what switches the guard off, refused at map time ---------------------------
-
-/// Blocks SIGBUS in the calling thread.
-fn block_sigbus() {
-    // SAFETY: sigset calls on a zeroed, then emptied, set; pthread_sigmask changes this thread only.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGBUS);
-        assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()), 0);
-    }
-}
 
 #[test]
 fn a_thread_that_blocks_sigbus_gets_an_error_instead_of_a_guarded_map() {

@@ -12,24 +12,13 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use common::{TestFile, assert_child_passed, pattern, run_child, truncate};
+use common::{TestFile, assert_child_passed, block_sigbus, pattern, run_child, truncate};
 use mmapkit::{ErrorKind, GuardProblem, Map, MapMut, RemapOptions};
 
 const PAGE: usize = 4096;
 
 fn may_move() -> RemapOptions {
     *RemapOptions::new().may_move(true)
-}
-
-/// Blocks SIGBUS in the calling thread.
-fn block_sigbus() {
-    // SAFETY: sigset calls on a zeroed, then emptied, set; pthread_sigmask changes this thread only.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGBUS);
-        assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()), 0);
-    }
 }
 
 // --- a guard that cannot follow the resize --------------------------------------

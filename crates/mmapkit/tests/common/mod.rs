@@ -78,3 +78,14 @@ pub fn child_env(key: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| panic!("child test needs {key}; run it through its parent"))
 }
+
+/// Blocks SIGBUS in the calling thread.
+pub fn block_sigbus() {
+    // SAFETY: sigset calls on a zeroed, then emptied, set; pthread_sigmask changes this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGBUS);
+        assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()), 0);
+    }
+}
