@@ -220,12 +220,37 @@ fn leaf_key(entry: &[u8]) -> Vec<u8> {
 }
 
 /// Removes `key` from the tree at `root`; returns the new root (0 when the
-/// tree became empty) and the removed value's bytes, if the key was there.
-pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8]) -> Result<(PageNo, Option<Vec<u8>>)> {
-    if get(pages, root, key)?.is_none() {
+/// tree became empty) and what was removed: `None` if the key was not there,
+/// else its value's bytes if `want_old` (an empty `Some(None)` if not).
+///
+/// The key is looked for first without changing anything (a key that is not
+/// there copies no page); the path found is then copied into the transaction
+/// and edited without searching again.
+pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool) -> Result<(PageNo, Replaced)> {
+    if root == 0 {
         return Ok((root, None));
     }
-    let (mut root, found) = remove_from(pages, root, key, 0)?;
+    // The child taken at each branch on the way down, and the leaf's slot.
+    let mut path = [0usize; MAX_DEPTH];
+    let mut depth = 0;
+    let mut n = root;
+    let slot = loop {
+        if depth >= MAX_DEPTH {
+            return Err(pages.corrupt(root, format!("tree under page {root} is deeper than {MAX_DEPTH} levels")));
+        }
+        let view = node(pages, n)?;
+        if view.is_leaf() {
+            match view.search(key)? {
+                Ok(i) => break i,
+                Err(_) => return Ok((root, None)),
+            }
+        }
+        let j = view.child_for(key)?;
+        path[depth] = j;
+        depth += 1;
+        n = view.child(j)?;
+    };
+    let (mut root, old) = remove_along(pages, root, &path[..depth], slot, want_old)?;
     // An empty leaf or a branch with one child is not worth a level.
     for _ in 0..MAX_DEPTH {
         let view = node(pages, root)?;
@@ -239,33 +264,37 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8]) -> Result<(Pag
             break;
         }
     }
-    Ok((root, found))
+    Ok((root, Some(old)))
 }
 
-fn remove_from(pages: &mut TxnPages<'_>, n: PageNo, key: &[u8], depth: usize) -> Result<(PageNo, Option<Vec<u8>>)> {
-    if depth >= MAX_DEPTH {
-        return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
-    }
+/// Removes entry `slot` of the leaf that `path` (the child to take at each
+/// branch) leads to from `n`, owning every node on the way and merging a
+/// child left underfull; returns `n`'s page and the value's bytes if `want_old`.
+fn remove_along(
+    pages: &mut TxnPages<'_>,
+    n: PageNo,
+    path: &[usize],
+    slot: usize,
+    want_old: bool,
+) -> Result<(PageNo, Option<Vec<u8>>)> {
     let n = owned(pages, n)?;
-    let view = node(pages, n)?;
-    if view.is_leaf() {
-        let Ok(i) = view.search(key)? else { return Ok((n, None)) };
-        let value = view.leaf_entry(i)?.1;
-        let old = value_bytes(pages, value)?.to_vec();
+    let Some((&j, rest)) = path.split_first() else {
+        let view = node(pages, n)?;
+        let value = view.leaf_entry(slot)?.1;
+        let old = if want_old { Some(value_bytes(pages, value)?.to_vec()) } else { None };
         if let Value::Overflow { page, len } = value {
             pages.free(page, page_header::run_pages(len));
         }
-        edit::remove(pages.page_mut(n), i);
-        return Ok((n, Some(old)));
-    }
-    let j = view.child_for(key)?;
-    let child = view.child(j)?;
-    let (new_child, found) = remove_from(pages, child, key, depth + 1)?;
+        edit::remove(pages.page_mut(n), slot);
+        return Ok((n, old));
+    };
+    let child = node(pages, n)?.child(j)?;
+    let (new_child, old) = remove_along(pages, child, rest, slot, want_old)?;
     edit::set_child(pages.page_mut(n), j, new_child);
     if edit::used(pages.page(new_child)?) < UNDERFULL {
         merge_child(pages, n, j)?;
     }
-    Ok((n, found))
+    Ok((n, old))
 }
 
 /// Removes `keys` (sorted, distinct, every one in the tree) from the tree at

@@ -217,7 +217,7 @@ impl<'db> WriteTransaction<'db> {
             return Err(Error::TableExists(to.to_string()));
         }
         self.tables.remove(from);
-        match btree::remove(&mut self.pages, self.catalog, from.as_bytes()) {
+        match btree::remove(&mut self.pages, self.catalog, from.as_bytes(), false) {
             Ok((catalog, _)) => self.catalog = catalog,
             Err(e) => {
                 self.broken = Some(e.to_string());
@@ -236,7 +236,7 @@ impl<'db> WriteTransaction<'db> {
         let Some(info) = self.table_info(name)? else { return Ok(false) };
         self.tables.remove(name);
         let result = btree::free_tree(&mut self.pages, info.root, 0)
-            .and_then(|()| btree::remove(&mut self.pages, self.catalog, name.as_bytes()));
+            .and_then(|()| btree::remove(&mut self.pages, self.catalog, name.as_bytes(), false));
         match result {
             Ok((catalog, _)) => {
                 self.catalog = catalog;
@@ -383,17 +383,22 @@ impl Table<'_, '_> {
     /// Removes `key`; `false` if it was not there (see [`take`](Self::take)
     /// for the value it held).
     pub fn remove(&mut self, key: &[u8]) -> Result<bool> {
-        self.take(key).map(|old| old.is_some())
+        self.remove_key(key, false).map(|found| found.is_some())
     }
 
     /// Removes `key`; returns its value (copied out), or `None` if it was not there.
     pub fn take(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.remove_key(key, true).map(|found| found.map(Option::unwrap_or_default))
+    }
+
+    /// Removes `key`: `None` if it was not there, else its value if `want_old`.
+    fn remove_key(&mut self, key: &[u8], want_old: bool) -> Result<Option<Option<Vec<u8>>>> {
         self.txn.usable()?;
         if key.len() > MAX_KEY {
             return Ok(None);
         }
         let root = self.info.root;
-        let result = btree::remove(&mut self.txn.pages, root, key).and_then(|(new_root, found)| {
+        let result = btree::remove(&mut self.txn.pages, root, key, want_old).and_then(|(new_root, found)| {
             self.info.root = new_root;
             if found.is_some() {
                 // A damaged catalog can hold a count below the tree's entries.
