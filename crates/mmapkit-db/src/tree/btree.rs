@@ -1,6 +1,8 @@
 //! The copy-on-write B+tree: lookups over any [`PageSource`], and inserts and
 //! removals that copy the path they change into the write transaction.
 
+use std::ops::Bound;
+
 use crate::error::Result;
 use crate::store::le_bytes::{read_u16, read_u64};
 use crate::store::page_header::{self, HEADER, Kind, PAGE_SIZE, PageNo};
@@ -389,6 +391,184 @@ fn remove_sorted_from(pages: &mut TxnPages<'_>, n: PageNo, keys: &[Vec<u8>], dep
         }
     }
     Ok(n)
+}
+
+/// Removes every entry with a key within (`start`, `end`) from the tree at
+/// `root`; returns the new root and how many entries went. A subtree whose
+/// keys all lie inside is freed whole (its leaves read for their count and
+/// their overflow runs, never copied); only the nodes on the two edges of
+/// the range are copied and edited.
+pub fn delete_range(
+    pages: &mut TxnPages<'_>,
+    root: PageNo,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> Result<(PageNo, u64)> {
+    if root == 0 || range_is_empty(start, end) {
+        return Ok((root, 0));
+    }
+    let (mut root, removed) = delete_range_from(pages, root, start, end, 0)?;
+    // An empty leaf or a branch with one child is not worth a level.
+    for _ in 0..MAX_DEPTH {
+        let view = node(pages, root)?;
+        if view.count() > 0 {
+            break;
+        }
+        let next = if view.is_leaf() { 0 } else { view.child(0)? };
+        pages.free(root, 1);
+        root = next;
+        if root == 0 {
+            break;
+        }
+    }
+    Ok((root, removed))
+}
+
+/// Whether no key can lie within (`start`, `end`).
+fn range_is_empty(start: Bound<&[u8]>, end: Bound<&[u8]>) -> bool {
+    match (start, end) {
+        (Bound::Included(s), Bound::Included(e)) => s > e,
+        (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e)) | (Bound::Excluded(s), Bound::Included(e)) => {
+            s >= e
+        }
+        _ => false,
+    }
+}
+
+/// Whether `key` lies within (`start`, `end`).
+fn within(key: &[u8], start: Bound<&[u8]>, end: Bound<&[u8]>) -> bool {
+    let above = match start {
+        Bound::Included(s) => key >= s,
+        Bound::Excluded(s) => key > s,
+        Bound::Unbounded => true,
+    };
+    let below = match end {
+        Bound::Included(e) => key <= e,
+        Bound::Excluded(e) => key < e,
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+fn delete_range_from(
+    pages: &mut TxnPages<'_>,
+    n: PageNo,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+    depth: usize,
+) -> Result<(PageNo, u64)> {
+    if depth >= MAX_DEPTH {
+        return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
+    }
+    let view = node(pages, n)?;
+    if view.is_leaf() {
+        let mut at = Vec::new();
+        let mut runs = Vec::new();
+        for i in 0..view.count() {
+            let (key, value) = view.leaf_entry(i)?;
+            if within(key, start, end) {
+                at.push(i);
+                if let Value::Overflow { page, len } = value {
+                    runs.push((page, page_header::run_pages(len)));
+                }
+            }
+        }
+        if at.is_empty() {
+            return Ok((n, 0));
+        }
+        let n = owned(pages, n)?;
+        for (page, count) in runs {
+            pages.free(page, count);
+        }
+        let p = pages.page_mut(n);
+        for &i in at.iter().rev() {
+            edit::remove(p, i);
+        }
+        return Ok((n, at.len() as u64));
+    }
+    // Children first..=last may hold keys in the range; those strictly
+    // between them hold nothing else.
+    let first = match start {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => 0,
+    };
+    let last = match end {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => view.count(),
+    };
+    if last < first {
+        return Err(pages.corrupt(n, "a branch's keys are out of order".into()));
+    }
+    let inner: Vec<PageNo> = (first + 1..last).map(|j| view.child(j)).collect::<Result<_>>()?;
+    let edges: Vec<PageNo> =
+        if first == last { vec![view.child(first)?] } else { vec![view.child(first)?, view.child(last)?] };
+    let mut removed = 0;
+    for &child in &inner {
+        removed += drop_subtree(pages, child, depth + 1)?;
+    }
+    let mut edited = Vec::with_capacity(edges.len());
+    for &child in &edges {
+        let (new_child, count) = delete_range_from(pages, child, start, end, depth + 1)?;
+        removed += count;
+        edited.push(new_child);
+    }
+    if inner.is_empty() && removed == 0 {
+        return Ok((n, 0));
+    }
+    let n = owned(pages, n)?;
+    let p = pages.page_mut(n);
+    // Entry j - 1 holds child j: the inner children's entries go, and the
+    // last child's separator (the key before it) now follows the first child.
+    for j in (first + 1..last).rev() {
+        edit::remove(p, j - 1);
+    }
+    edit::set_child(p, first, edited[0]);
+    if let Some(&after) = edited.get(1) {
+        edit::set_child(p, first + 1, after);
+    }
+    // Merge the edited children left underfull, the second first.
+    for j in (first..first + edited.len()).rev() {
+        loop {
+            let view = node(pages, n)?;
+            if j > view.count() || edit::used(pages.page(view.child(j)?)?) >= UNDERFULL {
+                break;
+            }
+            let before = view.count();
+            merge_child(pages, n, j)?;
+            if node(pages, n)?.count() == before {
+                break;
+            }
+        }
+    }
+    Ok((n, removed))
+}
+
+/// Frees the subtree at `n` whole; returns how many entries its leaves held.
+fn drop_subtree(pages: &mut TxnPages<'_>, n: PageNo, depth: usize) -> Result<u64> {
+    if depth >= MAX_DEPTH {
+        return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
+    }
+    let view = node(pages, n)?;
+    let mut entries = 0;
+    if view.is_leaf() {
+        let mut runs = Vec::new();
+        for i in 0..view.count() {
+            if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
+                runs.push((page, page_header::run_pages(len)));
+            }
+        }
+        entries = view.count() as u64;
+        for (page, count) in runs {
+            pages.free(page, count);
+        }
+    } else {
+        let children: Vec<PageNo> = (0..=view.count()).map(|j| view.child(j)).collect::<Result<_>>()?;
+        for child in children {
+            entries += drop_subtree(pages, child, depth + 1)?;
+        }
+    }
+    pages.free(n, 1);
+    Ok(entries)
 }
 
 /// Merges child `j` of owned branch `n` with a neighbour if both fit in one page.

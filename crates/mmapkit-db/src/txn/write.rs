@@ -463,7 +463,19 @@ impl Table<'_, '_> {
 
     /// Removes every entry with a key in `range`; returns how many.
     pub fn delete_range<K: Borrow<[u8]>>(&mut self, range: impl RangeBounds<K>) -> Result<u64> {
-        Ok(self.remove_where(bounds(&range), |_, _| Ok(true), false)?.len() as u64)
+        self.txn.usable()?;
+        let (start, end) = bounds(&range);
+        let root = self.info.root;
+        let result = btree::delete_range(&mut self.txn.pages, root, as_slices(&start), as_slices(&end)).and_then(
+            |(new_root, removed)| {
+                self.info.root = new_root;
+                self.info.len = self.info.len.checked_sub(removed).ok_or_else(|| {
+                    self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
+                })?;
+                Ok(removed)
+            },
+        );
+        self.changed(result)
     }
 
     /// Removes every entry and frees the table's pages; returns how many

@@ -164,7 +164,8 @@ impl<'db, K: Key + 'static, V: Value + 'static> TypedTable<'_, 'db, K, V> {
 
     /// Removes every entry with a key in `range`; returns how many.
     pub fn delete_range<'k>(&mut self, range: impl RangeBounds<K::SelfType<'k>>) -> Result<u64> {
-        Ok(self.remove_where(range, |_, _| true, false)?.len() as u64)
+        let (start, end) = codec::key_bounds::<K>(self.name, &range)?;
+        self.raw.delete_range::<&[u8]>((codec::as_slice(&start), codec::as_slice(&end)))
     }
 
     /// Removes every entry; returns how many there were. The table (and its
