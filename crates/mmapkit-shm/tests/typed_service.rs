@@ -54,8 +54,8 @@ fn typed_calls_are_written_and_answered_in_place() {
     let calling = std::thread::spawn({
         let name = name.clone();
         move || {
-            // SAFETY: as above.
             let mut client =
+                // SAFETY: as above.
                 unsafe { typed::Client::<Order, Fill>::open_named(&name, &ServiceOptions::new()) }.unwrap();
             for id in 0..CALLS {
                 let response = if id.is_multiple_of(2) {

@@ -128,8 +128,8 @@ fn child_fault() {
     let page = mmapkit_sys::memory::page_size();
     let file = tempfile::tempfile().unwrap();
     file.set_len(2 * page as u64).unwrap();
-    // SAFETY: a plain read-only shared mapping of two pages of our own file.
     let ptr =
+        // SAFETY: a plain read-only shared mapping of two pages of our own file.
         unsafe { libc::mmap(std::ptr::null_mut(), 2 * page, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0) };
     assert_ne!(ptr, libc::MAP_FAILED);
     file.set_len(0).unwrap();

@@ -340,9 +340,7 @@ fn ping_pong(
         }
         Transport::UdsFanout1 | Transport::UdsFanout2 | Transport::UdsFanout4 => {
             let subscribers = transport.subscribers().unwrap_or(1);
-            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-            let path = dir.path().join("socket");
-            let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+            let (_dir, path, listener) = bind_socket()?;
             let socket = path.to_str().unwrap_or_default();
             let mut peers = Vec::with_capacity(subscribers);
             for k in 0..subscribers {
@@ -367,9 +365,7 @@ fn ping_pong(
             finish(&mut peer, result)
         }
         Transport::TokioUds => {
-            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-            let path = dir.path().join("socket");
-            let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+            let (_dir, path, listener) = bind_socket()?;
             let runtime = asynchronous::runtime()?;
             let mut peer =
                 spawn_peer(transport, payload, rounds, messages, path.to_str().unwrap_or_default(), Pipes::None)?;
@@ -380,9 +376,7 @@ fn ping_pong(
             finish(&mut peer, result)
         }
         Transport::Uds => {
-            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-            let path = dir.path().join("socket");
-            let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+            let (_dir, path, listener) = bind_socket()?;
             let mut peer =
                 spawn_peer(transport, payload, rounds, messages, path.to_str().unwrap_or_default(), Pipes::None)?;
             let (stream, _) = listener.accept().context("the peer never connected")?;
@@ -489,6 +483,15 @@ fn accept_fan(listener: &UnixListener, subscribers: usize) -> anyhow::Result<fan
 
 /// Waits for every peer and merges their fates with ours: on a failure of
 /// ours every peer is killed first.
+/// A Unix socket listening in a new temporary directory (removed when the
+/// directory handle is dropped): the directory, the socket's path, the listener.
+fn bind_socket() -> anyhow::Result<(tempfile::TempDir, std::path::PathBuf, UnixListener)> {
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let path = dir.path().join("socket");
+    let listener = UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+    Ok((dir, path, listener))
+}
+
 fn finish_all<T>(peers: &mut [Child], result: anyhow::Result<T>) -> anyhow::Result<T> {
     if result.is_err() {
         for peer in peers.iter_mut() {

@@ -252,8 +252,17 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool
         depth += 1;
         n = view.child(j)?;
     };
-    let (mut root, old) = remove_along(pages, root, &path[..depth], slot, want_old)?;
-    // An empty leaf or a branch with one child is not worth a level.
+    let (root, old) = remove_along(pages, root, &path[..depth], slot, want_old)?;
+    Ok((collapse(pages, root)?, Some(old)))
+}
+
+/// Removes entry `slot` of the leaf that `path` (the child to take at each
+/// branch) leads to from `n`, owning every node on the way and merging a
+/// child left underfull; returns `n`'s page and the value's bytes if `want_old`.
+/// The root after removals: an empty leaf or a branch with one child is not
+/// worth a level, so such roots are freed down to the first that is (0 for
+/// an empty tree).
+fn collapse(pages: &mut TxnPages<'_>, mut root: PageNo) -> Result<PageNo> {
     for _ in 0..MAX_DEPTH {
         let view = node(pages, root)?;
         if view.count() > 0 {
@@ -266,12 +275,9 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool
             break;
         }
     }
-    Ok((root, Some(old)))
+    Ok(root)
 }
 
-/// Removes entry `slot` of the leaf that `path` (the child to take at each
-/// branch) leads to from `n`, owning every node on the way and merging a
-/// child left underfull; returns `n`'s page and the value's bytes if `want_old`.
 fn remove_along(
     pages: &mut TxnPages<'_>,
     n: PageNo,
@@ -311,21 +317,8 @@ pub fn remove_sorted(pages: &mut TxnPages<'_>, root: PageNo, keys: &[Vec<u8>]) -
     if root == 0 {
         return Err(pages.corrupt(root, format!("key {:?} vanished from its table", keys[0])));
     }
-    let mut root = remove_sorted_from(pages, root, keys, 0)?;
-    // An empty leaf or a branch with one child is not worth a level.
-    for _ in 0..MAX_DEPTH {
-        let view = node(pages, root)?;
-        if view.count() > 0 {
-            break;
-        }
-        let next = if view.is_leaf() { 0 } else { view.child(0)? };
-        pages.free(root, 1);
-        root = next;
-        if root == 0 {
-            break;
-        }
-    }
-    Ok(root)
+    let root = remove_sorted_from(pages, root, keys, 0)?;
+    collapse(pages, root)
 }
 
 fn remove_sorted_from(pages: &mut TxnPages<'_>, n: PageNo, keys: &[Vec<u8>], depth: usize) -> Result<PageNo> {
@@ -374,21 +367,7 @@ fn remove_sorted_from(pages: &mut TxnPages<'_>, n: PageNo, keys: &[Vec<u8>], dep
     // Merge the children left underfull, from the last so that a merge moves
     // no child still to be looked at.
     for &(j, _) in groups.iter().rev() {
-        loop {
-            let view = node(pages, n)?;
-            if j > view.count() {
-                break;
-            }
-            let before = view.count();
-            if edit::used(pages.page(view.child(j)?)?) >= UNDERFULL {
-                break;
-            }
-            merge_child(pages, n, j)?;
-            // A merge that took place can leave the merged node underfull still.
-            if node(pages, n)?.count() == before {
-                break;
-            }
-        }
+        merge_while_underfull(pages, n, j)?;
     }
     Ok(n)
 }
@@ -407,21 +386,8 @@ pub fn delete_range(
     if root == 0 || range_is_empty(start, end) {
         return Ok((root, 0));
     }
-    let (mut root, removed) = delete_range_from(pages, root, start, end, 0)?;
-    // An empty leaf or a branch with one child is not worth a level.
-    for _ in 0..MAX_DEPTH {
-        let view = node(pages, root)?;
-        if view.count() > 0 {
-            break;
-        }
-        let next = if view.is_leaf() { 0 } else { view.child(0)? };
-        pages.free(root, 1);
-        root = next;
-        if root == 0 {
-            break;
-        }
-    }
-    Ok((root, removed))
+    let (root, removed) = delete_range_from(pages, root, start, end, 0)?;
+    Ok((collapse(pages, root)?, removed))
 }
 
 /// Whether no key can lie within (`start`, `end`).
@@ -528,17 +494,7 @@ fn delete_range_from(
     }
     // Merge the edited children left underfull, the second first.
     for j in (first..first + edited.len()).rev() {
-        loop {
-            let view = node(pages, n)?;
-            if j > view.count() || edit::used(pages.page(view.child(j)?)?) >= UNDERFULL {
-                break;
-            }
-            let before = view.count();
-            merge_child(pages, n, j)?;
-            if node(pages, n)?.count() == before {
-                break;
-            }
-        }
+        merge_while_underfull(pages, n, j)?;
     }
     Ok((n, removed))
 }
@@ -569,6 +525,22 @@ fn drop_subtree(pages: &mut TxnPages<'_>, n: PageNo, depth: usize) -> Result<u64
     }
     pages.free(n, 1);
     Ok(entries)
+}
+
+/// Merges child `j` of owned branch `n` with its neighbours for as long as it
+/// is underfull and a merge fits (a merged node can be underfull still).
+fn merge_while_underfull(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
+    loop {
+        let view = node(pages, n)?;
+        if j > view.count() || edit::used(pages.page(view.child(j)?)?) >= UNDERFULL {
+            return Ok(());
+        }
+        let before = view.count();
+        merge_child(pages, n, j)?;
+        if node(pages, n)?.count() == before {
+            return Ok(());
+        }
+    }
 }
 
 /// Merges child `j` of owned branch `n` with a neighbour if both fit in one page.

@@ -180,8 +180,8 @@ impl Subscriber {
             let fd = self.board.file().as_raw_fd();
             let probe = Probe {
                 pending: Box::new(move || {
-                    // SAFETY: the Subscriber drops the Bridge, whose thread runs this, before its mapping.
                     let (tail, cursor) =
+                        // SAFETY: the Subscriber drops the Bridge, whose thread runs this, before its mapping.
                         unsafe { (tail.get().load(Ordering::SeqCst), cursor.get().load(Ordering::SeqCst)) };
                     (tail != cursor & !BUSY).then_some(tail)
                 }),

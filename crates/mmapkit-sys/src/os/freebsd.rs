@@ -175,8 +175,8 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> io::Result<Option<usize>> {
     let count = crate::wait::kernel_count(count);
     let null = std::ptr::null_mut();
-    // SAFETY: the word is live and aligned; wake reads no other memory.
     let rc =
+        // SAFETY: the word is live and aligned; wake reads no other memory.
         unsafe { libc::_umtx_op(word.as_ptr().cast(), libc::UMTX_OP_WAKE, libc::c_ulong::from(count), null, null) };
     if rc == 0 { Ok(None) } else { Err(io::Error::last_os_error()) }
 }
