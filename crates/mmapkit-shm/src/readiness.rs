@@ -74,6 +74,8 @@ pub(crate) struct Bridge {
     notify: Arc<NotifyFd>,
     stop: Arc<AtomicBool>,
     event: MapPtr<Event>,
+    // Gated bridges are a sender's, awaited only with the `tokio` feature.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     gate: Option<Arc<Gate>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -97,6 +99,7 @@ impl Bridge {
     ///
     /// # Safety
     /// As for [`start`](Self::start).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) unsafe fn start_gated(event: &Event, probe: Probe, retry: bool) -> io::Result<Bridge> {
         let gate = Arc::new(Gate { retry, ..Gate::default() });
         // SAFETY: per the caller.
@@ -126,6 +129,7 @@ impl Bridge {
     /// Arms a gated bridge with `token`, the value of its probe's `pending`
     /// that the end last saw: the descriptor is signalled once it changes
     /// (at once if it already has). Nothing for an ungated one.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn arm(&self, token: u64) {
         let (Some(gate), Some(thread)) = (&self.gate, &self.thread) else { return };
         gate.token.store(token, Ordering::SeqCst);

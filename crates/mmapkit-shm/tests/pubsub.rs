@@ -553,10 +553,15 @@ fn late_joiners_racing_a_publisher_get_intact_history_in_order() {
             seq
         })
     };
-    let mut history = lossy(opts.clone());
-    history.history(4);
-    for _ in 0..2000 {
-        let mut late = subscribe(&name, &history);
+    let mut lossy_history = lossy(opts.clone());
+    lossy_history.history(4);
+    let mut held_history = opts.clone();
+    held_history.history(4);
+    for round in 0..4000 {
+        // Both policies: a lose-oldest joiner must be moved on, a
+        // backpressure one must hold the publisher back.
+        let history = if round % 2 == 0 { &lossy_history } else { &held_history };
+        let mut late = subscribe(&name, history);
         let first = late.next_seq();
         let mut last = None::<u64>;
         for _ in 0..6 {

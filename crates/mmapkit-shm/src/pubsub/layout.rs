@@ -34,8 +34,11 @@
 //! A publisher keeps the lowest cursor its last look at the entries found,
 //! and looks again only when message `s` would overwrite one at or past it,
 //! or a subscriber has joined since (`joins`): cursors only grow, except a
-//! joiner's, which starts a history back but never behind the one message
-//! that may be in flight.
+//! joiner's, which steps back over its history. A publisher that had not
+//! seen the join may have gone on past it; the joiner then raises its cursor
+//! to the oldest message still kept, and until it does, a publisher that
+//! finds a cursor more than a ring behind treats it as in its way (moves a
+//! lose-oldest one on, waits for a backpressure one).
 //!
 //! Everything here is read once into a local and checked before it is
 //! used: the geometry when an end attaches, each slot's number and length
@@ -214,8 +217,8 @@ pub(crate) fn check_geometry(slots: u64, slot_size: u64, subscribers: u64, paylo
 /// How a cursor stands towards the message `s` about to be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Standing {
-    /// Past the message that `s` overwrites (or too far off to be an
-    /// honest cursor: a peer's scribble never holds a publisher back).
+    /// Past the message that `s` overwrites (or ahead of `s`, which no
+    /// honest cursor is: a peer's scribble there holds no publisher back).
     Clear,
     /// At or before the overwritten message, free to be moved.
     Behind,
@@ -226,10 +229,15 @@ pub(crate) enum Standing {
 /// Where `cursor` stands when message `s` is written into a ring of
 /// `slots` slots, overwriting message `s - slots`.
 pub(crate) fn standing(cursor: u64, s: u64, slots: u64) -> Standing {
-    // An honest cursor is never past `s` and at most `slots` behind it
-    // (message `s - 1` was written only once every cursor was past
-    // `s - 1 - slots`): exactly `slots` behind is the one in the way.
-    if s.wrapping_sub(cursor & !BUSY) != slots {
+    // A cursor that keeps up is never past `s` nor more than `slots` behind
+    // it (message `s - 1` was written only once every cursor was past
+    // `s - 1 - slots`): exactly `slots` behind is the one in the way. A
+    // joiner's cursor, stepping back over history while a publisher that had
+    // not yet seen the join went on, can be further behind for a moment; it
+    // is in the way too, until the joiner raises it (or, lose-oldest, a
+    // publisher moves it on).
+    let position = cursor & !BUSY;
+    if position > s || s - position < slots {
         return Standing::Clear;
     }
     if cursor & BUSY != 0 { Standing::BusyBehind } else { Standing::Behind }
@@ -272,9 +280,11 @@ mod tests {
         // Early on, nothing is overwritten.
         assert_eq!(standing(0, 3, 5), Standing::Clear);
         assert_eq!(standing(0, 5, 5), Standing::Behind);
-        // Scribbles: past the tail, or further behind than any honest cursor.
-        assert_eq!(standing(100, 9, 5), Standing::Clear);
-        assert_eq!(standing(3, 9, 5), Standing::Clear);
-        assert_eq!(standing(0, u64::MAX, 5), Standing::Clear);
+        // Past the tail (a scribble) holds nothing back; further behind than a
+        // ring (a joiner's for a moment, or a scribble) is in the way.
+        assert_eq!(standing(100, 9, 5), Standing::Clear, "ahead of the tail");
+        assert_eq!(standing(3, 9, 5), Standing::Behind, "more than a ring behind");
+        assert_eq!(standing(3 | BUSY, 9, 5), Standing::BusyBehind);
+        assert_eq!(standing(0, 1 << 40, 5), Standing::Behind);
     }
 }

@@ -63,11 +63,13 @@ impl Subscriber {
         // step back over the history, and only then count the join: a
         // publisher that looked at the cursors before the cursor stepped back
         // and kept what it saw would otherwise overwrite the history under
-        // the reader. A publisher that has not seen the join yet may still
-        // be writing one message, the tail after the join, into the slot of
-        // the one a ring before it: history older than `tail - capacity`
-        // then is gone or going, and the cursor moves up to there. Every
-        // later message's publisher sees the join, and looks at the cursor.
+        // the reader. Publishers that have not seen the join yet go on
+        // without looking, up to and including the message at the tail read
+        // after the join (it may be in flight): history older than
+        // `tail - capacity` then is gone or going, and the cursor moves up to
+        // there. Every later message's publisher sees the join and looks at
+        // the cursor; one that finds it still lower (more than a ring behind)
+        // takes it as in its way until it is raised, and is woken then.
         let tail = header.tail();
         entry.cursor.store(tail, Ordering::SeqCst);
         let state = entry.state.load(Ordering::SeqCst);
@@ -79,7 +81,12 @@ impl Subscriber {
         let mut cursor = entry.cursor.load(Ordering::SeqCst);
         while cursor & !BUSY < floor {
             match entry.cursor.compare_exchange(cursor, floor, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => break,
+                Ok(_) => {
+                    if header.publishers_may_sleep.load(Ordering::SeqCst) != 0 {
+                        header.space_ready.notify_all();
+                    }
+                    break;
+                }
                 Err(now) => cursor = now,
             }
         }
