@@ -81,10 +81,12 @@
 //!   [`ServerError::ClientGone`]).
 //! - Readiness descriptors ([`Subscriber::readiness`],
 //!   [`Receiver::readiness`], [`Server::readiness`] for requests arriving,
-//!   [`Client::readiness`] for its response): an eventfd (Linux) or pipe
-//!   (elsewhere) that is readable while a message waits or the other side
-//!   is gone, for epoll, kqueue or mio; a thread of this process,
-//!   `mmapkit-shm-ready`, sleeps on the end's futex and signals it.
+//!   [`Client::readiness`] for its response): the end's bell, a named FIFO
+//!   that is readable while a message waits or the other side is gone, for
+//!   epoll, kqueue or mio. The peer process writes it itself (the waiting
+//!   end leaves its bell's number in the shared memory while it waits), so
+//!   no thread of the waiting process is in between; the process's one
+//!   peer watch thread rings it when the peer dies.
 //! - [`wait_any`]: one `poll` over the readiness descriptors of several
 //!   receivers and subscribers, for a thread that serves many ends without
 //!   a runtime.
@@ -92,10 +94,9 @@
 //!   `recv().await` (a copy), `recv_with(f).await` (in place) and a
 //!   `futures_core::Stream` of copies, built on the readiness descriptor
 //!   registered with tokio's reactor: a waiting task sleeps, with no polling
-//!   and no thread beyond the end's readiness thread. `AsyncSender`:
-//!   `reserve(len).await` and `send(msg).await`, for a task that may find
-//!   the ring full; its thread is parked until then, and then sleeps on the
-//!   ring's room event until the receiver frees room. Publishers have no
+//!   and no thread per end. `AsyncSender`: `reserve(len).await` and
+//!   `send(msg).await`, for a task that may find the ring full: it arms its
+//!   bell, which the receiver rings as it frees room. Publishers have no
 //!   awaitable form: a board's room is freed by every subscriber in turn,
 //!   so a publisher on a runtime uses its `try_` forms and, when held back,
 //!   the blocking ones in `tokio::task::spawn_blocking`.
@@ -126,7 +127,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod bell;
 mod channel;
+mod clock;
 mod error;
 mod event;
 mod header;
@@ -135,6 +138,7 @@ mod layout;
 mod lifecycle;
 mod message_type;
 mod mutex;
+mod peer_watch;
 mod pubsub;
 mod readiness;
 pub(crate) mod region;

@@ -1,213 +1,132 @@
-//! A descriptor that becomes readable when a message arrives, for a
-//! subscriber or receiver to fit an epoll, kqueue or mio loop: an eventfd
-//! on Linux, a pipe elsewhere.
+//! A descriptor that becomes readable when a message (or room, or a
+//! response) is waiting, for an end to fit an epoll, kqueue or mio loop or
+//! an async runtime, with no thread per end.
 //!
-//! The other side is another process, which cannot write a descriptor of
-//! this one; so a thread of this process (one per end that asks, named
-//! `mmapkit-shm-ready`) sleeps on the end's futex event and signals the
-//! descriptor when a new message is waiting, and when the other side is
-//! gone (looked at every peer check). Contract for the loop: when the
-//! descriptor is readable, clear it first, then receive until the end says
-//! it is empty; a message that arrives after the clearing signals it again.
-//!
-//! A gated bridge (a sender's, waiting for room) watches only while it is
-//! armed: [`Bridge::arm`] gives it the token last seen (the receiver's
-//! head), and its thread sleeps on the event until the token changes, then
-//! signals once and disarms. Unarmed, the thread is parked and off the
-//! event's waiter count, so the other side's notifies cost it nothing.
+//! The descriptor is the end's bell (a named FIFO, see `crate::bell`). While
+//! the end waits, its bell's number sits in a slot of the shared memory, and
+//! the peer process that sends (frees room, responds) rings it there, one
+//! byte per wait: no thread of the waiting process is in between. An end
+//! arms its bell when it asks for the descriptor and each time it clears it,
+//! and rings it itself if what it waits for is already there, so the
+//! descriptor is readable while something is waiting. That the peer is gone
+//! is found by the process's peer watch (one thread for every end of the
+//! process, looking each peer check at the ends that wait), which rings the
+//! bell. Contract for the loop: when the descriptor is readable, clear it
+//! first, then receive until the end says it is empty; anything that comes
+//! after the clearing rings it again.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mmapkit_sys::notify_fd::NotifyFd;
+use crate::bell::{BellSlot, Doorbell};
+use crate::peer_watch::{self, Look, Registration, Wake};
 
-use crate::event::Event;
+/// A pointer into a shared mapping, for a look that the peer watch runs.
+pub(crate) struct MapPtr<T: ?Sized>(pub *const T);
 
-/// A pointer into a shared mapping, for the readiness thread.
-pub(crate) struct MapPtr<T>(pub *const T);
+// SAFETY: a MapPtr points at atomics in a shared mapping, which any thread
+// may touch; whoever makes one keeps the mapping alive while it is used
+// (the end drops its Readiness, and leaves the watch, before its mapping).
+unsafe impl<T: ?Sized> Send for MapPtr<T> {}
 
-// SAFETY: a MapPtr points at atomics or an Event in a shared mapping, which
-// any thread may touch; the end that starts a Bridge keeps the mapping alive
-// until the Bridge (and its thread) is gone.
-unsafe impl<T> Send for MapPtr<T> {}
-
-impl<T> MapPtr<T> {
+impl<T: ?Sized> MapPtr<T> {
     /// The value pointed at.
     ///
     /// # Safety
-    /// The mapping is still alive (the Bridge that holds this is not dropped).
+    /// The mapping is still alive.
     pub(crate) unsafe fn get(&self) -> &T {
         // SAFETY: per the caller.
         unsafe { &*self.0 }
     }
 }
 
-/// What the readiness thread looks at.
-pub(crate) struct Probe {
-    /// A token of what is waiting (one that changes with each new message,
-    /// such as the tail), or `None` when nothing is.
-    pub pending: Box<dyn FnMut() -> Option<u64> + Send>,
-    /// Whether the other side is gone (may make a system call).
-    pub gone: Box<dyn FnMut() -> bool + Send>,
-    /// How often to look at `gone`.
-    pub every: Duration,
+/// An end's readiness descriptor: its bell, the slots it arms, and its place
+/// in the peer watch.
+pub(crate) struct Readiness {
+    /// Out of the watch first: its look reads the mapping.
+    watch: Option<Registration>,
+    bell: Arc<Doorbell>,
+    slots: MapPtr<[BellSlot]>,
 }
 
-/// What arms a gated bridge: whether it watches, and the token it watches
-/// for a change of.
-#[derive(Default)]
-struct Gate {
-    armed: AtomicBool,
-    token: AtomicU64,
-    /// Signal also when an armed wait passes `every` with no change, so that
-    /// the end looks again (for room held by another sender of a
-    /// many-to-many ring, which frees no event when it commits).
-    retry: bool,
-}
-
-/// The descriptor and the thread that signals it.
-pub(crate) struct Bridge {
-    notify: Arc<NotifyFd>,
-    stop: Arc<AtomicBool>,
-    event: MapPtr<Event>,
-    // Gated bridges are a sender's, awaited only with the `tokio` feature.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    gate: Option<Arc<Gate>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Bridge {
-    /// Starts the thread, which sleeps on `event` (the one the other side
-    /// notifies when it sends).
+impl Readiness {
+    /// Makes the end's bell and arms it in one of `slots` (those of the
+    /// end's side, which the peer rings). `here`, run by the peer watch every
+    /// `every` while the end waits, says whether its peer is alive (`None`:
+    /// no peer to wait on). The caller then looks at what the end waits for
+    /// and rings the bell itself ([`ring_here`](Self::ring_here)) if it is
+    /// there already; after that the loop's contract covers it (what is
+    /// there when the descriptor is cleared, the loop receives).
     ///
     /// # Safety
-    /// `event`, and everything `probe` reaches, stays mapped until the
-    /// returned Bridge is dropped.
-    pub(crate) unsafe fn start(event: &Event, probe: Probe) -> io::Result<Bridge> {
-        // SAFETY: per the caller.
-        unsafe { Bridge::spawn(event, probe, None) }
+    /// `slots`, and everything `here` reaches, stay mapped until
+    /// the returned Readiness is dropped.
+    pub(crate) unsafe fn start(slots: &[BellSlot], here: Option<Look>, every: Duration) -> io::Result<Readiness> {
+        let bell = Arc::new(Doorbell::new()?);
+        let watch = here.and_then(|here| {
+            // SAFETY: per the caller, what the look reaches outlives the Readiness, which drops the registration
+            // first; the bell is the Readiness's own.
+            unsafe { peer_watch::register(here, Wake::Bell(bell.clone()), every) }
+        });
+        let readiness = Readiness { watch, bell, slots: MapPtr(slots as *const [BellSlot]) };
+        readiness.arm()?;
+        Ok(readiness)
     }
 
-    /// Starts a gated bridge: its thread watches `event` only while armed
-    /// (see [`arm`](Self::arm)), for `probe.pending` to differ from the
-    /// token it was armed with, or the other side to be gone; with `retry`,
-    /// also when an armed wait lasts `probe.every`.
-    ///
-    /// # Safety
-    /// As for [`start`](Self::start).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) unsafe fn start_gated(event: &Event, probe: Probe, retry: bool) -> io::Result<Bridge> {
-        let gate = Arc::new(Gate { retry, ..Gate::default() });
-        // SAFETY: per the caller.
-        unsafe { Bridge::spawn(event, probe, Some(gate)) }
+    fn slots(&self) -> &[BellSlot] {
+        // SAFETY: the slots stay mapped while this Readiness lives (the contract of `start`).
+        unsafe { self.slots.get() }
     }
 
-    /// # Safety
-    /// As for [`start`](Self::start).
-    unsafe fn spawn(event: &Event, mut probe: Probe, gate: Option<Arc<Gate>>) -> io::Result<Bridge> {
-        let notify = Arc::new(NotifyFd::new()?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let event_ptr = MapPtr(event as *const Event);
-        let (thread_notify, thread_stop, thread_event) = (notify.clone(), stop.clone(), MapPtr(event_ptr.0));
-        let thread_gate = gate.clone();
-        let thread =
-            std::thread::Builder::new().name("mmapkit-shm-ready".into()).stack_size(64 << 10).spawn(move || {
-                // SAFETY: the Bridge joins this thread before it is dropped, and the mapping outlives the Bridge.
-                let event = unsafe { thread_event.get() };
-                match thread_gate {
-                    Some(gate) => watch_when_armed(event, &mut probe, &gate, &thread_stop, &thread_notify),
-                    None => watch(event, &mut probe, &thread_stop, &thread_notify),
-                }
-            })?;
-        Ok(Bridge { notify, stop, event: event_ptr, gate, thread: Some(thread) })
+    /// Arms the bell for the next ring. An end whose side's slots are all
+    /// taken is rung by the peer watch at each of its looks instead.
+    pub(crate) fn arm(&self) -> io::Result<()> {
+        let slotted = self.bell.arm(self.slots());
+        if let Some(watch) = &self.watch {
+            watch.set_polled(!slotted);
+            watch.set_sleeping(true);
+        } else if !slotted {
+            // Nobody would ring it: the end looks again.
+            return self.bell.ring_here();
+        }
+        Ok(())
     }
 
-    /// Arms a gated bridge with `token`, the value of its probe's `pending`
-    /// that the end last saw: the descriptor is signalled once it changes
-    /// (at once if it already has). Nothing for an ungated one.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn arm(&self, token: u64) {
-        let (Some(gate), Some(thread)) = (&self.gate, &self.thread) else { return };
-        gate.token.store(token, Ordering::SeqCst);
-        gate.armed.store(true, Ordering::SeqCst);
-        thread.thread().unpark();
+    /// The bell's number.
+    pub(crate) fn id(&self) -> u64 {
+        self.bell.id()
     }
 
-    /// Drains the descriptor.
+    /// Makes the descriptor readable (for what was there before the first
+    /// arming).
+    pub(crate) fn ring_here(&self) -> io::Result<()> {
+        self.bell.ring_here()
+    }
+
+    /// Drains the descriptor and arms the bell again.
     pub(crate) fn clear(&self) -> io::Result<()> {
-        self.notify.clear()
+        self.bell.clear()?;
+        self.arm()
+    }
+
+    /// Drains the descriptor only (an end that arms when it finds nothing).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn drain(&self) -> io::Result<()> {
+        self.bell.clear()
     }
 }
 
-impl AsFd for Bridge {
+impl AsFd for Readiness {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.notify.as_fd()
+        self.bell.as_fd()
     }
 }
 
-impl Drop for Bridge {
+impl Drop for Readiness {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // SAFETY: the end that owns the Bridge drops it while the mapping is alive.
-        unsafe { self.event.get() }.notify_all();
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
-    }
-}
-
-/// An ungated bridge's thread: signals each new token of `pending`, and the
-/// other side's going.
-fn watch(event: &Event, probe: &mut Probe, stop: &AtomicBool, notify: &NotifyFd) {
-    let mut last = None;
-    let mut told_gone = false;
-    while !stop.load(Ordering::SeqCst) {
-        let now = (probe.pending)();
-        if now.is_some() && now != last {
-            let _ = notify.signal();
-            last = now;
-        }
-        let woke = event.wait_until(
-            || {
-                stop.load(Ordering::SeqCst) || {
-                    let now = (probe.pending)();
-                    now.is_some() && now != last
-                }
-            },
-            Some(probe.every),
-        );
-        if !woke && !told_gone && (probe.gone)() {
-            let _ = notify.signal();
-            told_gone = true;
-        }
-    }
-}
-
-/// A gated bridge's thread: parked until armed, then asleep on `event`
-/// until the token changes (or the other side is gone, or with `retry` the
-/// wait lasts `every`), when it signals once and disarms.
-fn watch_when_armed(event: &Event, probe: &mut Probe, gate: &Gate, stop: &AtomicBool, notify: &NotifyFd) {
-    while !stop.load(Ordering::SeqCst) {
-        if !gate.armed.load(Ordering::SeqCst) {
-            // Woken by `arm` and by the Bridge's drop; a spurious wake-up loops.
-            std::thread::park();
-            continue;
-        }
-        let token = gate.token.load(Ordering::SeqCst);
-        let every = probe.every;
-        let changed = |probe: &mut Probe| (probe.pending)() != Some(token);
-        let woke = event.wait_until(
-            || stop.load(Ordering::SeqCst) || !gate.armed.load(Ordering::SeqCst) || changed(probe),
-            Some(every),
-        );
-        let tell = if woke { changed(probe) } else { gate.retry || changed(probe) || (probe.gone)() };
-        if tell && gate.armed.swap(false, Ordering::SeqCst) {
-            let _ = notify.signal();
-        }
+        self.watch = None;
+        self.bell.disarm(self.slots());
     }
 }

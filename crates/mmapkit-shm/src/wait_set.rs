@@ -80,10 +80,10 @@ impl Waitable for Subscriber {
 /// of those that do, each one's readiness already cleared, or an empty list
 /// on timeout. The contract: receive from each end named until it is
 /// `Empty` before waiting again; a message that comes after the clearing
-/// wakes the next wait. Each end's first wait starts its readiness thread.
+/// wakes the next wait. Each end's first wait makes its readiness bell.
 pub fn wait_any(ends: &mut [&mut dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>> {
     let raw: Vec<RawFd> = ends.iter_mut().map(|end| end.readiness_fd()).collect::<Result<_>>()?;
-    // SAFETY: each descriptor belongs to an end's readiness bridge, which lives as long as the end, and every end
+    // SAFETY: each descriptor belongs to an end's readiness bell, which lives as long as the end, and every end
     // is borrowed (mutably) for the whole call.
     let fds: Vec<BorrowedFd<'_>> = raw.iter().map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }).collect();
     let ready = notify_fd::wait_any_readable(&fds, timeout).map_err(|e| {

@@ -121,3 +121,112 @@ fn clear_then_drain_never_loses_a_message_to_a_racing_publisher() {
     writer.thread().unpark();
     writer.join().unwrap();
 }
+
+/// The names of this process's threads (Linux keeps the first 15 bytes).
+#[cfg(target_os = "linux")]
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn readiness_descriptors_take_no_thread_per_end() {
+    const ENDS: usize = 12;
+    let mut channels = Vec::new();
+    let mut boards = Vec::new();
+    for _ in 0..ENDS {
+        let name = unique("ready-threads");
+        let mut opts = ChannelOptions::new();
+        opts.capacity(4096).peer_check(Duration::from_millis(10));
+        // SAFETY: as above.
+        let mut rx = unsafe { Receiver::create_named(&name, &opts) }.unwrap();
+        // SAFETY: as above.
+        let tx = unsafe { Sender::open_named(&name, &opts) }.unwrap();
+        rx.readiness().unwrap();
+        channels.push((tx, rx));
+        let name = unique("ready-threads-sub");
+        let opts = board_options();
+        // SAFETY: as above.
+        let mut sub = unsafe { Subscriber::create_named(&name, &opts) }.unwrap();
+        // SAFETY: as above.
+        let publisher = unsafe { Publisher::open_named(&name, &opts) }.unwrap();
+        sub.readiness().unwrap();
+        boards.push((publisher, sub));
+    }
+    let names = thread_names();
+    let watches = names.iter().filter(|n| n.starts_with("mmapkit-shm-wat")).count();
+    assert!(watches <= 1, "one peer watch for the process at most: {names:?}");
+    assert!(
+        names.iter().all(|n| !n.starts_with("mmapkit-shm-rea")),
+        "no thread of its own for any of {} ends: {names:?}",
+        2 * ENDS
+    );
+    // And each descriptor is rung by its own peer only.
+    for (i, (tx, _)) in channels.iter_mut().enumerate().filter(|(i, _)| i % 2 == 0) {
+        tx.try_send(&[i as u8]).unwrap();
+    }
+    for (i, (publisher, _)) in boards.iter_mut().enumerate().filter(|(i, _)| i % 3 == 0) {
+        publisher.try_publish(&[i as u8]).unwrap();
+    }
+    for (i, (_, rx)) in channels.iter_mut().enumerate() {
+        let fd = rx.readiness().unwrap();
+        assert_eq!(readable_now(fd), i % 2 == 0, "receiver {i}");
+    }
+    for (i, (_, sub)) in boards.iter_mut().enumerate() {
+        let fd = sub.readiness().unwrap();
+        assert_eq!(readable_now(fd), i % 3 == 0, "subscriber {i}");
+    }
+}
+
+#[test]
+fn a_sender_in_another_process_rings_the_descriptor_and_its_death_rings_it_too() {
+    use std::io::Write;
+    let name = unique("ready-process");
+    let mut opts = ChannelOptions::new();
+    opts.capacity(4096).peer_check(Duration::from_millis(20));
+    // SAFETY: as above.
+    let mut rx = unsafe { Receiver::create_named(&name, &opts) }.unwrap();
+    let fd = rx.readiness().unwrap().try_clone_to_owned().unwrap();
+    let mut child = common::child_command("sender_process_sends_what_it_reads", &name)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for round in 0..20u8 {
+        assert!(!readable_now(std::os::fd::AsFd::as_fd(&fd)), "round {round}: nothing sent yet");
+        writeln!(stdin, "{round}").unwrap();
+        stdin.flush().unwrap();
+        assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap(), "round {round}: not rung");
+        rx.clear_readiness().unwrap();
+        assert_eq!(&*rx.try_recv().unwrap(), &[round; 16]);
+        assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+    }
+    assert!(!readable_now(std::os::fd::AsFd::as_fd(&fd)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap(), "the sender was killed");
+    rx.clear_readiness().unwrap();
+    assert!(matches!(rx.try_recv(), Err(RecvError::PeerGone { .. })));
+}
+
+/// Child: sends 16 bytes of each number it reads on its standard input.
+#[test]
+#[ignore = "run by a_sender_in_another_process_rings_the_descriptor_and_its_death_rings_it_too"]
+fn sender_process_sends_what_it_reads() {
+    use std::io::BufRead;
+    let mut opts = ChannelOptions::new();
+    opts.capacity(4096).peer_check(Duration::from_millis(20));
+    // SAFETY: as above.
+    let mut tx = unsafe { Sender::open_named(&common::name_from_env(), &opts) }.unwrap();
+    for line in std::io::stdin().lock().lines() {
+        let round: u8 = line.unwrap().trim().parse().unwrap();
+        tx.try_send(&[round; 16]).unwrap();
+    }
+    // Stdin closed without a kill: stay until killed.
+    std::thread::park();
+}

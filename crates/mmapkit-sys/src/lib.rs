@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod advice;
+pub mod bell_fifo;
 pub mod fault_signal;
 pub mod fd_passing;
 pub mod file;

@@ -18,6 +18,7 @@ pub(super) fn catch_up(end: &End, head: u64, published: u64) -> u64 {
     if tail != published {
         end.ring().tail.0.store(tail, Ordering::Release);
         end.ring().data_ready.notify_all();
+        crate::bell::ring(end.bells_of(crate::role::Role::Receiver));
     }
     tail
 }

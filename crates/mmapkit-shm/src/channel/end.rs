@@ -3,7 +3,7 @@
 //! claims the end's liveness byte and marks it attached; dropping the end
 //! marks it closed and wakes the other side.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::failure::Failure;
@@ -11,11 +11,13 @@ use super::kind::Kind;
 use super::options::{ChannelOptions, EarlyWake, Wait};
 use super::peer::{self, PeerSeen};
 use super::ring::{
-    END_ATTACHED, END_CLOSED, LOCKS_OFFSET, Locks, RING_HEADER_SIZE, RingHeader, TYPE_TAG_OFFSET, max_message,
+    BELLS_OFFSET, Bells, END_ATTACHED, END_CLOSED, LOCKS_OFFSET, Locks, RING_HEADER_SIZE, RingHeader, TYPE_TAG_OFFSET,
+    max_message,
 };
-use super::watch;
+use crate::bell::{self, BellSlot};
 use crate::error::{Op, Result, ShmError};
 use crate::layout::Layout;
+use crate::peer_watch as watch;
 use crate::pubsub::layout::TypeTag;
 use crate::region::Region;
 use crate::role::Role;
@@ -36,6 +38,9 @@ pub(super) struct End {
     pub(super) watch: Option<watch::Registration>,
     /// When a sender wakes the receiver before its commit.
     pub(super) early_wake: EarlyWake,
+    /// The number of this end's readiness bell, once it has one (zero
+    /// before): giving back the side's lock rings the side's other bells.
+    pub(super) own_bell: AtomicU64,
 }
 
 // SAFETY: the raw pointers point into `region`, which the End owns; the
@@ -117,9 +122,12 @@ impl End {
                 Role::Sender => (&header.receiver_state, &header.space_ready),
                 Role::Receiver => (&header.sender_state, &header.data_ready),
             };
-            // SAFETY: the End owns `region` (its descriptor, and its mapping where both words are) and drops the
-            // registration first, so the descriptor and the words outlive the registration.
-            unsafe { watch::register(region.file(), peer_state, event, role.other(), options.kind, options.peer_check) }
+            // SAFETY: the End owns `region` (its descriptor, and its mapping where the event and the state word
+            // are) and drops the registration first, so they outlive the look and the registration.
+            unsafe {
+                let look = peer::watch_look(&region, peer_state, role.other(), options.kind);
+                watch::register(look, watch::Wake::Event(event), options.peer_check)
+            }
         };
         Ok(End {
             data: region.payload_ptr().wrapping_add(RING_HEADER_SIZE),
@@ -132,6 +140,7 @@ impl End {
             kind: options.kind,
             watch,
             early_wake: options.early_wake,
+            own_bell: AtomicU64::new(0),
         })
     }
 
@@ -140,6 +149,19 @@ impl End {
     pub(super) fn ring(&self) -> &RingHeader {
         // SAFETY: checked in `attach`; mapped while `self.region` lives.
         unsafe { &*self.ring }
+    }
+
+    /// The bell slots of both sides.
+    pub(super) fn bells(&self) -> &Bells {
+        // SAFETY: the bells lie inside RING_HEADER_SIZE (checked in `attach`), 64-aligned in the 128-aligned
+        // payload; Bells is atomics, valid for any bytes.
+        unsafe { &*self.region.payload_ptr().add(BELLS_OFFSET).cast::<Bells>() }
+    }
+
+    /// The bell slots of `role`'s ends.
+    pub(super) fn bells_of(&self, role: Role) -> &[BellSlot] {
+        let bells = self.bells();
+        if role == Role::Sender { &bells.senders } else { &bells.receivers }
     }
 
     /// The error for values in the ring that the protocol never writes.
@@ -182,5 +204,6 @@ impl Drop for End {
         };
         mine.store(END_CLOSED, Ordering::Release);
         theirs.notify_all();
+        bell::ring(self.bells_of(self.role.other()));
     }
 }

@@ -32,11 +32,9 @@ mod ring;
 
 // Whether the other end is alive, and the thread that looks for sleepers.
 mod peer;
-mod watch;
 
 // What both ends share: their constructors, their state, their side locks
 // (many-to-many), and how they wait.
-mod clock;
 mod constructors;
 mod end;
 mod failure;

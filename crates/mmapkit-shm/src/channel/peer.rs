@@ -7,13 +7,16 @@
 //! channel of its kind takes.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use mmapkit_sys::range_lock;
 
 use super::kind::{Kind, MAX_ENDS};
 use super::ring::{END_ATTACHED, END_CLOSED, END_NONE};
+use crate::peer_watch::Look;
+use crate::readiness::MapPtr;
+use crate::region::Region;
 use crate::role::Role;
 
 /// The first liveness byte.
@@ -63,4 +66,22 @@ pub(super) fn look_at_peer(file: BorrowedFd<'_>, state: &AtomicU32, peer: Role, 
         }
         other => Ok(PeerSeen::BadState(other)),
     }
+}
+
+/// A look at the `peer` ends of the channel in `region`, through their state
+/// word `state`, for the peer watch: whether they are here (an error in the
+/// look counts as not, which wakes the end to look itself).
+///
+/// # Safety
+///
+/// `region`'s descriptor and mapping (where `state` is) stay alive while the
+/// look is kept.
+pub(super) unsafe fn watch_look(region: &Region, state: &AtomicU32, peer: Role, kind: Kind) -> Look {
+    let fd = region.file().as_raw_fd();
+    let state = MapPtr(state as *const AtomicU32);
+    Box::new(move || {
+        // SAFETY: the caller keeps the descriptor open and the mapping alive while the look is kept.
+        let (file, state) = unsafe { (BorrowedFd::borrow_raw(fd), state.get()) };
+        matches!(look_at_peer(file, state, peer, kind), Ok(PeerSeen::Here))
+    })
 }

@@ -8,26 +8,27 @@
 //! which its message holds until it is released.
 
 use std::cell::Cell;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::constructors::constructors;
 use super::end::End;
 use super::failure::Failure;
 use super::kind::Kind;
-use super::peer::{PeerSeen, look_at_peer};
+use super::peer;
 use super::ring::{KIND_PADDING, Peek, RECORD_HEADER, check_record, peek_record, poll_record, record_size};
 use super::side_lock::SideLock;
+use crate::bell;
 use crate::error::{Op, RecvError, Result, ShmError};
-use crate::readiness::{Bridge, MapPtr, Probe};
+use crate::readiness::Readiness;
 use crate::role::Role;
 
 /// The receiving end.
 pub struct Receiver {
-    /// The readiness descriptor's thread, if asked for (dropped first: it
-    /// reads the mapping).
-    bridge: Option<Bridge>,
+    /// The readiness descriptor, if asked for (dropped first: it reads the
+    /// mapping).
+    readiness: Option<Readiness>,
     end: End,
     /// Our own copy of the head (only we write it).
     head: Cell<u64>,
@@ -55,7 +56,7 @@ struct Found {
 impl Receiver {
     fn from_end(end: End) -> Receiver {
         let head = end.ring().head();
-        Receiver { bridge: None, end, head: Cell::new(head), tail_seen: Cell::new(head) }
+        Receiver { readiness: None, end, head: Cell::new(head), tail_seen: Cell::new(head) }
     }
 
     fn next(&self) -> Result<Option<Found>, Failure> {
@@ -163,52 +164,49 @@ impl Receiver {
     }
 
     /// A descriptor that is readable while a message is waiting, or once
-    /// the sender is gone, for a poll loop (epoll, kqueue, mio): an eventfd
-    /// on Linux, a pipe elsewhere. The first call starts a thread of this
-    /// process that watches the ring for it. When it is readable, call
+    /// the sender is gone, for a poll loop (epoll, kqueue, mio): the
+    /// receiver's bell, a FIFO the sending process writes to itself (no
+    /// thread of this process is in between; the process's peer watch tells
+    /// of a sender's death). When it is readable, call
     /// [`clear_readiness`](Self::clear_readiness) first, then receive until
     /// `Empty`.
     pub fn readiness(&mut self) -> Result<BorrowedFd<'_>> {
-        let bridge = match self.bridge.take() {
-            Some(bridge) => bridge,
-            None => self.start_bridge()?,
+        let readiness = match self.readiness.take() {
+            Some(readiness) => readiness,
+            None => self.start_readiness()?,
         };
-        let bridge: &Bridge = self.bridge.insert(bridge);
-        Ok(bridge.as_fd())
+        let readiness: &Readiness = self.readiness.insert(readiness);
+        Ok(readiness.as_fd())
     }
 
-    fn start_bridge(&self) -> Result<Bridge> {
+    fn start_readiness(&self) -> Result<Readiness> {
         let ring = self.end.ring();
+        // From now on every commit rings the receivers' bells.
         ring.receiver_may_sleep.store(1, Ordering::SeqCst);
-        let tail = MapPtr(&ring.tail.0 as *const AtomicU64);
-        let head = MapPtr(&ring.head.0 as *const AtomicU64);
-        let state = MapPtr(&ring.sender_state as *const AtomicU32);
-        let fd = self.end.region.file().as_raw_fd();
-        let kind = self.end.kind;
-        let probe = Probe {
-            pending: Box::new(move || {
-                // SAFETY: the Receiver drops the Bridge, whose thread runs this, before its mapping.
-                let (tail, head) = unsafe { (tail.get().load(Ordering::SeqCst), head.get().load(Ordering::SeqCst)) };
-                (tail != head).then_some(tail)
-            }),
-            gone: Box::new(move || {
-                // SAFETY: the region's descriptor stays open until the Bridge is dropped, as its mapping does.
-                let (file, state) = unsafe { (BorrowedFd::borrow_raw(fd), state.get()) };
-                !matches!(look_at_peer(file, state, Role::Sender, kind), Ok(PeerSeen::Here))
-            }),
-            every: self.end.peer_check,
+        // SAFETY: the bell slots and the region the look reads are this Receiver's, which drops its Readiness
+        // before them.
+        let readiness = unsafe {
+            let here = peer::watch_look(&self.end.region, &ring.sender_state, Role::Sender, self.end.kind);
+            Readiness::start(self.end.bells_of(Role::Receiver), Some(here), self.end.peer_check)
         };
-        // SAFETY: the event and the words the probe reads are in the ring's mapping, which this Receiver keeps
-        // until it has dropped the Bridge.
-        unsafe { Bridge::start(&ring.data_ready, probe) }
-            .map_err(|e| ShmError::os(Op::Readiness, &self.end.region.describe(), e))
+        let os = |e| ShmError::os(Op::Readiness, &self.end.region.describe(), e);
+        let readiness = readiness.map_err(os)?;
+        self.end.own_bell.store(readiness.id(), Ordering::Relaxed);
+        if ring.tail.0.load(Ordering::SeqCst) != ring.head.0.load(Ordering::SeqCst) {
+            readiness.ring_here().map_err(os)?;
+        }
+        Ok(readiness)
     }
 
-    /// Drains the [`readiness`](Self::readiness) descriptor (nothing to do
-    /// when none was asked for).
+    /// Drains the [`readiness`](Self::readiness) descriptor and readies it
+    /// for the next message (nothing to do when none was asked for).
     pub fn clear_readiness(&self) -> Result<(), RecvError> {
-        match &self.bridge {
-            Some(bridge) => bridge.clear().map_err(|error| RecvError::Os {
+        self.readiness_op(Readiness::clear)
+    }
+
+    fn readiness_op(&self, op: fn(&Readiness) -> std::io::Result<()>) -> Result<(), RecvError> {
+        match &self.readiness {
+            Some(readiness) => op(readiness).map_err(|error| RecvError::Os {
                 op: Op::Readiness,
                 region: self.end.region.describe(),
                 error,
@@ -292,6 +290,7 @@ fn release(end: &End, head: &Cell<u64>, new_head: u64) {
     ring.head.0.store(new_head, Ordering::Release);
     if ring.sender_may_sleep.load(Ordering::Relaxed) != 0 {
         ring.space_ready.notify_one();
+        bell::ring(end.bells_of(Role::Sender));
     }
 }
 

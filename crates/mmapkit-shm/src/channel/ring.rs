@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use zerocopy::{FromBytes, KnownLayout};
 
+use crate::bell::BellSlot;
 use crate::event::Event;
 
 /// Bytes before the data.
@@ -89,11 +90,29 @@ const _: () = assert!(size_of::<RingHeader>() <= LOCKS_OFFSET);
 const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= RING_HEADER_SIZE);
 const _: () = assert!(LOCKS_OFFSET.is_multiple_of(16));
 
+/// Where the ends' bell slots sit, inside the ring header's space, past the
+/// locks: each side's ends that wait on a readiness descriptor leave their
+/// bell's number in one (see `crate::bell`), and the other side rings them.
+pub(crate) const BELLS_OFFSET: usize = 640;
+/// Bell slots per side: as many of a side's ends can wait on their
+/// descriptors at once and be rung (more are woken by the peer watch's ticks).
+pub(crate) const BELLS_PER_SIDE: usize = 8;
+
+/// The bell slots of both sides.
+#[derive(FromBytes, KnownLayout)]
+#[repr(C)]
+pub(crate) struct Bells {
+    pub receivers: [BellSlot; BELLS_PER_SIDE],
+    pub senders: [BellSlot; BELLS_PER_SIDE],
+}
+
 /// Where a channel's message type sits, inside the ring header's space,
-/// past the locks (zeroed, that is raw bytes, for untyped channels).
+/// past the bells (zeroed, that is raw bytes, for untyped channels).
 pub(crate) const TYPE_TAG_OFFSET: usize = 768;
 
-const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= TYPE_TAG_OFFSET);
+const _: () = assert!(LOCKS_OFFSET + size_of::<Locks>() <= BELLS_OFFSET);
+const _: () = assert!(BELLS_OFFSET + size_of::<Bells>() <= TYPE_TAG_OFFSET);
+const _: () = assert!(BELLS_OFFSET.is_multiple_of(64));
 const _: () = assert!(TYPE_TAG_OFFSET + size_of::<crate::pubsub::layout::TypeTag>() <= RING_HEADER_SIZE);
 
 /// Rounds a message length up to its record's size.

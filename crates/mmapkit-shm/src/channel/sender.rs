@@ -22,6 +22,7 @@ use super::ring::{
     KIND_MESSAGE, KIND_PADDING, RECORD_HEADER, check_positions, clear_record, commit_record, max_message, record_size,
 };
 use super::side_lock::SideLock;
+use crate::bell;
 use crate::error::{Result, SendError};
 use crate::role::Role;
 
@@ -302,6 +303,7 @@ impl Reservation<'_> {
             } else {
                 self.sender.wake_timing();
             }
+            bell::ring(self.sender.end.bells_of(Role::Receiver));
         }
         // Dropping `self` gives back the senders' lock, if held.
     }

@@ -2,6 +2,7 @@
 //! reserving to committing, receivers theirs from receiving to releasing.
 //! A one-to-one channel has none.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mmapkit_sys::robust_mutex::{LockOutcome, RawRobustMutex};
@@ -45,9 +46,16 @@ impl End {
         }
     }
 
-    /// Gives back this role's lock, taken with [`take_role_lock`](Self::take_role_lock).
+    /// Gives back this role's lock, taken with [`take_role_lock`](Self::take_role_lock),
+    /// and rings the bells of this side's other ends, which may be waiting
+    /// for it (for room, or a message, that the holder kept from them).
     pub(super) fn give_role_lock(&self) {
         give(self.role_lock());
+        let ring = self.ring();
+        let may_sleep = if self.role == Role::Sender { &ring.sender_may_sleep } else { &ring.receiver_may_sleep };
+        if may_sleep.load(Ordering::Relaxed) != 0 {
+            crate::bell::ring_except(self.bells_of(self.role), self.own_bell.load(Ordering::Relaxed));
+        }
     }
 }
 

@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::clock::{deadline, later};
 use super::end::End;
 use super::failure::Failure;
 use super::options::Wait;
-use super::watch;
+use crate::clock::{deadline, later};
 use crate::event::Event;
+use crate::peer_watch as watch;
 
 impl End {
     /// Retries `attempt` until it yields, waiting on `event` as the strategy

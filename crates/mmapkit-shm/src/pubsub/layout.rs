@@ -7,7 +7,8 @@
 //! 0      BoardHeader (geometry, tail, events, flags, message type)   1024 bytes
 //! 768      the publishers' robust lock (inside the header's space)
 //! 1024   subscriber entries: `subscribers` x 128 bytes
-//!          cursor u64 (BUSY bit 63) | state u32 | overflow u32 | pid u32
+//!          cursor u64 (BUSY bit 63) | state u32 | overflow u32 | pid u32 |
+//!          pad u32 | bell slot u64
 //! ...    slots: `slots` x (64 + slot_size) bytes
 //!          seq+1 u64 | len u64 | padding to 64 | slot_size data bytes
 //! ```
@@ -50,6 +51,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use zerocopy::{FromBytes, KnownLayout};
 
+use crate::bell::BellSlot;
 use crate::event::Event;
 
 /// Bytes before the subscriber entries.
@@ -130,6 +132,9 @@ pub(crate) struct BoardHeader {
     /// Bumped by every subscriber that attaches: a publisher's record of the
     /// lowest cursor holds until then (cursors only grow otherwise).
     pub joins: AtomicU32,
+    /// Nonzero once a subscriber has asked for a readiness descriptor:
+    /// publishers then ring the entries' bells.
+    pub subscriber_bells: AtomicU32,
     pub message_type: TypeTag,
 }
 
@@ -148,6 +153,10 @@ pub(crate) struct Entry {
     pub overflow: AtomicU32,
     /// The attached subscriber's process id, for diagnostics.
     pub pid: AtomicU32,
+    pub _pad: u32,
+    /// Where the subscriber leaves its bell's number while it waits on its
+    /// readiness descriptor (see `crate::bell`).
+    pub bell: BellSlot,
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE);

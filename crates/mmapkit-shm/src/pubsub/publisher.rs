@@ -13,6 +13,7 @@ use mmapkit_sys::robust_mutex::LockOutcome;
 use super::board::Board;
 use super::layout::{BUSY, ENTRY_ATTACHED, ENTRY_FREE, OVERFLOW_LOSE_OLDEST, Standing, standing};
 use super::options::PubSubOptions;
+use crate::bell;
 use crate::channel::Wait;
 use crate::error::{Op, Party, PublishError, Result};
 use crate::message_type::MessageType;
@@ -355,6 +356,9 @@ impl Loan<'_> {
         header.tail.0.store(self.seq.wrapping_add(1), Ordering::SeqCst);
         if header.subscribers_may_sleep.load(Ordering::Relaxed) != 0 {
             header.data_ready.notify_all();
+            if header.subscriber_bells.load(Ordering::Relaxed) != 0 {
+                bell::ring((0..board.geometry.subscribers).map(|i| &board.entry(i).bell));
+            }
         }
         // Dropping `self` gives back the publishers' lock.
     }

@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::board::{Board, publishers_gone};
@@ -14,16 +14,16 @@ use super::options::{Overflow, PubSubOptions};
 use crate::channel::Wait;
 use crate::error::{Op, Party, Result, ShmError, SubscriberError};
 use crate::message_type::MessageType;
-use crate::readiness::{Bridge, MapPtr, Probe};
+use crate::readiness::{MapPtr, Readiness};
 use crate::region::Region;
 
 /// A subscribing end of a board: it receives every message published after
 /// it attached (and the history it asked for), in order, unless it is
 /// [`Overflow::LoseOldest`] and falls a ring behind.
 pub struct Subscriber {
-    /// The readiness descriptor's thread, if asked for (dropped first: it
-    /// reads the mapping).
-    bridge: Option<Bridge>,
+    /// The readiness descriptor, if asked for (dropped first: it reads the
+    /// mapping).
+    readiness: Option<Readiness>,
     board: Board,
     /// The number of the next message this subscriber reads (its cursor, as
     /// only it and, for a lose-oldest one, a publisher moving it on write it).
@@ -91,7 +91,7 @@ impl Subscriber {
             }
         }
         let next = entry.cursor.load(Ordering::SeqCst) & !BUSY;
-        Ok(Subscriber { bridge: None, board, next: Cell::new(next) })
+        Ok(Subscriber { readiness: None, board, next: Cell::new(next) })
     }
 
     /// Creates the board's named region (`0600`, `O_EXCL`) and attaches as a subscriber.
@@ -162,55 +162,49 @@ impl Subscriber {
 
     /// A descriptor that is readable while a message this subscriber has not
     /// seen is waiting, or once every publisher is gone, for a poll loop
-    /// (epoll, kqueue, mio): an eventfd on Linux, a pipe elsewhere. The
-    /// first call starts a thread of this process that watches the board
-    /// for it. When it is readable, call
-    /// [`clear_readiness`](Self::clear_readiness) first, then receive until
-    /// `Empty`.
+    /// (epoll, kqueue, mio): the subscriber's bell, a FIFO that publishing
+    /// processes write to themselves (no thread of this process is in
+    /// between; the process's peer watch tells of the publishers' going).
+    /// When it is readable, call [`clear_readiness`](Self::clear_readiness)
+    /// first, then receive until `Empty`.
     pub fn readiness(&mut self) -> Result<BorrowedFd<'_>> {
-        let bridge = match self.bridge.take() {
-            Some(bridge) => bridge,
-            None => self.start_bridge()?,
+        let readiness = match self.readiness.take() {
+            Some(readiness) => readiness,
+            None => self.start_readiness()?,
         };
-        let bridge: &Bridge = self.bridge.insert(bridge);
-        Ok(bridge.as_fd())
+        let readiness: &Readiness = self.readiness.insert(readiness);
+        Ok(readiness.as_fd())
     }
 
-    /// Starts the readiness thread.
-    fn start_bridge(&self) -> Result<Bridge> {
-        {
-            let header = self.board.header();
-            header.subscribers_may_sleep.store(1, Ordering::SeqCst);
-            let tail = MapPtr(&header.tail.0 as *const AtomicU64);
-            let cursor = MapPtr(self.board.cursor() as *const AtomicU64);
-            let seen = MapPtr(&header.publishers_seen as *const AtomicU32);
-            let fd = self.board.file().as_raw_fd();
-            let probe = Probe {
-                pending: Box::new(move || {
-                    let (tail, cursor) =
-                        // SAFETY: the Subscriber drops the Bridge, whose thread runs this, before its mapping.
-                        unsafe { (tail.get().load(Ordering::SeqCst), cursor.get().load(Ordering::SeqCst)) };
-                    (tail != cursor & !BUSY).then_some(tail)
-                }),
-                gone: Box::new(move || {
-                    // SAFETY: the region's descriptor stays open until the Bridge is dropped, as its mapping does.
-                    let (file, seen) = unsafe { (BorrowedFd::borrow_raw(fd), seen.get()) };
-                    publishers_gone(file, seen).unwrap_or(true)
-                }),
-                every: self.board.peer_check,
-            };
-            // SAFETY: the event and the words the probe reads are in the board's mapping, which this Subscriber
-            // keeps until it has dropped the Bridge.
-            unsafe { Bridge::start(&header.data_ready, probe) }
-                .map_err(|e| ShmError::os(Op::Readiness, &self.board.region.describe(), e))
+    fn start_readiness(&self) -> Result<Readiness> {
+        let header = self.board.header();
+        // From now on every message rings the armed bells.
+        header.subscribers_may_sleep.store(1, Ordering::SeqCst);
+        header.subscriber_bells.store(1, Ordering::SeqCst);
+        let seen = MapPtr(&header.publishers_seen as *const AtomicU32);
+        let fd = self.board.file().as_raw_fd();
+        let here = Box::new(move || {
+            // SAFETY: the region's descriptor stays open, and its mapping alive, until the Readiness is dropped.
+            let (file, seen) = unsafe { (BorrowedFd::borrow_raw(fd), seen.get()) };
+            !publishers_gone(file, seen).unwrap_or(true)
+        });
+        let slot = std::slice::from_ref(&self.board.entry(self.board.place).bell);
+        // SAFETY: the bell slot and the word the look reads are in the board's mapping, which this Subscriber keeps
+        // until it has dropped the Readiness.
+        let readiness = unsafe { Readiness::start(slot, Some(here), self.board.peer_check) };
+        let os = |e| ShmError::os(Op::Readiness, &self.board.region.describe(), e);
+        let readiness = readiness.map_err(os)?;
+        if header.tail() != self.board.cursor().load(Ordering::SeqCst) & !BUSY {
+            readiness.ring_here().map_err(os)?;
         }
+        Ok(readiness)
     }
 
-    /// Drains the [`readiness`](Self::readiness) descriptor (nothing to do
-    /// when none was asked for).
+    /// Drains the [`readiness`](Self::readiness) descriptor and readies it
+    /// for the next message (nothing to do when none was asked for).
     pub fn clear_readiness(&self) -> Result<(), SubscriberError> {
-        match &self.bridge {
-            Some(bridge) => bridge.clear().map_err(|error| SubscriberError::Os {
+        match &self.readiness {
+            Some(readiness) => readiness.clear().map_err(|error| SubscriberError::Os {
                 op: Op::Readiness,
                 region: self.board.region.describe(),
                 error,
@@ -354,7 +348,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.bridge = None;
+        self.readiness = None;
         let entry = self.board.entry(self.board.place);
         let state = entry.state.load(Ordering::SeqCst);
         entry.state.store((state & !0xff) | ENTRY_FREE, Ordering::SeqCst);

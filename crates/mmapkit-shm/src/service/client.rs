@@ -16,16 +16,13 @@ use crate::region::Region;
 
 /// A client of a service: one call out at a time.
 pub struct Client {
-    /// The readiness descriptor's thread, if asked for (dropped first: it
-    /// reads the mapping).
-    pub(super) bridge: Option<crate::readiness::Bridge>,
+    /// The readiness descriptor, if asked for (dropped first: it reads the
+    /// mapping).
+    pub(super) readiness: Option<crate::readiness::Readiness>,
     pub(super) end: ServiceEnd,
     /// Whether a request of ours may still be in the place (sent, and its
     /// response not yet read or given up on).
     out: Cell<bool>,
-    /// Requests sent: what tells one response from the next for the
-    /// readiness thread, which sees only the place's state.
-    pub(super) sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Client {
@@ -44,7 +41,7 @@ impl Client {
             }
         }
         let out = state(word) != IDLE;
-        Ok(Client { bridge: None, end, out: Cell::new(out), sent: Default::default() })
+        Ok(Client { readiness: None, end, out: Cell::new(out) })
     }
 
     /// Creates the service's named region (`0600`, `O_EXCL`) and attaches as a client.
@@ -284,7 +281,6 @@ impl<'a> RequestLoan<'a> {
         let place = client.header();
         place.request_len.store(self.len as u64, Ordering::Relaxed);
         // Before the request is out, so that its response is seen with the new count.
-        client.sent.fetch_add(1, Ordering::SeqCst);
         let sent = with_state(self.word, REQUEST);
         if place.state.compare_exchange(self.word, sent, Ordering::SeqCst, Ordering::SeqCst).is_err() {
             let now = place.state.load(Ordering::SeqCst);
@@ -296,9 +292,7 @@ impl<'a> RequestLoan<'a> {
         client.out.set(true);
         let doorbell = &client.end.header().doorbell.0;
         doorbell.requests.fetch_add(1, Ordering::SeqCst);
-        if doorbell.server_may_sleep.load(Ordering::Relaxed) != 0 {
-            doorbell.event.notify_all();
-        }
+        doorbell.ring();
         Ok(())
     }
 }

@@ -7,7 +7,8 @@
 //!        on), server flags, the request and response types
 //!        (zeroed: raw bytes)                                    1024 bytes
 //! 1024   client places: `clients` x (128 + request_max + response_max)
-//!          state u32 | request len u64 | response len u64 | event | pid
+//!          state u32 | pid u32 | request len u64 | response len u64 | event |
+//!          bell slot
 //!          request_max bytes of request, response_max bytes of response
 //! ```
 //!
@@ -26,10 +27,11 @@
 //! the place never lands on the next one's. Lengths are read once and checked
 //! against the place's sizes before any byte is lent out.
 
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use zerocopy::{FromBytes, KnownLayout};
 
+use crate::bell::{self, BellSlot};
 use crate::event::Event;
 use crate::pubsub::layout::TypeTag;
 
@@ -85,6 +87,20 @@ pub(crate) struct Doorbell {
     pub event: Event,
     /// Nonzero once a server has attached.
     pub server_seen: AtomicU32,
+    /// Where the server leaves its bell's number while it waits on its
+    /// readiness descriptor (see `crate::bell`).
+    pub server_bell: BellSlot,
+}
+
+impl Doorbell {
+    /// Wakes a server asleep on the event or waiting on its bell (once a
+    /// server that may sleep has attached).
+    pub(crate) fn ring(&self) {
+        if self.server_may_sleep.load(Ordering::Relaxed) != 0 {
+            self.event.notify_all();
+            bell::ring(std::slice::from_ref(&self.server_bell));
+        }
+    }
 }
 
 #[derive(FromBytes, KnownLayout)]
@@ -111,6 +127,17 @@ pub(crate) struct PlaceHeader {
     pub response_len: AtomicU64,
     /// The client sleeps here for its response.
     pub event: Event,
+    /// Where the client leaves its bell's number while it waits on its
+    /// readiness descriptor.
+    pub bell: BellSlot,
+}
+
+impl PlaceHeader {
+    /// Wakes the client, asleep on the event or waiting on its bell.
+    pub(crate) fn wake(&self) {
+        self.event.notify_all();
+        bell::ring(std::slice::from_ref(&self.bell));
+    }
 }
 
 const _: () = assert!(size_of::<PlaceHeader>() <= PLACE_HEADER);

@@ -18,9 +18,9 @@ use crate::region::Region;
 /// The server of a service: one at a time; it answers each client's
 /// requests, one at a time per client, in place.
 pub struct Server {
-    /// The readiness descriptor's thread, if asked for (dropped first: it
-    /// reads the mapping).
-    pub(super) bridge: Option<crate::readiness::Bridge>,
+    /// The readiness descriptor, if asked for (dropped first: it reads the
+    /// mapping).
+    pub(super) readiness: Option<crate::readiness::Readiness>,
     pub(super) end: ServiceEnd,
     /// Where the next scan for requests starts (round robin over places).
     next_scan: Cell<u64>,
@@ -54,10 +54,10 @@ impl Server {
                     .compare_exchange(word, with_state(word, DROPPED), Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
             {
-                place.event.notify_all();
+                place.wake();
             }
         }
-        Ok(Server { bridge: None, end, next_scan: Cell::new(0), rung: Cell::new(0) })
+        Ok(Server { readiness: None, end, next_scan: Cell::new(0), rung: Cell::new(0) })
     }
 
     /// Creates the service's named region (`0600`, `O_EXCL`) and attaches as its server.
@@ -137,7 +137,7 @@ impl Server {
             if len > self.end.geometry.request_max as u64 {
                 let _ =
                     place.state.compare_exchange(taken, with_state(word, DROPPED), Ordering::SeqCst, Ordering::SeqCst);
-                place.event.notify_all();
+                place.wake();
                 return Err(self.corrupt(format!(
                     "client {i} sent a request of {len} bytes; requests are at most {}",
                     self.end.geometry.request_max
@@ -252,7 +252,7 @@ impl<'a> Request<'a> {
             // Dead, or a new client took over the place: let it go on.
             drop_taken(place);
         }
-        place.event.notify_all();
+        place.wake();
         if delivered {
             Ok(())
         } else {
@@ -289,7 +289,7 @@ impl Drop for Request<'_> {
         if !self.answered {
             let (place, _, _) = self.server.end.place(self.place);
             drop_taken(place);
-            place.event.notify_all();
+            place.wake();
         }
     }
 }

@@ -1,8 +1,9 @@
 //! [`AsyncReceiver`]: a [`Receiver`] awaited on a tokio runtime, through its
 //! readiness descriptor registered with the runtime's reactor
 //! ([`tokio::io::unix::AsyncFd`]). A waiting task costs no polling: it
-//! sleeps until the descriptor is readable, which the end's readiness thread
-//! makes it when a message arrives or the sender is gone.
+//! sleeps until the descriptor is readable: the sending process rings the
+//! receiver's bell when a message arrives, the peer watch when the sender
+//! is gone.
 
 use std::future::poll_fn;
 use std::os::fd::OwnedFd;

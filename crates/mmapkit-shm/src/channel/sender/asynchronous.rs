@@ -1,56 +1,55 @@
 //! [`AsyncSender`]: a [`Sender`] whose wait for room is awaited on a tokio
-//! runtime. Its readiness thread (a gated bridge, see `crate::readiness`)
-//! is parked until a task finds the ring full; it then sleeps on the ring's
-//! room event, which the receiver notifies as it frees room, and makes the
-//! descriptor registered with the runtime's reactor readable once the
-//! receiver's head has moved (or the receiver is gone). A waiting task
-//! costs no polling, and a sender with room costs the receiver nothing.
+//! runtime. A task that finds the ring full arms the sender's bell (see
+//! `crate::readiness`), registered with the runtime's reactor, and looks
+//! once more; the receiver rings it when it frees room (and, many-to-many,
+//! another sender when it gives back the senders' lock), the peer watch
+//! when the receiver is gone. A waiting task costs no polling and no
+//! thread, and a sender with room costs the receiver nothing.
 
 use std::future::poll_fn;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use super::{Reservation, Sender};
-use crate::channel::kind::Kind;
-use crate::channel::peer::{PeerSeen, look_at_peer};
+use crate::channel::peer;
 use crate::error::{Op, Result, SendError, ShmError};
-use crate::readiness::{Bridge, MapPtr, Probe};
+use crate::readiness::Readiness;
 use crate::role::Role;
 
 /// A [`Sender`] whose [`reserve`](Self::reserve) and [`send`](Self::send)
 /// can be awaited: a task that finds the ring full sleeps until the
 /// receiver frees room.
 ///
-/// Made inside a tokio runtime (with its I/O driver enabled). On a
-/// many-to-many channel, room that another sender holds is looked at again
-/// each peer check (`ChannelOptions::peer_check`), since a sender's commit
-/// frees no event that senders wait on.
+/// Made inside a tokio runtime (with its I/O driver enabled). Up to eight
+/// senders of a many-to-many channel wait for room at once and are rung;
+/// more are woken at each of the peer watch's looks
+/// (`ChannelOptions::peer_check`).
 pub struct AsyncSender {
-    /// Dropped first: a clone of the bridge's descriptor.
+    /// Dropped first: a clone of the bell's descriptor.
     fd: AsyncFd<OwnedFd>,
-    /// Dropped before the sender: its thread reads the ring's mapping.
-    bridge: Bridge,
+    /// Dropped before the sender: it reads the ring's mapping.
+    readiness: Readiness,
     inner: Sender,
 }
 
 impl AsyncSender {
-    /// Wraps `sender`, starting its room-watching thread and registering its
-    /// descriptor with the current tokio runtime. From now on the receiver
-    /// notifies the ring's room event when it frees room. Fails outside a
-    /// runtime.
+    /// Wraps `sender`, making its bell and registering it with the current
+    /// tokio runtime. From now on the receiver rings the senders' bells when
+    /// it frees room. Fails outside a runtime.
     pub fn new(sender: Sender) -> Result<AsyncSender> {
         let describe = sender.end.region.describe();
-        let bridge = start_bridge(&sender).map_err(|e| ShmError::os(Op::Readiness, &describe, e))?;
-        let own = bridge.as_fd().try_clone_to_owned().map_err(|e| ShmError::os(Op::Readiness, &describe, e))?;
+        let readiness = start_readiness(&sender).map_err(|e| ShmError::os(Op::Readiness, &describe, e))?;
+        sender.end.own_bell.store(readiness.id(), Ordering::Relaxed);
+        let own = readiness.as_fd().try_clone_to_owned().map_err(|e| ShmError::os(Op::Readiness, &describe, e))?;
         // SAFETY: `own` is an open descriptor that the AsyncFd owns, so it stays open and the same until the AsyncFd
         // is dropped.
         let fd = unsafe { AsyncFd::register_with_interest(own, Interest::READABLE) }
             .map_err(|e| ShmError::os(Op::Readiness, &describe, e.into_parts().1))?;
-        Ok(AsyncSender { fd, bridge, inner: sender })
+        Ok(AsyncSender { fd, readiness, inner: sender })
     }
 
     /// The sender underneath.
@@ -58,11 +57,12 @@ impl AsyncSender {
         &self.inner
     }
 
-    /// Gives the sender back, stopping the room-watching thread.
+    /// Gives the sender back, without its bell.
     pub fn into_inner(self) -> Sender {
-        let AsyncSender { fd, bridge, inner } = self;
+        let AsyncSender { fd, readiness, inner } = self;
         drop(fd);
-        drop(bridge);
+        drop(readiness);
+        inner.end.own_bell.store(0, Ordering::Relaxed);
         inner
     }
 
@@ -96,7 +96,7 @@ impl AsyncSender {
                 Poll::Pending => None,
             };
             if let Some(guard) = guard.as_mut() {
-                if let Err(error) = self.bridge.clear() {
+                if let Err(error) = self.readiness.drain() {
                     return Poll::Ready(Err(self.os(error)));
                 }
                 guard.clear_ready();
@@ -104,11 +104,12 @@ impl AsyncSender {
             if let Some(found) = self.inner.try_place(len)? {
                 return Poll::Ready(Ok(found));
             }
-            // Full: arm the thread with the head as it is now, then look once
-            // more. A move of the head before this read is seen by that look,
-            // one after it by the thread. A sender with room never reads the
-            // receiver's head here.
-            self.bridge.arm(self.inner.end.ring().head());
+            // Full: arm the bell, then look once more. Room freed before the
+            // arming is seen by that look, room freed after it rings the bell.
+            // A sender with room never arms.
+            if let Err(error) = self.readiness.arm() {
+                return Poll::Ready(Err(self.os(error)));
+            }
             if let Some(found) = self.inner.try_place(len)? {
                 return Poll::Ready(Ok(found));
             }
@@ -123,29 +124,17 @@ impl AsyncSender {
     }
 }
 
-/// The gated bridge of `sender`: armed with the receiver's head, it signals
-/// once the head moves, or the receiver is gone, or (many-to-many) an armed
-/// wait lasts a peer check.
-fn start_bridge(sender: &Sender) -> std::io::Result<Bridge> {
-    let ring = sender.end.ring();
-    ring.sender_may_sleep.store(1, Ordering::SeqCst);
-    let head = MapPtr(&ring.head.0 as *const AtomicU64);
-    let state = MapPtr(&ring.receiver_state as *const AtomicU32);
-    let fd = sender.end.region.file().as_raw_fd();
-    let kind = sender.end.kind;
-    let probe = Probe {
-        // SAFETY: the AsyncSender drops the Bridge, whose thread runs this, before the Sender and its mapping.
-        pending: Box::new(move || Some(unsafe { head.get() }.load(Ordering::SeqCst))),
-        gone: Box::new(move || {
-            // SAFETY: the region's descriptor stays open until the Bridge is dropped, as its mapping does.
-            let (file, state) = unsafe { (BorrowedFd::borrow_raw(fd), state.get()) };
-            !matches!(look_at_peer(file, state, Role::Receiver, kind), Ok(PeerSeen::Here))
-        }),
-        every: sender.end.peer_check,
-    };
-    // SAFETY: the event and the words the probe reads are in the ring's mapping, which the AsyncSender's Sender
-    // keeps until the AsyncSender has dropped the Bridge.
-    unsafe { Bridge::start_gated(&ring.space_ready, probe, kind == Kind::ManyToMany) }
+/// The bell of `sender`, armed in the senders' slots, which the receiver
+/// rings as it frees room; the peer watch rings it when the receiver is gone.
+fn start_readiness(sender: &Sender) -> std::io::Result<Readiness> {
+    let end = &sender.end;
+    end.ring().sender_may_sleep.store(1, Ordering::SeqCst);
+    // SAFETY: the bell slots and the region the look reads are the Sender's, which the AsyncSender drops after the
+    // Readiness.
+    unsafe {
+        let here = peer::watch_look(&end.region, &end.ring().receiver_state, Role::Receiver, end.kind);
+        Readiness::start(end.bells_of(Role::Sender), Some(here), end.peer_check)
+    }
 }
 
 impl std::fmt::Debug for AsyncSender {

@@ -1,8 +1,8 @@
 //! [`AsyncSubscriber`]: a [`Subscriber`] awaited on a tokio runtime, through
 //! its readiness descriptor registered with the runtime's reactor
 //! ([`tokio::io::unix::AsyncFd`]), with no polling: a waiting task sleeps
-//! until the end's readiness thread signals a message or the publishers'
-//! end.
+//! until a publisher rings its bell for a message, or the peer watch for
+//! the publishers' end.
 
 use std::future::poll_fn;
 use std::os::fd::OwnedFd;

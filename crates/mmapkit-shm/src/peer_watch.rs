@@ -1,109 +1,126 @@
-//! The peer watch: one thread per process that looks, for every end asleep,
-//! whether the other end is still alive, and wakes the end when it is not.
+//! The peer watch: one thread per process that looks, for every end
+//! waiting, whether the other side is still alive, and wakes the end when it
+//! is not.
 //!
 //! It is what lets a blocked end sleep on its futex with no timeout, where a
 //! timed futex wait would arm and cancel a timer on every sleep (what that
-//! costs is in docs/performance.md, "The peer watch"). With the watch, an
-//! end waiting without a deadline sleeps until a message, room, or the
-//! watch wakes it. The timers are the watch's own: ends with the same
-//! [`peer_check`](super::ChannelOptions::peer_check) share its ticks, and
-//! an end is looked at only while it sleeps.
+//! costs is in docs/performance.md, "The peer watch"), and what makes an
+//! end's readiness descriptor readable when its peer dies (see
+//! `crate::readiness`): an end waiting without a deadline sleeps until a
+//! message, room, or the watch wakes it. The timers are the watch's own:
+//! ends with the same peer check share its ticks, and an end is looked at
+//! only while it waits.
 //!
-//! The watch looks the way an end does (the state word, then the kernel's
-//! byte-range locks), so a peer cannot fake being alive after it died. What it
-//! finds is only a reason to wake: the woken end looks again itself before it
-//! reports `PeerGone`.
+//! Each end gives the watch its own look (a channel end's reads the state
+//! word, then the kernel's byte-range locks, so a peer cannot fake being
+//! alive after it died). What the watch finds is only a reason to wake: the
+//! woken end looks again itself before it reports its peer gone.
 //!
-//! An end registers when it attaches and leaves in its `Drop`, before its
-//! region is unmapped; the watch holds the registry's lock while it touches
-//! an end's memory. The thread inherits the CPU affinity and scheduling of
-//! the thread that attaches the process's first such end. In a child made by
-//! `fork` (no watch thread there; a `pthread_atfork` handler tells), and if
-//! the thread cannot be started, ends fall back to timed sleeps. Two forks
-//! escape that: one made by a raw `clone` or `_Fork`, which skip the
-//! handlers (an end carried into such a child sleeps untimed with nobody
+//! An end registers when it attaches (or asks for readiness) and leaves in
+//! its `Drop`, before its region is unmapped; the watch holds the registry's
+//! lock while it runs an end's look. The thread inherits the CPU affinity and
+//! scheduling of the thread that registers the process's first end. In a
+//! child made by `fork` (no watch thread there; a `pthread_atfork` handler
+//! tells), and if the thread cannot be started, blocked ends fall back to
+//! timed sleeps, and readiness descriptors are not told of a peer's death.
+//! Two forks escape that: one made by a raw `clone` or `_Fork`, which skip
+//! the handlers (an end carried into such a child sleeps untimed with nobody
 //! watching its peer), and one made by another thread while the first end
 //! is starting the watch (the child then waits for good at its first
 //! attach, for a start that has no thread in it).
 
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::clock::later;
-use super::kind::Kind;
-use super::peer::{PeerSeen, look_at_peer};
+use crate::bell::Doorbell;
+use crate::clock::later;
 use crate::event::Event;
-use crate::role::Role;
 
-/// What the watch needs to look at one end's peer and wake the end.
-pub(super) struct Watched {
-    /// The region's descriptor, open while registered.
-    fd: RawFd,
-    /// The peer's state word, in the mapping.
-    peer_state: *const AtomicU32,
-    /// The event the end sleeps on, in the mapping.
-    event: *const Event,
-    /// The role of the peer.
-    peer: Role,
-    kind: Kind,
-    every: Duration,
-    /// Set by the watch when its look found the peer gone (or its state
-    /// word unreadable); taken by the end.
-    woke: AtomicBool,
-    /// Set by the end while it sleeps: the watch looks only at sleepers.
-    sleeping: AtomicBool,
+/// An end's look at its peer: whether the peer is still there.
+pub(crate) type Look = Box<dyn FnMut() -> bool + Send>;
+
+/// How the watch wakes an end whose peer it found gone.
+pub(crate) enum Wake {
+    /// Notify the event the end sleeps on (a pointer into its mapping).
+    Event(*const Event),
+    /// Ring the end's readiness bell.
+    Bell(Arc<Doorbell>),
 }
 
-// SAFETY: the pointers reach atomics in a shared mapping (and the descriptor
-// is only passed to fcntl), which any thread may touch; the end that made
-// the Watched keeps the mapping and the descriptor alive until it has
-// removed the Watched from the registry, and the watch touches them only
-// under the registry's lock.
+/// What the watch needs to look at one end's peer and wake the end.
+pub(crate) struct Watched {
+    look: Mutex<Look>,
+    wake: Wake,
+    every: Duration,
+    /// Set by the watch when its look found the peer gone; taken by the end.
+    woke: AtomicBool,
+    /// Set by the end while it waits: the watch looks only at waiters.
+    sleeping: AtomicBool,
+    /// Set by an end whose bell found no free slot: the watch then rings it
+    /// at every look, whatever the peer.
+    polled: AtomicBool,
+}
+
+// SAFETY: the event pointer reaches an Event in a shared mapping, which any
+// thread may touch, and the look reaches only what its end keeps alive; the
+// end that made the Watched keeps those alive until it has removed the
+// Watched from the registry, and the watch touches them only under the
+// registry's lock.
 unsafe impl Send for Watched {}
-// SAFETY: as above; every field is read-only after construction except the atomics.
+// SAFETY: as above; the look is behind a mutex, everything else is read-only after construction or atomic.
 unsafe impl Sync for Watched {}
 
 impl Watched {
     /// Whether the watch woke this end since the last call; clears it.
-    pub(super) fn take_wake(&self) -> bool {
+    pub(crate) fn take_wake(&self) -> bool {
         self.woke.swap(false, Ordering::AcqRel)
     }
 
     /// Whether the watch woke this end (a condition to sleep on).
-    pub(super) fn woken(&self) -> bool {
+    pub(crate) fn woken(&self) -> bool {
         self.woke.load(Ordering::Acquire)
     }
 
-    /// Marks the end asleep (or awake again): the watch looks at its peer
-    /// only while it sleeps, so idle ends cost nothing.
-    pub(super) fn set_sleeping(&self, sleeping: bool) {
+    /// Marks the end waiting (or not): the watch looks at its peer only
+    /// while it waits, so idle ends cost nothing.
+    pub(crate) fn set_sleeping(&self, sleeping: bool) {
         self.sleeping.store(sleeping, Ordering::SeqCst);
     }
 
-    /// Looks at the peer; on anything but "here", wakes the end.
+    /// Asks the watch to ring the end's bell at every look (or no more).
+    pub(crate) fn set_polled(&self, polled: bool) {
+        self.polled.store(polled, Ordering::SeqCst);
+    }
+
+    /// Looks at the peer; on anything but "here", wakes the end. A bell is
+    /// rung once per wait.
     ///
     /// # Safety
     ///
-    /// The end that registered `self` has not yet removed it (so its mapping
-    /// and descriptor are alive).
+    /// The end that registered `self` has not yet removed it (so what its
+    /// look and wake reach is alive).
     unsafe fn look(&self) {
-        // SAFETY: the caller promises the descriptor is open.
-        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
-        // SAFETY: the caller promises the mapping is alive.
-        let state = unsafe { &*self.peer_state };
-        if !matches!(look_at_peer(fd, state, self.peer, self.kind), Ok(PeerSeen::Here)) {
-            self.woke.store(true, Ordering::Release);
-            // SAFETY: as above.
-            unsafe { &*self.event }.notify_all();
+        let polled = matches!(self.wake, Wake::Bell(_)) && self.polled.load(Ordering::SeqCst);
+        // A look that panicked left nothing half done: its lock is still good.
+        if !polled && (self.look.lock().unwrap_or_else(|p| p.into_inner()))() {
+            return;
+        }
+        self.woke.store(true, Ordering::Release);
+        match &self.wake {
+            // SAFETY: the caller promises the mapping is alive.
+            Wake::Event(event) => unsafe { &**event }.notify_all(),
+            Wake::Bell(bell) => {
+                self.sleeping.store(false, Ordering::SeqCst);
+                let _ = bell.ring_here();
+            }
         }
     }
 }
 
 /// An end's place in the watch; leaving it (on drop) happens under the
 /// registry's lock, so the watch never touches the end's memory afterwards.
-pub(super) struct Registration(Arc<Watched>);
+pub(crate) struct Registration(Arc<Watched>);
 
 impl std::ops::Deref for Registration {
     type Target = Watched;
@@ -154,7 +171,7 @@ extern "C" fn forked() {
 /// `fork` ask it before every sleep, so that in the child they fall back to
 /// timed sleeps; it is two loads and no system call, since the way into
 /// sleep is part of every blocking round trip.
-pub(super) fn watching_here() -> bool {
+pub(crate) fn watching_here() -> bool {
     !FORKED.load(Ordering::Relaxed) && STARTED.get_or_init(start).is_some()
 }
 
@@ -203,36 +220,27 @@ impl Watch {
     }
 }
 
-/// Registers an end (whose region's descriptor is `fd`, whose peer's state
-/// word is `peer_state` and who sleeps on `event`) with the process's watch,
-/// starting its thread on first use. `None` where there is no watch (a
-/// forked child, or a thread that could not start).
+/// Registers an end with the process's watch, starting its thread on
+/// first use: every `every` while the end waits, the watch runs `look`, and
+/// wakes the end as `wake` says when it returns false. `None` where there is
+/// no watch (a forked child, or a thread that could not start).
 ///
 /// # Safety
 ///
-/// `fd`, `peer_state` and `event` stay valid until the returned
-/// registration is dropped.
-pub(super) unsafe fn register(
-    fd: BorrowedFd<'_>,
-    peer_state: &AtomicU32,
-    event: &Event,
-    peer: Role,
-    kind: Kind,
-    every: Duration,
-) -> Option<Registration> {
+/// What `look` and `wake` reach stays valid until the returned registration
+/// is dropped.
+pub(crate) unsafe fn register(look: Look, wake: Wake, every: Duration) -> Option<Registration> {
     if !watching_here() {
         return None;
     }
     let every = every.max(MIN_PERIOD);
     let watched = Arc::new(Watched {
-        fd: fd.as_raw_fd(),
-        peer_state,
-        event,
-        peer,
-        kind,
+        look: Mutex::new(look),
+        wake,
         every,
         woke: AtomicBool::new(false),
         sleeping: AtomicBool::new(false),
+        polled: AtomicBool::new(false),
     });
     let now = Instant::now();
     WATCH.lock().push((watched.clone(), next_tick(now, every)));
