@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use mmapkit_shm::{NamedRegion, list_named, remove_if_stale};
+use mmapkit_sys::bell_fifo::{BELL_DIR, stale_bells};
 
 /// What `shm clean` takes.
 #[derive(Debug, clap::Args)]
@@ -46,8 +47,9 @@ pub fn list() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes (or, with `--dry-run`, names) every region nobody holds: its
-/// creator gone and nobody attached.
+/// Removes (or, with `--dry-run`, names) every region nobody holds (its
+/// creator gone and nobody attached), and every readiness bell whose owner
+/// process is gone.
 pub fn clean(args: &CleanArgs) -> anyhow::Result<()> {
     let regions = list_named().context("cannot list the shared-memory regions")?;
     let mut removed = 0;
@@ -63,5 +65,22 @@ pub fn clean(args: &CleanArgs) -> anyhow::Result<()> {
     }
     let verb = if args.dry_run { "would be removed" } else { "removed" };
     println!("{removed} of {} regions {verb}", regions.len());
+    // Readiness bells left by processes that were killed.
+    let bells = stale_bells().with_context(|| format!("cannot list the readiness bells in {BELL_DIR}"))?;
+    for bell in &bells {
+        if args.dry_run {
+            println!("would remove the bell {}", bell.display());
+        } else {
+            match std::fs::remove_file(bell) {
+                Ok(()) => println!("removed the bell {}", bell.display()),
+                // Removed by someone else since the listing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove {}", bell.display())),
+            }
+        }
+    }
+    if !bells.is_empty() {
+        println!("{} bells of processes that are gone {verb}", bells.len());
+    }
     Ok(())
 }

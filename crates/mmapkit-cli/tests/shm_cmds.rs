@@ -13,6 +13,9 @@ fn name(tag: &str) -> String {
     format!("mmapkit-cli-test-{tag}-{}", std::process::id())
 }
 
+/// `shm clean` removes what every test here leaves stale: they take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn mmapkit(args: &[&str]) -> String {
     let output = Command::cargo_bin("mmapkit").unwrap().args(args).output().unwrap();
     assert!(output.status.success(), "mmapkit {args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -27,6 +30,7 @@ fn row(table: &str, name: &str) -> Option<Vec<String>> {
 
 #[test]
 fn list_shows_who_holds_each_region_and_clean_removes_only_those_nobody_holds() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let (stale, live) = (name("stale"), name("live"));
     let mut keep = RegionOptions::new();
     keep.keep(true);
@@ -56,4 +60,29 @@ fn list_shows_who_holds_each_region_and_clean_removes_only_those_nobody_holds() 
     assert!(row(&table, &live).is_some(), "{table}");
     drop(held);
     assert!(row(&mmapkit(&["shm", "list"]), &live).is_none(), "the creator removed its own on drop");
+}
+
+#[test]
+fn clean_removes_the_readiness_bells_of_processes_that_are_gone_and_keeps_live_ones() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    use mmapkit_sys::bell_fifo::{BellFifo, bell_path};
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    // A bell left by a killed process: a FIFO with its pid in the number.
+    let stale = bell_path((u64::from(gone) << 32) | 0x5eed);
+    let status = std::process::Command::new("mkfifo").arg(&stale).status().unwrap();
+    assert!(status.success());
+    let live = BellFifo::create((u64::from(std::process::id()) << 32) | 0x0c1e_a001).unwrap();
+    let shown = format!("the bell {}", stale.display());
+
+    let dry = mmapkit(&["shm", "clean", "--dry-run"]);
+    assert!(dry.contains(&format!("would remove {shown}")), "{dry}");
+    assert!(!dry.contains(&live.path().display().to_string()), "{dry}");
+    assert!(stale.exists(), "a dry run removes nothing");
+
+    let cleaned = mmapkit(&["shm", "clean"]);
+    assert!(cleaned.contains(&format!("removed {shown}")), "{cleaned}");
+    assert!(!stale.exists());
+    assert!(live.path().exists(), "a live process's bell is kept");
 }

@@ -50,6 +50,22 @@ pub fn bell_id(file_name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
+/// The bells whose owner process is gone (its pid, the number's high 32
+/// bits, names no process): left by a process that was killed before it
+/// could remove them.
+pub fn stale_bells() -> io::Result<Vec<PathBuf>> {
+    let mut stale = Vec::new();
+    for entry in std::fs::read_dir(BELL_DIR)? {
+        let entry = entry?;
+        let Some(id) = entry.file_name().to_str().and_then(bell_id) else { continue };
+        if !crate::process::exists((id >> 32) as u32) {
+            stale.push(entry.path());
+        }
+    }
+    stale.sort();
+    Ok(stale)
+}
+
 /// A bell this process owns: the FIFO, open for reading and writing.
 #[derive(Debug)]
 pub struct BellFifo {
@@ -222,6 +238,20 @@ mod tests {
         let bell = BellFifo::create(test_id(2)).unwrap();
         ring(open_bell(test_id(2)).unwrap().as_fd()).unwrap();
         assert!(readable(bell.as_fd()));
+    }
+
+    #[test]
+    fn bells_of_gone_processes_are_stale_and_this_ones_are_not() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let stale_id = (u64::from(gone) << 32) | 7;
+        make_fifo(&bell_path(stale_id)).unwrap();
+        let live = BellFifo::create(test_id(4)).unwrap();
+        let stale = stale_bells().unwrap();
+        assert!(stale.contains(&bell_path(stale_id)), "{stale:?}");
+        assert!(!stale.contains(&live.path().to_path_buf()), "{stale:?}");
+        std::fs::remove_file(bell_path(stale_id)).unwrap();
     }
 
     #[test]
