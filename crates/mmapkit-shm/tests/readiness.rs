@@ -230,3 +230,50 @@ fn sender_process_sends_what_it_reads() {
     // Stdin closed without a kill: stay until killed.
     std::thread::park();
 }
+
+#[test]
+fn a_peer_scribbling_on_the_bell_slots_writes_nowhere_but_our_bells_and_the_next_arming_works() {
+    use mmapkit_sys::bell_fifo::bell_path;
+    use std::os::unix::fs::FileExt;
+    // The receivers' eight bell slots, after the 128-byte region header, at ring offset 640.
+    const RECEIVER_BELLS_AT: u64 = 128 + 640;
+    let name = unique("ready-scribble");
+    let mut opts = ChannelOptions::new();
+    opts.capacity(4096).peer_check(Duration::from_millis(10));
+    // SAFETY: as above; the scribbles below are a hostile peer's, which the ring's checks are for.
+    let mut rx = unsafe { Receiver::create_named(&name, &opts) }.unwrap();
+    // SAFETY: as above.
+    let mut tx = unsafe { Sender::open_named(&name, &opts) }.unwrap();
+    let fd = rx.readiness().unwrap().try_clone_to_owned().unwrap();
+    // Another end of ours, on another channel, armed and waiting.
+    let other_name = unique("ready-scribble-other");
+    // SAFETY: as above.
+    let mut other = unsafe { Receiver::create_named(&other_name, &opts) }.unwrap();
+    // SAFETY: as above.
+    let _other_tx = unsafe { Sender::open_named(&other_name, &opts) }.unwrap();
+    let other_fd = other.readiness().unwrap().try_clone_to_owned().unwrap();
+    // A number whose path holds a plain file: a ringer must not write into it.
+    let decoy_id = (u64::from(std::process::id()) << 32) | 0xdec0_1d00;
+    std::fs::write(bell_path(decoy_id), b"decoy").unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    // Numbers that name a plain file, nothing at all, and no bell anyone made, in every slot.
+    for (round, value) in [decoy_id, u64::MAX, 1].into_iter().enumerate() {
+        for slot in 0..8 {
+            file.write_all_at(&value.to_ne_bytes(), RECEIVER_BELLS_AT + 8 * slot).unwrap();
+        }
+        tx.try_send(&[round as u8]).unwrap();
+        // Our bell's number was overwritten: the commit may not ring it, and nothing breaks.
+        rx.clear_readiness().unwrap();
+        assert_eq!(&*rx.try_recv().unwrap(), &[round as u8]);
+        assert!(!readable_now(std::os::fd::AsFd::as_fd(&other_fd)), "round {round}: an unrelated bell rang");
+    }
+    assert_eq!(std::fs::read(bell_path(decoy_id)).unwrap(), b"decoy", "a plain file was written to");
+    std::fs::remove_file(bell_path(decoy_id)).unwrap();
+    // After the scribbles, the end's own arming works again: the next commit rings it.
+    rx.clear_readiness().unwrap();
+    tx.try_send(b"after").unwrap();
+    assert!(wait_readable(std::os::fd::AsFd::as_fd(&fd), LONG).unwrap());
+    rx.clear_readiness().unwrap();
+    assert_eq!(&*rx.try_recv().unwrap(), b"after");
+    drop(other);
+}
