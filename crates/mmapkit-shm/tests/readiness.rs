@@ -277,3 +277,26 @@ fn a_peer_scribbling_on_the_bell_slots_writes_nowhere_but_our_bells_and_the_next
     assert_eq!(&*rx.try_recv().unwrap(), b"after");
     drop(other);
 }
+
+#[test]
+fn receivers_past_the_eight_bell_slots_of_a_many_to_many_channel_are_still_woken() {
+    let name = unique("ready-overflow");
+    let mut opts = ChannelOptions::new();
+    opts.capacity(4096).many(true).peer_check(Duration::from_millis(10));
+    // The creator holds the name; ten more receivers wait on their descriptors.
+    // SAFETY: as above.
+    let first = unsafe { Receiver::create_named(&name, &opts) }.unwrap();
+    // SAFETY: as above.
+    let mut receivers: Vec<Receiver> =
+        (0..10).map(|_| unsafe { Receiver::open_named(&name, &opts) }.unwrap()).collect();
+    // SAFETY: as above.
+    let mut tx = unsafe { Sender::open_named(&name, &opts) }.unwrap();
+    let fds: Vec<_> = receivers.iter_mut().map(|rx| rx.readiness().unwrap().try_clone_to_owned().unwrap()).collect();
+    tx.try_send(b"one for someone").unwrap();
+    for (i, fd) in fds.iter().enumerate() {
+        assert!(wait_readable(std::os::fd::AsFd::as_fd(fd), LONG).unwrap(), "receiver {i} of {} not woken", fds.len());
+    }
+    let got: Vec<bool> = receivers.iter_mut().map(|rx| rx.try_recv().is_ok()).collect();
+    assert_eq!(got.iter().filter(|&&g| g).count(), 1, "{got:?}");
+    drop(first);
+}
