@@ -139,12 +139,12 @@ impl Workload {
     }
 
     /// `count` random offsets for `block`-byte reads, aligned to the block
-    /// (at most to a page), all inside the file. The same seed gives every
-    /// method the same offsets.
-    pub fn offsets(&self, block: usize, count: usize, seed: u64) -> Vec<u64> {
+    /// (at most to a page), all inside the file. The same `stream` gives
+    /// every method the same offsets.
+    pub fn offsets(&self, block: usize, count: usize, stream: u64) -> Vec<u64> {
         let align = block.clamp(8, 4096) as u64;
         let slots = (self.len - block as u64) / align + 1;
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = SmallRng::seed_from_u64(stream);
         (0..count).map(|_| rng.random_range(0..slots) * align).collect()
     }
 
