@@ -130,3 +130,29 @@ impl Drop for Readiness {
         self.bell.disarm(self.slots());
     }
 }
+
+/// An end's readiness descriptor, made on the end's first ask.
+#[derive(Default)]
+pub(crate) struct ReadinessCell(Option<Readiness>);
+
+impl ReadinessCell {
+    /// The descriptor, made by `start` if there is none yet.
+    pub(crate) fn fd<E>(&mut self, start: impl FnOnce() -> Result<Readiness, E>) -> Result<BorrowedFd<'_>, E> {
+        let readiness = match self.0.take() {
+            Some(readiness) => readiness,
+            None => start()?,
+        };
+        let readiness: &Readiness = self.0.insert(readiness);
+        Ok(readiness.as_fd())
+    }
+
+    /// [`Readiness::clear`], if there is a descriptor.
+    pub(crate) fn clear(&self) -> io::Result<()> {
+        self.0.as_ref().map_or(Ok(()), Readiness::clear)
+    }
+
+    /// Drops the descriptor (before the end's mapping goes).
+    pub(crate) fn close(&mut self) {
+        self.0 = None;
+    }
+}

@@ -8,7 +8,7 @@
 //! which its message holds until it is released.
 
 use std::cell::Cell;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -21,14 +21,14 @@ use super::ring::{KIND_PADDING, Peek, RECORD_HEADER, check_record, peek_record, 
 use super::side_lock::SideLock;
 use crate::bell;
 use crate::error::{Op, RecvError, Result, ShmError};
-use crate::readiness::Readiness;
+use crate::readiness::{Readiness, ReadinessCell};
 use crate::role::Role;
 
 /// The receiving end.
 pub struct Receiver {
     /// The readiness descriptor, if asked for (dropped first: it reads the
     /// mapping).
-    readiness: Option<Readiness>,
+    readiness: ReadinessCell,
     end: End,
     /// Our own copy of the head (only we write it).
     head: Cell<u64>,
@@ -56,7 +56,7 @@ struct Found {
 impl Receiver {
     fn from_end(end: End) -> Receiver {
         let head = end.ring().head();
-        Receiver { readiness: None, end, head: Cell::new(head), tail_seen: Cell::new(head) }
+        Receiver { readiness: ReadinessCell::default(), end, head: Cell::new(head), tail_seen: Cell::new(head) }
     }
 
     fn next(&self) -> Result<Option<Found>, Failure> {
@@ -171,48 +171,18 @@ impl Receiver {
     /// [`clear_readiness`](Self::clear_readiness) first, then receive until
     /// `Empty`.
     pub fn readiness(&mut self) -> Result<BorrowedFd<'_>> {
-        let readiness = match self.readiness.take() {
-            Some(readiness) => readiness,
-            None => self.start_readiness()?,
-        };
-        let readiness: &Readiness = self.readiness.insert(readiness);
-        Ok(readiness.as_fd())
-    }
-
-    fn start_readiness(&self) -> Result<Readiness> {
-        let ring = self.end.ring();
-        // From now on every commit rings the receivers' bells.
-        ring.receiver_may_sleep.store(1, Ordering::SeqCst);
-        // SAFETY: the bell slots and the region the look reads are this Receiver's, which drops its Readiness
-        // before them.
-        let readiness = unsafe {
-            let here = peer::watch_look(&self.end.region, &ring.sender_state, Role::Sender, self.end.kind);
-            Readiness::start(self.end.bells_of(Role::Receiver), Some(here), self.end.peer_check)
-        };
-        let os = |e| ShmError::os(Op::Readiness, &self.end.region.describe(), e);
-        let readiness = readiness.map_err(os)?;
-        self.end.own_bell.store(readiness.id(), Ordering::Relaxed);
-        if ring.tail.0.load(Ordering::SeqCst) != ring.head.0.load(Ordering::SeqCst) {
-            readiness.ring_here().map_err(os)?;
-        }
-        Ok(readiness)
+        let end = &self.end;
+        self.readiness.fd(|| start_readiness(end))
     }
 
     /// Drains the [`readiness`](Self::readiness) descriptor and readies it
     /// for the next message (nothing to do when none was asked for).
     pub fn clear_readiness(&self) -> Result<(), RecvError> {
-        self.readiness_op(Readiness::clear)
-    }
-
-    fn readiness_op(&self, op: fn(&Readiness) -> std::io::Result<()>) -> Result<(), RecvError> {
-        match &self.readiness {
-            Some(readiness) => op(readiness).map_err(|error| RecvError::Os {
-                op: Op::Readiness,
-                region: self.end.region.describe(),
-                error,
-            }),
-            None => Ok(()),
-        }
+        self.readiness.clear().map_err(|error| RecvError::Os {
+            op: Op::Readiness,
+            region: self.end.region.describe(),
+            error,
+        })
     }
 
     /// The next message, if one is waiting.
@@ -280,6 +250,27 @@ fn next_message(end: &End, head: &Cell<u64>) -> Result<Option<Found>, Failure> {
         let new_head = head.get().wrapping_add(size as u64);
         return Ok(Some(Found { offset: offset + RECORD_HEADER, len: record.len, new_head }));
     }
+}
+
+/// The receiver's bell, armed in the receivers' slots (the senders ring
+/// them), and rung at once if a message is already waiting.
+fn start_readiness(end: &End) -> Result<Readiness> {
+    let ring = end.ring();
+    // From now on every commit rings the receivers' bells.
+    ring.receiver_may_sleep.store(1, Ordering::SeqCst);
+    // SAFETY: the bell slots and the region the look reads are `end`'s; the Receiver that holds `end` drops the
+    // Readiness first.
+    let readiness = unsafe {
+        let here = peer::watch_look(&end.region, &ring.sender_state, Role::Sender, end.kind);
+        Readiness::start(end.bells_of(Role::Receiver), Some(here), end.peer_check)
+    };
+    let os = |e| ShmError::os(Op::Readiness, &end.region.describe(), e);
+    let readiness = readiness.map_err(os)?;
+    end.own_bell.store(readiness.id(), Ordering::Relaxed);
+    if ring.tail.0.load(Ordering::SeqCst) != ring.head.0.load(Ordering::SeqCst) {
+        readiness.ring_here().map_err(os)?;
+    }
+    Ok(readiness)
 }
 
 /// Gives the bytes before `new_head` back to the sender.

@@ -4,7 +4,7 @@
 //! its cursor on.
 
 use std::cell::Cell;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use super::options::{Overflow, PubSubOptions};
 use crate::channel::Wait;
 use crate::error::{Op, Party, Result, ShmError, SubscriberError};
 use crate::message_type::MessageType;
-use crate::readiness::{MapPtr, Readiness};
+use crate::readiness::{MapPtr, Readiness, ReadinessCell};
 use crate::region::Region;
 
 /// A subscribing end of a board: it receives every message published after
@@ -23,7 +23,7 @@ use crate::region::Region;
 pub struct Subscriber {
     /// The readiness descriptor, if asked for (dropped first: it reads the
     /// mapping).
-    readiness: Option<Readiness>,
+    readiness: ReadinessCell,
     board: Board,
     /// The number of the next message this subscriber reads (its cursor, as
     /// only it and, for a lose-oldest one, a publisher moving it on write it).
@@ -91,7 +91,7 @@ impl Subscriber {
             }
         }
         let next = entry.cursor.load(Ordering::SeqCst) & !BUSY;
-        Ok(Subscriber { readiness: None, board, next: Cell::new(next) })
+        Ok(Subscriber { readiness: ReadinessCell::default(), board, next: Cell::new(next) })
     }
 
     /// Creates the board's named region (`0600`, `O_EXCL`) and attaches as a subscriber.
@@ -168,49 +168,18 @@ impl Subscriber {
     /// When it is readable, call [`clear_readiness`](Self::clear_readiness)
     /// first, then receive until `Empty`.
     pub fn readiness(&mut self) -> Result<BorrowedFd<'_>> {
-        let readiness = match self.readiness.take() {
-            Some(readiness) => readiness,
-            None => self.start_readiness()?,
-        };
-        let readiness: &Readiness = self.readiness.insert(readiness);
-        Ok(readiness.as_fd())
-    }
-
-    fn start_readiness(&self) -> Result<Readiness> {
-        let header = self.board.header();
-        // From now on every message rings the armed bells.
-        header.subscribers_may_sleep.store(1, Ordering::SeqCst);
-        header.subscriber_bells.store(1, Ordering::SeqCst);
-        let seen = MapPtr(&header.publishers_seen as *const AtomicU32);
-        let fd = self.board.file().as_raw_fd();
-        let here = Box::new(move || {
-            // SAFETY: the region's descriptor stays open, and its mapping alive, until the Readiness is dropped.
-            let (file, seen) = unsafe { (BorrowedFd::borrow_raw(fd), seen.get()) };
-            !publishers_gone(file, seen).unwrap_or(true)
-        });
-        let slot = std::slice::from_ref(&self.board.entry(self.board.place).bell);
-        // SAFETY: the bell slot and the word the look reads are in the board's mapping, which this Subscriber keeps
-        // until it has dropped the Readiness.
-        let readiness = unsafe { Readiness::start(slot, Some(here), self.board.peer_check) };
-        let os = |e| ShmError::os(Op::Readiness, &self.board.region.describe(), e);
-        let readiness = readiness.map_err(os)?;
-        if header.tail() != self.board.cursor().load(Ordering::SeqCst) & !BUSY {
-            readiness.ring_here().map_err(os)?;
-        }
-        Ok(readiness)
+        let board = &self.board;
+        self.readiness.fd(|| start_readiness(board))
     }
 
     /// Drains the [`readiness`](Self::readiness) descriptor and readies it
     /// for the next message (nothing to do when none was asked for).
     pub fn clear_readiness(&self) -> Result<(), SubscriberError> {
-        match &self.readiness {
-            Some(readiness) => readiness.clear().map_err(|error| SubscriberError::Os {
-                op: Op::Readiness,
-                region: self.board.region.describe(),
-                error,
-            }),
-            None => Ok(()),
-        }
+        self.readiness.clear().map_err(|error| SubscriberError::Os {
+            op: Op::Readiness,
+            region: self.board.region.describe(),
+            error,
+        })
     }
 
     fn corrupt(&self, what: String) -> SubscriberError {
@@ -346,9 +315,35 @@ impl Subscriber {
     }
 }
 
+/// The subscriber's bell, armed in its entry (publishers ring it), and rung
+/// at once if a message it has not seen is already waiting.
+fn start_readiness(board: &Board) -> Result<Readiness> {
+    let header = board.header();
+    // From now on every message rings the armed bells.
+    header.subscribers_may_sleep.store(1, Ordering::SeqCst);
+    header.subscriber_bells.store(1, Ordering::SeqCst);
+    let seen = MapPtr(&header.publishers_seen as *const AtomicU32);
+    let fd = board.file().as_raw_fd();
+    let here = Box::new(move || {
+        // SAFETY: the region's descriptor stays open, and its mapping alive, until the Readiness is dropped.
+        let (file, seen) = unsafe { (BorrowedFd::borrow_raw(fd), seen.get()) };
+        !publishers_gone(file, seen).unwrap_or(true)
+    });
+    let slot = std::slice::from_ref(&board.entry(board.place).bell);
+    // SAFETY: the bell slot and the word the look reads are in the board's mapping, which the Subscriber that
+    // holds `board` keeps until it has dropped the Readiness.
+    let readiness = unsafe { Readiness::start(slot, Some(here), board.peer_check) };
+    let os = |e| ShmError::os(Op::Readiness, &board.region.describe(), e);
+    let readiness = readiness.map_err(os)?;
+    if header.tail() != board.cursor().load(Ordering::SeqCst) & !BUSY {
+        readiness.ring_here().map_err(os)?;
+    }
+    Ok(readiness)
+}
+
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.readiness = None;
+        self.readiness.close();
         let entry = self.board.entry(self.board.place);
         let state = entry.state.load(Ordering::SeqCst);
         entry.state.store((state & !0xff) | ENTRY_FREE, Ordering::SeqCst);

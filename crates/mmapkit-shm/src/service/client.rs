@@ -18,7 +18,7 @@ use crate::region::Region;
 pub struct Client {
     /// The readiness descriptor, if asked for (dropped first: it reads the
     /// mapping).
-    pub(super) readiness: Option<crate::readiness::Readiness>,
+    pub(super) readiness: crate::readiness::ReadinessCell,
     pub(super) end: ServiceEnd,
     /// Whether a request of ours may still be in the place (sent, and its
     /// response not yet read or given up on).
@@ -41,7 +41,7 @@ impl Client {
             }
         }
         let out = state(word) != IDLE;
-        Ok(Client { readiness: None, end, out: Cell::new(out) })
+        Ok(Client { readiness: Default::default(), end, out: Cell::new(out) })
     }
 
     /// Creates the service's named region (`0600`, `O_EXCL`) and attaches as a client.

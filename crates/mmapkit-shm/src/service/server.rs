@@ -20,7 +20,7 @@ use crate::region::Region;
 pub struct Server {
     /// The readiness descriptor, if asked for (dropped first: it reads the
     /// mapping).
-    pub(super) readiness: Option<crate::readiness::Readiness>,
+    pub(super) readiness: crate::readiness::ReadinessCell,
     pub(super) end: ServiceEnd,
     /// Where the next scan for requests starts (round robin over places).
     next_scan: Cell<u64>,
@@ -57,7 +57,7 @@ impl Server {
                 place.wake();
             }
         }
-        Ok(Server { readiness: None, end, next_scan: Cell::new(0), rung: Cell::new(0) })
+        Ok(Server { readiness: Default::default(), end, next_scan: Cell::new(0), rung: Cell::new(0) })
     }
 
     /// Creates the service's named region (`0600`, `O_EXCL`) and attaches as its server.
