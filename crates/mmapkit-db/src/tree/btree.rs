@@ -232,14 +232,17 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool
     if root == 0 {
         return Ok((root, None));
     }
-    // The child taken at each branch on the way down, and the leaf's slot.
-    let mut path = [0usize; MAX_DEPTH];
+    // The node at each level on the way down, and the child taken there
+    // (`taken[d]` leads from `nodes[d]` to `nodes[d + 1]`); the last is the leaf.
+    let mut nodes = [0 as PageNo; MAX_DEPTH];
+    let mut taken = [0usize; MAX_DEPTH];
     let mut depth = 0;
     let mut n = root;
     let slot = loop {
         if depth >= MAX_DEPTH {
             return Err(pages.corrupt(root, format!("tree under page {root} is deeper than {MAX_DEPTH} levels")));
         }
+        nodes[depth] = n;
         let view = node(pages, n)?;
         if view.is_leaf() {
             match view.search(key)? {
@@ -248,17 +251,35 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool
             }
         }
         let j = view.child_for(key)?;
-        path[depth] = j;
+        taken[depth] = j;
         depth += 1;
         n = view.child(j)?;
     };
-    let (root, old) = remove_along(pages, root, &path[..depth], slot, want_old)?;
-    Ok((collapse(pages, root)?, Some(old)))
+    // Own the path from the top (a copy names its new page in its owned
+    // parent), then edit the leaf.
+    for d in 0..=depth {
+        let page = owned(pages, nodes[d])?;
+        if d > 0 && page != nodes[d] {
+            edit::set_child(pages.page_mut(nodes[d - 1]), taken[d - 1], page);
+        }
+        nodes[d] = page;
+    }
+    let leaf = nodes[depth];
+    let value = node(pages, leaf)?.leaf_entry(slot)?.1;
+    let old = if want_old { Some(value_bytes(pages, value)?.to_vec()) } else { None };
+    if let Value::Overflow { page, len } = value {
+        pages.free(page, page_header::run_pages(len));
+    }
+    edit::remove(pages.page_mut(leaf), slot);
+    // From the bottom, merge each node left underfull with a neighbour.
+    for d in (0..depth).rev() {
+        if edit::used(pages.page(nodes[d + 1])?) < UNDERFULL {
+            merge_child(pages, nodes[d], taken[d])?;
+        }
+    }
+    Ok((collapse(pages, nodes[0])?, Some(old)))
 }
 
-/// Removes entry `slot` of the leaf that `path` (the child to take at each
-/// branch) leads to from `n`, owning every node on the way and merging a
-/// child left underfull; returns `n`'s page and the value's bytes if `want_old`.
 /// The root after removals: an empty leaf or a branch with one child is not
 /// worth a level, so such roots are freed down to the first that is (0 for
 /// an empty tree).
@@ -276,33 +297,6 @@ fn collapse(pages: &mut TxnPages<'_>, mut root: PageNo) -> Result<PageNo> {
         }
     }
     Ok(root)
-}
-
-fn remove_along(
-    pages: &mut TxnPages<'_>,
-    n: PageNo,
-    path: &[usize],
-    slot: usize,
-    want_old: bool,
-) -> Result<(PageNo, Option<Vec<u8>>)> {
-    let n = owned(pages, n)?;
-    let Some((&j, rest)) = path.split_first() else {
-        let view = node(pages, n)?;
-        let value = view.leaf_entry(slot)?.1;
-        let old = if want_old { Some(value_bytes(pages, value)?.to_vec()) } else { None };
-        if let Value::Overflow { page, len } = value {
-            pages.free(page, page_header::run_pages(len));
-        }
-        edit::remove(pages.page_mut(n), slot);
-        return Ok((n, old));
-    };
-    let child = node(pages, n)?.child(j)?;
-    let (new_child, old) = remove_along(pages, child, rest, slot, want_old)?;
-    edit::set_child(pages.page_mut(n), j, new_child);
-    if edit::used(pages.page(new_child)?) < UNDERFULL {
-        merge_child(pages, n, j)?;
-    }
-    Ok((n, old))
 }
 
 /// Removes `keys` (sorted, distinct, every one in the tree) from the tree at

@@ -238,6 +238,13 @@ impl<'a> Node<'a> {
         if start < HEADER + SLOT * self.count || start > PAGE_SIZE {
             return Err(self.bad(format!("data area start {start} overlaps the slots or the page end")));
         }
+        if let Some(live) = self.live_bytes(start)
+            && live + garbage == PAGE_SIZE - start
+            && (self.leaf || self.count > 0 || page_header::link(self.bytes) != 0)
+        {
+            return Ok(());
+        }
+        // Something is wrong: find what, entry by entry, to name it.
         let mut live = 0;
         let skip = if self.leaf { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
         for i in 0..self.count {
@@ -262,6 +269,42 @@ impl<'a> Node<'a> {
             return Err(self.bad("branch without children".into()));
         }
         Ok(())
+    }
+
+    /// The bytes of the entries, if every one lies between `start` (at or
+    /// after the slot array) and the page end and its slot holds its key's
+    /// head: the checks of [`validate`](Self::validate), in one tight pass
+    /// over the slots, with `None` for any failure.
+    fn live_bytes(&self, start: usize) -> Option<usize> {
+        let b = self.bytes;
+        let skip = if self.leaf { LEAF_ENTRY_HEADER } else { BRANCH_ENTRY_HEADER };
+        let mut live = 0;
+        for i in 0..self.count {
+            let slot = HEADER + SLOT * i;
+            let off = read_u16(b, slot) as usize;
+            if off < start || off + skip > PAGE_SIZE {
+                return None;
+            }
+            let klen = read_u16(b, off) as usize;
+            let len = if !self.leaf {
+                BRANCH_ENTRY_HEADER + klen
+            } else if b[off + 2] & OVERFLOW != 0 {
+                LEAF_ENTRY_HEADER + klen + 8
+            } else {
+                LEAF_ENTRY_HEADER + klen + read_u32(b, off + 3) as usize
+            };
+            if off + len > PAGE_SIZE {
+                return None;
+            }
+            live += len;
+            let mut head = [0u8; 4];
+            let k = klen.min(4);
+            head[..k].copy_from_slice(&b[off + skip..off + skip + k]);
+            if b[slot + 2..slot + 6] != head {
+                return None;
+            }
+        }
+        Some(live)
     }
 
     /// Bytes in use: entries and slots (what a merge needs room for).
