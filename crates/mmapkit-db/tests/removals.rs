@@ -110,3 +110,59 @@ fn removals_one_key_at_a_time_on_a_deep_tree_match_the_model() {
     let db = create(&path);
     assert_matches(&db, &model, "reopened");
 }
+
+/// Removes every other key of 30,000 inserted in a random order, one
+/// `remove` per key (`one_by_one`) or with one `retain`, and returns what is
+/// left: the fill of the pages in use, and the file's check.
+fn fill_after_removing_half(one_by_one: bool) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("fill.db"));
+    let mut next = stream(0x9e37_79b9_7f4a_7c15);
+    let keys: Vec<[u8; 16]> =
+        (0..30_000).map(|_| (u128::from(next()) << 64 | u128::from(next())).to_be_bytes()).collect();
+    let value = [7u8; 100];
+    let mut model = BTreeMap::new();
+    let mut w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table("t").unwrap();
+        for k in &keys {
+            t.insert(k, &value).unwrap();
+            model.insert(k.to_vec(), value.to_vec());
+        }
+    }
+    w.commit().unwrap();
+    let mut w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_table("t").unwrap();
+        if one_by_one {
+            for k in keys.iter().step_by(2) {
+                assert!(t.remove(k).unwrap());
+            }
+        } else {
+            let gone: std::collections::HashSet<&[u8]> = keys.iter().step_by(2).map(|k| &k[..]).collect();
+            assert_eq!(t.retain(|k, _| !gone.contains(k)).unwrap(), gone.len() as u64);
+        }
+    }
+    w.commit().unwrap();
+    for k in keys.iter().step_by(2) {
+        model.remove(&k[..]);
+    }
+    assert_matches(&db, &model, if one_by_one { "removed one by one" } else { "retained" });
+    // Every entry takes its bytes and a slot (7 + 16 + 100 + 6); every page
+    // in use (branches and the catalog too) counts against the fill.
+    let report = db.check().unwrap();
+    let room = (mmapkit_db::PAGE_SIZE - 32) as f64;
+    (model.len() * 129) as f64 / (report.pages_in_use as f64 * room)
+}
+
+/// Removals spread over the whole tree merge a node below half a page with a
+/// neighbour whenever the two fit in seven eighths of one: half the entries
+/// gone at random, the pages in use are still more than half full (merging
+/// only nodes under a quarter of a page left them less than half full).
+#[test]
+fn removing_half_the_keys_at_random_leaves_the_pages_more_than_half_full() {
+    for one_by_one in [true, false] {
+        let fill = fill_after_removing_half(one_by_one);
+        assert!(fill > 0.5, "one by one: {one_by_one}: the pages in use are {:.0}% full", fill * 100.0);
+    }
+}

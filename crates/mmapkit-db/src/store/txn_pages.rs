@@ -242,6 +242,23 @@ impl<'db> TxnPages<'db> {
         Ok(new)
     }
 
+    /// A page of this transaction's to write anew in place of page `n`: `n`
+    /// itself if this transaction owns it, else a new page (and `n` freed),
+    /// its bytes left as they are for the caller to overwrite whole.
+    pub fn rewritten(&mut self, n: PageNo) -> Result<PageNo> {
+        if self.dirty.contains_key(&n) {
+            return Ok(n);
+        }
+        if self.is_ahead(n) {
+            return Err(self.written_ahead(n));
+        }
+        let bytes = self.buffer();
+        let new = self.place(1);
+        self.dirty.insert(new, bytes);
+        self.free(n, 1);
+        Ok(new)
+    }
+
     /// The bytes of a page this transaction owns.
     pub fn page_mut(&mut self, n: PageNo) -> &mut [u8] {
         self.dirty.get_mut(&n).expect("page_mut is called only on owned pages")

@@ -12,8 +12,25 @@ use crate::tree::node::{self, BRANCH_ENTRY_HEADER, MAX_ENTRY, Node, Value, edit}
 /// Deeper than this, a tree must have a cycle: a damaged file, not a real tree.
 pub const MAX_DEPTH: usize = 32;
 /// A node using fewer bytes than this after a removal is merged with a
-/// neighbour when the two fit in one page.
+/// neighbour whenever the two fit in one page.
 const UNDERFULL: usize = PAGE_SIZE / 4;
+/// A node using fewer bytes than this after a removal is merged with a
+/// neighbour when the two fit in [`MERGED_MOST`] bytes. Removals spread over
+/// the tree then leave its pages more than half full, and a transaction that
+/// removes all over the tree needs fewer new pages for its copies: a merge
+/// frees a page the transaction wrote, which its next copy reuses at once.
+const HALF_FULL: usize = PAGE_SIZE / 2;
+/// The most bytes a merge of a node under [`HALF_FULL`] may make: seven
+/// eighths of a page, so that the merged node has room for inserts, and the
+/// two halves of a split node (about half a page each) do not merge back
+/// with each other.
+const MERGED_MOST: usize = (PAGE_SIZE - HEADER) * 7 / 8;
+
+/// Whether a node using `used` bytes is merged with a neighbour into a node
+/// of `merged` bytes (entries, slots and, between branches, the separator).
+fn worth_merging(used: usize, merged: usize) -> bool {
+    merged <= PAGE_SIZE - HEADER && (used < UNDERFULL || (used < HALF_FULL && merged <= MERGED_MOST))
+}
 
 /// Parses page `n` as a node.
 pub fn node<P: PageSource + ?Sized>(pages: &P, n: PageNo) -> Result<Node<'_>> {
@@ -273,7 +290,7 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool
     edit::remove(pages.page_mut(leaf), slot);
     // From the bottom, merge each node left underfull with a neighbour.
     for d in (0..depth).rev() {
-        if edit::used(pages.page(nodes[d + 1])?) < UNDERFULL {
+        if edit::used(pages.page(nodes[d + 1])?) < HALF_FULL {
             merge_child(pages, nodes[d], taken[d])?;
         }
     }
@@ -526,7 +543,7 @@ fn drop_subtree(pages: &mut TxnPages<'_>, n: PageNo, depth: usize) -> Result<u64
 fn merge_while_underfull(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
     loop {
         let view = node(pages, n)?;
-        if j > view.count() || edit::used(pages.page(view.child(j)?)?) >= UNDERFULL {
+        if j > view.count() || edit::used(pages.page(view.child(j)?)?) >= HALF_FULL {
             return Ok(());
         }
         let before = view.count();
@@ -537,49 +554,71 @@ fn merge_while_underfull(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Resul
     }
 }
 
-/// Merges child `j` of owned branch `n` with a neighbour if both fit in one page.
+/// Merges child `j` of owned branch `n` with a neighbour if
+/// [`worth_merging`] says so, the right one first, else the left one.
 fn merge_child(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
-    let view = node(pages, n)?;
-    if view.count() == 0 {
+    let count = node(pages, n)?.count();
+    if j < count && merge_pair(pages, n, j, true)? {
         return Ok(());
     }
-    // Merge children `a` and `a + 1`, separated by key `a`.
-    let a = if j < view.count() { j } else { j - 1 };
+    if j > 0 && j <= count {
+        merge_pair(pages, n, j - 1, false)?;
+    }
+    Ok(())
+}
+
+/// Merges children `a` and `a + 1` of owned branch `n`, separated by key
+/// `a`, if [`worth_merging`] says so for the left one (`left_decides`) or the
+/// right one; returns whether it did. The merged node is built in one pass on
+/// the left one's page (or, if that is not this transaction's, on a new page).
+fn merge_pair(pages: &mut TxnPages<'_>, n: PageNo, a: usize, left_decides: bool) -> Result<bool> {
+    let view = node(pages, n)?;
     let (left, right) = (view.child(a)?, view.child(a + 1)?);
     let sep = view.key(a)?.to_vec();
-    let (lview, rview) = (node(pages, left)?, node(pages, right)?);
+    // What the two pages' headers say they use, to pass over a merge that
+    // cannot be before copying anything (the entries decide below).
+    let (lpage, rpage) = (pages.page(left)?, pages.page(right)?);
+    let leaves = page_header::kind_byte(lpage) == Kind::Leaf as u8;
+    let extra = if leaves { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + node::SLOT };
+    let (lused, rused) = (edit::used_checked(lpage), edit::used_checked(rpage));
+    if let (Some(l), Some(r)) = (lused, rused)
+        && !worth_merging(if left_decides { l } else { r }, l + r + extra)
+    {
+        return Ok(false);
+    }
+    let path = pages.file_path();
+    let (lcopy, rcopy) = (pages.page(left)?.to_vec(), pages.page(right)?.to_vec());
+    let (lview, rview) = (Node::parse(&lcopy, left, path)?, Node::parse(&rcopy, right, path)?);
     if lview.is_leaf() != rview.is_leaf() {
         return Err(pages.corrupt(n, "children of one branch at different depths".into()));
     }
-    let extra = if lview.is_leaf() { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + node::SLOT };
-    if lview.used()? + rview.used()? + extra > PAGE_SIZE - HEADER {
-        return Ok(());
+    let mut between = Vec::new();
+    if !lview.is_leaf() {
+        node::encode_branch(&mut between, &sep, rview.child(0)?);
     }
-    let right_copy = pages.page(right)?.to_vec();
-    let path = pages.file_path();
-    let rview = Node::parse(&right_copy, right, path)?;
-    let left = owned(pages, left)?;
-    let mut moved: Vec<Vec<u8>> = Vec::with_capacity(rview.count() + 1);
-    if !rview.is_leaf() {
-        let mut e = Vec::new();
-        node::encode_branch(&mut e, &sep, rview.child(0)?);
-        moved.push(e);
+    let mut entries: Vec<&[u8]> = Vec::with_capacity(lview.count() + rview.count() + 1);
+    for i in 0..lview.count() {
+        entries.push(lview.entry(i)?);
+    }
+    if !between.is_empty() {
+        entries.push(&between);
     }
     for i in 0..rview.count() {
-        moved.push(rview.entry(i)?.to_vec());
+        entries.push(rview.entry(i)?);
     }
-    let base = node(pages, left)?.count();
-    let p = pages.page_mut(left);
-    for (k, e) in moved.iter().enumerate() {
-        if !edit::insert(p, base + k, e) {
-            return Err(pages.corrupt(left, "merged node overflowed its page".into()));
-        }
+    let used = |from: &[&[u8]]| from.iter().map(|e| e.len() + node::SLOT).sum::<usize>();
+    let decides = if left_decides { &entries[..lview.count()] } else { &entries[entries.len() - rview.count()..] };
+    if !worth_merging(used(decides), used(&entries)) {
+        return Ok(false);
     }
+    let kind = if lview.is_leaf() { Kind::Leaf } else { Kind::Branch };
+    let merged = pages.rewritten(left)?;
+    edit::build(pages.page_mut(merged), kind, page_header::link(&lcopy), entries);
     pages.free(right, 1);
     let p = pages.page_mut(n);
-    edit::set_child(p, a, left);
+    edit::set_child(p, a, merged);
     edit::remove(p, a);
-    Ok(())
+    Ok(true)
 }
 
 /// Where the value under `key` lies in the tree at `root`: the page holding

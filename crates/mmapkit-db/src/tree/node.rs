@@ -306,15 +306,6 @@ impl<'a> Node<'a> {
         }
         Some(live)
     }
-
-    /// Bytes in use: entries and slots (what a merge needs room for).
-    pub fn used(&self) -> Result<usize> {
-        let mut total = 0;
-        for i in 0..self.count {
-            total += self.entry(i)?.len() + SLOT;
-        }
-        Ok(total)
-    }
 }
 
 /// The first four bytes of a key, zero-padded, as a big-endian number: heads
@@ -420,6 +411,13 @@ pub mod edit {
     /// Bytes in use by entries and slots.
     pub fn used(p: &[u8]) -> usize {
         (PAGE_SIZE - data_start(p) - garbage(p)) + SLOT * count(p)
+    }
+
+    /// [`used`] for a page not known to be well formed: `None` if its
+    /// header's figures do not add up within the page.
+    pub fn used_checked(p: &[u8]) -> Option<usize> {
+        let live = PAGE_SIZE.checked_sub(data_start(p))?.checked_sub(garbage(p))?;
+        Some(live + SLOT * count(p))
     }
 
     /// Inserts an encoded entry at position `i`; `false` if it does not fit.
