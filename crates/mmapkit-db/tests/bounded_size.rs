@@ -185,7 +185,8 @@ fn the_file_is_at_most_a_mib_longer_than_its_pages() {
     let mut rng = Rng::new(11);
     let mut grown = 0;
     let mut last_len = 0;
-    for (commit, inserts) in [1u64, 5, 300, 2_000, 40_000, 1, 7, 20_000, 3].into_iter().cycle().take(30).enumerate() {
+    let batches = [1u64, 5, 300, 2_000, 40_000, 1, 7, 20_000, 3];
+    for (commit, inserts) in batches.into_iter().cycle().take(30).enumerate() {
         let mut w = db.begin_write().unwrap();
         {
             let mut t = w.open_table("t").unwrap();
