@@ -28,7 +28,7 @@
 
 use std::collections::HashSet;
 
-use super::free_pages::{FreePages, SavedList, Segment, merged};
+use super::free_pages::{FreePages, SavedList, Segment, merged, merged_sorted};
 use super::le_bytes::{read_u16, read_u64, write_u16, write_u64};
 use super::meta_page::Meta;
 use super::page_header::{self, HEADER, Kind, PAGE_SIZE, PageNo};
@@ -57,7 +57,7 @@ pub fn save(pages: &mut TxnPages<'_>, txn: u64) -> SavedList {
     // the list holds them all.
     let mut list = Vec::new();
     let ready = loop {
-        let ready = merged(pages.free_pages().ready_extents().chain(pages.recycled().ready_extents()).collect());
+        let ready = merged_sorted(pages.free_pages().ready_extents(), pages.recycled().ready_extents());
         if list.len() >= ready.len().div_ceil(EXTENTS_PER_PAGE) {
             break ready;
         }
