@@ -3,6 +3,7 @@
 //! the file's `check` clean after every commit and after a reopen.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use mmapkit_db::Database;
 
@@ -33,21 +34,21 @@ fn assert_matches(db: &Database, model: &BTreeMap<Vec<u8>, Vec<u8>>, when: &str)
     );
 }
 
-#[test]
-fn removals_one_key_at_a_time_on_a_deep_tree_match_the_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("removals.db");
-    let db = create(&path);
-    let mut next = stream(0x2545_f491_4f6c_dd1d);
-    // Keys with long shared prefixes make long separators and small branches,
-    // so 40,000 entries make four levels; some values go to overflow runs.
-    let key = |n: u64| {
-        let mut k = vec![(n % 251) as u8; 120];
-        k.extend_from_slice(&n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-        k
-    };
-    let value =
-        |n: u64| if n.is_multiple_of(409) { vec![n as u8; 3000] } else { n.to_le_bytes().repeat(1 + (n % 5) as usize) };
+/// Key `n`: keys with long shared prefixes make long separators and small
+/// branches, so 40,000 entries make four levels.
+fn key(n: u64) -> Vec<u8> {
+    let mut k = vec![(n % 251) as u8; 120];
+    k.extend_from_slice(&n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    k
+}
+
+/// Value `n`: some go to overflow runs.
+fn value(n: u64) -> Vec<u8> {
+    if n.is_multiple_of(409) { vec![n as u8; 3000] } else { n.to_le_bytes().repeat(1 + (n % 5) as usize) }
+}
+
+/// Loads keys `0..40_000` into table `t` of `db`, a tree of four levels or more; returns the model.
+fn load_deep_tree(db: &Database) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut model = BTreeMap::new();
     let mut w = db.begin_write().unwrap();
     {
@@ -59,7 +60,63 @@ fn removals_one_key_at_a_time_on_a_deep_tree_match_the_model() {
     }
     w.commit().unwrap();
     assert!(db.stats().unwrap().tables[0].depth >= 4, "the tree is only {:?} deep", db.stats().unwrap().tables);
-    assert_matches(&db, &model, "after the load");
+    assert_matches(db, &model, "after the load");
+    model
+}
+
+/// `retain_in` over ranges of every kind on a deep tree: what it keeps, what
+/// it hands to the closure (every entry in the range, in key order, with its
+/// value), what it counts as removed.
+#[test]
+fn retain_in_ranges_on_a_deep_tree_matches_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("retain.db"));
+    let mut model = load_deep_tree(&db);
+    let mut next = stream(0x0123_4567_89ab_cdef);
+    for round in 0..12 {
+        let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+        let (a, b) = (&keys[next() as usize % keys.len()], &keys[next() as usize % keys.len()]);
+        let (lo, hi) = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+        let modulus = 2 + next() % 3;
+        let keep = |k: &[u8]| !(k[k.len() - 1] as u64).is_multiple_of(modulus);
+        let span: (Bound<Vec<u8>>, Bound<Vec<u8>>) = match round % 4 {
+            0 => (Bound::Included(lo), Bound::Excluded(hi)),
+            1 => (Bound::Excluded(lo), Bound::Included(hi)),
+            2 => (Bound::Unbounded, Bound::Included(hi)),
+            _ => (Bound::Unbounded, Bound::Unbounded),
+        };
+        let inside: Vec<(Vec<u8>, Vec<u8>)> = model.range(span.clone()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table("t").unwrap();
+            let mut seen = Vec::new();
+            let removed = t
+                .retain_in::<Vec<u8>>(span.clone(), |k, v| {
+                    seen.push((k.to_vec(), v.to_vec()));
+                    keep(k)
+                })
+                .unwrap();
+            assert_eq!(seen, inside, "round {round}: what the closure saw");
+            let gone: Vec<&Vec<u8>> = inside.iter().map(|(k, _)| k).filter(|k| !keep(k)).collect();
+            assert_eq!(removed, gone.len() as u64, "round {round}");
+            for k in gone {
+                model.remove(k);
+            }
+            assert_eq!(t.len(), model.len() as u64, "round {round}");
+        }
+        w.commit().unwrap();
+        assert_matches(&db, &model, &format!("retain round {round}"));
+    }
+    assert!(model.len() < 20_000, "the rounds left {} of 40,000 entries", model.len());
+}
+
+#[test]
+fn removals_one_key_at_a_time_on_a_deep_tree_match_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("removals.db");
+    let db = create(&path);
+    let mut next = stream(0x2545_f491_4f6c_dd1d);
+    let mut model = load_deep_tree(&db);
 
     // Rounds of removals: each removes most of what is left, one key per call
     // (`take` in every seventh), with misses and inserts between them.

@@ -353,12 +353,8 @@ fn remove_sorted_from(pages: &mut TxnPages<'_>, n: PageNo, keys: &[Vec<u8>], dep
         for (page, count) in runs {
             pages.free(page, count);
         }
-        // Slots after a removed one move down: remove from the last.
         at.sort_unstable();
-        let p = pages.page_mut(n);
-        for &i in at.iter().rev() {
-            edit::remove(p, i);
-        }
+        edit::remove_many(pages.page_mut(n), at);
         return Ok(n);
     }
     // The keys of each child, in turn.
@@ -381,6 +377,101 @@ fn remove_sorted_from(pages: &mut TxnPages<'_>, n: PageNo, keys: &[Vec<u8>], dep
         merge_while_underfull(pages, n, j)?;
     }
     Ok(n)
+}
+
+/// Removes the entries with a key within (`start`, `end`) that `keep`
+/// refuses from the tree at `root`, in one walk of it: `keep` sees each
+/// entry in key order where it lies, a leaf is copied only when it loses an
+/// entry, and each branch merges the children left underfull. Returns the
+/// new root and how many entries went.
+pub fn retain(
+    pages: &mut TxnPages<'_>,
+    root: PageNo,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+    keep: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(PageNo, u64)> {
+    if root == 0 || range_is_empty(start, end) {
+        return Ok((root, 0));
+    }
+    let mut gone = Vec::new();
+    let (root, removed) = retain_from(pages, root, (start, end), keep, &mut gone, 0)?;
+    Ok((collapse(pages, root)?, removed))
+}
+
+fn retain_from(
+    pages: &mut TxnPages<'_>,
+    n: PageNo,
+    (start, end): (Bound<&[u8]>, Bound<&[u8]>),
+    keep: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    gone: &mut Vec<(usize, Option<(PageNo, u64)>)>,
+    depth: usize,
+) -> Result<(PageNo, u64)> {
+    if depth >= MAX_DEPTH {
+        return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
+    }
+    let view = node(pages, n)?;
+    if view.is_leaf() {
+        // The slots refused, with their overflow runs: `keep` sees the
+        // entries before anything changes.
+        gone.clear();
+        for i in 0..view.count() {
+            let (key, value) = view.leaf_entry(i)?;
+            if within(key, start, end) && !keep(key, value_bytes(pages, value)?) {
+                let run = match value {
+                    Value::Overflow { page, len } => Some((page, page_header::run_pages(len))),
+                    Value::Inline(_) => None,
+                };
+                gone.push((i, run));
+            }
+        }
+        if gone.is_empty() {
+            return Ok((n, 0));
+        }
+        let n = owned(pages, n)?;
+        for &(_, run) in gone.iter() {
+            if let Some((page, count)) = run {
+                pages.free(page, count);
+            }
+        }
+        edit::remove_many(pages.page_mut(n), gone.iter().map(|&(i, _)| i));
+        return Ok((n, gone.len() as u64));
+    }
+    // Children first..=last may hold keys in the range.
+    let first = match start {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => 0,
+    };
+    let last = match end {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => view.count(),
+    };
+    if last < first {
+        return Err(pages.corrupt(n, "a branch's keys are out of order".into()));
+    }
+    let children: Vec<PageNo> = (first..=last).map(|j| view.child(j)).collect::<Result<_>>()?;
+    let mut removed = 0;
+    let mut changed = Vec::new();
+    for (j, child) in (first..).zip(children) {
+        let (new_child, count) = retain_from(pages, child, (start, end), keep, gone, depth + 1)?;
+        if count > 0 {
+            changed.push((j, new_child));
+            removed += count;
+        }
+    }
+    if changed.is_empty() {
+        return Ok((n, 0));
+    }
+    let n = owned(pages, n)?;
+    for &(j, child) in &changed {
+        edit::set_child(pages.page_mut(n), j, child);
+    }
+    // Merge the changed children left underfull, from the last so that a
+    // merge moves no child still to be looked at.
+    for &(j, _) in changed.iter().rev() {
+        merge_while_underfull(pages, n, j)?;
+    }
+    Ok((n, removed))
 }
 
 /// Removes every entry with a key within (`start`, `end`) from the tree at
@@ -457,11 +548,9 @@ fn delete_range_from(
         for (page, count) in runs {
             pages.free(page, count);
         }
-        let p = pages.page_mut(n);
-        for &i in at.iter().rev() {
-            edit::remove(p, i);
-        }
-        return Ok((n, at.len() as u64));
+        let removed = at.len() as u64;
+        edit::remove_many(pages.page_mut(n), at);
+        return Ok((n, removed));
     }
     // Children first..=last may hold keys in the range; those strictly
     // between them hold nothing else.

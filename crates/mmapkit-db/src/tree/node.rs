@@ -452,6 +452,27 @@ pub mod edit {
         write_u16(p, 14, g as u16);
     }
 
+    /// Removes the entries at positions `at` (increasing), their bytes
+    /// becoming dead: one pass over the slots, however many go.
+    pub fn remove_many(p: &mut [u8], at: impl IntoIterator<Item = usize>) {
+        let n = count(p);
+        let mut at = at.into_iter().peekable();
+        let (mut kept, mut dead) = (0, 0);
+        for i in 0..n {
+            if at.next_if_eq(&i).is_some() {
+                dead += entry_len(p, i);
+                continue;
+            }
+            if kept != i {
+                p.copy_within(HEADER + SLOT * i..HEADER + SLOT * (i + 1), HEADER + SLOT * kept);
+            }
+            kept += 1;
+        }
+        write_u16(p, 10, kept as u16);
+        let g = garbage(p) + dead;
+        write_u16(p, 14, g as u16);
+    }
+
     /// Replaces entry `i` with `entry`; `false` (entry `i` removed) if it does not fit.
     pub fn replace(p: &mut [u8], i: usize, entry: &[u8]) -> bool {
         let off = read_u16(p, HEADER + SLOT * i) as usize;

@@ -441,8 +441,19 @@ impl Table<'_, '_> {
         range: impl RangeBounds<K>,
         mut keep: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<u64> {
-        let removed = self.remove_where(bounds(&range), |k, v| Ok(!keep(k, v)), false)?;
-        Ok(removed.len() as u64)
+        self.txn.usable()?;
+        let (start, end) = bounds(&range);
+        let root = self.info.root;
+        let result = btree::retain(&mut self.txn.pages, root, as_slices(&start), as_slices(&end), &mut keep).and_then(
+            |(new_root, removed)| {
+                self.info.root = new_root;
+                self.info.len = self.info.len.checked_sub(removed).ok_or_else(|| {
+                    self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
+                })?;
+                Ok(removed)
+            },
+        );
+        self.changed(result)
     }
 
     /// Removes the entries for which `pred(key, value)` is true and returns
