@@ -663,18 +663,19 @@ fn merge_child(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
 fn merge_pair(pages: &mut TxnPages<'_>, n: PageNo, a: usize, left_decides: bool) -> Result<bool> {
     let view = node(pages, n)?;
     let (left, right) = (view.child(a)?, view.child(a + 1)?);
-    let sep = view.key(a)?.to_vec();
+    let sep_len = view.key(a)?.len();
     // What the two pages' headers say they use, to pass over a merge that
     // cannot be before copying anything (the entries decide below).
     let (lpage, rpage) = (pages.page(left)?, pages.page(right)?);
     let leaves = page_header::kind_byte(lpage) == Kind::Leaf as u8;
-    let extra = if leaves { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + node::SLOT };
+    let extra = if leaves { 0 } else { BRANCH_ENTRY_HEADER + sep_len + node::SLOT };
     let (lused, rused) = (edit::used_checked(lpage), edit::used_checked(rpage));
     if let (Some(l), Some(r)) = (lused, rused)
         && !worth_merging(if left_decides { l } else { r }, l + r + extra)
     {
         return Ok(false);
     }
+    let sep = node(pages, n)?.key(a)?.to_vec();
     let path = pages.file_path();
     let (lcopy, rcopy) = (pages.page(left)?.to_vec(), pages.page(right)?.to_vec());
     let (lview, rview) = (Node::parse(&lcopy, left, path)?, Node::parse(&rcopy, right, path)?);
