@@ -118,8 +118,8 @@ impl PageFile {
         let needed = page_count * PAGE_SIZE as u64;
         let len = self.map.len() as u64;
         if needed > len {
-            let target = (needed + PAGE_SIZE as u64).next_multiple_of(1 << 20).min(self.map.capacity() as u64);
-            self.map.grow_sparse_to(target.max(needed))?;
+            let grown = (needed + PAGE_SIZE as u64).next_multiple_of(1 << 20).min(self.map.capacity() as u64);
+            self.map.grow_sparse_to(grown.max(needed))?;
         }
         Ok(())
     }
