@@ -223,3 +223,43 @@ fn removing_half_the_keys_at_random_leaves_the_pages_more_than_half_full() {
         assert!(fill > 0.5, "one by one: {one_by_one}: the pages in use are {:.0}% full", fill * 100.0);
     }
 }
+
+/// A typed `retain` or `extract_if` whose entries do not all decode stops at
+/// the error before removing anything, and the transaction goes on.
+#[test]
+fn a_typed_removal_that_cannot_decode_an_entry_removes_nothing() {
+    const TYPED: mmapkit_db::TableDefinition<u64, u64> = mmapkit_db::TableDefinition::new("typed");
+    let dir = tempfile::tempdir().unwrap();
+    let db = create(&dir.path().join("typed.db"));
+    let mut w = db.begin_write().unwrap();
+    {
+        let mut t = w.open_typed(TYPED).unwrap();
+        for i in 0..5_000u64 {
+            t.insert(i, i * 2).unwrap();
+        }
+    }
+    // A three-byte key, which no `u64` decodes from, among the others.
+    w.open_table("typed").unwrap().insert(&[0, 0, 0], b"bad").unwrap();
+    let everything = |w: &mut mmapkit_db::WriteTransaction<'_>| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let t = w.open_table("typed").unwrap();
+        t.range(..).map(|r| r.unwrap()).map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    };
+    let before = everything(&mut w);
+    {
+        let mut t = w.open_typed(TYPED).unwrap();
+        assert!(matches!(t.retain(|k, _| k % 2 == 0), Err(mmapkit_db::Error::Decode { .. })));
+        assert!(matches!(t.extract_if(|k, _| k % 3 == 0), Err(mmapkit_db::Error::Decode { .. })));
+        assert_eq!(t.len(), 5_001);
+    }
+    assert_eq!(everything(&mut w), before);
+    // The transaction goes on: without the bad key, the retain removes what it should.
+    assert!(w.open_table("typed").unwrap().remove(&[0, 0, 0]).unwrap());
+    {
+        let mut t = w.open_typed(TYPED).unwrap();
+        assert_eq!(t.retain(|k, _| k % 2 == 0).unwrap(), 2_500);
+        assert_eq!(t.len(), 2_500);
+    }
+    w.commit().unwrap();
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}

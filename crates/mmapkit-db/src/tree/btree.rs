@@ -316,69 +316,6 @@ fn collapse(pages: &mut TxnPages<'_>, mut root: PageNo) -> Result<PageNo> {
     Ok(root)
 }
 
-/// Removes `keys` (sorted, distinct, every one in the tree) from the tree at
-/// `root` in one sweep: each leaf is copied and edited once, however many of
-/// its keys go, and each branch on the way merges the children left
-/// underfull. Returns the new root (0 when the tree became empty). A key
-/// that is not there is an error: the caller found it there.
-pub fn remove_sorted(pages: &mut TxnPages<'_>, root: PageNo, keys: &[Vec<u8>]) -> Result<PageNo> {
-    if keys.is_empty() {
-        return Ok(root);
-    }
-    if root == 0 {
-        return Err(pages.corrupt(root, format!("key {:?} vanished from its table", keys[0])));
-    }
-    let root = remove_sorted_from(pages, root, keys, 0)?;
-    collapse(pages, root)
-}
-
-fn remove_sorted_from(pages: &mut TxnPages<'_>, n: PageNo, keys: &[Vec<u8>], depth: usize) -> Result<PageNo> {
-    if depth >= MAX_DEPTH {
-        return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
-    }
-    let n = owned(pages, n)?;
-    let view = node(pages, n)?;
-    if view.is_leaf() {
-        let mut at = Vec::with_capacity(keys.len());
-        let mut runs = Vec::new();
-        for key in keys {
-            let Ok(i) = view.search(key)? else {
-                return Err(pages.corrupt(n, format!("key {key:?} vanished from its table")));
-            };
-            if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
-                runs.push((page, page_header::run_pages(len)));
-            }
-            at.push(i);
-        }
-        for (page, count) in runs {
-            pages.free(page, count);
-        }
-        at.sort_unstable();
-        edit::remove_many(pages.page_mut(n), at);
-        return Ok(n);
-    }
-    // The keys of each child, in turn.
-    let mut groups: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    for (k, key) in keys.iter().enumerate() {
-        let j = view.child_for(key)?;
-        match groups.last_mut() {
-            Some((last, range)) if *last == j => range.end = k + 1,
-            _ => groups.push((j, k..k + 1)),
-        }
-    }
-    let children: Vec<(usize, PageNo)> = groups.iter().map(|&(j, _)| Ok((j, view.child(j)?))).collect::<Result<_>>()?;
-    for (&(j, ref range), &(_, child)) in groups.iter().zip(&children) {
-        let new_child = remove_sorted_from(pages, child, &keys[range.clone()], depth + 1)?;
-        edit::set_child(pages.page_mut(n), j, new_child);
-    }
-    // Merge the children left underfull, from the last so that a merge moves
-    // no child still to be looked at.
-    for &(j, _) in groups.iter().rev() {
-        merge_while_underfull(pages, n, j)?;
-    }
-    Ok(n)
-}
-
 /// Removes the entries with a key within (`start`, `end`) that `keep`
 /// refuses from the tree at `root`, in one walk of it: `keep` sees each
 /// entry in key order where it lies, a leaf is copied only when it loses an
