@@ -172,3 +172,37 @@ fn steady_updates_keep_the_file_size_bounded() {
     assert!(closed <= at_end.0 * 4096 && closed.is_multiple_of(4096), "closed file of {closed} bytes");
     println!("closed file: {closed} bytes");
 }
+
+/// The file grows to the next whole MiB past its pages, never further: after
+/// commits of every size, its length (as the file system reports it) holds
+/// every page and at most a MiB more.
+#[test]
+fn the_file_is_at_most_a_mib_longer_than_its_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grown.db");
+    // SAFETY: the file is this test's own, in its own directory.
+    let db = unsafe { Database::create(&path) }.unwrap();
+    let mut rng = Rng::new(11);
+    let mut grown = 0;
+    let mut last_len = 0;
+    let batches = [1u64, 5, 300, 2_000, 40_000, 1, 7, 20_000, 3];
+    for (commit, inserts) in batches.into_iter().cycle().take(30).enumerate() {
+        let mut w = db.begin_write().unwrap();
+        {
+            let mut t = w.open_table("t").unwrap();
+            for _ in 0..inserts {
+                t.insert(&rng.next_u64().to_be_bytes(), &value(&mut rng, 0, commit as u64)).unwrap();
+            }
+        }
+        w.commit().unwrap();
+        let stats = db.stats().unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let pages = stats.page_count * mmapkit_db::PAGE_SIZE as u64;
+        assert_eq!(len, stats.file_bytes, "commit {commit}");
+        assert!(len > pages && len <= pages + (1 << 20), "commit {commit}: {len} bytes for {pages} bytes of pages");
+        assert_eq!(len % (1 << 20), 0, "commit {commit}: {len} bytes is not whole MiB");
+        grown += u64::from(len > last_len);
+        last_len = len;
+    }
+    assert!(grown > 5, "the file grew only {grown} times");
+}

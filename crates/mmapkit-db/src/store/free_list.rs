@@ -28,7 +28,7 @@
 
 use std::collections::HashSet;
 
-use super::free_pages::{FreePages, SavedList, Segment, merged};
+use super::free_pages::{FreePages, SavedList, Segment, merged, merged_sorted};
 use super::le_bytes::{read_u16, read_u64, write_u16, write_u64};
 use super::meta_page::Meta;
 use super::page_header::{self, HEADER, Kind, PAGE_SIZE, PageNo};
@@ -53,15 +53,19 @@ pub fn save(pages: &mut TxnPages<'_>, txn: u64) -> SavedList {
     let freed = merged(pages.free_pages().unsaved().iter().chain(pages.freed()).copied().collect());
     let segment: Vec<PageNo> = (0..freed.len().div_ceil(EXTENTS_PER_PAGE)).map(|_| pages.alloc(1)).collect();
     // Taking a page for the list can split a merged extent (a recycled page
-    // next to a ready run), so the count is taken again after each page until
-    // the list holds them all.
+    // next to a ready run), so the count is taken again after the pages it
+    // asked for are taken, until the list holds them all (a list page left
+    // over holds no extent).
     let mut list = Vec::new();
     let ready = loop {
-        let ready = merged(pages.free_pages().ready_extents().chain(pages.recycled().ready_extents()).collect());
-        if list.len() >= ready.len().div_ceil(EXTENTS_PER_PAGE) {
+        let ready = merged_sorted(pages.free_pages().ready_extents(), pages.recycled().ready_extents());
+        let needed = ready.len().div_ceil(EXTENTS_PER_PAGE);
+        if list.len() >= needed {
             break ready;
         }
-        list.push(pages.alloc(1));
+        while list.len() < needed {
+            list.push(pages.alloc(1));
+        }
     };
     let older = pages.free_pages().newest_segment();
     let chain: Vec<(PageNo, &[(PageNo, u64)])> = list

@@ -107,15 +107,19 @@ impl PageFile {
         self.storage.start_writeback(self.map.file(), offset, len);
     }
 
-    /// Grows the file (sparse) and its map to hold `page_count` pages.
+    /// Grows the file (sparse) and its map to hold `page_count` pages: to
+    /// the next whole MiB past them, so that a file is never more than a MiB
+    /// longer than its pages (the space a file system reports for it is its
+    /// length, holes or not), while commits that add a page or two grow it
+    /// only every 256 pages. The last OS page of the map stays unused until
+    /// the next growth, so reads of the newest pages take the cheap check
+    /// that the file was not cut (see `snapshot.rs`).
     fn grow_for(&self, page_count: u64) -> Result<()> {
         let needed = page_count * PAGE_SIZE as u64;
         let len = self.map.len() as u64;
         if needed > len {
-            // Grow ahead by half the file (at most 1 GiB) so growth is rare.
-            let ahead = (len / 2).clamp(1 << 20, 1 << 30);
-            let target = (needed + ahead).next_multiple_of(1 << 20).min(self.map.capacity() as u64).max(needed);
-            self.map.grow_sparse_to(target)?;
+            let grown = (needed + PAGE_SIZE as u64).next_multiple_of(1 << 20).min(self.map.capacity() as u64);
+            self.map.grow_sparse_to(grown.max(needed))?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@
 //! wrote ahead syncs its pages before it writes that record.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 use std::sync::MutexGuard;
 
@@ -34,6 +35,34 @@ const MAX_SPARE: usize = 2048;
 /// Pages written ahead before the disk is asked to start on them (8 MiB).
 const WRITEBACK_EVERY: u64 = (8 << 20) / PAGE_SIZE as u64;
 
+/// Hashes the page numbers that key a transaction's dirty pages: one
+/// multiply and a fold of the high half into the low, far cheaper than the
+/// standard library's keyed hash, which every page lookup of a write would
+/// pay. Page numbers come from the engine and the file; a damaged file can at
+/// worst make lookups slower, never wrong.
+#[derive(Clone, Copy, Default)]
+pub struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+/// A transaction's own pages (and overflow runs, by first page).
+type DirtyPages = HashMap<PageNo, Box<[u8]>, BuildHasherDefault<PageHasher>>;
+
 /// The pages a write transaction sees and changes. It holds the writer's
 /// lock; dropping it without a commit gives the writer its free pages back as
 /// they were.
@@ -45,7 +74,7 @@ pub struct TxnPages<'db> {
     /// That commit's pages.
     base: SnapshotPages<'db>,
     /// Pages (and overflow runs, keyed by first page) allocated by this transaction.
-    dirty: HashMap<PageNo, Box<[u8]>>,
+    dirty: DirtyPages,
     /// Free pages from earlier commits, as of the transaction's start.
     free: FreePages,
     /// Pages this transaction allocated and freed again: reusable at once.
@@ -92,7 +121,7 @@ impl<'db> TxnPages<'db> {
             writer,
             meta,
             base: file.snapshot(meta.page_count),
-            dirty: HashMap::new(),
+            dirty: DirtyPages::default(),
             free,
             recycled: FreePages::default(),
             freed: Vec::new(),
@@ -194,15 +223,38 @@ impl<'db> TxnPages<'db> {
         if self.is_ahead(n) {
             return Err(self.written_ahead(n));
         }
-        let mut copy = self.buffer();
-        {
+        let copy = {
             let bytes = self.base.page(n)?;
             check(bytes)?;
-            copy.copy_from_slice(bytes);
-        }
+            // A spare buffer, or a new one made from the bytes (not zeroed first).
+            match self.spare.pop() {
+                Some(mut spare) => {
+                    spare.copy_from_slice(bytes);
+                    spare
+                }
+                None => Box::from(bytes),
+            }
+        };
         self.base.check_fault()?;
         let new = self.place(1);
         self.dirty.insert(new, copy);
+        self.free(n, 1);
+        Ok(new)
+    }
+
+    /// A page of this transaction's to write anew in place of page `n`: `n`
+    /// itself if this transaction owns it, else a new page (and `n` freed),
+    /// its bytes left as they are for the caller to overwrite whole.
+    pub fn rewritten(&mut self, n: PageNo) -> Result<PageNo> {
+        if self.dirty.contains_key(&n) {
+            return Ok(n);
+        }
+        if self.is_ahead(n) {
+            return Err(self.written_ahead(n));
+        }
+        let bytes = self.buffer();
+        let new = self.place(1);
+        self.dirty.insert(new, bytes);
         self.free(n, 1);
         Ok(new)
     }
@@ -380,7 +432,7 @@ impl<'db> TxnPages<'db> {
 /// ([`TxnPages::save`]).
 #[derive(Clone)]
 pub struct SavedPages {
-    dirty: HashMap<PageNo, Box<[u8]>>,
+    dirty: DirtyPages,
     free: FreePages,
     recycled: FreePages,
     freed: Vec<(PageNo, u64)>,

@@ -12,8 +12,25 @@ use crate::tree::node::{self, BRANCH_ENTRY_HEADER, MAX_ENTRY, Node, Value, edit}
 /// Deeper than this, a tree must have a cycle: a damaged file, not a real tree.
 pub const MAX_DEPTH: usize = 32;
 /// A node using fewer bytes than this after a removal is merged with a
-/// neighbour when the two fit in one page.
+/// neighbour whenever the two fit in one page.
 const UNDERFULL: usize = PAGE_SIZE / 4;
+/// A node using fewer bytes than this after a removal is merged with a
+/// neighbour when the two fit in [`MERGED_MOST`] bytes. Removals spread over
+/// the tree then leave its pages more than half full, and a transaction that
+/// removes all over the tree needs fewer new pages for its copies: a merge
+/// frees a page the transaction wrote, which its next copy reuses at once.
+const HALF_FULL: usize = PAGE_SIZE / 2;
+/// The most bytes a merge of a node under [`HALF_FULL`] may make: seven
+/// eighths of a page, so that the merged node has room for inserts, and the
+/// two halves of a split node (about half a page each) do not merge back
+/// with each other.
+const MERGED_MOST: usize = (PAGE_SIZE - HEADER) * 7 / 8;
+
+/// Whether a node using `used` bytes is merged with a neighbour into a node
+/// of `merged` bytes (entries, slots and, between branches, the separator).
+fn worth_merging(used: usize, merged: usize) -> bool {
+    merged <= PAGE_SIZE - HEADER && (used < UNDERFULL || (used < HALF_FULL && merged <= MERGED_MOST))
+}
 
 /// Parses page `n` as a node.
 pub fn node<P: PageSource + ?Sized>(pages: &P, n: PageNo) -> Result<Node<'_>> {
@@ -232,14 +249,17 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool
     if root == 0 {
         return Ok((root, None));
     }
-    // The child taken at each branch on the way down, and the leaf's slot.
-    let mut path = [0usize; MAX_DEPTH];
+    // The node at each level on the way down, and the child taken there
+    // (`taken[d]` leads from `nodes[d]` to `nodes[d + 1]`); the last is the leaf.
+    let mut nodes = [0 as PageNo; MAX_DEPTH];
+    let mut taken = [0usize; MAX_DEPTH];
     let mut depth = 0;
     let mut n = root;
     let slot = loop {
         if depth >= MAX_DEPTH {
             return Err(pages.corrupt(root, format!("tree under page {root} is deeper than {MAX_DEPTH} levels")));
         }
+        nodes[depth] = n;
         let view = node(pages, n)?;
         if view.is_leaf() {
             match view.search(key)? {
@@ -248,17 +268,35 @@ pub fn remove(pages: &mut TxnPages<'_>, root: PageNo, key: &[u8], want_old: bool
             }
         }
         let j = view.child_for(key)?;
-        path[depth] = j;
+        taken[depth] = j;
         depth += 1;
         n = view.child(j)?;
     };
-    let (root, old) = remove_along(pages, root, &path[..depth], slot, want_old)?;
-    Ok((collapse(pages, root)?, Some(old)))
+    // Own the path from the top (a copy names its new page in its owned
+    // parent), then edit the leaf.
+    for d in 0..=depth {
+        let page = owned(pages, nodes[d])?;
+        if d > 0 && page != nodes[d] {
+            edit::set_child(pages.page_mut(nodes[d - 1]), taken[d - 1], page);
+        }
+        nodes[d] = page;
+    }
+    let leaf = nodes[depth];
+    let value = node(pages, leaf)?.leaf_entry(slot)?.1;
+    let old = if want_old { Some(value_bytes(pages, value)?.to_vec()) } else { None };
+    if let Value::Overflow { page, len } = value {
+        pages.free(page, page_header::run_pages(len));
+    }
+    edit::remove(pages.page_mut(leaf), slot);
+    // From the bottom, merge each node left underfull with a neighbour.
+    for d in (0..depth).rev() {
+        if edit::used(pages.page(nodes[d + 1])?) < HALF_FULL {
+            merge_child(pages, nodes[d], taken[d])?;
+        }
+    }
+    Ok((collapse(pages, nodes[0])?, Some(old)))
 }
 
-/// Removes entry `slot` of the leaf that `path` (the child to take at each
-/// branch) leads to from `n`, owning every node on the way and merging a
-/// child left underfull; returns `n`'s page and the value's bytes if `want_old`.
 /// The root after removals: an empty leaf or a branch with one child is not
 /// worth a level, so such roots are freed down to the first that is (0 for
 /// an empty tree).
@@ -278,98 +316,99 @@ fn collapse(pages: &mut TxnPages<'_>, mut root: PageNo) -> Result<PageNo> {
     Ok(root)
 }
 
-fn remove_along(
+/// Removes the entries with a key within (`start`, `end`) that `keep`
+/// refuses from the tree at `root`, in one walk of it: `keep` sees each
+/// entry in key order where it lies, a leaf is copied only when it loses an
+/// entry, and each branch merges the children left underfull. Returns the
+/// new root and how many entries went.
+pub fn retain(
+    pages: &mut TxnPages<'_>,
+    root: PageNo,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+    keep: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(PageNo, u64)> {
+    if root == 0 || range_is_empty(start, end) {
+        return Ok((root, 0));
+    }
+    let mut gone = Vec::new();
+    let (root, removed) = retain_from(pages, root, (start, end), keep, &mut gone, 0)?;
+    Ok((collapse(pages, root)?, removed))
+}
+
+fn retain_from(
     pages: &mut TxnPages<'_>,
     n: PageNo,
-    path: &[usize],
-    slot: usize,
-    want_old: bool,
-) -> Result<(PageNo, Option<Vec<u8>>)> {
-    let n = owned(pages, n)?;
-    let Some((&j, rest)) = path.split_first() else {
-        let view = node(pages, n)?;
-        let value = view.leaf_entry(slot)?.1;
-        let old = if want_old { Some(value_bytes(pages, value)?.to_vec()) } else { None };
-        if let Value::Overflow { page, len } = value {
-            pages.free(page, page_header::run_pages(len));
-        }
-        edit::remove(pages.page_mut(n), slot);
-        return Ok((n, old));
-    };
-    let child = node(pages, n)?.child(j)?;
-    let (new_child, old) = remove_along(pages, child, rest, slot, want_old)?;
-    edit::set_child(pages.page_mut(n), j, new_child);
-    if edit::used(pages.page(new_child)?) < UNDERFULL {
-        merge_child(pages, n, j)?;
-    }
-    Ok((n, old))
-}
-
-/// Removes `keys` (sorted, distinct, every one in the tree) from the tree at
-/// `root` in one sweep: each leaf is copied and edited once, however many of
-/// its keys go, and each branch on the way merges the children left
-/// underfull. Returns the new root (0 when the tree became empty). A key
-/// that is not there is an error: the caller found it there.
-pub fn remove_sorted(pages: &mut TxnPages<'_>, root: PageNo, keys: &[Vec<u8>]) -> Result<PageNo> {
-    if keys.is_empty() {
-        return Ok(root);
-    }
-    if root == 0 {
-        return Err(pages.corrupt(root, format!("key {:?} vanished from its table", keys[0])));
-    }
-    let root = remove_sorted_from(pages, root, keys, 0)?;
-    collapse(pages, root)
-}
-
-fn remove_sorted_from(pages: &mut TxnPages<'_>, n: PageNo, keys: &[Vec<u8>], depth: usize) -> Result<PageNo> {
+    (start, end): (Bound<&[u8]>, Bound<&[u8]>),
+    keep: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    gone: &mut Vec<(usize, Option<(PageNo, u64)>)>,
+    depth: usize,
+) -> Result<(PageNo, u64)> {
     if depth >= MAX_DEPTH {
         return Err(pages.corrupt(n, format!("tree is deeper than {MAX_DEPTH} levels")));
     }
-    let n = owned(pages, n)?;
     let view = node(pages, n)?;
     if view.is_leaf() {
-        let mut at = Vec::with_capacity(keys.len());
-        let mut runs = Vec::new();
-        for key in keys {
-            let Ok(i) = view.search(key)? else {
-                return Err(pages.corrupt(n, format!("key {key:?} vanished from its table")));
-            };
-            if let Value::Overflow { page, len } = view.leaf_entry(i)?.1 {
-                runs.push((page, page_header::run_pages(len)));
+        // The slots refused, with their overflow runs: `keep` sees the
+        // entries before anything changes.
+        gone.clear();
+        for i in 0..view.count() {
+            let (key, value) = view.leaf_entry(i)?;
+            if within(key, start, end) && !keep(key, value_bytes(pages, value)?) {
+                let run = match value {
+                    Value::Overflow { page, len } => Some((page, page_header::run_pages(len))),
+                    Value::Inline(_) => None,
+                };
+                gone.push((i, run));
             }
-            at.push(i);
         }
-        for (page, count) in runs {
-            pages.free(page, count);
+        if gone.is_empty() {
+            return Ok((n, 0));
         }
-        // Slots after a removed one move down: remove from the last.
-        at.sort_unstable();
-        let p = pages.page_mut(n);
-        for &i in at.iter().rev() {
-            edit::remove(p, i);
+        let n = owned(pages, n)?;
+        for &(_, run) in gone.iter() {
+            if let Some((page, count)) = run {
+                pages.free(page, count);
+            }
         }
-        return Ok(n);
+        edit::remove_many(pages.page_mut(n), gone.iter().map(|&(i, _)| i));
+        return Ok((n, gone.len() as u64));
     }
-    // The keys of each child, in turn.
-    let mut groups: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    for (k, key) in keys.iter().enumerate() {
-        let j = view.child_for(key)?;
-        match groups.last_mut() {
-            Some((last, range)) if *last == j => range.end = k + 1,
-            _ => groups.push((j, k..k + 1)),
+    // Children first..=last may hold keys in the range.
+    let first = match start {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => 0,
+    };
+    let last = match end {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => view.count(),
+    };
+    if last < first {
+        return Err(pages.corrupt(n, "a branch's keys are out of order".into()));
+    }
+    let children: Vec<PageNo> = (first..=last).map(|j| view.child(j)).collect::<Result<_>>()?;
+    let mut removed = 0;
+    let mut changed = Vec::new();
+    for (j, child) in (first..).zip(children) {
+        let (new_child, count) = retain_from(pages, child, (start, end), keep, gone, depth + 1)?;
+        if count > 0 {
+            changed.push((j, new_child));
+            removed += count;
         }
     }
-    let children: Vec<(usize, PageNo)> = groups.iter().map(|&(j, _)| Ok((j, view.child(j)?))).collect::<Result<_>>()?;
-    for (&(j, ref range), &(_, child)) in groups.iter().zip(&children) {
-        let new_child = remove_sorted_from(pages, child, &keys[range.clone()], depth + 1)?;
-        edit::set_child(pages.page_mut(n), j, new_child);
+    if changed.is_empty() {
+        return Ok((n, 0));
     }
-    // Merge the children left underfull, from the last so that a merge moves
-    // no child still to be looked at.
-    for &(j, _) in groups.iter().rev() {
+    let n = owned(pages, n)?;
+    for &(j, child) in &changed {
+        edit::set_child(pages.page_mut(n), j, child);
+    }
+    // Merge the changed children left underfull, from the last so that a
+    // merge moves no child still to be looked at.
+    for &(j, _) in changed.iter().rev() {
         merge_while_underfull(pages, n, j)?;
     }
-    Ok(n)
+    Ok((n, removed))
 }
 
 /// Removes every entry with a key within (`start`, `end`) from the tree at
@@ -446,11 +485,9 @@ fn delete_range_from(
         for (page, count) in runs {
             pages.free(page, count);
         }
-        let p = pages.page_mut(n);
-        for &i in at.iter().rev() {
-            edit::remove(p, i);
-        }
-        return Ok((n, at.len() as u64));
+        let removed = at.len() as u64;
+        edit::remove_many(pages.page_mut(n), at);
+        return Ok((n, removed));
     }
     // Children first..=last may hold keys in the range; those strictly
     // between them hold nothing else.
@@ -532,7 +569,7 @@ fn drop_subtree(pages: &mut TxnPages<'_>, n: PageNo, depth: usize) -> Result<u64
 fn merge_while_underfull(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
     loop {
         let view = node(pages, n)?;
-        if j > view.count() || edit::used(pages.page(view.child(j)?)?) >= UNDERFULL {
+        if j > view.count() || edit::used(pages.page(view.child(j)?)?) >= HALF_FULL {
             return Ok(());
         }
         let before = view.count();
@@ -543,49 +580,72 @@ fn merge_while_underfull(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Resul
     }
 }
 
-/// Merges child `j` of owned branch `n` with a neighbour if both fit in one page.
+/// Merges child `j` of owned branch `n` with a neighbour if
+/// [`worth_merging`] says so, the right one first, else the left one.
 fn merge_child(pages: &mut TxnPages<'_>, n: PageNo, j: usize) -> Result<()> {
-    let view = node(pages, n)?;
-    if view.count() == 0 {
+    let count = node(pages, n)?.count();
+    if j < count && merge_pair(pages, n, j, true)? {
         return Ok(());
     }
-    // Merge children `a` and `a + 1`, separated by key `a`.
-    let a = if j < view.count() { j } else { j - 1 };
+    if j > 0 && j <= count {
+        merge_pair(pages, n, j - 1, false)?;
+    }
+    Ok(())
+}
+
+/// Merges children `a` and `a + 1` of owned branch `n`, separated by key
+/// `a`, if [`worth_merging`] says so for the left one (`left_decides`) or the
+/// right one; returns whether it did. The merged node is built in one pass on
+/// the left one's page (or, if that is not this transaction's, on a new page).
+fn merge_pair(pages: &mut TxnPages<'_>, n: PageNo, a: usize, left_decides: bool) -> Result<bool> {
+    let view = node(pages, n)?;
     let (left, right) = (view.child(a)?, view.child(a + 1)?);
-    let sep = view.key(a)?.to_vec();
-    let (lview, rview) = (node(pages, left)?, node(pages, right)?);
+    let sep_len = view.key(a)?.len();
+    // What the two pages' headers say they use, to pass over a merge that
+    // cannot be before copying anything (the entries decide below).
+    let (lpage, rpage) = (pages.page(left)?, pages.page(right)?);
+    let leaves = page_header::kind_byte(lpage) == Kind::Leaf as u8;
+    let extra = if leaves { 0 } else { BRANCH_ENTRY_HEADER + sep_len + node::SLOT };
+    let (lused, rused) = (edit::used_checked(lpage), edit::used_checked(rpage));
+    if let (Some(l), Some(r)) = (lused, rused)
+        && !worth_merging(if left_decides { l } else { r }, l + r + extra)
+    {
+        return Ok(false);
+    }
+    let sep = node(pages, n)?.key(a)?.to_vec();
+    let path = pages.file_path();
+    let (lcopy, rcopy) = (pages.page(left)?.to_vec(), pages.page(right)?.to_vec());
+    let (lview, rview) = (Node::parse(&lcopy, left, path)?, Node::parse(&rcopy, right, path)?);
     if lview.is_leaf() != rview.is_leaf() {
         return Err(pages.corrupt(n, "children of one branch at different depths".into()));
     }
-    let extra = if lview.is_leaf() { 0 } else { BRANCH_ENTRY_HEADER + sep.len() + node::SLOT };
-    if lview.used()? + rview.used()? + extra > PAGE_SIZE - HEADER {
-        return Ok(());
+    let mut between = Vec::new();
+    if !lview.is_leaf() {
+        node::encode_branch(&mut between, &sep, rview.child(0)?);
     }
-    let right_copy = pages.page(right)?.to_vec();
-    let path = pages.file_path();
-    let rview = Node::parse(&right_copy, right, path)?;
-    let left = owned(pages, left)?;
-    let mut moved: Vec<Vec<u8>> = Vec::with_capacity(rview.count() + 1);
-    if !rview.is_leaf() {
-        let mut e = Vec::new();
-        node::encode_branch(&mut e, &sep, rview.child(0)?);
-        moved.push(e);
+    let mut entries: Vec<&[u8]> = Vec::with_capacity(lview.count() + rview.count() + 1);
+    for i in 0..lview.count() {
+        entries.push(lview.entry(i)?);
+    }
+    if !between.is_empty() {
+        entries.push(&between);
     }
     for i in 0..rview.count() {
-        moved.push(rview.entry(i)?.to_vec());
+        entries.push(rview.entry(i)?);
     }
-    let base = node(pages, left)?.count();
-    let p = pages.page_mut(left);
-    for (k, e) in moved.iter().enumerate() {
-        if !edit::insert(p, base + k, e) {
-            return Err(pages.corrupt(left, "merged node overflowed its page".into()));
-        }
+    let used = |from: &[&[u8]]| from.iter().map(|e| e.len() + node::SLOT).sum::<usize>();
+    let decides = if left_decides { &entries[..lview.count()] } else { &entries[entries.len() - rview.count()..] };
+    if !worth_merging(used(decides), used(&entries)) {
+        return Ok(false);
     }
+    let kind = if lview.is_leaf() { Kind::Leaf } else { Kind::Branch };
+    let merged = pages.rewritten(left)?;
+    edit::build(pages.page_mut(merged), kind, page_header::link(&lcopy), entries);
     pages.free(right, 1);
     let p = pages.page_mut(n);
-    edit::set_child(p, a, left);
+    edit::set_child(p, a, merged);
     edit::remove(p, a);
-    Ok(())
+    Ok(true)
 }
 
 /// Where the value under `key` lies in the tree at `root`: the page holding

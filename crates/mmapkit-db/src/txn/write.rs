@@ -441,8 +441,19 @@ impl Table<'_, '_> {
         range: impl RangeBounds<K>,
         mut keep: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<u64> {
-        let removed = self.remove_where(bounds(&range), |k, v| Ok(!keep(k, v)), false)?;
-        Ok(removed.len() as u64)
+        self.txn.usable()?;
+        let (start, end) = bounds(&range);
+        let root = self.info.root;
+        let result = btree::retain(&mut self.txn.pages, root, as_slices(&start), as_slices(&end), &mut keep).and_then(
+            |(new_root, removed)| {
+                self.info.root = new_root;
+                self.info.len = self.info.len.checked_sub(removed).ok_or_else(|| {
+                    self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
+                })?;
+                Ok(removed)
+            },
+        );
+        self.changed(result)
     }
 
     /// Removes the entries for which `pred(key, value)` is true and returns
@@ -500,30 +511,46 @@ impl Table<'_, '_> {
         values: bool,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.txn.usable()?;
-        let mut chosen = Vec::new();
+        // What `pred` says of each entry in the range, in key order, before anything changes.
+        let mut verdicts = Vec::new();
         let range = Range::new(&self.txn.pages, self.info.root, as_slices(&start), as_slices(&end));
         for item in range {
             let (key, value) = item?;
-            if pred(key, value)? {
-                chosen.push((key.to_vec(), if values { value.to_vec() } else { Vec::new() }));
-            }
+            verdicts.push(pred(key, value)?);
         }
-        if chosen.is_empty() {
+        let mut chosen = Vec::new();
+        if !verdicts.contains(&true) {
             return Ok(chosen);
         }
-        let keys: Vec<Vec<u8>> = chosen.iter_mut().map(|(k, _)| std::mem::take(k)).collect();
+        // One walk of the tree removes them: it meets the same entries in the same order.
+        let mut verdicts = verdicts.into_iter();
+        let mut unmatched = false;
+        let mut keep = |key: &[u8], value: &[u8]| match verdicts.next() {
+            Some(true) => {
+                chosen.push((key.to_vec(), if values { value.to_vec() } else { Vec::new() }));
+                false
+            }
+            Some(false) => true,
+            None => {
+                unmatched = true;
+                true
+            }
+        };
         let root = self.info.root;
-        let result = btree::remove_sorted(&mut self.txn.pages, root, &keys).and_then(|new_root| {
+        let walked = btree::retain(&mut self.txn.pages, root, as_slices(&start), as_slices(&end), &mut keep);
+        let left_over = verdicts.len();
+        let result = walked.and_then(|(new_root, removed)| {
+            if unmatched || left_over > 0 {
+                let what = format!("table {:?}: its range and its tree walk met different entries", self.name);
+                return Err(self.txn.pages.corrupt(root, what));
+            }
             self.info.root = new_root;
-            self.info.len = self.info.len.checked_sub(keys.len() as u64).ok_or_else(|| {
+            self.info.len = self.info.len.checked_sub(removed).ok_or_else(|| {
                 self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
             })?;
             Ok(())
         });
         self.changed(result)?;
-        for ((k, _), key) in chosen.iter_mut().zip(keys) {
-            *k = key;
-        }
         Ok(chosen)
     }
 
