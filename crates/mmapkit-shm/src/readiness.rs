@@ -151,6 +151,18 @@ impl ReadinessCell {
         self.0.as_ref().map_or(Ok(()), Readiness::clear)
     }
 
+    /// [`Readiness::drain`], if there is a descriptor.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn drain(&self) -> io::Result<()> {
+        self.0.as_ref().map_or(Ok(()), Readiness::drain)
+    }
+
+    /// [`Readiness::arm`], if there is a descriptor.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn arm(&self) -> io::Result<()> {
+        self.0.as_ref().map_or(Ok(()), Readiness::arm)
+    }
+
     /// Drops the descriptor (before the end's mapping goes).
     pub(crate) fn close(&mut self) {
         self.0 = None;

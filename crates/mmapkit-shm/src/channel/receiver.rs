@@ -178,11 +178,11 @@ impl Receiver {
     /// Drains the [`readiness`](Self::readiness) descriptor and readies it
     /// for the next message (nothing to do when none was asked for).
     pub fn clear_readiness(&self) -> Result<(), RecvError> {
-        self.readiness.clear().map_err(|error| RecvError::Os {
-            op: Op::Readiness,
-            region: self.end.region.describe(),
-            error,
-        })
+        self.readiness.clear().map_err(|error| self.readiness_error(error))
+    }
+
+    fn readiness_error(&self, error: std::io::Error) -> RecvError {
+        RecvError::Os { op: Op::Readiness, region: self.end.region.describe(), error }
     }
 
     /// The next message, if one is waiting.

@@ -68,46 +68,55 @@ impl AsyncReceiver {
     }
 
     /// One look for a message (calling `f` on it), or a registration with the
-    /// reactor to be woken when the descriptor is readable.
+    /// reactor to be woken when the descriptor is readable. The bell is armed
+    /// only when a look finds nothing, so a sender whose receiver keeps up
+    /// rings nothing.
     fn poll_with<R>(
         &mut self,
         cx: &mut Context<'_>,
         f: &mut Option<impl FnOnce(&[u8]) -> R>,
     ) -> Poll<Result<R, RecvError>> {
         loop {
-            // Clear before looking: a message that comes after the look
-            // makes the descriptor readable again.
             let mut guard = match self.fd.poll_read_ready(cx) {
                 Poll::Ready(Ok(guard)) => Some(guard),
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(self.os(error))),
                 Poll::Pending => None,
             };
             if let Some(guard) = guard.as_mut() {
-                self.inner.clear_readiness()?;
+                self.inner.readiness.drain().map_err(|e| self.os(e))?;
                 guard.clear_ready();
             }
-            match self.inner.attempt()? {
-                Some((found, locked)) => {
-                    let message = self.inner.message(found, locked);
-                    let f = f.take().expect("poll_with is not called again once it has returned Ready");
-                    return Poll::Ready(Ok(f(&message)));
-                }
-                None if self.inner.end.peer_gone()? => {
-                    // One last look: a message may have come before the sender went.
-                    return Poll::Ready(match self.inner.full_attempt()? {
-                        Some((found, locked)) => {
-                            let message = self.inner.message(found, locked);
-                            let f = f.take().expect("poll_with is not called again once it has returned Ready");
-                            Ok(f(&message))
-                        }
-                        None => Err(self.inner.end.gone().into()),
-                    });
-                }
-                None if guard.is_none() => return Poll::Pending,
-                // Readiness was cleared: register for the next signal.
-                None => {}
+            if let Some((found, locked)) = self.inner.attempt()? {
+                return Poll::Ready(Ok(self.deliver(found, locked, f)));
+            }
+            // Nothing: arm the bell, then look once more. A message committed
+            // before the arming is seen by that look, one after it rings.
+            self.inner.readiness.arm().map_err(|e| self.os(e))?;
+            if let Some((found, locked)) = self.inner.attempt()? {
+                return Poll::Ready(Ok(self.deliver(found, locked, f)));
+            }
+            // The peer's going rings the bell (the peer watch looks while the
+            // bell is armed): look at the peer after a wake-up, or where no
+            // watch runs.
+            let look = guard.is_some() || !crate::peer_watch::watching_here();
+            if look && self.inner.end.peer_gone()? {
+                // One last look: a message may have come before the sender went.
+                return Poll::Ready(match self.inner.full_attempt()? {
+                    Some((found, locked)) => Ok(self.deliver(found, locked, f)),
+                    None => Err(self.inner.end.gone().into()),
+                });
+            }
+            if guard.is_none() {
+                return Poll::Pending;
             }
         }
+    }
+
+    /// Calls `f` on the message found, then frees its room.
+    fn deliver<R>(&mut self, found: super::Found, locked: bool, f: &mut Option<impl FnOnce(&[u8]) -> R>) -> R {
+        let message = self.inner.message(found, locked);
+        let f = f.take().expect("poll_with is not called again once it has returned Ready");
+        f(&message)
     }
 
     fn os(&self, error: std::io::Error) -> RecvError {

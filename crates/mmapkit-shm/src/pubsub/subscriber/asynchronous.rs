@@ -68,44 +68,60 @@ impl AsyncSubscriber {
         self.recv_with(|sample| (sample.seq(), sample.to_vec())).await
     }
 
+    /// One look for a message (calling `f` on it), or a registration with the
+    /// reactor to be woken when the descriptor is readable. The bell is armed
+    /// only when a look finds nothing, so a publisher whose subscribers keep
+    /// up rings nothing.
     fn poll_with<R>(
         &mut self,
         cx: &mut Context<'_>,
         f: &mut Option<impl FnOnce(&Sample<'_>) -> R>,
     ) -> Poll<Result<R, SubscriberError>> {
         loop {
-            // Clear before looking: a message that comes after the look
-            // makes the descriptor readable again.
             let mut guard = match self.fd.poll_read_ready(cx) {
                 Poll::Ready(Ok(guard)) => Some(guard),
-                Poll::Ready(Err(error)) => {
-                    let region = self.inner.board.region.describe();
-                    return Poll::Ready(Err(SubscriberError::Os { op: Op::Readiness, region, error }));
-                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.os(error))),
                 Poll::Pending => None,
             };
             if let Some(guard) = guard.as_mut() {
-                self.inner.clear_readiness()?;
+                self.inner.readiness.drain().map_err(|e| self.os(e))?;
                 guard.clear_ready();
             }
-            let found = match self.inner.attempt()? {
-                Some(found) => Some(found),
-                None if self.inner.gone()? => match self.inner.attempt()? {
-                    // One last look: a message may have come before the last publisher went.
-                    Some(found) => Some(found),
-                    None => return Poll::Ready(Err(self.inner.publishers_gone_error())),
-                },
-                None => None,
-            };
-            if let Some(found) = found {
-                let sample = self.inner.sample(found);
-                let f = f.take().expect("poll_with is not called again once it has returned Ready");
-                return Poll::Ready(Ok(f(&sample)));
+            if let Some(found) = self.inner.attempt()? {
+                return Poll::Ready(Ok(self.deliver(found, f)));
+            }
+            // Nothing: arm the bell, then look once more. A message published
+            // before the arming is seen by that look, one after it rings.
+            self.inner.readiness.arm().map_err(|e| self.os(e))?;
+            if let Some(found) = self.inner.attempt()? {
+                return Poll::Ready(Ok(self.deliver(found, f)));
+            }
+            // The peer's going rings the bell (the peer watch looks while the
+            // bell is armed): look at the peer after a wake-up, or where no
+            // watch runs.
+            let look = guard.is_some() || !crate::peer_watch::watching_here();
+            if look && self.inner.gone()? {
+                // One last look: a message may have come before the last publisher went.
+                return Poll::Ready(match self.inner.attempt()? {
+                    Some(found) => Ok(self.deliver(found, f)),
+                    None => Err(self.inner.publishers_gone_error()),
+                });
             }
             if guard.is_none() {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// Calls `f` on the message found, then moves on.
+    fn deliver<R>(&mut self, found: super::Found, f: &mut Option<impl FnOnce(&Sample<'_>) -> R>) -> R {
+        let sample = self.inner.sample(found);
+        let f = f.take().expect("poll_with is not called again once it has returned Ready");
+        f(&sample)
+    }
+
+    fn os(&self, error: std::io::Error) -> SubscriberError {
+        SubscriberError::Os { op: Op::Readiness, region: self.inner.board.region.describe(), error }
     }
 }
 
