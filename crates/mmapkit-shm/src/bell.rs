@@ -97,9 +97,9 @@ impl Doorbell {
             use std::hash::{BuildHasher, Hasher};
             AtomicU32::new(std::collections::hash_map::RandomState::new().build_hasher().finish() as u32)
         });
-        let n = count.fetch_add(1, Ordering::Relaxed);
-        // Never zero, which means "no bell" in a slot.
-        let id = (u64::from(mmapkit_sys::process::pid()) << 32) | u64::from(n.max(1));
+        // Never zero, which means "no bell" in a slot (nor a number taken twice).
+        let n = std::iter::repeat_with(|| count.fetch_add(1, Ordering::Relaxed)).find(|&n| n != 0).unwrap_or(1);
+        let id = (u64::from(mmapkit_sys::process::pid()) << 32) | u64::from(n);
         Ok(Doorbell { fifo: BellFifo::create(id)?, id })
     }
 
