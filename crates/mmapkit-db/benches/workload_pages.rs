@@ -20,7 +20,8 @@
 //!
 //! Run: `cargo bench -p mmapkit-db --bench workload_pages`
 //! (`MMAPKIT_DB_BENCH_ENTRIES` sets `N`, default 1,000,000;
-//! `MMAPKIT_DB_BENCH_DIR` the directory, default the system temporary one).
+//! `MMAPKIT_DB_BENCH_DIR` the directory, default the system temporary one;
+//! `MMAPKIT_DB_BENCH_COMPACTIONS` how many times the compaction runs, default 1).
 
 use std::time::Instant;
 
@@ -96,6 +97,7 @@ fn main() {
     let total = n + individual + batches * 1_000;
     let first = n + individual;
     let dir_path = dir.path().to_path_buf();
+    let compactions: u32 = std::env::var("MMAPKIT_DB_BENCH_COMPACTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     type Work = Box<dyn Fn(&Database)>;
     let steps: Vec<(&str, Work)> = vec![
         ("bulk", Box::new(move |db| insert(db, 0..n, 0))),
@@ -141,14 +143,16 @@ fn main() {
         (
             "compact",
             Box::new(move |db| {
-                // A new file each time the step runs; the database goes on as it was.
-                let copy = dir_path.join(format!("compacted-{}.db", std::process::id()));
-                let start = Instant::now();
-                db.compact_to(&copy).unwrap();
-                let ms = start.elapsed().as_secs_f64() * 1e3;
-                let len = std::fs::metadata(&copy).unwrap().len();
-                println!("compact: {ms:.1} ms, a file of {:.2} MiB", len as f64 / (1 << 20) as f64);
-                std::fs::remove_file(&copy).unwrap();
+                // A new file each time; the database goes on as it was.
+                for _ in 0..compactions {
+                    let copy = dir_path.join(format!("compacted-{}.db", std::process::id()));
+                    let start = Instant::now();
+                    db.compact_to(&copy).unwrap();
+                    let ms = start.elapsed().as_secs_f64() * 1e3;
+                    let len = std::fs::metadata(&copy).unwrap().len();
+                    println!("compact: {ms:.1} ms, a file of {:.2} MiB", len as f64 / (1 << 20) as f64);
+                    std::fs::remove_file(&copy).unwrap();
+                }
             }),
         ),
         (
