@@ -273,6 +273,45 @@ impl<'db> TxnPages<'db> {
         Ok(new)
     }
 
+    /// Whether this transaction owns page `n` (allocated it).
+    pub fn owns(&self, n: PageNo) -> bool {
+        self.dirty.contains_key(&n)
+    }
+
+    /// A page buffer to build a node in (its bytes are whatever it held),
+    /// for [`install`](Self::install) or [`give_back`](Self::give_back).
+    pub fn take_buffer(&mut self) -> Box<[u8]> {
+        self.buffer()
+    }
+
+    /// Keeps a buffer from [`take_buffer`](Self::take_buffer) for reuse.
+    pub fn give_back(&mut self, bytes: Box<[u8]>) {
+        if bytes.len() == PAGE_SIZE && self.spare.len() < MAX_SPARE {
+            self.spare.push(bytes);
+        }
+    }
+
+    /// Puts `bytes`, a node built from what page `n` held, in the place of
+    /// `n`: `n` itself when this transaction owns it (its old bytes become a
+    /// spare buffer), else a new page, `n` freed. Returns the page.
+    pub fn install(&mut self, n: PageNo, bytes: Box<[u8]>) -> Result<PageNo> {
+        if let Some(old) = self.dirty.get_mut(&n) {
+            let old = std::mem::replace(old, bytes);
+            self.give_back(old);
+            return Ok(n);
+        }
+        if self.is_ahead(n) {
+            return Err(self.written_ahead(n));
+        }
+        // The node was built from the mapped page: a fault there would have
+        // left the bytes it read undefined.
+        self.base.check_fault()?;
+        let new = self.place(1);
+        self.dirty.insert(new, bytes);
+        self.free(n, 1);
+        Ok(new)
+    }
+
     /// The bytes of a page this transaction owns.
     pub fn page_mut(&mut self, n: PageNo) -> &mut [u8] {
         self.dirty.get_mut(&n).expect("page_mut is called only on owned pages")
