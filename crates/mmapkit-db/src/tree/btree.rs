@@ -318,9 +318,9 @@ fn collapse(pages: &mut TxnPages<'_>, mut root: PageNo) -> Result<PageNo> {
 
 /// Removes the entries with a key within (`start`, `end`) that `keep`
 /// refuses from the tree at `root`, in one walk of it: `keep` sees each
-/// entry in key order where it lies, a leaf is copied only when it loses an
-/// entry, and each branch merges the children left underfull. Returns the
-/// new root and how many entries went.
+/// entry in key order where it lies, a leaf is rewritten only when it loses
+/// an entry (built afresh from those it keeps), and each branch merges the
+/// children left underfull. Returns the new root and how many entries went.
 pub fn retain(
     pages: &mut TxnPages<'_>,
     root: PageNo,
