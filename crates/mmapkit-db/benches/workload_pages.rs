@@ -7,18 +7,21 @@
 //! durable commits of 1,000 inserts, as many commits of 1,000 updates of
 //! existing keys, then the removal of the first half of the keys inserted
 //! (one `remove` per key, in one transaction), and a `retain` of the even
-//! last bytes. After each step it prints the wall time, the used pages, the
+//! last bytes, with a `compact_to` a new file before it (the database goes on
+//! uncompacted, as in the compare). After each step it prints the wall time, the used pages, the
 //! free and pending pages, the file's length and what `check` finds in use;
 //! the leaves' count and fill come from a walk of the tree.
 //!
-//! `MMAPKIT_DB_BENCH_ONLY=removals` (or `retain`) runs the steps before that
+//! `MMAPKIT_DB_BENCH_ONLY=removals` (or `compact`, `retain`) runs the steps before that
 //! one without printing, then that step alone, for callgrind:
 //! `MMAPKIT_DB_BENCH_ONLY=none` runs only the steps before the removals, whose
-//! count is then taken off (`retain-none`: those before the `retain`).
+//! count is then taken off (`compact-none`, `retain-none`: those before the
+//! `compact`, the `retain`).
 //!
 //! Run: `cargo bench -p mmapkit-db --bench workload_pages`
 //! (`MMAPKIT_DB_BENCH_ENTRIES` sets `N`, default 1,000,000;
-//! `MMAPKIT_DB_BENCH_DIR` the directory, default the system temporary one).
+//! `MMAPKIT_DB_BENCH_DIR` the directory, default the system temporary one;
+//! `MMAPKIT_DB_BENCH_COMPACTIONS` how many times the compaction runs, default 1).
 
 use std::time::Instant;
 
@@ -81,7 +84,8 @@ fn main() {
         None => (None, true),
         Some("none") => (Some("removals"), false),
         Some("retain-none") => (Some("retain"), false),
-        Some(case @ ("removals" | "retain")) => (Some(case), true),
+        Some("compact-none") => (Some("compact"), false),
+        Some(case @ ("removals" | "compact" | "retain")) => (Some(case), true),
         Some(other) => panic!("unknown case {other:?}"),
     };
     let mut builder = Database::builder();
@@ -92,6 +96,8 @@ fn main() {
     let (individual, batches) = (n / 1_000, n / 10_000);
     let total = n + individual + batches * 1_000;
     let first = n + individual;
+    let dir_path = dir.path().to_path_buf();
+    let compactions: u32 = std::env::var("MMAPKIT_DB_BENCH_COMPACTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     type Work = Box<dyn Fn(&Database)>;
     let steps: Vec<(&str, Work)> = vec![
         ("bulk", Box::new(move |db| insert(db, 0..n, 0))),
@@ -135,6 +141,21 @@ fn main() {
             }),
         ),
         (
+            "compact",
+            Box::new(move |db| {
+                // A new file each time; the database goes on as it was.
+                for _ in 0..compactions {
+                    let copy = dir_path.join(format!("compacted-{}.db", std::process::id()));
+                    let start = Instant::now();
+                    db.compact_to(&copy).unwrap();
+                    let ms = start.elapsed().as_secs_f64() * 1e3;
+                    let len = std::fs::metadata(&copy).unwrap().len();
+                    println!("compact: {ms:.1} ms, a file of {:.2} MiB", len as f64 / (1 << 20) as f64);
+                    std::fs::remove_file(&copy).unwrap();
+                }
+            }),
+        ),
+        (
             "retain",
             Box::new(|db| {
                 let mut w = db.begin_write().unwrap();
@@ -155,6 +176,12 @@ fn main() {
     ];
     for (name, work) in &steps {
         let measured = alone.is_none_or(|case| case == *name);
+        // The compaction changes nothing in the database; another step alone
+        // (under callgrind, whose address space a copy's reservation may not
+        // fit in) goes without it.
+        if *name == "compact" && alone.is_some_and(|case| case != "compact") {
+            continue;
+        }
         if measured && !run_it {
             return;
         }

@@ -19,6 +19,8 @@ pub fn compact_to(engine: &Engine, dest: &Path) -> Result<()> {
     let copy = unsafe { Engine::open(dest, &Config::default(), true) }?;
     let read = ReadTransaction::begin(engine)?;
     let mut write = WriteTransaction::begin(&copy)?;
+    // Every page it writes is new in a new file: it goes out a MiB at a time.
+    write.write_ahead_in_runs();
     for name in read.all_tables()? {
         let source = read.open_any(&name)?;
         write.bulk_load_from(&name, source.range(..))?;

@@ -100,6 +100,16 @@ impl PageFile {
         self.storage.write_at(self.map.file(), bytes, start * PAGE_SIZE as u64).map_err(self.io(IoOp::WritePages))
     }
 
+    /// Writes `bytes`, consecutive pages and runs never written before (in a
+    /// file made for the transaction), at page `start` in one
+    /// [`Storage::write_fresh_at`], growing the file to `page_count` pages first.
+    pub fn write_fresh_ahead(&self, start: PageNo, bytes: &[u8], page_count: u64) -> Result<()> {
+        self.grow_for(page_count)?;
+        self.verified.forget(start, (bytes.len() / PAGE_SIZE) as u64);
+        let file = self.map.file();
+        self.storage.write_fresh_at(file, bytes, start * PAGE_SIZE as u64).map_err(self.io(IoOp::WritePages))
+    }
+
     /// Lets the disk start on pages `start..start + count`, written ahead,
     /// before the commit's sync.
     pub fn start_writeback(&self, start: PageNo, count: u64) {

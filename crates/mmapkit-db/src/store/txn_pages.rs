@@ -35,6 +35,10 @@ const MAX_SPARE: usize = 2048;
 /// Pages written ahead before the disk is asked to start on them (8 MiB).
 const WRITEBACK_EVERY: u64 = (8 << 20) / PAGE_SIZE as u64;
 
+/// Bytes of consecutive pages written ahead that a transaction writing a new
+/// file ([`TxnPages::write_ahead_in_runs`]) gathers for one write (1 MiB).
+const AHEAD_RUN: usize = 1 << 20;
+
 /// Hashes the page numbers that key a transaction's dirty pages: one
 /// multiply and a fold of the high half into the low, far cheaper than the
 /// standard library's keyed hash, which every page lookup of a write would
@@ -96,6 +100,13 @@ pub struct TxnPages<'db> {
     ahead_from: Option<PageNo>,
     /// The first page written ahead since write-back was last started.
     unflushed_from: Option<PageNo>,
+    /// Pages written ahead and not yet handed to the file, consecutive from
+    /// `gathered_from`; only after [`write_ahead_in_runs`](Self::write_ahead_in_runs).
+    gathered: Vec<u8>,
+    /// The first page in `gathered`.
+    gathered_from: PageNo,
+    /// Whether pages written ahead are gathered into runs of [`AHEAD_RUN`] bytes.
+    in_runs: bool,
     /// Set once a commit has handed the free pages back to the writer.
     committed: bool,
 }
@@ -131,6 +142,9 @@ impl<'db> TxnPages<'db> {
             trimmed_from: page_count,
             ahead_from: None,
             unflushed_from: None,
+            gathered: Vec::new(),
+            gathered_from: 0,
+            in_runs: false,
             committed: false,
         }
     }
@@ -259,6 +273,45 @@ impl<'db> TxnPages<'db> {
         Ok(new)
     }
 
+    /// Whether this transaction owns page `n` (allocated it).
+    pub fn owns(&self, n: PageNo) -> bool {
+        self.dirty.contains_key(&n)
+    }
+
+    /// A page buffer to build a node in (its bytes are whatever it held),
+    /// for [`install`](Self::install) or [`give_back`](Self::give_back).
+    pub fn take_buffer(&mut self) -> Box<[u8]> {
+        self.buffer()
+    }
+
+    /// Keeps a buffer from [`take_buffer`](Self::take_buffer) for reuse.
+    pub fn give_back(&mut self, bytes: Box<[u8]>) {
+        if bytes.len() == PAGE_SIZE && self.spare.len() < MAX_SPARE {
+            self.spare.push(bytes);
+        }
+    }
+
+    /// Puts `bytes`, a node built from what page `n` held, in the place of
+    /// `n`: `n` itself when this transaction owns it (its old bytes become a
+    /// spare buffer), else a new page, `n` freed. Returns the page.
+    pub fn install(&mut self, n: PageNo, bytes: Box<[u8]>) -> Result<PageNo> {
+        if let Some(old) = self.dirty.get_mut(&n) {
+            let old = std::mem::replace(old, bytes);
+            self.give_back(old);
+            return Ok(n);
+        }
+        if self.is_ahead(n) {
+            return Err(self.written_ahead(n));
+        }
+        // The node was built from the mapped page: a fault there would have
+        // left the bytes it read undefined.
+        self.base.check_fault()?;
+        let new = self.place(1);
+        self.dirty.insert(new, bytes);
+        self.free(n, 1);
+        Ok(new)
+    }
+
     /// The bytes of a page this transaction owns.
     pub fn page_mut(&mut self, n: PageNo) -> &mut [u8] {
         self.dirty.get_mut(&n).expect("page_mut is called only on owned pages")
@@ -282,22 +335,59 @@ impl<'db> TxnPages<'db> {
     /// Gives a finished page or run (whole pages, header set) the next number
     /// past the end, seals it and writes it to the file at once; every 8 MiB
     /// written ahead, the disk is asked to start on them.
+    /// After [`write_ahead_in_runs`](Self::write_ahead_in_runs) the pages are
+    /// gathered and written a run of [`AHEAD_RUN`] bytes at a time instead.
     pub fn write_ahead(&mut self, bytes: &mut [u8]) -> Result<PageNo> {
         let n = self.place_ahead((bytes.len() / PAGE_SIZE) as u64);
         page_header::seal(bytes, self.txn());
-        self.file.write_ahead(n, bytes, self.page_count)?;
+        if self.in_runs {
+            // Pages placed ahead are consecutive: each goes right after the one before.
+            if self.gathered.is_empty() {
+                self.gathered_from = n;
+            }
+            self.gathered.extend_from_slice(bytes);
+            if self.gathered.len() >= AHEAD_RUN {
+                self.write_gathered()?;
+            }
+        } else {
+            self.file.write_ahead(n, bytes, self.page_count)?;
+        }
         let from = *self.unflushed_from.get_or_insert(n);
         if self.page_count - from >= WRITEBACK_EVERY {
-            self.start_writeback();
+            self.start_writeback()?;
         }
         Ok(n)
     }
 
-    /// Asks the disk to start on the pages written ahead since it last was.
-    pub fn start_writeback(&mut self) {
+    /// Has pages written ahead gathered and written a run of [`AHEAD_RUN`]
+    /// bytes at a time through [`Storage::write_fresh_at`](super::Storage::write_fresh_at),
+    /// for a transaction that writes a file made just before it (a
+    /// compaction's), where those pages were never written before.
+    pub fn write_ahead_in_runs(&mut self) {
+        self.in_runs = true;
+        self.gathered.reserve(AHEAD_RUN + PAGE_SIZE);
+    }
+
+    /// Writes the gathered pages (if any) to the file.
+    fn write_gathered(&mut self) -> Result<()> {
+        if !self.gathered.is_empty() {
+            let end = self.gathered_from + (self.gathered.len() / PAGE_SIZE) as u64;
+            let written = self.file.write_fresh_ahead(self.gathered_from, &self.gathered, end);
+            self.gathered.clear();
+            written?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pages written ahead and still gathered, then asks the disk
+    /// to start on the pages written ahead since it last was. Reads and the
+    /// commit find every page written ahead in the file after this.
+    pub fn start_writeback(&mut self) -> Result<()> {
+        self.write_gathered()?;
         if let Some(from) = self.unflushed_from.take() {
             self.file.start_writeback(from, self.page_count - from);
         }
+        Ok(())
     }
 
     /// The writer's free pages, as this transaction has taken from them.
@@ -328,6 +418,7 @@ impl<'db> TxnPages<'db> {
     /// the commit's meta record; the writer's state records the commit. On an
     /// error from the disk the writer refuses further writes.
     pub(super) fn write_commit(&mut self, catalog: PageNo, saved: Option<SavedList>) -> Result<Meta> {
+        self.write_gathered()?;
         let txn = self.txn();
         let durable = saved.is_some();
         let mut meta = Meta { txn, catalog, ..self.meta };

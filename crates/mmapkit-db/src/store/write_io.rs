@@ -17,6 +17,12 @@ use super::page_header::PAGE_SIZE;
 pub trait Storage: Send + Sync {
     /// Writes all of `buf` at byte `offset` of `file`.
     fn write_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `buf`, consecutive pages that were never written since
+    /// the file was made (a compaction writes its new file so), at byte
+    /// `offset` of `file`. The default is [`write_at`](Self::write_at).
+    fn write_fresh_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.write_at(file, buf, offset)
+    }
     /// Makes every write so far durable, through the drive's cache.
     fn sync(&self, file: &File) -> io::Result<()>;
 
@@ -34,8 +40,10 @@ pub trait Storage: Send + Sync {
 /// data in the drive's cache).
 ///
 /// Writes go out one page ([`WRITE_PIECE`] bytes) per `pwrite`, however long
-/// the buffer handed to [`Storage::write_at`]. The measurements behind this
-/// rule are in `docs/performance.md` in the repository.
+/// the buffer handed to [`Storage::write_at`]; [`Storage::write_fresh_at`], for
+/// pages never written before in a new file, is one `pwrite` of the whole
+/// buffer. The measurements behind these rules are in `docs/performance.md`
+/// in the repository.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FileStorage;
 
@@ -48,6 +56,10 @@ impl Storage for FileStorage {
             file.write_all_at(piece, offset + (k * WRITE_PIECE) as u64)?;
         }
         Ok(())
+    }
+
+    fn write_fresh_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+        file.write_all_at(buf, offset)
     }
 
     fn sync(&self, file: &File) -> io::Result<()> {

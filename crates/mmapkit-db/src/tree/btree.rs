@@ -318,9 +318,9 @@ fn collapse(pages: &mut TxnPages<'_>, mut root: PageNo) -> Result<PageNo> {
 
 /// Removes the entries with a key within (`start`, `end`) that `keep`
 /// refuses from the tree at `root`, in one walk of it: `keep` sees each
-/// entry in key order where it lies, a leaf is copied only when it loses an
-/// entry, and each branch merges the children left underfull. Returns the
-/// new root and how many entries went.
+/// entry in key order where it lies, a leaf is rewritten only when it loses
+/// an entry (built afresh from those it keeps), and each branch merges the
+/// children left underfull. Returns the new root and how many entries went.
 pub fn retain(
     pages: &mut TxnPages<'_>,
     root: PageNo,
@@ -332,16 +332,23 @@ pub fn retain(
         return Ok((root, 0));
     }
     let mut gone = Vec::new();
-    let (root, removed) = retain_from(pages, root, (start, end), keep, &mut gone, 0)?;
+    let mut scratch = pages.take_buffer();
+    let walked = retain_from(pages, root, (start, end), keep, (&mut gone, &mut scratch), 0);
+    pages.give_back(scratch);
+    let (root, removed) = walked?;
     Ok((collapse(pages, root)?, removed))
 }
+
+/// The scratch space of [`retain_from`]: the slots a leaf loses (with their
+/// overflow runs) and a page buffer to build the leaf that is left in.
+type RetainScratch<'s> = (&'s mut Vec<(usize, Option<(PageNo, u64)>)>, &'s mut Box<[u8]>);
 
 fn retain_from(
     pages: &mut TxnPages<'_>,
     n: PageNo,
     (start, end): (Bound<&[u8]>, Bound<&[u8]>),
     keep: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    gone: &mut Vec<(usize, Option<(PageNo, u64)>)>,
+    (gone, scratch): RetainScratch<'_>,
     depth: usize,
 ) -> Result<(PageNo, u64)> {
     if depth >= MAX_DEPTH {
@@ -352,6 +359,7 @@ fn retain_from(
         // The slots refused, with their overflow runs: `keep` sees the
         // entries before anything changes.
         gone.clear();
+        let mut kept_bytes = 0;
         for i in 0..view.count() {
             let (key, value) = view.leaf_entry(i)?;
             if within(key, start, end) && !keep(key, value_bytes(pages, value)?) {
@@ -360,18 +368,36 @@ fn retain_from(
                     Value::Inline(_) => None,
                 };
                 gone.push((i, run));
+            } else {
+                let stored = match value {
+                    Value::Inline(bytes) => bytes.len(),
+                    Value::Overflow { .. } => 8,
+                };
+                kept_bytes += node::LEAF_ENTRY_HEADER + key.len() + stored + node::SLOT;
             }
         }
         if gone.is_empty() {
             return Ok((n, 0));
         }
-        let n = owned(pages, n)?;
+        // The leaf that is left is built in one pass from the entries kept,
+        // read (and bounds-checked) just above: no copy of the whole page, no
+        // dead bytes, the entries in key order.
+        if kept_bytes > PAGE_SIZE - HEADER {
+            return Err(pages.corrupt(n, format!("a leaf's entries take {kept_bytes} bytes, more than a page")));
+        }
+        let mut refused = gone.iter().map(|&(i, _)| i).peekable();
+        let kept = (0..view.count()).filter(|&i| refused.next_if_eq(&i).is_none());
+        let link = page_header::link(pages.page(n)?);
+        // Each entry decoded in the loop above, from these same bytes.
+        let entries = kept.map(|i| view.entry(i).expect("the entry decoded a moment ago"));
+        edit::build(scratch, Kind::Leaf, link, entries);
+        let built = std::mem::replace(scratch, pages.take_buffer());
+        let n = pages.install(n, built)?;
         for &(_, run) in gone.iter() {
             if let Some((page, count)) = run {
                 pages.free(page, count);
             }
         }
-        edit::remove_many(pages.page_mut(n), gone.iter().map(|&(i, _)| i));
         return Ok((n, gone.len() as u64));
     }
     // Children first..=last may hold keys in the range.
@@ -390,7 +416,7 @@ fn retain_from(
     let mut removed = 0;
     let mut changed = Vec::new();
     for (j, child) in (first..).zip(children) {
-        let (new_child, count) = retain_from(pages, child, (start, end), keep, gone, depth + 1)?;
+        let (new_child, count) = retain_from(pages, child, (start, end), keep, (gone, scratch), depth + 1)?;
         if count > 0 {
             changed.push((j, new_child));
             removed += count;
@@ -611,6 +637,25 @@ fn merge_pair(pages: &mut TxnPages<'_>, n: PageNo, a: usize, left_decides: bool)
         && !worth_merging(if left_decides { l } else { r }, l + r + extra)
     {
         return Ok(false);
+    }
+    // Two leaves, the left one this transaction's and without dead bytes (as
+    // `retain` leaves them): the right one's entries go after the left one's
+    // in its page, which is neither copied nor rebuilt.
+    if leaves && pages.owns(left) && edit::is_tight(lpage) {
+        let mut rcopy = [0u8; PAGE_SIZE];
+        rcopy.copy_from_slice(rpage);
+        let rview = Node::parse(&rcopy, right, pages.file_path())?;
+        if !rview.is_leaf() {
+            return Err(pages.corrupt(n, "children of one branch at different depths".into()));
+        }
+        let l = edit::used(pages.page(left)?);
+        let wanted = |r: usize| worth_merging(if left_decides { l } else { r }, l + r);
+        if !edit::append(pages.page_mut(left), &rview, wanted)? {
+            return Ok(false);
+        }
+        pages.free(right, 1);
+        edit::remove(pages.page_mut(n), a);
+        return Ok(true);
     }
     let sep = node(pages, n)?.key(a)?.to_vec();
     let path = pages.file_path();

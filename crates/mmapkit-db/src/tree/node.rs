@@ -420,6 +420,40 @@ pub mod edit {
         Some(live + SLOT * count(p))
     }
 
+    /// Appends the entries of `from`, a node of the same kind whose keys all
+    /// sort after this one's, after this node's own, if `wanted` says yes to
+    /// the bytes they use (entries and slots): `false` (nothing changed) if
+    /// it does not, if the node has dead bytes or if they do not fit. The
+    /// entries keep their key order in the page, each below the one before.
+    pub fn append(p: &mut [u8], from: &Node<'_>, wanted: impl FnOnce(usize) -> bool) -> Result<bool> {
+        if garbage(p) != 0 {
+            return Ok(false);
+        }
+        let n = count(p);
+        let mut need = 0;
+        for i in 0..from.count() {
+            need += from.entry(i)?.len() + SLOT;
+        }
+        let mut top = data_start(p);
+        if HEADER + SLOT * n + need > top || !wanted(need) {
+            return Ok(false);
+        }
+        for i in 0..from.count() {
+            let e = from.entry(i)?;
+            top -= e.len();
+            p[top..top + e.len()].copy_from_slice(e);
+            write_slot(p, n + i, top, e);
+        }
+        write_u16(p, 10, (n + from.count()) as u16);
+        write_u16(p, 12, top as u16);
+        Ok(true)
+    }
+
+    /// Whether the node has no dead bytes.
+    pub fn is_tight(p: &[u8]) -> bool {
+        garbage(p) == 0
+    }
+
     /// Inserts an encoded entry at position `i`; `false` if it does not fit.
     pub fn insert(p: &mut [u8], i: usize, entry: &[u8]) -> bool {
         let n = count(p);

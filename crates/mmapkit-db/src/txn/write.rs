@@ -180,6 +180,12 @@ impl<'db> WriteTransaction<'db> {
         Ok(self.tables.get(name).map_or(0, |info| info.len))
     }
 
+    /// Has the bulk loads of this transaction, on a file made just before it
+    /// (a compaction's), write their pages in runs of a MiB.
+    pub(crate) fn write_ahead_in_runs(&mut self) {
+        self.pages.write_ahead_in_runs();
+    }
+
     /// [`bulk_load`](Self::bulk_load) from entries known to be in order and
     /// within the limits (another table's), any of which may be an error.
     pub(crate) fn bulk_load_from<'e>(
@@ -192,7 +198,9 @@ impl<'db> WriteTransaction<'db> {
             return Err(Error::InvalidTableName { name: name.to_string(), why: "a bulk load needs an empty table" });
         }
         let built = bulk::build(&mut self.pages, entries);
-        self.pages.start_writeback();
+        // The pages still gathered go to the file even after an error, as the others did.
+        let written = self.pages.start_writeback();
+        let built = built.and_then(|tree| written.map(|()| tree));
         match built {
             Ok((root, len)) => {
                 self.tables.insert(name.to_string(), TableInfo { root, len });
