@@ -388,9 +388,14 @@ fn retain_from(
         let mut refused = gone.iter().map(|&(i, _)| i).peekable();
         let kept = (0..view.count()).filter(|&i| refused.next_if_eq(&i).is_none());
         let link = page_header::link(pages.page(n)?);
-        // Each entry decoded in the loop above, from these same bytes.
-        let entries = kept.map(|i| view.entry(i).expect("the entry decoded a moment ago"));
+        // Each entry decoded in the loop above, from these same bytes; one
+        // that no longer does stops the build, and the leaf is left alone.
+        let mut failed = None;
+        let entries = kept.map_while(|i| view.entry(i).map_err(|e| failed = Some(e)).ok());
         edit::build(scratch, Kind::Leaf, link, entries);
+        if let Some(error) = failed {
+            return Err(error);
+        }
         let built = std::mem::replace(scratch, pages.take_buffer());
         let n = pages.install(n, built)?;
         for &(_, run) in gone.iter() {
