@@ -23,8 +23,8 @@ impl Kind {
     /// The layout a region of this kind of channel carries.
     pub(crate) fn layout(self) -> Layout {
         Layout::of::<RingHeader>(match self {
-            Kind::OneToOne => "mmapkit-shm spsc channel v2",
-            Kind::ManyToMany => "mmapkit-shm mpmc channel v1",
+            Kind::OneToOne => "mmapkit-shm spsc channel v3",
+            Kind::ManyToMany => "mmapkit-shm mpmc channel v2",
         })
     }
 

@@ -27,7 +27,7 @@ const LOCK_BASE: u64 = 1 << 40;
 
 /// The layout a publish-subscribe region carries.
 pub(super) fn layout() -> Layout {
-    Layout::of::<BoardHeader>("mmapkit-shm publish-subscribe board v1")
+    Layout::of::<BoardHeader>("mmapkit-shm publish-subscribe board v2")
 }
 
 /// The first liveness byte of `party`.

@@ -24,7 +24,7 @@ pub(super) const LOCK_BASE: u64 = 1 << 40;
 
 /// The layout a service region carries.
 pub(super) fn layout() -> Layout {
-    Layout::of::<ServiceHeader>("mmapkit-shm request-response service v2")
+    Layout::of::<ServiceHeader>("mmapkit-shm request-response service v3")
 }
 
 /// One end's view of a service.
