@@ -3,6 +3,10 @@
 //! across those MiB, reads back as a `BTreeMap` model of the source, with
 //! `check` clean, after a reopen and after more writes to the copy.
 
+mod support;
+
+use support::stream;
+
 use std::collections::BTreeMap;
 
 use mmapkit_db::{Database, PAGE_SIZE};
@@ -17,16 +21,6 @@ fn create(path: &std::path::Path) -> Database {
 fn open(path: &std::path::Path) -> Database {
     // SAFETY: the test's temporary file is written by nothing else.
     unsafe { Database::open(path) }.expect("open")
-}
-
-/// A xorshift stream from `start`.
-fn stream(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
 }
 
 fn assert_matches(db: &Database, model: &Model, when: &str) {

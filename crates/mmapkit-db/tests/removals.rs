@@ -2,6 +2,10 @@
 //! transaction and mixed with inserts, checked against a `BTreeMap` and with
 //! the file's `check` clean after every commit and after a reopen.
 
+mod support;
+
+use support::stream;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -10,16 +14,6 @@ use mmapkit_db::Database;
 fn create(path: &std::path::Path) -> Database {
     // SAFETY: the test's temporary file is written by nothing else.
     unsafe { Database::create(path) }.expect("create")
-}
-
-/// A xorshift stream from `start`.
-fn stream(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
 }
 
 fn assert_matches(db: &Database, model: &BTreeMap<Vec<u8>, Vec<u8>>, when: &str) {

@@ -316,6 +316,29 @@ fn collapse(pages: &mut TxnPages<'_>, mut root: PageNo) -> Result<PageNo> {
     Ok(root)
 }
 
+/// The first and last children of branch `view` (page `n`) that may hold
+/// keys within (`start`, `end`).
+fn children_spanning(
+    pages: &TxnPages<'_>,
+    n: PageNo,
+    view: &Node<'_>,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> Result<(usize, usize)> {
+    let first = match start {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => 0,
+    };
+    let last = match end {
+        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
+        Bound::Unbounded => view.count(),
+    };
+    if last < first {
+        return Err(pages.corrupt(n, "a branch's keys are out of order".into()));
+    }
+    Ok((first, last))
+}
+
 /// Removes the entries with a key within (`start`, `end`) that `keep`
 /// refuses from the tree at `root`, in one walk of it: `keep` sees each
 /// entry in key order where it lies, a leaf is rewritten only when it loses
@@ -406,17 +429,7 @@ fn retain_from(
         return Ok((n, gone.len() as u64));
     }
     // Children first..=last may hold keys in the range.
-    let first = match start {
-        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
-        Bound::Unbounded => 0,
-    };
-    let last = match end {
-        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
-        Bound::Unbounded => view.count(),
-    };
-    if last < first {
-        return Err(pages.corrupt(n, "a branch's keys are out of order".into()));
-    }
+    let (first, last) = children_spanning(pages, n, &view, start, end)?;
     let children: Vec<PageNo> = (first..=last).map(|j| view.child(j)).collect::<Result<_>>()?;
     let mut removed = 0;
     let mut changed = Vec::new();
@@ -522,17 +535,7 @@ fn delete_range_from(
     }
     // Children first..=last may hold keys in the range; those strictly
     // between them hold nothing else.
-    let first = match start {
-        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
-        Bound::Unbounded => 0,
-    };
-    let last = match end {
-        Bound::Included(k) | Bound::Excluded(k) => view.child_for(k)?,
-        Bound::Unbounded => view.count(),
-    };
-    if last < first {
-        return Err(pages.corrupt(n, "a branch's keys are out of order".into()));
-    }
+    let (first, last) = children_spanning(pages, n, &view, start, end)?;
     let inner: Vec<PageNo> = (first + 1..last).map(|j| view.child(j)).collect::<Result<_>>()?;
     let edges: Vec<PageNo> =
         if first == last { vec![view.child(first)?] } else { vec![view.child(first)?, view.child(last)?] };

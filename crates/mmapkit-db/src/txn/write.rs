@@ -452,16 +452,8 @@ impl Table<'_, '_> {
         self.txn.usable()?;
         let (start, end) = bounds(&range);
         let root = self.info.root;
-        let result = btree::retain(&mut self.txn.pages, root, as_slices(&start), as_slices(&end), &mut keep).and_then(
-            |(new_root, removed)| {
-                self.info.root = new_root;
-                self.info.len = self.info.len.checked_sub(removed).ok_or_else(|| {
-                    self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
-                })?;
-                Ok(removed)
-            },
-        );
-        self.changed(result)
+        let outcome = btree::retain(&mut self.txn.pages, root, as_slices(&start), as_slices(&end), &mut keep);
+        self.after_removal(root, outcome)
     }
 
     /// Removes the entries for which `pred(key, value)` is true and returns
@@ -485,15 +477,20 @@ impl Table<'_, '_> {
         self.txn.usable()?;
         let (start, end) = bounds(&range);
         let root = self.info.root;
-        let result = btree::delete_range(&mut self.txn.pages, root, as_slices(&start), as_slices(&end)).and_then(
-            |(new_root, removed)| {
-                self.info.root = new_root;
-                self.info.len = self.info.len.checked_sub(removed).ok_or_else(|| {
-                    self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
-                })?;
-                Ok(removed)
-            },
-        );
+        let outcome = btree::delete_range(&mut self.txn.pages, root, as_slices(&start), as_slices(&end));
+        self.after_removal(root, outcome)
+    }
+
+    /// Takes the outcome of a removal from the tree at `root` (the new root
+    /// and how many entries went) into the table's record; how many went.
+    fn after_removal(&mut self, root: PageNo, outcome: Result<(PageNo, u64)>) -> Result<u64> {
+        let result = outcome.and_then(|(new_root, removed)| {
+            self.info.root = new_root;
+            self.info.len = self.info.len.checked_sub(removed).ok_or_else(|| {
+                self.txn.pages.corrupt(root, format!("table {:?} counts fewer entries than it holds", self.name))
+            })?;
+            Ok(removed)
+        });
         self.changed(result)
     }
 

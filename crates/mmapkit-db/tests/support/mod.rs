@@ -15,6 +15,12 @@ pub type Tables = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
 
+/// The numbers of an [`Rng`] from `start`, one per call.
+pub fn stream(start: u64) -> impl FnMut() -> u64 {
+    let mut rng = Rng::new(start);
+    move || rng.next_u64()
+}
+
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
