@@ -286,9 +286,11 @@ fn receivers_past_the_eight_bell_slots_of_a_many_to_many_channel_are_still_woken
     // The creator holds the name; ten more receivers wait on their descriptors.
     // SAFETY: as above.
     let first = unsafe { Receiver::create_named(&name, &opts) }.unwrap();
-    // SAFETY: as above.
-    let mut receivers: Vec<Receiver> =
-        (0..10).map(|_| unsafe { Receiver::open_named(&name, &opts) }.unwrap()).collect();
+    let open = || {
+        // SAFETY: as above.
+        unsafe { Receiver::open_named(&name, &opts) }.unwrap()
+    };
+    let mut receivers: Vec<Receiver> = (0..10).map(|_| open()).collect();
     // SAFETY: as above.
     let mut tx = unsafe { Sender::open_named(&name, &opts) }.unwrap();
     let fds: Vec<_> = receivers.iter_mut().map(|rx| rx.readiness().unwrap().try_clone_to_owned().unwrap()).collect();
